@@ -1,0 +1,101 @@
+"""The bus interface shared by the in-process and the Redis Streams implementations.
+
+Inbound entries are split into shards by conversation key. A shard is consumed by one worker at
+a time, in order, batch by batch; a batch is acknowledged only after its handler returned, so a
+handler that raises (or a worker that dies) leaves the batch to be delivered again.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+import orjson
+
+from bridge.domain import Event, InboundMessage, Network, OutboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class BusEntry:
+    entry_id: str
+    payload: bytes
+
+
+BatchHandler = Callable[[Sequence[BusEntry]], Awaitable[None]]
+
+
+def shard_of(conversation_key: str, shards: int) -> int:
+    """Stable across processes and restarts (unlike hash())."""
+    return zlib.crc32(conversation_key.encode()) % shards
+
+
+def encode(model: InboundMessage | OutboundMessage) -> bytes:
+    return orjson.dumps(model.model_dump(mode="json"))
+
+
+class Bus(abc.ABC):
+    """Inbound: many writers (bot workers), consumed per shard by core workers.
+    Outbound: one stream per network, consumed by that network's senders.
+    Events: fan-out to every subscriber (open inboxes), not persisted."""
+
+    def __init__(self, shards: int) -> None:
+        self.shards = shards
+
+    async def publish_inbound(self, messages: Sequence[InboundMessage]) -> None:
+        by_shard: dict[int, list[bytes]] = {}
+        for message in messages:
+            by_shard.setdefault(shard_of(message.conversation_key, self.shards), []).append(
+                encode(message)
+            )
+        await self.publish_inbound_raw(by_shard)
+
+    @abc.abstractmethod
+    async def publish_inbound_raw(self, payloads_by_shard: dict[int, list[bytes]]) -> None:
+        """Append already-encoded payloads; used as is for input a worker could not parse."""
+
+    @abc.abstractmethod
+    async def consume_inbound(
+        self, consumer: str, handler: BatchHandler, *, batch_size: int, stop: asyncio.Event
+    ) -> None:
+        """Feed batches of the shards this consumer owns to `handler` until `stop` is set."""
+
+    async def publish_outbound(self, messages: Sequence[OutboundMessage]) -> None:
+        by_network: dict[Network, list[bytes]] = {}
+        for message in messages:
+            by_network.setdefault(message.network, []).append(encode(message))
+        await self.publish_outbound_raw(by_network)
+
+    @abc.abstractmethod
+    async def publish_outbound_raw(self, payloads_by_network: dict[Network, list[bytes]]) -> None:
+        """Append encoded outbound messages to each network's stream."""
+
+    @abc.abstractmethod
+    async def consume_outbound(
+        self,
+        network: Network,
+        consumer: str,
+        handler: BatchHandler,
+        *,
+        batch_size: int,
+        stop: asyncio.Event,
+    ) -> None:
+        """Feed batches of one network's outbound stream to `handler` until `stop` is set."""
+
+    @abc.abstractmethod
+    async def publish_events(self, events: Sequence[Event]) -> None:
+        """Tell every subscriber; an event nobody listens to is gone."""
+
+    @abc.abstractmethod
+    def subscribe_events(self) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
+        """`async with bus.subscribe_events() as events: async for event in events: ...`"""
+
+    @abc.abstractmethod
+    async def inbound_backlog(self) -> int:
+        """Entries appended but not yet acknowledged, over all shards (stream lag)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook: the in-process bus holds nothing
+        """Release connections."""

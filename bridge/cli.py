@@ -1,0 +1,100 @@
+"""The `supportbridge` command and its sub-commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import click
+
+from bridge.settings import Settings, SettingsError, load_settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        click.echo(f"supportbridge: {exc}", err=True)
+        sys.exit(2)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return settings
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    try:
+        asyncio.run(main())
+    except SettingsError as exc:
+        click.echo(f"supportbridge: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
+
+
+@click.group()
+@click.version_option(package_name="supportbridge")
+def main() -> None:
+    """supportbridge: VK, Telegram, Messenger and web chat in one support inbox."""
+
+
+@main.command()
+def run() -> None:
+    """Start everything in one process on the embedded database (migrations included)."""
+    from bridge.runtime import embedded_main
+
+    settings = _settings()
+    _run(lambda: embedded_main(settings))
+
+
+@main.command()
+def core() -> None:
+    """Start one core worker of the distributed mode (needs SB_REDIS_URL)."""
+    from bridge.runtime import core_main
+
+    settings = _settings()
+    if not settings.redis_url:
+        click.echo("supportbridge: setting SB_REDIS_URL: required by `core`", err=True)
+        sys.exit(2)
+    _run(lambda: core_main(settings))
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.option("--down", is_flag=True, help="Revert down to --revision (e.g. base).")
+def migrate(revision: str, down: bool) -> None:
+    """Apply (or revert) the database migrations."""
+    from bridge.store import migrate as migrations
+
+    settings = _settings()
+    url = settings.effective_database_url
+    step = migrations.downgrade if down else migrations.upgrade
+    _run(lambda: step(url, revision))
+    click.echo(f"database at revision {asyncio.run(migrations.current_revision(url))}")
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks: they print figures (JSON on the last line), they do not pass or fail."""
+
+
+@bench.command("pipeline")
+@click.option(
+    "--mode", type=click.Choice(["embedded", "distributed"]), default="embedded", show_default=True
+)
+@click.option("--messages", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--conversations", type=click.IntRange(min=1), default=2_000, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=1), help="Offered load in messages/s.")
+@click.option("--cores", type=click.IntRange(min=1), default=2, show_default=True)
+def bench_pipeline(
+    mode: str, messages: int, conversations: int, rate: float | None, cores: int
+) -> None:
+    """Push synthetic inbound messages through the real pipeline."""
+    from bench.pipeline import BenchOptions, run_bench
+
+    settings = _settings()
+    options = BenchOptions(mode, messages, conversations, rate, cores)
+    _run(lambda: run_bench(settings, options))

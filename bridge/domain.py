@@ -1,0 +1,123 @@
+"""Domain types shared by every layer: what a message, a conversation and a reply are."""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_TEXT_CHARS = 8192
+MAX_ID_CHARS = 128
+
+
+class Network(enum.StrEnum):
+    TELEGRAM = "telegram"
+    VK = "vk"
+    FACEBOOK = "facebook"
+    WEBCHAT = "webchat"
+
+
+class ConversationState(enum.StrEnum):
+    BOT = "bot"
+    WAITING = "waiting"
+    ASSIGNED = "assigned"
+    RESOLVED = "resolved"
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class AuthorKind(enum.StrEnum):
+    CUSTOMER = "customer"
+    BOT = "bot"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class HandoffReason(enum.StrEnum):
+    NO_RESPONDER = "no_responder"
+    LOW_CONFIDENCE = "low_confidence"
+    ASKED_FOR_HUMAN = "asked_for_human"
+    REPEATED_MISSES = "repeated_misses"
+    NEGATIVE_TONE = "negative_tone"
+    NEVER_AUTO = "never_auto"
+    NOT_HELPFUL = "not_helpful"
+    AGENT_TOOK_OVER = "agent_took_over"
+
+
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+
+
+class Attachment(BaseModel):
+    """Metadata only: the file itself stays on the network and is fetched on demand."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    network_file_id: ExternalId
+    name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    mime_type: Annotated[str, StringConstraints(max_length=127)] | None = None
+    size: int | None = Field(default=None, ge=0)
+
+
+class InboundMessage(BaseModel):
+    """One customer message as a bot worker hands it to the bridge.
+
+    `chat_id` names the conversation on the network (a private chat, a VK peer, a PSID);
+    `user_id` names the person; for private chats they are usually equal.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    network: Network
+    network_message_id: ExternalId
+    chat_id: ExternalId
+    user_id: ExternalId
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] = ""
+    display_name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    language: Language | None = None
+    attachments: list[Attachment] = Field(default_factory=list, max_length=10)
+    received_at: float = Field(default_factory=time.time, description="unix time accepted")
+
+    @property
+    def conversation_key(self) -> str:
+        return f"{self.network.value}:{self.chat_id}"
+
+
+class OutboundMessage(BaseModel):
+    """A reply the bridge has stored and asks a network sender to deliver."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: int
+    conversation_id: int
+    network: Network
+    chat_id: str
+    text: str
+    idempotency_key: str
+    author_kind: AuthorKind
+    in_reply_to: str | None = None
+    received_at: float | None = Field(
+        default=None, description="when the inbound message that caused it was accepted"
+    )
+
+
+class Event(BaseModel):
+    """A change the inbox shows live: a message stored, a state changed, a delivery status."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    conversation_id: int
+    data: dict[str, Any] = Field(default_factory=dict)

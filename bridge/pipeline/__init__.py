@@ -1,0 +1,1 @@
+"""Inbound pipeline: dedupe -> store -> route, a batch of bus entries per transaction."""

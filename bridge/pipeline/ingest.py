@@ -1,0 +1,231 @@
+"""Dedupe and store a batch of inbound messages: identities, conversations, message rows.
+
+Everything here runs inside the caller's transaction with a constant number of round trips per
+batch (not per message), so throughput is bounded by the database's bulk write speed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bridge.domain import AuthorKind, ConversationState, Direction, InboundMessage, Network
+from bridge.store.models import conversations, customers, identities, messages
+
+
+@dataclass(slots=True)
+class ConversationRow:
+    """The routing-relevant columns of a conversation, changed in memory and written back once."""
+
+    id: int
+    network: Network
+    chat_id: str
+    state: ConversationState
+    handoff_reason: str | None
+    language: str | None
+    handed_off_at: dt.datetime | None
+    first_response_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    last_message_at: dt.datetime
+    changed: bool = False
+
+
+@dataclass(slots=True)
+class Stored:
+    """An inbound message that this batch stored for the first time."""
+
+    message_id: int
+    inbound: InboundMessage
+    conversation: ConversationRow
+
+
+@dataclass(slots=True)
+class IngestResult:
+    stored: list[Stored]
+    duplicate_ids: list[int]
+
+
+def insert_ignoring_conflicts(conn: AsyncConnection, table: sa.Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def unique_in_batch(batch: Iterable[InboundMessage]) -> list[InboundMessage]:
+    seen: set[tuple[Network, str]] = set()
+    unique: list[InboundMessage] = []
+    for message in batch:
+        key = (message.network, message.network_message_id)
+        if key not in seen:
+            seen.add(key)
+            unique.append(message)
+    return unique
+
+
+async def ingest(
+    conn: AsyncConnection, batch: Sequence[InboundMessage], now: dt.datetime
+) -> IngestResult:
+    batch = unique_in_batch(batch)
+    existing = await _existing_message_ids(conn, batch)
+    fresh = [m for m in batch if (m.network, m.network_message_id) not in existing]
+    if not fresh:
+        return IngestResult([], list(existing.values()))
+    identity_ids = await _identities(conn, fresh, now)
+    rows = await _conversations(conn, fresh, identity_ids, now)
+    result = await conn.execute(
+        sa.insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "conversation_id": rows[m.conversation_key].id,
+                "network": m.network,
+                "direction": Direction.INBOUND,
+                "author_kind": AuthorKind.CUSTOMER,
+                "text": m.text,
+                "attachments": [a.model_dump(mode="json") for a in m.attachments] or None,
+                "network_message_id": m.network_message_id,
+                "created_at": dt.datetime.fromtimestamp(m.received_at, dt.UTC),
+            }
+            for m in fresh
+        ],
+    )
+    stored = [
+        Stored(message_id, message, rows[message.conversation_key])
+        for message_id, message in zip(result.scalars().all(), fresh, strict=True)
+    ]
+    return IngestResult(stored, list(existing.values()))
+
+
+async def _existing_message_ids(
+    conn: AsyncConnection, batch: Sequence[InboundMessage]
+) -> dict[tuple[Network, str], int]:
+    found: dict[tuple[Network, str], int] = {}
+    for network, ids in _group_by_network((m.network, m.network_message_id) for m in batch):
+        result = await conn.execute(
+            sa.select(messages.c.id, messages.c.network_message_id).where(
+                messages.c.network == network, messages.c.network_message_id.in_(ids)
+            )
+        )
+        found.update({(network, nmid): mid for mid, nmid in result.all()})
+    return found
+
+
+def _group_by_network(pairs: Iterable[tuple[Network, str]]) -> list[tuple[Network, list[str]]]:
+    groups: dict[Network, list[str]] = {}
+    for network, value in pairs:
+        groups.setdefault(network, []).append(value)
+    return list(groups.items())
+
+
+IdentityIds = dict[tuple[Network, str], tuple[int, int]]
+
+
+async def _identities(
+    conn: AsyncConnection, batch: Sequence[InboundMessage], now: dt.datetime
+) -> IdentityIds:
+    """(identity id, customer id) per (network, user id) of the batch, created when new."""
+    wanted: dict[tuple[Network, str], InboundMessage] = {}
+    for message in batch:
+        wanted.setdefault((message.network, message.user_id), message)
+    found = await _select_identities(conn, wanted)
+    missing = [message for key, message in wanted.items() if key not in found]
+    if missing:
+        new_customers = await conn.execute(
+            sa.insert(customers).returning(customers.c.id, sort_by_parameter_order=True),
+            [{"display_name": m.display_name, "created_at": now} for m in missing],
+        )
+        await conn.execute(
+            insert_ignoring_conflicts(conn, identities),
+            [
+                {
+                    "customer_id": customer_id,
+                    "network": m.network,
+                    "external_user_id": m.user_id,
+                    "display_name": m.display_name,
+                    "language": m.language,
+                    "created_at": now,
+                }
+                for customer_id, m in zip(new_customers.scalars().all(), missing, strict=True)
+            ],
+        )
+        found.update(await _select_identities(conn, {(m.network, m.user_id): m for m in missing}))
+    return found
+
+
+async def _select_identities(
+    conn: AsyncConnection, wanted: dict[tuple[Network, str], InboundMessage]
+) -> IdentityIds:
+    i = identities.c
+    found: IdentityIds = {}
+    for network, user_ids in _group_by_network(wanted):
+        result = await conn.execute(
+            sa.select(i.id, i.customer_id, i.external_user_id).where(
+                i.network == network, i.external_user_id.in_(user_ids)
+            )
+        )
+        found.update({(network, uid): (iid, cid) for iid, cid, uid in result.all()})
+    return found
+
+
+async def _conversations(
+    conn: AsyncConnection,
+    batch: Sequence[InboundMessage],
+    identity_ids: IdentityIds,
+    now: dt.datetime,
+) -> dict[str, ConversationRow]:
+    """Find or create the conversation of every chat in the batch, keyed by conversation key."""
+    first_by_key: dict[str, InboundMessage] = {}
+    for message in batch:
+        first_by_key.setdefault(message.conversation_key, message)
+    rows = await _select_conversations(conn, first_by_key.values())
+    missing = [m for key, m in first_by_key.items() if key not in rows]
+    if missing:
+        await conn.execute(
+            insert_ignoring_conflicts(conn, conversations),
+            [
+                {
+                    "network": m.network,
+                    "chat_id": m.chat_id,
+                    "identity_id": identity_ids[(m.network, m.user_id)][0],
+                    "customer_id": identity_ids[(m.network, m.user_id)][1],
+                    "state": ConversationState.BOT,
+                    "created_at": now,
+                    "last_message_at": now,
+                }
+                for m in missing
+            ],
+        )
+        rows.update(await _select_conversations(conn, missing))
+    return rows
+
+
+async def _select_conversations(
+    conn: AsyncConnection, batch: Iterable[InboundMessage]
+) -> dict[str, ConversationRow]:
+    c = conversations.c
+    rows: dict[str, ConversationRow] = {}
+    for network, chat_ids in _group_by_network((m.network, m.chat_id) for m in batch):
+        result = await conn.execute(
+            sa.select(
+                c.id,
+                c.network,
+                c.chat_id,
+                c.state,
+                c.handoff_reason,
+                c.language,
+                c.handed_off_at,
+                c.first_response_at,
+                c.resolved_at,
+                c.last_message_at,
+            ).where(c.network == network, c.chat_id.in_(chat_ids))
+        )
+        for row in result.all():
+            conversation = ConversationRow(*row)
+            rows[f"{conversation.network.value}:{conversation.chat_id}"] = conversation
+    return rows

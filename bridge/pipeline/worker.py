@@ -1,0 +1,257 @@
+"""The core worker's batch handler: decode -> (dead-letter | ingest -> route -> store replies)
+in one transaction, then queue the replies and tell the inboxes.
+
+The bus acknowledges the batch only after `handle` returns, i.e. after the commit and the
+queueing. A batch delivered again finds its messages stored and re-queues their replies that
+are still queued (the senders drop a second copy by idempotency key), so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import orjson
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bridge.bus import Bus, BusEntry
+from bridge.domain import DeliveryStatus, Direction, Event, InboundMessage, OutboundMessage
+from bridge.pipeline.ingest import ConversationRow, Stored, ingest
+from bridge.pipeline.responder import Responder
+from bridge.pipeline.route import Reply, Router, StateChange
+from bridge.settings import Settings
+from bridge.store.models import conversations, dead_letters, messages, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    batches: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    replies_queued: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+    payload: bytes
+
+
+def decode(entries: Iterable[BusEntry]) -> tuple[list[InboundMessage], list[Rejected]]:
+    accepted: list[InboundMessage] = []
+    rejected: list[Rejected] = []
+    for entry in entries:
+        try:
+            accepted.append(InboundMessage.model_validate(orjson.loads(entry.payload)))
+        except orjson.JSONDecodeError as exc:
+            rejected.append(Rejected(f"not JSON: {exc}", entry.payload))
+        except ValidationError as exc:
+            reasons = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors()
+            )
+            rejected.append(Rejected(f"invalid inbound message: {reasons}", entry.payload))
+    return accepted, rejected
+
+
+class Pipeline:
+    def __init__(
+        self, engine: AsyncEngine, bus: Bus, settings: Settings, responder: Responder | None
+    ) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.settings = settings
+        self.router = Router(settings, responder)
+        self.stats = PipelineStats()
+
+    async def handle(self, entries: Sequence[BusEntry]) -> None:
+        now = utcnow()
+        accepted, rejected = decode(entries)
+        async with self.engine.begin() as conn:
+            if rejected:
+                await self._dead_letter(conn, rejected, now)
+            result = await ingest(conn, accepted, now)
+            replies, changes = await self.router.route(result.stored, now)
+            new_replies = await _store_replies(conn, replies, now)
+            await _write_back(
+                {s.conversation.id: s.conversation for s in result.stored}.values(), conn
+            )
+            requeued = (
+                await _still_queued_replies(conn, result.duplicate_ids)
+                if result.duplicate_ids
+                else []
+            )
+        outbound = new_replies + requeued
+        await self.bus.publish_outbound(outbound)
+        await self.bus.publish_events(_events(result.stored, changes, new_replies))
+        self.stats.batches += 1
+        self.stats.stored += len(result.stored)
+        self.stats.duplicates += len(result.duplicate_ids)
+        self.stats.dead_lettered += len(rejected)
+        self.stats.replies_queued += len(outbound)
+
+    async def _dead_letter(
+        self, conn: AsyncConnection, rejected: list[Rejected], now: dt.datetime
+    ) -> None:
+        cap = self.settings.dead_letter_max_bytes
+        for item in rejected:
+            log.warning("inbound entry dead-lettered: %s", item.reason)
+        await conn.execute(
+            sa.insert(dead_letters),
+            [
+                {
+                    "source": "inbound",
+                    "reason": item.reason[:2000],
+                    "payload": item.payload[:cap].decode("utf-8", errors="replace"),
+                    "payload_bytes": len(item.payload),
+                    "created_at": now,
+                }
+                for item in rejected
+            ],
+        )
+
+
+async def _store_replies(
+    conn: AsyncConnection, replies: list[Reply], now: dt.datetime
+) -> list[OutboundMessage]:
+    if not replies:
+        return []
+    result = await conn.execute(
+        sa.insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "conversation_id": r.conversation.id,
+                "network": r.conversation.network,
+                "direction": Direction.OUTBOUND,
+                "author_kind": r.author_kind,
+                "text": r.text,
+                "idempotency_key": r.idempotency_key,
+                "in_reply_to_id": r.cause.message_id,
+                "delivery_status": DeliveryStatus.QUEUED,
+                "created_at": now,
+            }
+            for r in replies
+        ],
+    )
+    return [
+        OutboundMessage(
+            message_id=message_id,
+            conversation_id=r.conversation.id,
+            network=r.conversation.network,
+            chat_id=r.conversation.chat_id,
+            text=r.text,
+            idempotency_key=r.idempotency_key,
+            author_kind=r.author_kind,
+            in_reply_to=r.cause.inbound.network_message_id,
+            received_at=r.cause.inbound.received_at,
+        )
+        for message_id, r in zip(result.scalars().all(), replies, strict=True)
+    ]
+
+
+async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) -> None:
+    changed = [row for row in rows if row.changed]
+    if not changed:
+        return
+    c = conversations.c
+    await conn.execute(
+        sa.update(conversations)
+        .where(c.id == sa.bindparam("row_id"))
+        .values(
+            state=sa.bindparam("state"),
+            handoff_reason=sa.bindparam("handoff_reason"),
+            language=sa.bindparam("language"),
+            handed_off_at=sa.bindparam("handed_off_at"),
+            first_response_at=sa.bindparam("first_response_at"),
+            resolved_at=sa.bindparam("resolved_at"),
+            last_message_at=sa.bindparam("last_message_at"),
+        ),
+        [
+            {
+                "row_id": row.id,
+                "state": row.state,
+                "handoff_reason": row.handoff_reason,
+                "language": row.language,
+                "handed_off_at": row.handed_off_at,
+                "first_response_at": row.first_response_at,
+                "resolved_at": row.resolved_at,
+                "last_message_at": row.last_message_at,
+            }
+            for row in changed
+        ],
+    )
+
+
+async def _still_queued_replies(
+    conn: AsyncConnection, inbound_ids: list[int]
+) -> list[OutboundMessage]:
+    """Replies of already-stored messages that may not have reached the outbound stream."""
+    reply, cause, c = messages.alias("reply"), messages.alias("cause"), conversations.c
+    result = await conn.execute(
+        sa.select(
+            reply.c.id,
+            reply.c.conversation_id,
+            reply.c.network,
+            c.chat_id,
+            reply.c.text,
+            reply.c.idempotency_key,
+            reply.c.author_kind,
+            cause.c.network_message_id,
+        )
+        .join(conversations, c.id == reply.c.conversation_id)
+        .join(cause, cause.c.id == reply.c.in_reply_to_id)
+        .where(
+            reply.c.in_reply_to_id.in_(inbound_ids),
+            reply.c.delivery_status == DeliveryStatus.QUEUED,
+        )
+        .order_by(reply.c.id)
+    )
+    return [
+        OutboundMessage(
+            message_id=row[0],
+            conversation_id=row[1],
+            network=row[2],
+            chat_id=row[3],
+            text=row[4],
+            idempotency_key=row[5],
+            author_kind=row[6],
+            in_reply_to=row[7],
+        )
+        for row in result.all()
+    ]
+
+
+def _events(
+    stored: list[Stored], changes: list[StateChange], outbound: list[OutboundMessage]
+) -> list[Event]:
+    events = [
+        Event(
+            kind="message.created",
+            conversation_id=s.conversation.id,
+            data={"message_id": s.message_id},
+        )
+        for s in stored
+    ]
+    events += [
+        Event(
+            kind="message.created",
+            conversation_id=o.conversation_id,
+            data={"message_id": o.message_id},
+        )
+        for o in outbound
+    ]
+    events += [
+        Event(
+            kind="conversation.state",
+            conversation_id=change.conversation_id,
+            data={"state": change.state.value, "reason": change.reason},
+        )
+        for change in changes
+    ]
+    return events

@@ -1,0 +1,130 @@
+"""Settings: `SB_*` environment variables over `config/supportbridge.toml`.
+
+The file is found at `$SB_CONFIG`, else `config/supportbridge.toml` under the current directory;
+a missing file means built-in defaults. Field names are the variable names without `SB_`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_PATH = Path("config") / "supportbridge.toml"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message is one line naming it and why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SB_", extra="forbid", validate_default=True)
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str | None = None
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    telegram_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_api_url: str | None = None
+    vk_token: str | None = None
+    vk_group_id: int | None = None
+    vk_callback_secret: str | None = None
+    vk_confirmation: str | None = None
+    vk_api_url: str | None = None
+    facebook_page_token: str | None = None
+    facebook_app_secret: str | None = None
+    facebook_verify_token: str | None = None
+    facebook_api_url: str | None = None
+
+    inbound_shards: int = Field(default=16, ge=1, le=1024)
+    batch_size: int = Field(default=256, ge=1, le=10_000)
+    shard_lease_ms: int = Field(default=10_000, ge=500)
+    claim_idle_ms: int = Field(default=15_000, ge=100)
+    dead_letter_max_bytes: int = Field(default=16_384, ge=256)
+
+    responder: str | None = Field(
+        default=None, description="import path 'module:factory' of the Responder; none: hand off"
+    )
+    auto_answer_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    usual_wait_minutes: int = Field(default=15, ge=1)
+    handoff_ack_en: str = "Thank you! An agent will answer you soon, usually within {minutes} min."
+    handoff_ack_ru: str = "Спасибо! Скоро вам ответит оператор, обычно в течение {minutes} мин."
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("handoff_ack_en", "handoff_ack_ru")
+    @classmethod
+    def _ack_formats(cls, value: str) -> str:
+        try:
+            value.format(minutes=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only the placeholder {{minutes}} is allowed ({exc})") from None
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'supportbridge.db').as_posix()}"
+
+    @property
+    def distributed(self) -> bool:
+        return self.redis_url is not None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = Path(os.environ.get("SB_CONFIG") or DEFAULT_CONFIG_PATH)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, path))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning the first bad value into a one-line SettingsError."""
+    try:
+        return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file: not valid TOML ({exc})") from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        env = f"SB_{name.upper()}"
+        shown = error.get("input")
+        got = f" (got {shown!r})" if isinstance(shown, str | int | float) else ""
+        raise SettingsError(f"setting {env} ({name}): {error['msg']}{got}") from None

@@ -1,0 +1,1 @@
+"""The conversation store: tables, engine and migrations."""

@@ -1,0 +1,173 @@
+"""The conversation store's tables. Migrations in `migrations/versions` must match these."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bridge.domain import AuthorKind, ConversationState, DeliveryStatus, Direction, Network
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UtcDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC on both backends (SQLite returns naive datetimes otherwise)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware values")
+        return value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+def str_enum(cls: type[enum.StrEnum]) -> sa.Enum:
+    """A VARCHAR holding the enum's values: new values need no database type migration."""
+    return sa.Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Base(DeclarativeBase):
+    # Named constraints, so that later migrations can alter them on SQLite too (batch mode).
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UtcDateTime}
+
+
+class Customer(Base):
+    """One person, who may own identities on several networks."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Identity(Base):
+    __tablename__ = "identities"
+    __table_args__ = (sa.UniqueConstraint("network", "external_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    network: Mapped[Network] = mapped_column(str_enum(Network))
+    external_user_id: Mapped[str] = mapped_column(sa.String(128))
+    display_name: Mapped[str | None] = mapped_column(sa.String(255))
+    language: Mapped[str | None] = mapped_column(sa.String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16), default="agent")
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    language: Mapped[str] = mapped_column(sa.String(8), default="en")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    """One chat on one network; a resolved one is reopened by the customer's next message."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        sa.UniqueConstraint("network", "chat_id"),
+        sa.Index("ix_conversations_state_last", "state", "last_message_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network: Mapped[Network] = mapped_column(str_enum(Network))
+    chat_id: Mapped[str] = mapped_column(sa.String(128))
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    identity_id: Mapped[int] = mapped_column(sa.ForeignKey("identities.id"))
+    state: Mapped[ConversationState] = mapped_column(str_enum(ConversationState))
+    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agents.id"), index=True)
+    handoff_reason: Mapped[str | None] = mapped_column(sa.String(32))
+    language: Mapped[str | None] = mapped_column(sa.String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_message_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    handed_off_at: Mapped[dt.datetime | None]
+    first_response_at: Mapped[dt.datetime | None]
+    resolved_at: Mapped[dt.datetime | None]
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.UniqueConstraint("network", "network_message_id"),
+        sa.Index("ix_messages_conversation", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(sa.ForeignKey("conversations.id"))
+    network: Mapped[Network] = mapped_column(str_enum(Network))
+    direction: Mapped[Direction] = mapped_column(str_enum(Direction))
+    author_kind: Mapped[AuthorKind] = mapped_column(str_enum(AuthorKind))
+    agent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agents.id"))
+    text: Mapped[str] = mapped_column(sa.Text, default="")
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)
+    network_message_id: Mapped[str | None] = mapped_column(sa.String(128))
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
+    in_reply_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("messages.id"))
+    delivery_status: Mapped[DeliveryStatus | None] = mapped_column(str_enum(DeliveryStatus))
+    delivery_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+
+class DeadLetter(Base):
+    """Input that could not be processed, kept with the reason for an operator to inspect."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    payload: Mapped[str] = mapped_column(sa.Text)
+    payload_bytes: Mapped[int]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def _table(model: type[Base]) -> sa.Table:
+    table = model.__table__
+    assert isinstance(table, sa.Table)
+    return table
+
+
+# Core tables for the bulk statements of the hot path (no ORM unit of work there).
+customers = _table(Customer)
+identities = _table(Identity)
+agents = _table(Agent)
+conversations = _table(Conversation)
+messages = _table(Message)
+dead_letters = _table(DeadLetter)

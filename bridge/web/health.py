@@ -1,0 +1,44 @@
+"""`/healthz` (the process is up) and `/readyz` (it can reach its database and bus)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.bus import Bus
+
+ENGINE = web.AppKey("engine", AsyncEngine)
+BUS = web.AppKey("bus", Bus)
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    try:
+        async with request.app[ENGINE].connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    try:
+        checks["inbound_backlog"] = str(await request.app[BUS].inbound_backlog())
+        checks["bus"] = "ok"
+    except Exception as exc:
+        checks["bus"] = f"error: {exc.__class__.__name__}"
+    ready = checks["database"] == "ok" and checks["bus"] == "ok"
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+    )
+
+
+def health_app(engine: AsyncEngine, bus: Bus) -> web.Application:
+    app = web.Application()
+    app[ENGINE] = engine
+    app[BUS] = bus
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

@@ -1,0 +1,228 @@
+"""The pipeline on both database backends: dedupe -> store -> route, batch by batch."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.bus.memory import MemoryBus
+from bridge.domain import (
+    AuthorKind,
+    ConversationState,
+    DeliveryStatus,
+    Direction,
+    HandoffReason,
+    Network,
+)
+from bridge.pipeline.responder import Answer, Question
+from bridge.pipeline.worker import Pipeline
+from bridge.settings import Settings
+from bridge.store.models import conversations, customers, dead_letters, identities, messages
+from tests.factories import entries, inbound
+
+
+class FixedResponder:
+    """Answers every question with the same confidence, like a knowledge base would."""
+
+    def __init__(self, confidence: float) -> None:
+        self.confidence = confidence
+        self.questions: list[Question] = []
+
+    async def answer(self, question: Question) -> Answer | None:
+        self.questions.append(question)
+        return Answer(f"answer to {question.text}", self.confidence, "article-1")
+
+
+@pytest.fixture
+def pipeline(engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings) -> Pipeline:
+    return Pipeline(engine, memory_bus, settings, responder=None)
+
+
+async def rows(engine: AsyncEngine, query: sa.Select[tuple[object, ...]]) -> list[sa.Row[tuple[object, ...]]]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).all())
+
+
+async def count(engine: AsyncEngine, table: sa.Table) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
+
+
+async def test_first_message_creates_customer_identity_and_conversation(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    await pipeline.handle(entries(inbound(42, 1, "where is my order?")))
+
+    identity = (await rows(engine, sa.select(identities)))[0]
+    assert (identity.network, identity.external_user_id, identity.display_name) == (
+        Network.TELEGRAM,
+        "42",
+        "Customer 42",
+    )
+    assert await count(engine, customers) == 1
+    conversation = (await rows(engine, sa.select(conversations)))[0]
+    assert conversation.identity_id == identity.id
+    assert conversation.customer_id == identity.customer_id
+    stored = (await rows(engine, sa.select(messages).where(messages.c.direction == "inbound")))[0]
+    assert (stored.text, stored.author_kind, stored.network_message_id) == (
+        "where is my order?",
+        AuthorKind.CUSTOMER,
+        "42-1",
+    )
+
+
+async def test_without_responder_conversation_is_handed_off_with_reason(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    await pipeline.handle(entries(inbound(42, 1)))
+
+    conversation = (await rows(engine, sa.select(conversations)))[0]
+    assert conversation.state is ConversationState.WAITING
+    assert conversation.handoff_reason == HandoffReason.NO_RESPONDER
+    assert conversation.handed_off_at is not None
+
+
+async def test_handoff_acknowledgement_is_queued_in_the_customers_language(
+    pipeline: Pipeline, engine: AsyncEngine, memory_bus: MemoryBus
+) -> None:
+    await pipeline.handle(entries(inbound(1, 1, "Где мой заказ?"), inbound(2, 1, "Where is my order?")))
+
+    acks = await rows(
+        engine,
+        sa.select(messages.c.text, messages.c.delivery_status, messages.c.author_kind)
+        .where(messages.c.direction == Direction.OUTBOUND)
+        .order_by(messages.c.conversation_id),
+    )
+    assert [a.text.split()[0] for a in acks] == ["Спасибо!", "Thank"]
+    assert all(a.delivery_status is DeliveryStatus.QUEUED for a in acks)
+    assert all(a.author_kind is AuthorKind.SYSTEM for a in acks)
+    assert memory_bus.outbound_size(Network.TELEGRAM) == 2
+
+
+async def test_acknowledgement_is_sent_once_per_handoff(
+    pipeline: Pipeline, engine: AsyncEngine, memory_bus: MemoryBus
+) -> None:
+    await pipeline.handle(entries(inbound(7, 1), inbound(7, 2)))
+    await pipeline.handle(entries(inbound(7, 3)))
+
+    outbound = await rows(engine, sa.select(messages).where(messages.c.direction == "outbound"))
+    assert len(outbound) == 1
+    assert memory_bus.outbound_size(Network.TELEGRAM) == 1
+
+
+async def test_redelivered_entry_is_stored_once_and_its_reply_queued_again(
+    pipeline: Pipeline, engine: AsyncEngine, memory_bus: MemoryBus
+) -> None:
+    batch = entries(inbound(5, 1))
+    await pipeline.handle(batch)
+    await pipeline.handle(batch)
+
+    assert await count(engine, messages) == 2  # the customer's message and one acknowledgement
+    queued = [memory_bus._outbound[Network.TELEGRAM].get_nowait() for _ in range(2)]
+    keys = {orjson.loads(entry.payload)["idempotency_key"] for entry in queued}
+    assert len(keys) == 1, "the re-queued reply keeps its idempotency key, so it is sent once"
+    assert pipeline.stats.duplicates == 1
+
+
+async def test_duplicate_within_one_batch_is_stored_once(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    await pipeline.handle(entries(inbound(5, 1), inbound(5, 1)))
+
+    inbound_rows = await rows(engine, sa.select(messages).where(messages.c.direction == "inbound"))
+    assert len(inbound_rows) == 1
+
+
+async def test_messages_of_one_conversation_keep_their_order(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    await pipeline.handle(entries(*(inbound(9, seq, f"m{seq}") for seq in range(30))))
+    await pipeline.handle(entries(*(inbound(9, seq, f"m{seq}") for seq in range(30, 40))))
+
+    texts = await rows(
+        engine,
+        sa.select(messages.c.text)
+        .where(messages.c.direction == "inbound")
+        .order_by(messages.c.id),
+    )
+    assert [t.text for t in texts] == [f"m{seq}" for seq in range(40)]
+
+
+async def test_bad_input_is_dead_lettered_with_reason_and_the_rest_is_stored(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    too_long = inbound(3, 2).model_dump(mode="json") | {"text": "x" * 100_000}
+    await pipeline.handle(
+        entries(
+            b"{not json",
+            orjson.dumps({"network": "icq", "text": "hi"}),
+            orjson.dumps(too_long),
+            inbound(3, 1, "a good one"),
+        )
+    )
+
+    letters = await rows(engine, sa.select(dead_letters).order_by(dead_letters.c.id))
+    assert [letter.reason.split(":")[0] for letter in letters] == [
+        "not JSON",
+        "invalid inbound message",
+        "invalid inbound message",
+    ]
+    assert "network" in letters[1].reason
+    assert "text" in letters[2].reason
+    assert letters[2].payload_bytes > 100_000
+    assert len(letters[2].payload) <= pipeline.settings.dead_letter_max_bytes
+    stored = await rows(engine, sa.select(messages.c.text).where(messages.c.direction == "inbound"))
+    assert [s.text for s in stored] == ["a good one"]
+    assert pipeline.stats.dead_lettered == 3
+
+
+async def test_confident_answer_is_sent_and_the_conversation_stays_with_the_bot(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    pipeline = Pipeline(engine, memory_bus, settings, FixedResponder(confidence=0.97))
+    await pipeline.handle(entries(inbound(8, 1, "tariffs?")))
+
+    conversation = (await rows(engine, sa.select(conversations)))[0]
+    assert conversation.state is ConversationState.BOT
+    assert conversation.first_response_at is not None
+    reply = (await rows(engine, sa.select(messages).where(messages.c.direction == "outbound")))[0]
+    assert (reply.text, reply.author_kind) == ("answer to tariffs?", AuthorKind.BOT)
+
+
+async def test_unconfident_answer_hands_off_with_low_confidence(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    pipeline = Pipeline(engine, memory_bus, settings, FixedResponder(confidence=0.5))
+    await pipeline.handle(entries(inbound(8, 1, "something odd")))
+
+    conversation = (await rows(engine, sa.select(conversations)))[0]
+    assert conversation.state is ConversationState.WAITING
+    assert conversation.handoff_reason == HandoffReason.LOW_CONFIDENCE
+
+
+async def test_new_message_reopens_a_resolved_conversation(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    await pipeline.handle(entries(inbound(4, 1)))
+    async with engine.begin() as conn:
+        await conn.execute(sa.update(conversations).values(state=ConversationState.RESOLVED))
+    await pipeline.handle(entries(inbound(4, 2, "one more thing")))
+
+    conversation = (await rows(engine, sa.select(conversations)))[0]
+    assert conversation.state is ConversationState.WAITING
+    assert conversation.resolved_at is None
+    acks = await rows(engine, sa.select(messages).where(messages.c.direction == "outbound"))
+    assert len(acks) == 2, "a reopened conversation is handed off afresh and acknowledged again"
+
+
+async def test_same_user_on_two_networks_gets_two_identities(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    await pipeline.handle(
+        entries(inbound(1, 1, network=Network.TELEGRAM), inbound(1, 1, network=Network.VK))
+    )
+
+    assert await count(engine, identities) == 2
+    assert await count(engine, conversations) == 2
