@@ -98,3 +98,7 @@ def bench_pipeline(
     settings = _settings()
     options = BenchOptions(mode, messages, conversations, rate, cores)
     _run(lambda: run_bench(settings, options))
+
+
+if __name__ == "__main__":
+    main()

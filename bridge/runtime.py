@@ -34,6 +34,7 @@ def make_bus(settings: Settings) -> Bus:
             settings.inbound_shards,
             lease_ms=settings.shard_lease_ms,
             claim_idle_ms=settings.claim_idle_ms,
+            prefix=settings.redis_prefix,
         )
     return MemoryBus(settings.inbound_shards)
 

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     redis_url: str | None = None
+    redis_prefix: str = Field(default="sb", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)

@@ -31,7 +31,8 @@ async def readyz(request: web.Request) -> web.Response:
         checks["bus"] = f"error: {exc.__class__.__name__}"
     ready = checks["database"] == "ok" and checks["bus"] == "ok"
     return web.json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
     )
 
 
