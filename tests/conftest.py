@@ -98,3 +98,27 @@ async def redis_url() -> AsyncIterator[str]:
     finally:
         await client.aclose()
     yield REDIS_URL
+
+
+@pytest.fixture
+async def postgres_url(postgres_database: str) -> AsyncIterator[str]:
+    """The session's PostgreSQL database, migrated for one test and emptied after it."""
+    await upgrade(postgres_database)
+    yield postgres_database
+    await downgrade(postgres_database, "base")
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"sbtest-{uuid.uuid4().hex[:8]}"
+    yield prefix
+
+    async def clean() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+    asyncio.run(clean())

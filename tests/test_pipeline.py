@@ -40,7 +40,9 @@ def pipeline(engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings) -> 
     return Pipeline(engine, memory_bus, settings, responder=None)
 
 
-async def rows(engine: AsyncEngine, query: sa.Select[tuple[object, ...]]) -> list[sa.Row[tuple[object, ...]]]:
+async def rows(
+    engine: AsyncEngine, query: sa.Select[tuple[object, ...]]
+) -> list[sa.Row[tuple[object, ...]]]:
     async with engine.connect() as conn:
         return list((await conn.execute(query)).all())
 
@@ -87,7 +89,9 @@ async def test_without_responder_conversation_is_handed_off_with_reason(
 async def test_handoff_acknowledgement_is_queued_in_the_customers_language(
     pipeline: Pipeline, engine: AsyncEngine, memory_bus: MemoryBus
 ) -> None:
-    await pipeline.handle(entries(inbound(1, 1, "Где мой заказ?"), inbound(2, 1, "Where is my order?")))
+    await pipeline.handle(
+        entries(inbound(1, 1, "Где мой заказ?"), inbound(2, 1, "Where is my order?"))
+    )
 
     acks = await rows(
         engine,
@@ -143,9 +147,7 @@ async def test_messages_of_one_conversation_keep_their_order(
 
     texts = await rows(
         engine,
-        sa.select(messages.c.text)
-        .where(messages.c.direction == "inbound")
-        .order_by(messages.c.id),
+        sa.select(messages.c.text).where(messages.c.direction == "inbound").order_by(messages.c.id),
     )
     assert [t.text for t in texts] == [f"m{seq}" for seq in range(40)]
 

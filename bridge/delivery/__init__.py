@@ -1,0 +1,1 @@
+"""Outbound delivery shared by every network: rate limits, retries, delivery status."""
