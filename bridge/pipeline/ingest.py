@@ -73,38 +73,43 @@ async def ingest(
     conn: AsyncConnection, batch: Sequence[InboundMessage], now: dt.datetime
 ) -> IngestResult:
     batch = unique_in_batch(batch)
-    existing = await _existing_message_ids(conn, batch)
-    fresh = [m for m in batch if (m.network, m.network_message_id) not in existing]
-    if not fresh:
-        return IngestResult([], list(existing.values()))
-    identity_ids = await _identities(conn, fresh, now)
-    rows = await _conversations(conn, fresh, identity_ids, now)
+    if not batch:
+        return IngestResult([], [])
+    identity_ids = await _identities(conn, batch, now)
+    rows = await _conversations(conn, batch, identity_ids, now)
+    # The unique (network message id, network) key is the dedupe: a second copy inserts nothing.
+    m = messages.c
     result = await conn.execute(
-        sa.insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
+        insert_ignoring_conflicts(conn, messages).returning(m.id, m.network, m.network_message_id),
         [
             {
-                "conversation_id": rows[m.conversation_key].id,
-                "network": m.network,
+                "conversation_id": rows[message.conversation_key].id,
+                "network": message.network,
                 "direction": Direction.INBOUND,
                 "author_kind": AuthorKind.CUSTOMER,
-                "text": m.text,
-                "attachments": [a.model_dump(mode="json") for a in m.attachments] or None,
-                "network_message_id": m.network_message_id,
-                "created_at": dt.datetime.fromtimestamp(m.received_at, dt.UTC),
+                "text": message.text,
+                "attachments": [a.model_dump(mode="json") for a in message.attachments] or None,
+                "network_message_id": message.network_message_id,
+                "created_at": dt.datetime.fromtimestamp(message.received_at, dt.UTC),
             }
-            for m in fresh
+            for message in batch
         ],
     )
+    inserted = {(network, nmid): message_id for message_id, network, nmid in result.all()}
     stored = [
-        Stored(message_id, message, rows[message.conversation_key])
-        for message_id, message in zip(result.scalars().all(), fresh, strict=True)
+        Stored(inserted[key], message, rows[message.conversation_key])
+        for message in batch
+        if (key := (message.network, message.network_message_id)) in inserted
     ]
-    return IngestResult(stored, list(existing.values()))
+    duplicates = [m for m in batch if (m.network, m.network_message_id) not in inserted]
+    duplicate_ids = list((await _existing_message_ids(conn, duplicates)).values())
+    return IngestResult(stored, duplicate_ids)
 
 
 async def _existing_message_ids(
     conn: AsyncConnection, batch: Sequence[InboundMessage]
 ) -> dict[tuple[Network, str], int]:
+    """Ids of messages stored before (a redelivered batch: the rare path)."""
     found: dict[tuple[Network, str], int] = {}
     for network, ids in _group_by_network((m.network, m.network_message_id) for m in batch):
         result = await conn.execute(

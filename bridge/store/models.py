@@ -49,6 +49,8 @@ def str_enum(cls: type[enum.StrEnum]) -> sa.Enum:
 
 class Base(DeclarativeBase):
     # Named constraints, so that later migrations can alter them on SQLite too (batch mode).
+    # Unique keys lead with the selective column (an external id, not the network), so that
+    # batched IN lookups stay index probes even when the planner's statistics are stale.
     metadata = sa.MetaData(
         naming_convention={
             "ix": "ix_%(column_0_label)s",
@@ -72,7 +74,7 @@ class Customer(Base):
 
 class Identity(Base):
     __tablename__ = "identities"
-    __table_args__ = (sa.UniqueConstraint("network", "external_user_id"),)
+    __table_args__ = (sa.UniqueConstraint("external_user_id", "network"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), index=True)
@@ -101,7 +103,7 @@ class Conversation(Base):
 
     __tablename__ = "conversations"
     __table_args__ = (
-        sa.UniqueConstraint("network", "chat_id"),
+        sa.UniqueConstraint("chat_id", "network"),
         sa.Index("ix_conversations_state_last", "state", "last_message_at"),
     )
 
@@ -124,7 +126,7 @@ class Conversation(Base):
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
-        sa.UniqueConstraint("network", "network_message_id"),
+        sa.UniqueConstraint("network_message_id", "network"),
         sa.Index("ix_messages_conversation", "conversation_id", "id"),
     )
 

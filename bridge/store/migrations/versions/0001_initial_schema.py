@@ -61,7 +61,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_identities")),
         sa.UniqueConstraint(
-            "network", "external_user_id", name=op.f("uq_identities_network_external_user_id")
+            "external_user_id", "network", name=op.f("uq_identities_external_user_id_network")
         ),
     )
     with op.batch_alter_table("identities", schema=None) as batch_op:
@@ -95,7 +95,7 @@ def upgrade() -> None:
             ["identity_id"], ["identities.id"], name=op.f("fk_conversations_identity_id_identities")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
-        sa.UniqueConstraint("network", "chat_id", name=op.f("uq_conversations_network_chat_id")),
+        sa.UniqueConstraint("chat_id", "network", name=op.f("uq_conversations_chat_id_network")),
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.create_index(
@@ -139,7 +139,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_messages_idempotency_key")),
         sa.UniqueConstraint(
-            "network", "network_message_id", name=op.f("uq_messages_network_network_message_id")
+            "network_message_id", "network", name=op.f("uq_messages_network_message_id_network")
         ),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:

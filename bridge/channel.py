@@ -1,0 +1,61 @@
+"""The border between the bridge and a network. Each `bots/<network>` adapter implements it;
+the bridge never imports a network's client library."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+
+from bridge.delivery.ratelimit import Limit
+from bridge.domain import InboundMessage, Network, OutboundMessage
+
+InboundSink = Callable[[Sequence[InboundMessage]], Awaitable[None]]
+"""Where a receiver hands what it normalised: the bus's inbound side."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    network_message_id: str
+
+
+class DeliveryError(Exception):
+    """The network did not take a message. `permanent`: retrying cannot help (the customer
+    blocked the bot, the chat does not exist); otherwise retry, after `retry_after` if given."""
+
+    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class Channel(Protocol):
+    """Sending side of a network."""
+
+    network: Network
+
+    def limits(self, message: OutboundMessage) -> Sequence[Limit]:
+        """The network's rate limits this send counts against (per bot, per chat, ...)."""
+        ...
+
+    async def send(self, message: OutboundMessage) -> Delivered:
+        """Deliver one message or raise DeliveryError; transport errors may propagate too."""
+        ...
+
+
+class Receiver(Protocol):
+    """Receiving side of a network: long polling, or webhook routes on the product's port."""
+
+    network: Network
+
+    async def poll(self, sink: InboundSink, stop: asyncio.Event) -> None:
+        """Pull events until `stop`; an unreachable network is retried, never fatal."""
+        ...
+
+    def webhook_routes(self, sink: InboundSink) -> Sequence[web.RouteDef]:
+        """Routes that verify and accept the network's pushes (empty: polling only)."""
+        ...

@@ -1,0 +1,166 @@
+"""Sender workers: take a network's outbound stream, respect its shared rate limits, retry what
+can be retried, and record every outcome (sent with the network's id, or failed with its reason).
+
+Within a batch, chats are served concurrently and each chat's messages one after another, so a
+rate-limited chat does not hold up the others and a chat's replies keep their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.bus import Bus, BusEntry
+from bridge.channel import Channel, DeliveryError
+from bridge.delivery.ratelimit import RateLimiter
+from bridge.domain import DeliveryStatus, Event, OutboundMessage
+from bridge.store.models import messages, utcnow
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (aiohttp.ClientError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base_delay_s: float = 0.5
+    max_delay_s: float = 60.0
+    give_up_after_s: float = 600.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential with full jitter, so that many senders do not retry in step."""
+        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2**attempt))
+
+
+@dataclass(slots=True)
+class SenderStats:
+    sent: int = 0
+    failed: int = 0
+    retries: int = 0
+    skipped_duplicates: int = 0
+    rate_limited_s: float = 0.0
+
+
+class Sender:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        bus: Bus,
+        channel: Channel,
+        limiter: RateLimiter,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.channel = channel
+        self.limiter = limiter
+        self.policy = policy or RetryPolicy()
+        self.stats = SenderStats()
+
+    async def handle(self, entries: Sequence[BusEntry]) -> None:
+        outbound = [m for m in map(_decode, entries) if m is not None]
+        pending = await self._still_queued(outbound)
+        by_chat: dict[str, list[OutboundMessage]] = {}
+        for message in outbound:
+            if message.message_id in pending:
+                pending.discard(message.message_id)  # a copy later in the batch is skipped too
+                by_chat.setdefault(message.chat_id, []).append(message)
+            else:
+                self.stats.skipped_duplicates += 1
+        await asyncio.gather(*(self._deliver_chat(chat) for chat in by_chat.values()))
+
+    async def _still_queued(self, outbound: list[OutboundMessage]) -> set[int]:
+        """Ids still to send: a message already sent or failed is never sent again."""
+        if not outbound:
+            return set()
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                sa.select(messages.c.id).where(
+                    messages.c.id.in_({m.message_id for m in outbound}),
+                    messages.c.delivery_status == DeliveryStatus.QUEUED,
+                )
+            )
+            return set(result.scalars().all())
+
+    async def _deliver_chat(self, chat: list[OutboundMessage]) -> None:
+        for message in chat:
+            await self._deliver(message)
+
+    async def _deliver(self, message: OutboundMessage) -> None:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            self.stats.rate_limited_s += await self.limiter.acquire(self.channel.limits(message))
+            try:
+                delivered = await self.channel.send(message)
+            except DeliveryError as exc:
+                if exc.permanent:
+                    await self._record(message, DeliveryStatus.FAILED, error=exc.reason)
+                    return
+                reason, delay = exc.reason, exc.retry_after
+            except TRANSIENT as exc:
+                reason, delay = f"network unreachable: {exc!r}", None
+            else:
+                await self._record(
+                    message, DeliveryStatus.SENT, network_id=delivered.network_message_id
+                )
+                return
+            attempt += 1
+            delay = delay if delay is not None else self.policy.backoff(attempt)
+            if time.monotonic() - started + delay > self.policy.give_up_after_s:
+                await self._record(
+                    message, DeliveryStatus.FAILED, error=f"gave up after {attempt} tries: {reason}"
+                )
+                return
+            self.stats.retries += 1
+            log.info("message %d: %s; retrying in %.1f s", message.message_id, reason, delay)
+            await asyncio.sleep(delay)
+
+    async def _record(
+        self,
+        message: OutboundMessage,
+        status: DeliveryStatus,
+        *,
+        network_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        now = utcnow()
+        values: dict[str, object] = {"delivery_status": status, "delivery_error": error}
+        if status is DeliveryStatus.SENT:
+            values |= {"sent_at": now, "network_message_id": network_id}
+            self.stats.sent += 1
+        else:
+            self.stats.failed += 1
+            log.warning("message %d failed: %s", message.message_id, error)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(messages).where(messages.c.id == message.message_id).values(values)
+            )
+        await self.bus.publish_events(
+            [
+                Event(
+                    kind="message.delivery",
+                    conversation_id=message.conversation_id,
+                    data={"message_id": message.message_id, "status": status.value, "error": error},
+                )
+            ]
+        )
+
+
+def _decode(entry: BusEntry) -> OutboundMessage | None:
+    try:
+        return OutboundMessage.model_validate(orjson.loads(entry.payload))
+    except (orjson.JSONDecodeError, ValidationError) as exc:
+        # Only the bridge writes this stream; a bad entry is a bug to see in the log, not to retry.
+        log.error("outbound entry %s is not a message (%s); skipped", entry.entry_id, exc)
+        return None
