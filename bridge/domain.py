@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -75,19 +75,22 @@ class InboundMessage(BaseModel):
     """One customer message as a bot worker hands it to the bridge.
 
     `chat_id` names the conversation on the network (a private chat, a VK peer, a PSID);
-    `user_id` names the person; for private chats they are usually equal.
+    `user_id` names the person; for private chats they are usually equal. `kind` "edit" carries
+    the new content of the message `network_message_id`; "button" a press of one of our buttons.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     network: Network
     network_message_id: ExternalId
+    kind: Literal["message", "edit", "button"] = "message"
     chat_id: ExternalId
     user_id: ExternalId
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] = ""
     display_name: Annotated[str, StringConstraints(max_length=255)] | None = None
     language: Language | None = None
     attachments: list[Attachment] = Field(default_factory=list, max_length=10)
+    button_data: Annotated[str, StringConstraints(max_length=256)] | None = None
     received_at: float = Field(default_factory=time.time, description="unix time accepted")
 
     @property

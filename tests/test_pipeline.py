@@ -228,3 +228,25 @@ async def test_same_user_on_two_networks_gets_two_identities(
 
     assert await count(engine, identities) == 2
     assert await count(engine, conversations) == 2
+
+
+async def test_an_edited_message_updates_the_stored_one(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    await pipeline.handle(entries(inbound(6, 1, "my rooter is broken")))
+    edit = inbound(6, 1, "my router is broken").model_copy(update={"kind": "edit"})
+    await pipeline.handle(entries(edit))
+
+    stored = await rows(engine, sa.select(messages).where(messages.c.direction == "inbound"))
+    assert [(s.text, s.edited_at is not None) for s in stored] == [("my router is broken", True)]
+
+
+async def test_an_edit_of_a_message_never_stored_is_stored_as_new(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    await pipeline.handle(
+        entries(inbound(6, 9, "edited later").model_copy(update={"kind": "edit"}))
+    )
+
+    stored = await rows(engine, sa.select(messages).where(messages.c.direction == "inbound"))
+    assert [s.text for s in stored] == ["edited later"]

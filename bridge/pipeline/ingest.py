@@ -106,6 +106,39 @@ async def ingest(
     return IngestResult(stored, duplicate_ids)
 
 
+async def apply_edits(
+    conn: AsyncConnection, edits: Sequence[InboundMessage], now: dt.datetime
+) -> tuple[list[tuple[int, int]], list[InboundMessage]]:
+    """Replace the text of edited messages. Returns (message id, conversation id) of each, and
+    the edits of messages never stored (sent before the bridge was connected) as new messages."""
+    m = messages.c
+    found: dict[tuple[Network, str], tuple[int, int]] = {}
+    for network, ids in _group_by_network((e.network, e.network_message_id) for e in edits):
+        result = await conn.execute(
+            sa.select(m.network_message_id, m.id, m.conversation_id).where(
+                m.network_message_id.in_(ids), m.network == network
+            )
+        )
+        found.update({(network, nmid): (mid, cid) for nmid, mid, cid in result.all()})
+    known = [e for e in edits if (e.network, e.network_message_id) in found]
+    if known:
+        await conn.execute(
+            sa.update(messages)
+            .where(m.id == sa.bindparam("row_id"))
+            .values(text=sa.bindparam("new_text"), edited_at=now),
+            [
+                {"row_id": found[(e.network, e.network_message_id)][0], "new_text": e.text}
+                for e in known
+            ],
+        )
+    unknown = [
+        e.model_copy(update={"kind": "message"})
+        for e in edits
+        if (e.network, e.network_message_id) not in found
+    ]
+    return [found[(e.network, e.network_message_id)] for e in known], unknown
+
+
 async def _existing_message_ids(
     conn: AsyncConnection, batch: Sequence[InboundMessage]
 ) -> dict[tuple[Network, str], int]:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.bus import Bus, BusEntry
 from bridge.domain import DeliveryStatus, Direction, Event, InboundMessage, OutboundMessage
-from bridge.pipeline.ingest import ConversationRow, Stored, ingest
+from bridge.pipeline.ingest import ConversationRow, Stored, apply_edits, ingest
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.route import Reply, Router, StateChange
 from bridge.settings import Settings
@@ -73,9 +73,14 @@ class Pipeline:
     async def handle(self, entries: Sequence[BusEntry]) -> None:
         now = utcnow()
         accepted, rejected = decode(entries)
+        edits = [m for m in accepted if m.kind == "edit"]
         async with self.engine.begin() as conn:
             if rejected:
                 await self._dead_letter(conn, rejected, now)
+            edited: list[tuple[int, int]] = []
+            if edits:
+                edited, unknown = await apply_edits(conn, edits, now)
+                accepted = [m for m in accepted if m.kind != "edit"] + unknown
             result = await ingest(conn, accepted, now)
             replies, changes = await self.router.route(result.stored, now)
             new_replies = await _store_replies(conn, replies, now)
@@ -89,7 +94,13 @@ class Pipeline:
             )
         outbound = new_replies + requeued
         await self.bus.publish_outbound(outbound)
-        await self.bus.publish_events(_events(result.stored, changes, new_replies))
+        await self.bus.publish_events(
+            _events(result.stored, changes, new_replies)
+            + [
+                Event(kind="message.edited", conversation_id=cid, data={"message_id": mid})
+                for mid, cid in edited
+            ]
+        )
         self.stats.batches += 1
         self.stats.stored += len(result.stored)
         self.stats.duplicates += len(result.duplicate_ids)

@@ -145,6 +145,7 @@ class Message(Base):
     delivery_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
+    edited_at: Mapped[dt.datetime | None]
 
 
 class DeadLetter(Base):

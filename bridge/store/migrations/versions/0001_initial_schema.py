@@ -125,6 +125,7 @@ def upgrade() -> None:
         sa.Column("delivery_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("edited_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["agent_id"], ["agents.id"], name=op.f("fk_messages_agent_id_agents")
         ),
