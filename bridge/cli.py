@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from bridge.domain import Network
 from bridge.settings import Settings, SettingsError, load_settings
 
 
@@ -60,6 +61,25 @@ def core() -> None:
         click.echo("supportbridge: setting SB_REDIS_URL: required by `core`", err=True)
         sys.exit(2)
     _run(lambda: core_main(settings))
+
+
+@main.command()
+@click.argument(
+    "network", type=click.Choice([n.value for n in Network if n is not Network.WEBCHAT])
+)
+def bot(network: str) -> None:
+    """Start one network's worker: receive its events, send its outbound messages."""
+    from bots.registry import configured_networks
+    from bridge.runtime import bot_main
+
+    settings = _settings()
+    if Network(network) not in configured_networks(settings):
+        click.echo(
+            f"supportbridge: {network} is not configured (its SB_{network.upper()}_* settings)",
+            err=True,
+        )
+        sys.exit(2)
+    _run(lambda: bot_main(settings, Network(network)))
 
 
 @main.command()

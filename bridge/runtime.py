@@ -13,8 +13,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bots.registry import NetworkChannel, configured_networks, make_channel
 from bridge.bus import Bus
 from bridge.bus.memory import MemoryBus
+from bridge.delivery.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from bridge.delivery.sender import Sender
+from bridge.domain import Network
 from bridge.pipeline.responder import load_responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
@@ -70,6 +74,61 @@ async def run_core(settings: Settings, engine: AsyncEngine, bus: Bus, stop: asyn
     await bus.consume_inbound(name, pipeline.handle, batch_size=settings.batch_size, stop=stop)
 
 
+def make_limiter(settings: Settings, bus: Bus) -> RateLimiter:
+    if settings.redis_url:
+        from bridge.bus.redis import RedisBus
+
+        assert isinstance(bus, RedisBus)
+        return RedisRateLimiter(bus.client, settings.redis_prefix)
+    return MemoryRateLimiter()
+
+
+async def run_channel(
+    settings: Settings,
+    engine: AsyncEngine,
+    bus: Bus,
+    channel: NetworkChannel,
+    limiter: RateLimiter,
+    stop: asyncio.Event,
+) -> None:
+    """One network: receive (polling, unless its webhook is served) and send its outbound."""
+    sender = Sender(engine, bus, channel, limiter)
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                bus.consume_outbound(
+                    channel.network, consumer_name(), sender.handle, batch_size=64, stop=stop
+                )
+            )
+            if channel.webhook_routes(bus.publish_inbound):
+                if settings.public_url:
+                    group.create_task(_register_webhook(channel, settings.public_url, stop))
+            else:
+                group.create_task(channel.poll(bus.publish_inbound, stop))
+    finally:
+        await channel.close()
+
+
+async def _register_webhook(channel: NetworkChannel, public_url: str, stop: asyncio.Event) -> None:
+    """A network that cannot be reached now is tried again later; the rest runs meanwhile."""
+    delay = 5.0
+    while not stop.is_set():
+        try:
+            await channel.register_webhook(public_url)
+            log.info("%s webhook registered at %s", channel.network.value, public_url)
+            return
+        except Exception as exc:
+            log.warning("%s webhook registration failed: %s", channel.network.value, exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 300.0)
+
+
+def webhook_app(app: web.Application, channels: list[NetworkChannel], bus: Bus) -> None:
+    for channel in channels:
+        app.router.add_routes(channel.webhook_routes(bus.publish_inbound))
+
+
 async def serve_http(settings: Settings, app: web.Application, stop: asyncio.Event) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -87,14 +146,33 @@ async def core_main(settings: Settings) -> None:
         await run_core(settings, engine, bus, stop)
 
 
+async def bot_main(settings: Settings, network: Network) -> None:
+    """`supportbridge bot NETWORK`: one network's receiver and senders (start several)."""
+    stop = stop_on_signals()
+    async with services(settings) as (engine, bus):
+        channel = make_channel(network, settings)
+        app = health_app(engine, bus)
+        webhook_app(app, [channel], bus)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                run_channel(settings, engine, bus, channel, make_limiter(settings, bus), stop)
+            )
+            group.create_task(serve_http(settings, app, stop))
+
+
 async def embedded_main(settings: Settings) -> None:
-    """`supportbridge run`: migrations, core and HTTP in one process."""
+    """`supportbridge run`: migrations, core, every configured network and HTTP in one process."""
     await upgrade(settings.effective_database_url)
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
+        channels = [make_channel(n, settings) for n in configured_networks(settings)]
         app = health_app(engine, bus)
+        webhook_app(app, channels, bus)
+        limiter = make_limiter(settings, bus)
         async with asyncio.TaskGroup() as group:
             group.create_task(run_core(settings, engine, bus, stop))
+            for channel in channels:
+                group.create_task(run_channel(settings, engine, bus, channel, limiter, stop))
             group.create_task(serve_http(settings, app, stop))
             print(
                 f"supportbridge is running at http://{settings.http_host}:{settings.http_port}/ "

@@ -1,0 +1,184 @@
+"""The Telegram channel: aiogram's Bot for every call, our own polling loop and webhook route.
+
+Our own loop, rather than aiogram's Dispatcher, because an update is confirmed (the offset moved
+past it) only after the bus accepted it: a crash in between means Telegram sends it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Sequence
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import Update
+from aiohttp import web
+from pydantic import ValidationError
+
+from bots.telegram.events import message_key, to_inbound
+from bridge.channel import Delivered, DeliveryError, InboundSink
+from bridge.delivery.ratelimit import Limit
+from bridge.domain import Network, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_MESSAGE_CHARS = 4096
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+# The Bot API's documented limits: about 30 messages/s per bot and 1/s per chat.
+BOT_PER_SECOND = 30.0
+CHAT_PER_SECOND = 1.0
+
+
+class TelegramChannel:
+    network = Network.TELEGRAM
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_url: str | None = None,
+        webhook_secret: str | None = None,
+        poll_timeout_s: int = 25,
+    ) -> None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else None
+        self.bot = Bot(token, session=session)
+        self.webhook_secret = webhook_secret
+        self.poll_timeout_s = poll_timeout_s
+        self.offset: int | None = None
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def limits(self, message: OutboundMessage) -> Sequence[Limit]:
+        return [
+            Limit(f"telegram:{self.bot.id}", BOT_PER_SECOND),
+            Limit(f"telegram:{self.bot.id}:chat:{message.chat_id}", CHAT_PER_SECOND),
+        ]
+
+    async def send(self, message: OutboundMessage) -> Delivered:
+        chunks = split_text(message.text) or [""]
+        try:
+            first = None
+            for chunk in chunks:
+                sent = await self.bot.send_message(int(message.chat_id), chunk)
+                first = first or sent
+        except TelegramRetryAfter as exc:
+            raise DeliveryError(exc.message, permanent=False, retry_after=exc.retry_after) from exc
+        except (TelegramServerError, TelegramNetworkError) as exc:
+            raise DeliveryError(exc.message, permanent=False) from exc
+        except (
+            TelegramForbiddenError,
+            TelegramBadRequest,
+            TelegramNotFound,
+            TelegramUnauthorizedError,
+        ) as exc:
+            raise DeliveryError(exc.message, permanent=True) from exc
+        assert first is not None
+        return Delivered(message_key(message.chat_id, first.message_id))
+
+    # -- receiving --------------------------------------------------------------------------
+
+    async def poll(self, sink: InboundSink, stop: asyncio.Event) -> None:
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                updates = await self._next_updates(stop)
+                if updates:
+                    await self._accept(updates, sink)
+                    self.offset = updates[-1].update_id + 1
+                delay = 1.0
+            except TelegramRetryAfter as exc:
+                await _sleep_or_stop(stop, exc.retry_after)
+            except (TelegramAPIError, OSError, TimeoutError) as exc:
+                log.warning("telegram polling: %s; retrying in %.0f s", exc, delay)
+                await _sleep_or_stop(stop, delay)
+                delay = min(delay * 2, 60.0)
+
+    async def _next_updates(self, stop: asyncio.Event) -> list[Update]:
+        request = asyncio.ensure_future(
+            self.bot.get_updates(
+                offset=self.offset,
+                timeout=self.poll_timeout_s,
+                allowed_updates=ALLOWED_UPDATES,
+                request_timeout=self.poll_timeout_s + 10,
+            )
+        )
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not request.done():
+            request.cancel()
+            return []
+        return request.result()
+
+    async def _accept(self, updates: Sequence[Update], sink: InboundSink) -> None:
+        inbound = [m for m in map(to_inbound, updates) if m is not None]
+        if inbound:
+            await sink(inbound)
+        for update in updates:
+            if update.callback_query is not None:
+                await self._answer_button(update.callback_query.id)
+
+    async def _answer_button(self, query_id: str) -> None:
+        """Stops the spinner on the customer's button; a stale query is not worth an error."""
+        try:
+            await self.bot.answer_callback_query(query_id)
+        except TelegramAPIError as exc:
+            log.info("telegram: answerCallbackQuery %s: %s", query_id, exc)
+
+    def webhook_routes(self, sink: InboundSink) -> Sequence[web.RouteDef]:
+        if not self.webhook_secret:
+            return []
+        secret = self.webhook_secret.encode()
+
+        async def receive(request: web.Request) -> web.Response:
+            given = request.headers.get(SECRET_HEADER, "").encode()
+            if not hmac.compare_digest(given, secret):
+                return web.json_response({"error": "bad secret token"}, status=401)
+            try:
+                update = Update.model_validate(await request.json(), context={"bot": self.bot})
+            except (ValueError, ValidationError) as exc:
+                return web.json_response({"error": f"not a Telegram update: {exc}"}, status=400)
+            # A failure here answers 500, so Telegram delivers the update again.
+            await self._accept([update], sink)
+            return web.json_response({})
+
+        return [web.post(WEBHOOK_PATH, receive)]
+
+    async def register_webhook(self, public_url: str) -> None:
+        await self.bot.set_webhook(
+            public_url.rstrip("/") + WEBHOOK_PATH,
+            secret_token=self.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+
+
+def split_text(text: str) -> list[str]:
+    """Telegram takes at most 4096 characters a message: longer replies go in several."""
+    return [text[i : i + MAX_MESSAGE_CHARS] for i in range(0, len(text), MAX_MESSAGE_CHARS)]
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
