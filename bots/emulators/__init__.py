@@ -1,0 +1,1 @@
+"""Local emulators of the networks' HTTP APIs, for tests, benchmarks and the sandbox."""
