@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.responder import AlwaysAnswer
 from bridge.bus import Bus, BusEntry
 from bridge.bus.memory import MemoryBus
+from bridge.bus.redis import RedisBus
 from bridge.domain import AuthorKind, Direction, InboundMessage, Network
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
@@ -274,8 +275,6 @@ def core_processes(
 
 
 async def run_distributed(settings: Settings, options: BenchOptions) -> dict[str, object]:
-    from bridge.bus.redis import RedisBus
-
     await fresh_postgres_database(options.database_url)
     flush = aioredis.Redis.from_url(options.redis_url)
     await flush.flushdb()
@@ -286,6 +285,7 @@ async def run_distributed(settings: Settings, options: BenchOptions) -> dict[str
         with core_processes(options, settings) as processes:
             sampler = RssSampler([p.pid for p in processes])
             await warm_up(bus, settings)
+            await shards_shared(bus, options.cores)
             run_id = uuid.uuid4().hex[:8]
             replies = Replies(run_id, options.messages)
             stop = asyncio.Event()
@@ -324,6 +324,17 @@ async def warm_up(bus: Bus, settings: Settings) -> None:
         await offer(bus, warm, run_id)
         await asyncio.wait_for(replies.done.wait(), timeout=120)
         stop.set()
+
+
+async def shards_shared(bus: RedisBus, cores: int) -> None:
+    """Measure only once the core processes have shared out the shards evenly."""
+    for _ in range(300):
+        owners = await bus.shard_owners()
+        counts = [owners.count(owner) for owner in set(owners)]
+        if None not in owners and len(counts) == cores and max(counts) - min(counts) <= 1:
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"core processes did not share the shards: {owners}")
 
 
 async def run_bench(settings: Settings, options: BenchOptions) -> None:

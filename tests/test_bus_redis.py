@@ -1,14 +1,20 @@
-"""The Redis Streams bus against the real Redis: order, reclaim, retry, sharing, fan-out."""
+"""The Redis Streams bus against the real Redis: order, reclaim, retry, sharing, fan-out.
+
+Every test uses its own key prefix (the `redis_prefix` fixture deletes its keys afterwards).
+Without a reachable Redis the tests are skipped, or fail when CI=true (see conftest.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
-import subprocess
 import sys
-from collections import defaultdict
-from collections.abc import Sequence
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 import orjson
 import pytest
@@ -21,10 +27,23 @@ from tests.factories import inbound
 
 pytestmark = pytest.mark.redis
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def seq_of(entry: BusEntry) -> tuple[str, int]:
+
+def message_id(entry: BusEntry) -> str:
+    return str(orjson.loads(entry.payload)["network_message_id"])
+
+
+def conversation_and_seq(entry: BusEntry) -> tuple[str, int]:
     message = orjson.loads(entry.payload)
     return message["chat_id"], int(message["network_message_id"].rsplit("-", 1)[1])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], limit_s: float, what: str) -> None:
+    deadline = time.monotonic() + limit_s
+    while not await check():
+        assert time.monotonic() < deadline, f"not within {limit_s} s: {what}"
+        await asyncio.sleep(0.05)
 
 
 async def run_until(stop: asyncio.Event, *consumers: asyncio.Future[None], limit_s: float) -> None:
@@ -38,86 +57,118 @@ async def run_until(stop: asyncio.Event, *consumers: asyncio.Future[None], limit
 async def test_order_within_conversation_kept_with_four_consumers(
     redis_url: str, redis_prefix: str
 ) -> None:
-    buses = [RedisBus(redis_url, 8, lease_ms=1000, prefix=redis_prefix) for _ in range(4)]
-    seen: dict[str, list[int]] = defaultdict(list)
-    workers: dict[str, int] = defaultdict(int)
+    conversations, per_conversation = 200, 20
+    buses = [RedisBus(redis_url, 8, lease_ms=600, prefix=redis_prefix) for _ in range(4)]
+    committed: dict[str, list[int]] = defaultdict(list)
+    handled_by: Counter[str] = Counter()
     stop = asyncio.Event()
-    total = 200 * 20
 
-    def handler_of(name: str):  # type: ignore[no-untyped-def]
+    def handler_of(name: str) -> Callable[[Sequence[BusEntry]], Awaitable[None]]:
         async def handle(entries: Sequence[BusEntry]) -> None:
-            workers[name] += len(entries)
+            # A database round trip of varying length: batches of one shard handled at the
+            # same time by two consumers would commit out of order.
+            await asyncio.sleep(random.uniform(0, 0.03))
             for entry in entries:
-                chat, seq = seq_of(entry)
-                seen[chat].append(seq)
-            await asyncio.sleep(0.005)  # a database round trip, so that consumers overlap
-            if sum(map(len, seen.values())) >= total:
+                conversation, seq = conversation_and_seq(entry)
+                committed[conversation].append(seq)
+            handled_by[name] += len(entries)
+            if handled_by.total() >= conversations * per_conversation:
                 stop.set()
 
         return handle
 
-    consumers = [
-        asyncio.ensure_future(
-            bus.consume_inbound(f"c{n}", handler_of(f"c{n}"), batch_size=50, stop=stop)
+    def start(n: int) -> asyncio.Future[None]:
+        return asyncio.ensure_future(
+            buses[n].consume_inbound(f"c{n}", handler_of(f"c{n}"), batch_size=10, stop=stop)
         )
-        for n, bus in enumerate(buses)
-    ]
-    for seq in range(20):
-        await buses[0].publish_inbound([inbound(f"conv{c}", seq) for c in range(200)])
-    await run_until(stop, *consumers, limit_s=60)
+
+    consumers = [start(0)]
+    # Interleaved: message `seq` of every conversation, then the next; all at once, so every
+    # shard has a backlog. The other consumers start (as processes would) while it is worked
+    # off, so shards change hands under load.
+    for seq in range(per_conversation):
+        await buses[0].publish_inbound([inbound(f"c{c}", seq) for c in range(conversations)])
+    for n in (1, 2, 3):
+        await asyncio.sleep(0.1)
+        consumers.append(start(n))
+    await run_until(stop, *consumers, limit_s=20)
     for bus in buses:
         await bus.close()
 
-    assert all(seqs == list(range(20)) for seqs in seen.values())
-    assert len(seen) == 200
-    assert sum(1 for count in workers.values() if count) > 1, "the work was shared"
+    assert len(committed) == conversations
+    disordered = {c: seqs for c, seqs in committed.items() if seqs != list(range(per_conversation))}
+    assert not disordered, "each conversation's messages are committed once each, in order"
+    assert sum(1 for count in handled_by.values() if count) > 1, "the work was shared"
 
 
 async def test_entries_of_a_killed_consumer_are_reclaimed_and_nothing_is_lost_or_doubled(
     redis_url: str, redis_prefix: str
 ) -> None:
-    bus = RedisBus(redis_url, 1, lease_ms=500, claim_idle_ms=300, prefix=redis_prefix)
-    await bus.publish_inbound([inbound("victim-chat", seq) for seq in range(30)])
-    victim = subprocess.Popen(  # noqa: ASYNC220 - a real process, so that kill -9 is real
-        [sys.executable, "-m", "tests.helpers.stalling_consumer", redis_url, redis_prefix, "1"]
+    published = [inbound("victim-chat", seq) for seq in range(30)]
+    all_ids = [message.network_message_id for message in published]
+    # The claim idle outlasts the lease, so the survivor owns the shard while the victim's batch
+    # is not yet claimable: it must wait for it, and read nothing newer meanwhile.
+    lease_ms, claim_idle_ms = 500, 1200
+    bus = RedisBus(
+        redis_url, 1, lease_ms=lease_ms, claim_idle_ms=claim_idle_ms, prefix=redis_prefix
     )
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        for _ in range(200):
-            if await client.scard(f"{redis_prefix}:handled-by-victim") == 10:
-                break
-            await asyncio.sleep(0.05)
-        handled_by_victim = {
-            seq_of(BusEntry("", p))[1]
-            for p in await client.smembers(f"{redis_prefix}:handled-by-victim")
-        }
-    finally:
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait()
-        await client.aclose()
-    assert handled_by_victim == set(range(10)), "the victim processed a batch but never acked it"
+    await bus.publish_inbound(published)
+    record = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    handled_key = f"{redis_prefix}:handled-by-victim"
 
-    store: dict[int, int] = {}  # the pipeline's dedupe: one row per message id
-    order: list[int] = []
+    victim = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.helpers.stalling_consumer",
+        redis_url,
+        redis_prefix,
+        "1",
+        str(lease_ms),
+        str(claim_idle_ms),
+        cwd=ROOT,
+    )
+    try:
+
+        async def victim_handled_its_first_batch() -> bool:
+            assert victim.returncode is None, "the victim process died by itself"
+            return bool(await record.llen(handled_key) == 10)
+
+        await eventually(victim_handled_its_first_batch, 20, "the victim handles a batch")
+    finally:
+        os.kill(victim.pid, signal.SIGKILL)  # between handling and acknowledging
+        await victim.wait()
+    handled_by_victim = [str(item) for item in await record.lrange(handled_key, 0, -1)]
+    pending_of_victim = await bus.client.xpending(f"{redis_prefix}:in:0", "core")
+    await record.aclose()
+
+    handled_by_survivor: list[str] = []
     stop = asyncio.Event()
 
     async def survivor(entries: Sequence[BusEntry]) -> None:
-        for entry in entries:
-            seq = seq_of(entry)[1]
-            order.append(seq)
-            store[seq] = store.get(seq, 0) + 1
-        if len(order) >= 30:
+        handled_by_survivor.extend(message_id(entry) for entry in entries)
+        if len(handled_by_survivor) >= len(all_ids):
             stop.set()
 
     consumer = asyncio.ensure_future(
         bus.consume_inbound("survivor", survivor, batch_size=10, stop=stop)
     )
-    await run_until(stop, consumer, limit_s=30)
+    await run_until(stop, consumer, limit_s=15)
     backlog = await bus.inbound_backlog()
     await bus.close()
 
-    assert order == list(range(30)), "the reclaimed batch comes first, then the rest, in order"
-    assert set(store) == set(range(30)) and set(store.values()) == {1}
+    assert handled_by_victim == all_ids[:10]
+    assert pending_of_victim["pending"] == 10, "the victim died before acknowledging its batch"
+    assert handled_by_survivor == all_ids, "the reclaimed batch again, then the rest, in order"
+    deliveries = handled_by_victim + handled_by_survivor
+    assert set(deliveries) == set(all_ids), "nothing lost"
+    assert Counter(deliveries) == Counter(all_ids) + Counter(all_ids[:10]), "at least once"
+    stored: set[str] = set()  # the pipeline's dedupe: one row per (network, message id)
+    rejected = 0
+    for delivered in deliveries:
+        if delivered in stored:
+            rejected += 1
+        stored.add(delivered)
+    assert sorted(stored) == sorted(all_ids) and rejected == 10, "stored once each"
     assert backlog == 0
 
 
@@ -126,22 +177,24 @@ async def test_a_batch_whose_handler_fails_is_delivered_again(
 ) -> None:
     bus = RedisBus(redis_url, 1, lease_ms=1000, prefix=redis_prefix)
     await bus.publish_inbound([inbound("chat", seq) for seq in range(5)])
-    calls: list[list[int]] = []
+    calls: list[list[str]] = []
     stop = asyncio.Event()
 
     async def fail_once(entries: Sequence[BusEntry]) -> None:
-        calls.append([seq_of(e)[1] for e in entries])
+        calls.append([entry.entry_id for entry in entries])
         if len(calls) == 1:
             raise RuntimeError("database went away")
         stop.set()
 
     consumer = asyncio.ensure_future(bus.consume_inbound("c", fail_once, batch_size=10, stop=stop))
-    await run_until(stop, consumer, limit_s=20)
+    await run_until(stop, consumer, limit_s=10)
     backlog = await bus.inbound_backlog()
+    left = await bus.client.xlen(f"{redis_prefix}:in:0")
     await bus.close()
 
-    assert calls == [[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]]
-    assert backlog == 0
+    assert len(calls) == 2 and len(calls[0]) == 5
+    assert calls[1] == calls[0], "the same entries, again"
+    assert backlog == 0 and left == 0, "acknowledged (and deleted) after the retry succeeded"
 
 
 async def test_new_consumer_gets_a_share_of_the_shards(redis_url: str, redis_prefix: str) -> None:
@@ -152,43 +205,98 @@ async def test_new_consumer_gets_a_share_of_the_shards(redis_url: str, redis_pre
     async def idle(entries: Sequence[BusEntry]) -> None:
         return None
 
+    def owned_by(holders: list[str | None], name: str) -> int:
+        return sum(1 for holder in holders if holder == name)
+
     running = [
         asyncio.ensure_future(first.consume_inbound("first", idle, batch_size=10, stop=stop))
     ]
-    await asyncio.sleep(1.0)
+
+    async def first_owns_all() -> bool:
+        return owned_by(await first.shard_owners(), "first") == 8
+
+    await eventually(first_owns_all, 5, "a lone consumer takes every shard")
     running.append(
         asyncio.ensure_future(second.consume_inbound("second", idle, batch_size=10, stop=stop))
     )
-    await asyncio.sleep(3.0)
-    owners = [await first.client.get(f"{redis_prefix}:lease:{shard}") for shard in range(8)]
+
+    async def shared_evenly() -> bool:
+        holders = await first.shard_owners()
+        return owned_by(holders, "first") == owned_by(holders, "second") == 4
+
+    await eventually(shared_evenly, 5, "the newcomer gets half of the shards")
     stop.set()
+    started = time.monotonic()
     await asyncio.gather(*running)
+    stopped_in = time.monotonic() - started
+    holders_after = await first.shard_owners()
     await first.close()
     await second.close()
 
-    assert owners.count(b"first") == 4 and owners.count(b"second") == 4
+    assert stopped_in < 2, "stop is prompt"
+    assert holders_after == [None] * 8, "leases are released on a clean stop"
+
+
+async def test_consumer_recreates_its_group_when_the_stream_vanishes(
+    redis_url: str, redis_prefix: str
+) -> None:
+    bus = RedisBus(redis_url, 1, lease_ms=600, claim_idle_ms=300, prefix=redis_prefix)
+    handled: list[str] = []
+    stop = asyncio.Event()
+
+    async def collect(entries: Sequence[BusEntry]) -> None:
+        handled.extend(message_id(entry) for entry in entries)
+
+    consumer = asyncio.ensure_future(bus.consume_inbound("c", collect, batch_size=10, stop=stop))
+    await bus.publish_inbound([inbound("chat", 0)])
+
+    async def handled_count_is(count: int) -> bool:
+        return len(handled) == count
+
+    await eventually(lambda: handled_count_is(1), 5, "the first message is handled")
+    await bus.client.delete(f"{redis_prefix}:in:0")  # as a Redis restarted without its data
+    await bus.publish_inbound([inbound("chat", 1)])
+    await eventually(lambda: handled_count_is(2), 10, "the message after the loss is handled")
+    stop.set()
+    await consumer
+    await bus.close()
+
+    assert handled == ["chat-0", "chat-1"]
 
 
 async def test_events_reach_every_subscriber(redis_url: str, redis_prefix: str) -> None:
     bus = RedisBus(redis_url, 1, prefix=redis_prefix)
-    event = Event(kind="message.created", conversation_id=7, data={"message_id": 1})
+    events = [
+        Event(kind="message.created", conversation_id=7, data={"message_id": 1}),
+        Event(kind="conversation.state", conversation_id=7, data={"state": "waiting"}),
+    ]
     received: list[list[Event]] = [[], []]
 
     async def listen(n: int, ready: asyncio.Event) -> None:
-        async with bus.subscribe_events() as events:
+        async with bus.subscribe_events() as stream:
             ready.set()
-            async for item in events:
-                received[n].append(item)
-                return
+            async for event in stream:
+                received[n].append(event)
+                if len(received[n]) == len(events):
+                    return
 
+    raw = bus.client.pubsub()
+    await raw.subscribe(f"{redis_prefix}:events")
+    await raw.get_message(timeout=None)  # the subscription's confirmation
     ready = [asyncio.Event(), asyncio.Event()]
     listeners = [asyncio.ensure_future(listen(n, ready[n])) for n in range(2)]
     await asyncio.gather(*(r.wait() for r in ready))
-    await bus.publish_events([event])
+    await bus.publish_events(events)
     await asyncio.wait_for(asyncio.gather(*listeners), 5)
+    messages = []
+    while (message := await raw.get_message(timeout=0.2)) is not None:
+        messages.append(message)
+    await raw.aclose()  # type: ignore[no-untyped-call]
     await bus.close()
 
-    assert received == [[event], [event]]
+    assert received == [events, events]
+    assert len(messages) == 1, "one pub/sub message per publish_events call"
+    assert orjson.loads(messages[0]["data"]) == [e.model_dump(mode="json") for e in events]
 
 
 async def test_outbound_stream_per_network(redis_url: str, redis_prefix: str) -> None:
@@ -208,17 +316,27 @@ async def test_outbound_stream_per_network(redis_url: str, redis_prefix: str) ->
     await bus.publish_outbound(
         [reply(Network.VK, 1), reply(Network.TELEGRAM, 2), reply(Network.VK, 3)]
     )
-    got: list[str] = []
-    stop = asyncio.Event()
 
-    async def collect(entries: Sequence[BusEntry]) -> None:
-        got.extend(orjson.loads(e.payload)["idempotency_key"] for e in entries)
-        stop.set()
+    async def drain(network: Network, expected: int) -> list[str]:
+        got: list[str] = []
+        stop = asyncio.Event()
 
-    consumer = asyncio.ensure_future(
-        bus.consume_outbound(Network.VK, "sender", collect, batch_size=10, stop=stop)
-    )
-    await run_until(stop, consumer, limit_s=10)
+        async def collect(entries: Sequence[BusEntry]) -> None:
+            got.extend(orjson.loads(entry.payload)["idempotency_key"] for entry in entries)
+            if len(got) >= expected:
+                stop.set()
+
+        consumer = asyncio.ensure_future(
+            bus.consume_outbound(network, "sender", collect, batch_size=10, stop=stop)
+        )
+        await run_until(stop, consumer, limit_s=5)
+        return got
+
+    vk = await drain(Network.VK, 2)
+    telegram_left = await bus.client.xlen(f"{redis_prefix}:out:telegram")
+    telegram = await drain(Network.TELEGRAM, 1)
     await bus.close()
 
-    assert got == ["vk-1", "vk-3"]
+    assert vk == ["vk-1", "vk-3"]
+    assert telegram_left == 1, "the VK sender left Telegram's message alone"
+    assert telegram == ["telegram-2"]

@@ -1,11 +1,12 @@
 """The Redis Streams bus of the distributed mode.
 
 Inbound: one stream per shard, consumer group `core`. A shard is worked by one consumer at a time,
-held by a lease it renews, so a conversation's messages are handled in order however many core
-processes run. Consumers share the shards fairly (each aims at ceil(shards / live consumers)).
-A new owner first finishes what the shard's previous owner took but never acknowledged
-(XAUTOCLAIM after `claim_idle_ms`) and reads nothing new before that, which keeps the order.
-Outbound: one stream per network, consumer group `senders`. Events: one pub/sub channel.
+held by a lease that consumer renews, so a conversation's messages are handled in order however
+many core processes run. Consumers share the shards fairly: each heartbeats and aims at
+ceil(shards / live consumers). A new owner first finishes what the shard's previous owner took but
+never acknowledged (XAUTOCLAIM once idle for `claim_idle_ms`) and reads nothing new before that.
+Outbound: one stream per network, consumer group `senders`, no leases. Events: one pub/sub channel.
+Acknowledged entries are deleted, so a stream holds only what is still to be done.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pydantic
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
@@ -29,20 +33,38 @@ log = logging.getLogger(__name__)
 
 INBOUND_GROUP = "core"
 OUTBOUND_GROUP = "senders"
-BLOCK_MS = 500
-RETRY_DELAY_S = 0.5
+PAYLOAD_FIELD = "p"
+BLOCK_MS = 1000
+SOCKET_TIMEOUT_S = 5.0
+RETRY_FIRST_S = 0.2
+RETRY_MAX_S = 5.0
 
+# KEYS: the leases to renew; ARGV: holder, lease ms. Returns 1/0 per key: still ours or lost.
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local renewed = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    renewed[i] = redis.call('PEXPIRE', key, ARGV[2])
+  else
+    renewed[i] = 0
+  end
 end
-return 0
+return renewed
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
+"""
+# Server time, so that consumers on hosts with skewed clocks still agree on who is live.
+_HEARTBEAT = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZADD', KEYS[1], now_ms, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return redis.call('ZCARD', KEYS[1])
 """
 
 Fields = dict[bytes, bytes]
@@ -59,19 +81,30 @@ class RedisBus(Bus):
         prefix: str = "sb",
     ) -> None:
         super().__init__(shards)
-        self.client: aioredis.Redis = aioredis.Redis.from_url(url, health_check_interval=30)
+        # RESP2: the reply shapes parsed below. The socket timeout outlasts every BLOCK, so
+        # only a dead connection trips it.
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url, protocol=2, socket_timeout=SOCKET_TIMEOUT_S, health_check_interval=30
+        )
         self.lease_ms = lease_ms
         self.claim_idle_ms = claim_idle_ms
         self.prefix = prefix
         self._renew = self.client.register_script(_RENEW)
         self._release = self.client.register_script(_RELEASE)
-        self._groups_ready: set[str] = set()
+        self._heartbeat = self.client.register_script(_HEARTBEAT)
 
     def inbound_stream(self, shard: int) -> str:
         return f"{self.prefix}:in:{shard}"
 
     def outbound_stream(self, network: Network) -> str:
         return f"{self.prefix}:out:{network.value}"
+
+    def lease_key(self, shard: int) -> str:
+        return f"{self.prefix}:lease:{shard}"
+
+    @property
+    def consumers_key(self) -> str:
+        return f"{self.prefix}:consumers"
 
     @property
     def events_channel(self) -> str:
@@ -80,18 +113,25 @@ class RedisBus(Bus):
     async def close(self) -> None:
         await self.client.aclose()
 
+    # -- publishing ------------------------------------------------------------------------
+
     async def publish_inbound_raw(self, payloads_by_shard: dict[int, list[bytes]]) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for shard, payloads in payloads_by_shard.items():
-                for payload in payloads:
-                    pipe.xadd(self.inbound_stream(shard), {"p": payload})
-            await pipe.execute()
+        await self._append(
+            (self.inbound_stream(shard), payloads) for shard, payloads in payloads_by_shard.items()
+        )
 
     async def publish_outbound_raw(self, payloads_by_network: dict[Network, list[bytes]]) -> None:
+        await self._append(
+            (self.outbound_stream(network), payloads)
+            for network, payloads in payloads_by_network.items()
+        )
+
+    async def _append(self, batches: Iterable[tuple[str, list[bytes]]]) -> None:
+        # No MAXLEN: trimming would drop entries nobody has acknowledged yet.
         async with self.client.pipeline(transaction=False) as pipe:
-            for network, payloads in payloads_by_network.items():
+            for stream, payloads in batches:
                 for payload in payloads:
-                    pipe.xadd(self.outbound_stream(network), {"p": payload})
+                    pipe.xadd(stream, {PAYLOAD_FIELD: payload})
             await pipe.execute()
 
     async def publish_events(self, events: Sequence[Event]) -> None:
@@ -103,51 +143,58 @@ class RedisBus(Bus):
     async def subscribe_events(self) -> AsyncIterator[AsyncIterator[Event]]:
         pubsub = self.client.pubsub()
         await pubsub.subscribe(self.events_channel)
+        # Wait for the confirmation, so that an event published after entering is not missed.
+        await pubsub.get_message(timeout=None)
 
         async def events() -> AsyncIterator[Event]:
             async for message in pubsub.listen():
-                if message["type"] == "message":
-                    for item in orjson.loads(message["data"]):
-                        yield Event.model_validate(item)
+                if message["type"] != "message":
+                    continue
+                try:
+                    batch = [Event.model_validate(item) for item in orjson.loads(message["data"])]
+                except (orjson.JSONDecodeError, pydantic.ValidationError, TypeError) as exc:
+                    log.warning("events: skipped a malformed message: %s", exc)
+                    continue
+                for event in batch:
+                    yield event
 
         try:
             yield events()
         finally:
-            await pubsub.unsubscribe(self.events_channel)
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.unsubscribe(self.events_channel)
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
+    # -- backlog ---------------------------------------------------------------------------
+
     async def inbound_backlog(self) -> int:
+        streams = [self.inbound_stream(shard) for shard in range(self.shards)]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.xinfo_groups(stream)
+            infos: list[Any] = await pipe.execute(raise_on_error=False)
         total = 0
-        for shard in range(self.shards):
-            total += await self._group_backlog(self.inbound_stream(shard), INBOUND_GROUP)
+        uncounted: list[str] = []
+        for stream, groups in zip(streams, infos, strict=True):
+            if isinstance(groups, ResponseError):
+                continue  # no such stream: nothing was ever published to the shard
+            group = next((g for g in groups if _text(g["name"]) == INBOUND_GROUP), None)
+            if group is None or group.get("lag") is None:
+                # No group yet, or Redis cannot tell the lag: acked entries are deleted, so
+                # the stream's length is what is left.
+                uncounted.append(stream)
+            else:
+                total += int(group["lag"]) + int(group["pending"])
+        for stream in uncounted:
+            total += int(await self.client.xlen(stream))
         return total
-
-    async def _group_backlog(self, stream: str, group: str) -> int:
-        try:
-            groups: list[dict[str, Any]] = await self.client.xinfo_groups(stream)
-        except ResponseError:
-            return 0  # no stream yet: nothing published
-        for info in groups:
-            if _text(info["name"]) == group:
-                return int(info.get("lag") or 0) + int(info["pending"])
-        return int(await self.client.xlen(stream))
-
-    async def _ensure_group(self, stream: str, group: str) -> None:
-        if f"{stream}|{group}" in self._groups_ready:
-            return
-        try:
-            await self.client.xgroup_create(stream, group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        self._groups_ready.add(f"{stream}|{group}")
 
     # -- consuming -------------------------------------------------------------------------
 
     async def consume_inbound(
         self, consumer: str, handler: BatchHandler, *, batch_size: int, stop: asyncio.Event
     ) -> None:
-        await ShardConsumer(self, consumer, handler, batch_size, stop).run()
+        await _ShardOwner(self, consumer, handler, batch_size, stop).run()
 
     async def consume_outbound(
         self,
@@ -158,46 +205,85 @@ class RedisBus(Bus):
         batch_size: int,
         stop: asyncio.Event,
     ) -> None:
-        stream = StreamReader(
-            self, self.outbound_stream(network), OUTBOUND_GROUP, consumer, in_order=False
+        reader = _GroupReader(
+            self,
+            self.outbound_stream(network),
+            OUTBOUND_GROUP,
+            consumer,
+            in_order=False,
+            block_ms=BLOCK_MS,
+            may_read_new=lambda: True,
         )
         while not stop.is_set():
-            await stream.step(handler, batch_size)
+            await reader.step(handler, batch_size, stop)
+        await reader.leave()
+
+    # -- shard leases ----------------------------------------------------------------------
 
     async def acquire_lease(self, shard: int, consumer: str) -> bool:
-        key = f"{self.prefix}:lease:{shard}"
-        return bool(await self.client.set(key, consumer, nx=True, px=self.lease_ms))
+        return bool(
+            await self.client.set(self.lease_key(shard), consumer, nx=True, px=self.lease_ms)
+        )
 
-    async def renew_lease(self, shard: int, consumer: str) -> bool:
-        key = f"{self.prefix}:lease:{shard}"
-        return bool(await self._renew(keys=[key], args=[consumer, self.lease_ms]))
+    async def renew_leases(self, shards: Sequence[int], consumer: str) -> list[bool]:
+        if not shards:
+            return []
+        keys = [self.lease_key(shard) for shard in shards]
+        renewed: list[int] = await self._renew(keys=keys, args=[consumer, self.lease_ms])
+        return [bool(flag) for flag in renewed]
 
     async def release_lease(self, shard: int, consumer: str) -> None:
-        await self._release(keys=[f"{self.prefix}:lease:{shard}"], args=[consumer])
+        await self._release(keys=[self.lease_key(shard)], args=[consumer])
 
-    async def live_consumers(self, consumer: str) -> int:
-        key = f"{self.prefix}:consumers"
-        now = time.time()
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, {consumer: now})
-            pipe.zremrangebyscore(key, "-inf", now - self.lease_ms / 1000)
-            pipe.zcard(key)
-            _, _, live = await pipe.execute()
+    async def shard_owners(self) -> list[str | None]:
+        """The consumer holding each shard's lease, by shard number; None for a free shard."""
+        holders: list[bytes | str | None] = await self.client.mget(
+            [self.lease_key(shard) for shard in range(self.shards)]
+        )
+        return [None if holder is None else _text(holder) for holder in holders]
+
+    async def heartbeat(self, consumer: str) -> int:
+        """Mark `consumer` live; returns how many consumers are live (itself included)."""
+        live = await self._heartbeat(keys=[self.consumers_key], args=[consumer, self.lease_ms])
         return max(1, int(live))
 
     async def leave(self, consumer: str) -> None:
-        await self.client.zrem(f"{self.prefix}:consumers", consumer)
+        await self.client.zrem(self.consumers_key, consumer)
 
 
-class StreamReader:
-    """One consumer's view of one stream in a group: own pending first, then reclaimed, then new.
+class _Backoff:
+    """Doubling delays between retries, back to the first after a success."""
 
-    With `in_order` (the stream has one consumer at a time), new entries are read only when no
-    other consumer holds pending ones, so entries are handled in stream order even when a
-    previous consumer died holding some."""
+    def __init__(self) -> None:
+        self.delay = RETRY_FIRST_S
+
+    def next(self) -> float:
+        delay = self.delay
+        self.delay = min(RETRY_MAX_S, self.delay * 2)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = RETRY_FIRST_S
+
+
+class _GroupReader:
+    """One consumer's view of one stream in a group: its own pending entries first, then
+    entries other consumers left idle (XAUTOCLAIM), then new ones.
+
+    With `in_order` (the stream has one consumer at a time), nothing new is read while another
+    consumer holds pending entries that are not idle long enough to claim, so entries are handled
+    in stream order even right after a previous owner died holding a batch."""
 
     def __init__(
-        self, bus: RedisBus, stream: str, group: str, consumer: str, *, in_order: bool = True
+        self,
+        bus: RedisBus,
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        in_order: bool,
+        block_ms: int,
+        may_read_new: Callable[[], bool],
     ) -> None:
         self.bus = bus
         self.client = bus.client
@@ -205,47 +291,88 @@ class StreamReader:
         self.group = group
         self.consumer = consumer
         self.in_order = in_order
-        self.ready = False
+        self.block_ms = block_ms
+        self.may_read_new = may_read_new
+        self.poll_s = min(1.0, bus.claim_idle_ms / 4000)
+        self.group_ready = False
+        self.backoff = _Backoff()
 
-    async def step(self, handler: BatchHandler, batch_size: int) -> bool:
-        """Handle at most one batch; False when there was nothing to do. Never raises."""
+    async def step(self, handler: BatchHandler, batch_size: int, stop: asyncio.Event) -> None:
+        """Handle at most one batch. Never raises: failures are logged, then retried later."""
         try:
-            if not self.ready:
-                await self.bus._ensure_group(self.stream, self.group)
-                self.ready = True
-            entries = await self._next_batch(batch_size)
-            if not entries:
-                return False
-            await handler(entries)
-            async with self.client.pipeline(transaction=True) as pipe:
-                ids = [entry.entry_id for entry in entries]
-                pipe.xack(self.stream, self.group, *ids)
-                pipe.xdel(self.stream, *ids)
-                await pipe.execute()
-            return True
+            entries = await self._next_batch(batch_size, stop)
         except (RedisError, OSError) as exc:
-            self.ready = False
+            # Also NOGROUP after the server lost the stream: create the group again.
+            self.group_ready = False
             log.warning("stream %s: %s; retrying", self.stream, exc)
+            await _pause(stop, self.backoff.next())
+            return
         except Exception:
-            log.exception("stream %s: batch failed; it will be delivered again", self.stream)
-        await asyncio.sleep(RETRY_DELAY_S)
-        return False
+            log.exception("stream %s: reading failed; retrying", self.stream)
+            await _pause(stop, self.backoff.next())
+            return
+        if not entries:
+            return
+        try:
+            await handler(entries)
+        except Exception:
+            log.exception(
+                "stream %s: a batch of %d entries failed; it will be delivered again",
+                self.stream,
+                len(entries),
+            )
+            await _pause(stop, self.backoff.next())
+            return
+        try:
+            await self._ack([entry.entry_id for entry in entries])
+        except (RedisError, OSError) as exc:
+            # Still pending for this consumer: it comes again, and the store drops the copy.
+            log.warning(
+                "stream %s: ack failed: %s; the batch will be delivered again", self.stream, exc
+            )
+            await _pause(stop, self.backoff.next())
+            return
+        self.backoff.reset()
 
-    async def _next_batch(self, batch_size: int) -> list[BusEntry]:
-        own = await self._read("0", batch_size, block=None)
-        if own:
-            return own
-        if await self._others_pending():
+    async def _next_batch(self, batch_size: int, stop: asyncio.Event) -> list[BusEntry]:
+        if not self.group_ready:
+            await self._create_group()
+        mine, others = await self._pending()
+        if mine:
+            return await self._read("0", batch_size, block=None)
+        if others:
             claimed = await self._claim(batch_size)
             if claimed or self.in_order:
                 if not claimed:
-                    await asyncio.sleep(min(1.0, self.bus.claim_idle_ms / 4000))
+                    await _pause(stop, self.poll_s)  # the holder may still be working on them
                 return claimed
-        return await self._read(">", batch_size, block=BLOCK_MS)
+        if not self.may_read_new():
+            await _pause(stop, self.poll_s)
+            return []
+        return await self._read(">", batch_size, block=self.block_ms)
+
+    async def _create_group(self) -> None:
+        try:
+            await self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self.group_ready = True
+
+    async def _pending(self) -> tuple[int, int]:
+        """Entries pending for this consumer, and for all the others."""
+        summary: dict[str, Any] = await self.client.xpending(self.stream, self.group)
+        mine = others = 0
+        for holder in summary["consumers"] or []:
+            if _text(holder["name"]) == self.consumer:
+                mine += int(holder["pending"])
+            else:
+                others += int(holder["pending"])
+        return mine, others
 
     async def _claim(self, batch_size: int) -> list[BusEntry]:
         """Entries another consumer took and left idle for `claim_idle_ms` (it died)."""
-        _, claimed, _ = await self.client.xautoclaim(
+        response: Any = await self.client.xautoclaim(
             self.stream,
             self.group,
             self.consumer,
@@ -253,16 +380,7 @@ class StreamReader:
             start_id="0-0",
             count=batch_size,
         )
-        return _entries(claimed)
-
-    async def _others_pending(self) -> bool:
-        summary = await self.client.xpending(self.stream, self.group)
-        if not summary["pending"]:
-            return False
-        for consumer in summary.get("consumers") or []:
-            if _text(consumer["name"]) != self.consumer and int(consumer["pending"]):
-                return True
-        return False
+        return await self._usable(response[1])
 
     async def _read(self, start: str, count: int, block: int | None) -> list[BusEntry]:
         response: Any = await self.client.xreadgroup(
@@ -270,11 +388,45 @@ class StreamReader:
         )
         if not response:
             return []
-        return _entries(response[0][1])
+        return await self._usable(response[0][1])
+
+    async def _usable(self, raw: Sequence[tuple[bytes, Fields | None]]) -> list[BusEntry]:
+        """Entries with their payload; ids whose entry was deleted meanwhile are acked away,
+        or they would stay pending (and count as backlog) for ever."""
+        entries = [
+            BusEntry(_text(entry_id), _payload(fields)) for entry_id, fields in raw if fields
+        ]
+        gone = [_text(entry_id) for entry_id, fields in raw if not fields]
+        if gone:
+            await self._ack(gone)
+        return entries
+
+    async def leave(self) -> None:
+        """Drop this consumer from the group, so that restarted processes (new names) do not
+        pile up in it; only when it holds nothing, as its pending entries would go with it."""
+        with contextlib.suppress(RedisError, OSError):
+            mine, _ = await self._pending()
+            if not mine:
+                await self.client.xgroup_delconsumer(self.stream, self.group, self.consumer)
+
+    async def _ack(self, ids: Sequence[str]) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, self.group, *ids)
+            pipe.xdel(self.stream, *ids)
+            await pipe.execute()
 
 
-class ShardConsumer:
-    """Holds a fair share of the inbound shards and works each owned shard in its own task."""
+@dataclass(eq=False)
+class _Lease:
+    """A shard this consumer holds: until when the lease surely is still its own, and whether
+    it is being given up (surplus, or lost) once the batch in hand is done."""
+
+    valid_until: float
+    leaving: bool = False
+
+
+class _ShardOwner:
+    """Holds a fair share of the inbound shards and works each one in a task of its own."""
 
     def __init__(
         self,
@@ -289,8 +441,12 @@ class ShardConsumer:
         self.handler = handler
         self.batch_size = batch_size
         self.stop = stop
-        self.owned: dict[int, asyncio.Task[None]] = {}
-        self.surplus: set[int] = set()
+        self.lease_s = bus.lease_ms / 1000
+        # A read blocks at most a quarter of the lease, so a lease renewed every third of it
+        # never runs out while a read is waiting.
+        self.block_ms = min(BLOCK_MS, bus.lease_ms // 4)
+        self.leases: dict[int, _Lease] = {}
+        self.tasks: dict[int, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         try:
@@ -299,48 +455,103 @@ class ShardConsumer:
                     await self._balance()
                 except (RedisError, OSError) as exc:
                     log.warning("shard leases: %s; retrying", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), self.bus.lease_ms / 3000)
+                await _pause(self.stop, self.lease_s / 3)
+        except asyncio.CancelledError:
+            for task in self.tasks.values():
+                task.cancel()  # a batch cut short is not acked, so it comes again
+            raise
         finally:
-            self.stop.set()
-            await asyncio.gather(*self.owned.values(), return_exceptions=True)
+            for lease in self.leases.values():
+                lease.leaving = True
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
             with contextlib.suppress(RedisError, OSError):
-                for shard in list(self.owned):
-                    await self.bus.release_lease(shard, self.consumer)
                 await self.bus.leave(self.consumer)
 
     async def _balance(self) -> None:
-        for shard, task in list(self.owned.items()):
-            if task.done():
-                del self.owned[shard]
-                self.surplus.discard(shard)
-                await self.bus.release_lease(shard, self.consumer)
-            elif not await self.bus.renew_lease(shard, self.consumer):
-                log.warning("lost the lease of shard %d", shard)
-                self.surplus.add(shard)  # its task stops after the batch in hand
-        target = math.ceil(self.bus.shards / await self.bus.live_consumers(self.consumer))
-        active = [s for s in self.owned if s not in self.surplus]
-        for shard in active[target:]:
-            self.surplus.add(shard)
-        if len(active) >= target:
-            return
+        for shard in [shard for shard, task in self.tasks.items() if task.done()]:
+            del self.tasks[shard], self.leases[shard]
+        await self._renew()
+        live = await self.bus.heartbeat(self.consumer)
+        target = math.ceil(self.bus.shards / live)
+        keeping = [shard for shard, lease in self.leases.items() if not lease.leaving]
+        for shard in keeping[target:]:
+            self.leases[shard].leaving = True  # its task ends after the batch in hand
+        if len(keeping) < target:
+            await self._acquire(target - len(keeping))
+
+    async def _renew(self) -> None:
+        # Leaving shards are renewed too: their batch in hand is still being handled.
+        shards = list(self.leases)
+        sent = time.monotonic()
+        renewed = await self.bus.renew_leases(shards, self.consumer)
+        for shard, ok in zip(shards, renewed, strict=True):
+            lease = self.leases[shard]
+            if ok:
+                lease.valid_until = sent + self.lease_s
+            elif not lease.leaving:
+                log.warning("%s lost the lease of shard %d", self.consumer, shard)
+                lease.leaving = True
+
+    async def _acquire(self, wanted: int) -> None:
+        holders = await self.bus.shard_owners()
+        # Consumers start their search at different shards, so they rarely race for one.
+        start = zlib.crc32(self.consumer.encode())
         for offset in range(self.bus.shards):
-            if len(self.owned) - len(self.surplus) >= target:
-                break
-            shard = (hash(self.consumer) + offset) % self.bus.shards
-            if shard not in self.owned and await self.bus.acquire_lease(shard, self.consumer):
-                self.owned[shard] = asyncio.create_task(self._work(shard))
+            if wanted <= 0:
+                return
+            shard = (start + offset) % self.bus.shards
+            if shard in self.leases or holders[shard] not in (None, self.consumer):
+                continue
+            sent = time.monotonic()
+            if holders[shard] == self.consumer:
+                # Still ours from before a restart under the same name: take it back at once.
+                won = (await self.bus.renew_leases([shard], self.consumer))[0]
+            else:
+                won = await self.bus.acquire_lease(shard, self.consumer)
+            if won:
+                lease = _Lease(valid_until=sent + self.lease_s)
+                self.leases[shard] = lease
+                self.tasks[shard] = asyncio.create_task(self._work(shard, lease))
+                wanted -= 1
 
-    async def _work(self, shard: int) -> None:
-        reader = StreamReader(
-            self.bus, self.bus.inbound_stream(shard), INBOUND_GROUP, self.consumer
+    async def _work(self, shard: int, lease: _Lease) -> None:
+        margin_s = self.block_ms / 1000
+
+        def lease_safe() -> bool:
+            # A read started now returns before the lease could pass to another consumer.
+            return time.monotonic() + margin_s < lease.valid_until
+
+        reader = _GroupReader(
+            self.bus,
+            self.bus.inbound_stream(shard),
+            INBOUND_GROUP,
+            self.consumer,
+            in_order=True,
+            block_ms=self.block_ms,
+            may_read_new=lease_safe,
         )
-        while not self.stop.is_set() and shard not in self.surplus:
-            await reader.step(self.handler, self.batch_size)
+        try:
+            while not self.stop.is_set() and not lease.leaving:
+                await reader.step(self.handler, self.batch_size, self.stop)
+        finally:
+            await reader.leave()
+            with contextlib.suppress(RedisError, OSError):
+                await self.bus.release_lease(shard, self.consumer)
 
 
-def _entries(raw: Sequence[tuple[bytes, Fields]]) -> list[BusEntry]:
-    return [BusEntry(_text(entry_id), fields[b"p"]) for entry_id, fields in raw if fields]
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake as soon as `stop` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _payload(fields: Fields) -> bytes:
+    """The payload; an entry some other writer added without one is handed on as its fields in
+    JSON, so that the pipeline records it as bad input instead of it blocking the shard."""
+    payload = fields.get(PAYLOAD_FIELD.encode())
+    if payload is not None:
+        return payload
+    return orjson.dumps({_text(k): v.decode(errors="replace") for k, v in fields.items()})
 
 
 def _text(value: bytes | str) -> str:
