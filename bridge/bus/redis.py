@@ -295,6 +295,9 @@ class _GroupReader:
         self.may_read_new = may_read_new
         self.poll_s = min(1.0, bus.claim_idle_ms / 4000)
         self.group_ready = False
+        # Once nothing is pending, nothing can become pending but what this reader reads itself
+        # (it is the only reader of an in-order stream): no need to ask Redis before each read.
+        self.settled = False
         self.backoff = _Backoff()
 
     async def step(self, handler: BatchHandler, batch_size: int, stop: asyncio.Event) -> None:
@@ -303,7 +306,7 @@ class _GroupReader:
             entries = await self._next_batch(batch_size, stop)
         except (RedisError, OSError) as exc:
             # Also NOGROUP after the server lost the stream: create the group again.
-            self.group_ready = False
+            self.group_ready = self.settled = False
             log.warning("stream %s: %s; retrying", self.stream, exc)
             await _pause(stop, self.backoff.next())
             return
@@ -316,6 +319,7 @@ class _GroupReader:
         try:
             await handler(entries)
         except Exception:
+            self.settled = False
             log.exception(
                 "stream %s: a batch of %d entries failed; it will be delivered again",
                 self.stream,
@@ -327,6 +331,7 @@ class _GroupReader:
             await self._ack([entry.entry_id for entry in entries])
         except (RedisError, OSError) as exc:
             # Still pending for this consumer: it comes again, and the store drops the copy.
+            self.settled = False
             log.warning(
                 "stream %s: ack failed: %s; the batch will be delivered again", self.stream, exc
             )
@@ -337,7 +342,8 @@ class _GroupReader:
     async def _next_batch(self, batch_size: int, stop: asyncio.Event) -> list[BusEntry]:
         if not self.group_ready:
             await self._create_group()
-        mine, others = await self._pending()
+        mine, others = (0, 0) if self.settled else await self._pending()
+        self.settled = self.in_order and not (mine or others)
         if mine:
             return await self._read("0", batch_size, block=None)
         if others:

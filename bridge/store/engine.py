@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -23,12 +22,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    options: dict[str, Any] = {
-        "pool_size": pool_size,
-        "max_overflow": pool_size,
-        "pool_pre_ping": True,
-    }
-    return create_async_engine(url, **options)
+    # No pre-ping (a round trip per transaction): a batch on a dropped connection fails, the
+    # pool discards that connection, and the bus delivers the batch again.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
