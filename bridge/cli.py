@@ -120,5 +120,17 @@ def bench_pipeline(
     _run(lambda: run_bench(settings, options))
 
 
+@bench.command("delivery")
+@click.option("--messages", type=click.IntRange(min=1), default=300, show_default=True)
+@click.option("--chats", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--senders", type=click.IntRange(min=1), default=2, show_default=True)
+def bench_delivery(messages: int, chats: int, senders: int) -> None:
+    """Outbound throughput to the Telegram emulator with the shared rate limits on."""
+    from bench.delivery import DeliveryOptions, run
+
+    _settings()
+    _run(lambda: run(DeliveryOptions(messages, chats, senders)))
+
+
 if __name__ == "__main__":
     main()

@@ -104,9 +104,26 @@ async def run_channel(
                 if settings.public_url:
                     group.create_task(_register_webhook(channel, settings.public_url, stop))
             else:
-                group.create_task(channel.poll(bus.publish_inbound, stop))
+                group.create_task(poll(channel, bus, stop))
     finally:
         await channel.close()
+
+
+async def poll(channel: NetworkChannel, bus: Bus, stop: asyncio.Event) -> None:
+    """Long polling by one process only, where several run the same network's role."""
+    from bridge.bus.redis import RedisBus
+
+    if not isinstance(bus, RedisBus):
+        await channel.poll(bus.publish_inbound, stop)
+        return
+
+    # `lead` ends the poll (sets its event) on stop, or when another process took over.
+    await bus.lead(
+        f"poll:{channel.network.value}",
+        consumer_name(),
+        lambda until: channel.poll(bus.publish_inbound, until),
+        stop,
+    )
 
 
 async def _register_webhook(channel: NetworkChannel, public_url: str, stop: asyncio.Event) -> None:

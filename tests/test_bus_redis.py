@@ -333,10 +333,58 @@ async def test_outbound_stream_per_network(redis_url: str, redis_prefix: str) ->
         return got
 
     vk = await drain(Network.VK, 2)
-    telegram_left = await bus.client.xlen(f"{redis_prefix}:out:telegram")
+    telegram_left = await bus.client.xlen(f"{redis_prefix}:out:telegram:0")
     telegram = await drain(Network.TELEGRAM, 1)
     await bus.close()
 
     assert vk == ["vk-1", "vk-3"]
     assert telegram_left == 1, "the VK sender left Telegram's message alone"
     assert telegram == ["telegram-2"]
+
+
+async def test_one_chats_replies_go_out_in_order_with_two_senders(
+    redis_url: str, redis_prefix: str
+) -> None:
+    senders = [RedisBus(redis_url, 4, lease_ms=1000, prefix=redis_prefix) for _ in range(2)]
+    replies = [
+        OutboundMessage(
+            message_id=n,
+            conversation_id=chat,
+            network=Network.TELEGRAM,
+            chat_id=str(chat),
+            text=str(n),
+            idempotency_key=f"{chat}-{n}",
+            author_kind=AuthorKind.AGENT,
+        )
+        for n in range(30)
+        for chat in range(10)
+    ]
+    seen: dict[str, list[int]] = defaultdict(list)
+    stop = asyncio.Event()
+
+    def sender(name: str):  # type: ignore[no-untyped-def]
+        async def send(entries: Sequence[BusEntry]) -> None:
+            for entry in entries:
+                reply = orjson.loads(entry.payload)
+                seen[reply["chat_id"]].append(int(reply["text"]))
+            await asyncio.sleep(random.uniform(0, 0.01))  # a network call
+            if sum(map(len, seen.values())) >= len(replies):
+                stop.set()
+
+        return send
+
+    consumers = [
+        asyncio.ensure_future(
+            bus.consume_outbound(
+                Network.TELEGRAM, f"s{n}", sender(f"s{n}"), batch_size=5, stop=stop
+            )
+        )
+        for n, bus in enumerate(senders)
+    ]
+    await senders[0].publish_outbound(replies)
+    await run_until(stop, *consumers, limit_s=20)
+    for bus in senders:
+        await bus.close()
+
+    assert all(order == list(range(30)) for order in seen.values())
+    assert len(seen) == 10

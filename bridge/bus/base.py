@@ -64,14 +64,18 @@ class Bus(abc.ABC):
         """Feed batches of the shards this consumer owns to `handler` until `stop` is set."""
 
     async def publish_outbound(self, messages: Sequence[OutboundMessage]) -> None:
-        by_network: dict[Network, list[bytes]] = {}
+        """Sharded by chat, like inbound by conversation: one chat's replies go out in order."""
+        by_shard: dict[tuple[Network, int], list[bytes]] = {}
         for message in messages:
-            by_network.setdefault(message.network, []).append(encode(message))
-        await self.publish_outbound_raw(by_network)
+            shard = shard_of(f"{message.network.value}:{message.chat_id}", self.shards)
+            by_shard.setdefault((message.network, shard), []).append(encode(message))
+        await self.publish_outbound_raw(by_shard)
 
     @abc.abstractmethod
-    async def publish_outbound_raw(self, payloads_by_network: dict[Network, list[bytes]]) -> None:
-        """Append encoded outbound messages to each network's stream."""
+    async def publish_outbound_raw(
+        self, payloads_by_shard: dict[tuple[Network, int], list[bytes]]
+    ) -> None:
+        """Append encoded outbound messages to their network's shard."""
 
     @abc.abstractmethod
     async def consume_outbound(
@@ -83,7 +87,7 @@ class Bus(abc.ABC):
         batch_size: int,
         stop: asyncio.Event,
     ) -> None:
-        """Feed batches of one network's outbound stream to `handler` until `stop` is set."""
+        """Feed batches of the network's outbound shards this consumer owns to `handler`."""
 
     @abc.abstractmethod
     async def publish_events(self, events: Sequence[Event]) -> None:

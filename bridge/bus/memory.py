@@ -42,8 +42,11 @@ class MemoryBus(Bus):
     def _acked(self, count: int) -> None:
         self._unacked -= count
 
-    async def publish_outbound_raw(self, payloads_by_network: dict[Network, list[bytes]]) -> None:
-        for network, payloads in payloads_by_network.items():
+    async def publish_outbound_raw(
+        self, payloads_by_shard: dict[tuple[Network, int], list[bytes]]
+    ) -> None:
+        # One queue per network: the embedded mode has a single sender per network.
+        for (network, _shard), payloads in payloads_by_shard.items():
             for payload in payloads:
                 self._outbound[network].put_nowait(self._entry(payload))
 

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +31,8 @@ from bridge.domain import Event, Network
 
 log = logging.getLogger(__name__)
 
-INBOUND_GROUP = "core"
-OUTBOUND_GROUP = "senders"
 PAYLOAD_FIELD = "p"
+HANDLERS_IN_FLIGHT = 2
 BLOCK_MS = 1000
 SOCKET_TIMEOUT_S = 5.0
 RETRY_FIRST_S = 0.2
@@ -70,6 +69,22 @@ return redis.call('ZCARD', KEYS[1])
 Fields = dict[bytes, bytes]
 
 
+@dataclass(frozen=True, slots=True)
+class Family:
+    """Sharded streams worked under leases, one consumer per shard at a time: the inbound
+    shards (by conversation), or one network's outbound shards (by chat)."""
+
+    name: str
+    group: str
+
+
+INBOUND = Family("in", "core")
+
+
+def outbound(network: Network) -> Family:
+    return Family(f"out:{network.value}", "senders")
+
+
 class RedisBus(Bus):
     def __init__(
         self,
@@ -93,18 +108,17 @@ class RedisBus(Bus):
         self._release = self.client.register_script(_RELEASE)
         self._heartbeat = self.client.register_script(_HEARTBEAT)
 
+    def stream(self, family: Family, shard: int) -> str:
+        return f"{self.prefix}:{family.name}:{shard}"
+
     def inbound_stream(self, shard: int) -> str:
-        return f"{self.prefix}:in:{shard}"
+        return self.stream(INBOUND, shard)
 
-    def outbound_stream(self, network: Network) -> str:
-        return f"{self.prefix}:out:{network.value}"
+    def lease_key(self, family: Family, shard: int) -> str:
+        return f"{self.prefix}:lease:{family.name}:{shard}"
 
-    def lease_key(self, shard: int) -> str:
-        return f"{self.prefix}:lease:{shard}"
-
-    @property
-    def consumers_key(self) -> str:
-        return f"{self.prefix}:consumers"
+    def consumers_key(self, family: Family) -> str:
+        return f"{self.prefix}:consumers:{family.name}"
 
     @property
     def events_channel(self) -> str:
@@ -120,10 +134,12 @@ class RedisBus(Bus):
             (self.inbound_stream(shard), payloads) for shard, payloads in payloads_by_shard.items()
         )
 
-    async def publish_outbound_raw(self, payloads_by_network: dict[Network, list[bytes]]) -> None:
+    async def publish_outbound_raw(
+        self, payloads_by_shard: dict[tuple[Network, int], list[bytes]]
+    ) -> None:
         await self._append(
-            (self.outbound_stream(network), payloads)
-            for network, payloads in payloads_by_network.items()
+            (self.stream(outbound(network), shard), payloads)
+            for (network, shard), payloads in payloads_by_shard.items()
         )
 
     async def _append(self, batches: Iterable[tuple[str, list[bytes]]]) -> None:
@@ -178,7 +194,7 @@ class RedisBus(Bus):
         for stream, groups in zip(streams, infos, strict=True):
             if isinstance(groups, ResponseError):
                 continue  # no such stream: nothing was ever published to the shard
-            group = next((g for g in groups if _text(g["name"]) == INBOUND_GROUP), None)
+            group = next((g for g in groups if _text(g["name"]) == INBOUND.group), None)
             if group is None or group.get("lag") is None:
                 # No group yet, or Redis cannot tell the lag: acked entries are deleted, so
                 # the stream's length is what is left.
@@ -194,7 +210,7 @@ class RedisBus(Bus):
     async def consume_inbound(
         self, consumer: str, handler: BatchHandler, *, batch_size: int, stop: asyncio.Event
     ) -> None:
-        await _ShardOwner(self, consumer, handler, batch_size, stop).run()
+        await _ShardOwner(self, INBOUND, consumer, handler, batch_size, stop).run()
 
     async def consume_outbound(
         self,
@@ -205,50 +221,78 @@ class RedisBus(Bus):
         batch_size: int,
         stop: asyncio.Event,
     ) -> None:
-        reader = _GroupReader(
-            self,
-            self.outbound_stream(network),
-            OUTBOUND_GROUP,
-            consumer,
-            in_order=False,
-            block_ms=BLOCK_MS,
-            may_read_new=lambda: True,
-        )
-        while not stop.is_set():
-            await reader.step(handler, batch_size, stop)
-        await reader.leave()
+        await _ShardOwner(self, outbound(network), consumer, handler, batch_size, stop).run()
 
     # -- shard leases ----------------------------------------------------------------------
 
-    async def acquire_lease(self, shard: int, consumer: str) -> bool:
-        return bool(
-            await self.client.set(self.lease_key(shard), consumer, nx=True, px=self.lease_ms)
-        )
+    async def acquire_lease(self, family: Family, shard: int, consumer: str) -> bool:
+        key = self.lease_key(family, shard)
+        return bool(await self.client.set(key, consumer, nx=True, px=self.lease_ms))
 
-    async def renew_leases(self, shards: Sequence[int], consumer: str) -> list[bool]:
+    async def renew_leases(
+        self, family: Family, shards: Sequence[int], consumer: str
+    ) -> list[bool]:
         if not shards:
             return []
-        keys = [self.lease_key(shard) for shard in shards]
+        keys = [self.lease_key(family, shard) for shard in shards]
         renewed: list[int] = await self._renew(keys=keys, args=[consumer, self.lease_ms])
         return [bool(flag) for flag in renewed]
 
-    async def release_lease(self, shard: int, consumer: str) -> None:
-        await self._release(keys=[self.lease_key(shard)], args=[consumer])
+    async def release_lease(self, family: Family, shard: int, consumer: str) -> None:
+        await self._release(keys=[self.lease_key(family, shard)], args=[consumer])
 
-    async def shard_owners(self) -> list[str | None]:
+    async def shard_owners(self, family: Family | None = None) -> list[str | None]:
         """The consumer holding each shard's lease, by shard number; None for a free shard."""
+        family = family or INBOUND
         holders: list[bytes | str | None] = await self.client.mget(
-            [self.lease_key(shard) for shard in range(self.shards)]
+            [self.lease_key(family, shard) for shard in range(self.shards)]
         )
         return [None if holder is None else _text(holder) for holder in holders]
 
-    async def heartbeat(self, consumer: str) -> int:
+    async def lead(
+        self,
+        role: str,
+        consumer: str,
+        work: Callable[[asyncio.Event], Awaitable[None]],
+        stop: asyncio.Event,
+    ) -> None:
+        """Run `work` in one process of all that call this for `role` (e.g. one poller of a
+        bot: Telegram allows one getUpdates at a time); another takes over if it dies. The
+        event given to `work` is set when it must end: on `stop`, or leadership lost."""
+        family = Family(f"leader:{role}", "")
+        while not stop.is_set():
+            try:
+                won = await self.acquire_lease(family, 0, consumer)
+            except (RedisError, OSError) as exc:
+                log.warning("%s: %s; retrying", role, exc)
+                won = False
+            if not won:
+                await _pause(stop, self.lease_ms / 3000)
+                continue
+            lost = asyncio.Event()
+            working = asyncio.ensure_future(work(lost))
+            try:
+                while not stop.is_set() and not working.done():
+                    await _pause(stop, self.lease_ms / 3000)
+                    with contextlib.suppress(RedisError, OSError):
+                        if (await self.renew_leases(family, [0], consumer))[0]:
+                            continue
+                    log.warning("%s: leadership lost", role)
+                    break
+            finally:
+                lost.set()
+                await working
+                with contextlib.suppress(RedisError, OSError):
+                    await self.release_lease(family, 0, consumer)
+
+    async def heartbeat(self, family: Family, consumer: str) -> int:
         """Mark `consumer` live; returns how many consumers are live (itself included)."""
-        live = await self._heartbeat(keys=[self.consumers_key], args=[consumer, self.lease_ms])
+        key = self.consumers_key(family)
+        live = await self._heartbeat(keys=[key], args=[consumer, self.lease_ms])
         return max(1, int(live))
 
-    async def leave(self, consumer: str) -> None:
-        await self.client.zrem(self.consumers_key, consumer)
+    async def leave(self, family: Family, consumer: str) -> None:
+        await self.client.zrem(self.consumers_key(family), consumer)
 
 
 class _Backoff:
@@ -284,8 +328,10 @@ class _GroupReader:
         in_order: bool,
         block_ms: int,
         may_read_new: Callable[[], bool],
+        gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.bus = bus
+        self.gate = gate
         self.client = bus.client
         self.stream = stream
         self.group = group
@@ -317,7 +363,11 @@ class _GroupReader:
         if not entries:
             return
         try:
-            await handler(entries)
+            if self.gate is None:
+                await handler(entries)
+            else:
+                async with self.gate:
+                    await self._handle_topped_up(handler, entries, batch_size)
         except Exception:
             self.settled = False
             log.exception(
@@ -338,6 +388,15 @@ class _GroupReader:
             await _pause(stop, self.backoff.next())
             return
         self.backoff.reset()
+
+    async def _handle_topped_up(
+        self, handler: BatchHandler, entries: list[BusEntry], batch_size: int
+    ) -> None:
+        """Behind the gate, take what arrived while waiting for it into the same batch: under
+        load, fewer and larger transactions; when idle, no added wait."""
+        if self.settled and len(entries) < batch_size and self.may_read_new():
+            entries += await self._read(">", batch_size - len(entries), block=None)
+        await handler(entries)
 
     async def _next_batch(self, batch_size: int, stop: asyncio.Event) -> list[BusEntry]:
         if not self.group_ready:
@@ -432,17 +491,19 @@ class _Lease:
 
 
 class _ShardOwner:
-    """Holds a fair share of the inbound shards and works each one in a task of its own."""
+    """Holds a fair share of a family's shards and works each one in a task of its own."""
 
     def __init__(
         self,
         bus: RedisBus,
+        family: Family,
         consumer: str,
         handler: BatchHandler,
         batch_size: int,
         stop: asyncio.Event,
     ) -> None:
         self.bus = bus
+        self.family = family
         self.consumer = consumer
         self.handler = handler
         self.batch_size = batch_size
@@ -453,6 +514,10 @@ class _ShardOwner:
         self.block_ms = min(BLOCK_MS, bus.lease_ms // 4)
         self.leases: dict[int, _Lease] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
+        # Few inbound batches of a process in flight at once: many tiny concurrent transactions
+        # cost more (per-statement overhead, CPU) than they gain; waiting batches grow instead.
+        # Senders are not gated: their batches mostly wait on the networks' rate limits.
+        self.gate = asyncio.Semaphore(HANDLERS_IN_FLIGHT) if family is INBOUND else None
 
     async def run(self) -> None:
         try:
@@ -471,13 +536,13 @@ class _ShardOwner:
                 lease.leaving = True
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
             with contextlib.suppress(RedisError, OSError):
-                await self.bus.leave(self.consumer)
+                await self.bus.leave(self.family, self.consumer)
 
     async def _balance(self) -> None:
         for shard in [shard for shard, task in self.tasks.items() if task.done()]:
             del self.tasks[shard], self.leases[shard]
         await self._renew()
-        live = await self.bus.heartbeat(self.consumer)
+        live = await self.bus.heartbeat(self.family, self.consumer)
         target = math.ceil(self.bus.shards / live)
         keeping = [shard for shard, lease in self.leases.items() if not lease.leaving]
         for shard in keeping[target:]:
@@ -489,7 +554,7 @@ class _ShardOwner:
         # Leaving shards are renewed too: their batch in hand is still being handled.
         shards = list(self.leases)
         sent = time.monotonic()
-        renewed = await self.bus.renew_leases(shards, self.consumer)
+        renewed = await self.bus.renew_leases(self.family, shards, self.consumer)
         for shard, ok in zip(shards, renewed, strict=True):
             lease = self.leases[shard]
             if ok:
@@ -499,7 +564,7 @@ class _ShardOwner:
                 lease.leaving = True
 
     async def _acquire(self, wanted: int) -> None:
-        holders = await self.bus.shard_owners()
+        holders = await self.bus.shard_owners(self.family)
         # Consumers start their search at different shards, so they rarely race for one.
         start = zlib.crc32(self.consumer.encode())
         for offset in range(self.bus.shards):
@@ -511,9 +576,9 @@ class _ShardOwner:
             sent = time.monotonic()
             if holders[shard] == self.consumer:
                 # Still ours from before a restart under the same name: take it back at once.
-                won = (await self.bus.renew_leases([shard], self.consumer))[0]
+                won = (await self.bus.renew_leases(self.family, [shard], self.consumer))[0]
             else:
-                won = await self.bus.acquire_lease(shard, self.consumer)
+                won = await self.bus.acquire_lease(self.family, shard, self.consumer)
             if won:
                 lease = _Lease(valid_until=sent + self.lease_s)
                 self.leases[shard] = lease
@@ -529,12 +594,13 @@ class _ShardOwner:
 
         reader = _GroupReader(
             self.bus,
-            self.bus.inbound_stream(shard),
-            INBOUND_GROUP,
+            self.bus.stream(self.family, shard),
+            self.family.group,
             self.consumer,
             in_order=True,
             block_ms=self.block_ms,
             may_read_new=lease_safe,
+            gate=self.gate,
         )
         try:
             while not self.stop.is_set() and not lease.leaving:
@@ -542,7 +608,7 @@ class _ShardOwner:
         finally:
             await reader.leave()
             with contextlib.suppress(RedisError, OSError):
-                await self.bus.release_lease(shard, self.consumer)
+                await self.bus.release_lease(self.family, shard, self.consumer)
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
