@@ -43,12 +43,15 @@ def main() -> None:
 
 
 @main.command()
-def run() -> None:
+@click.option(
+    "--sandbox", is_flag=True, help="Emulate the networks without a token, and play a customer."
+)
+def run(sandbox: bool) -> None:
     """Start everything in one process on the embedded database (migrations included)."""
     from bridge.runtime import embedded_main
 
     settings = _settings()
-    _run(lambda: embedded_main(settings))
+    _run(lambda: embedded_main(settings, sandbox=sandbox))
 
 
 @main.command()

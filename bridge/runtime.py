@@ -24,7 +24,7 @@ from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.migrate import upgrade
-from bridge.web.health import health_app
+from bridge.web.health import add_health_routes
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,8 @@ async def bot_main(settings: Settings, network: Network) -> None:
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
         channel = make_channel(network, settings)
-        app = health_app(engine, bus)
+        app = web.Application()
+        add_health_routes(app, engine, bus)
         webhook_app(app, [channel], bus)
         async with asyncio.TaskGroup() as group:
             group.create_task(
@@ -177,22 +178,33 @@ async def bot_main(settings: Settings, network: Network) -> None:
             group.create_task(serve_http(settings, app, stop))
 
 
-async def embedded_main(settings: Settings) -> None:
-    """`supportbridge run`: migrations, core, every configured network and HTTP in one process."""
+async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
+    """`supportbridge run`: migrations, core, every configured network and HTTP in one process;
+    with `sandbox`, the networks without a token run against emulators on the same port."""
     await upgrade(settings.effective_database_url)
+    app = web.Application()
+    if sandbox and not settings.telegram_token:
+        from bots.sandbox.app import mount_sandbox, sandbox_settings
+
+        settings = sandbox_settings(settings)
+        mount_sandbox(app)
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
         channels = [make_channel(n, settings) for n in configured_networks(settings)]
-        app = health_app(engine, bus)
+        add_health_routes(app, engine, bus)
         webhook_app(app, channels, bus)
         limiter = make_limiter(settings, bus)
         async with asyncio.TaskGroup() as group:
+            # The port first: in the sandbox the channels poll emulators served on it.
+            group.create_task(serve_http(settings, app, stop))
             group.create_task(run_core(settings, engine, bus, stop))
             for channel in channels:
                 group.create_task(run_channel(settings, engine, bus, channel, limiter, stop))
-            group.create_task(serve_http(settings, app, stop))
+            base = f"http://{settings.http_host}:{settings.http_port}"
             print(
-                f"supportbridge is running at http://{settings.http_host}:{settings.http_port}/ "
+                f"supportbridge is running at {base}/ "
                 f"(database: {settings.effective_database_url}); press Ctrl+C to stop",
                 flush=True,
             )
+            if sandbox:
+                print(f"sandbox: play a customer at {base}/sandbox/", flush=True)

@@ -36,10 +36,8 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-def health_app(engine: AsyncEngine, bus: Bus) -> web.Application:
-    app = web.Application()
+def add_health_routes(app: web.Application, engine: AsyncEngine, bus: Bus) -> None:
     app[ENGINE] = engine
     app[BUS] = bus
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    return app
