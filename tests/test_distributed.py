@@ -12,9 +12,9 @@ from collections.abc import Iterator, Sequence
 import orjson
 import pytest
 import sqlalchemy as sa
-from bridge.bus.redis import RedisBus
 
 from bridge.bus import BusEntry
+from bridge.bus.redis import RedisBus
 from bridge.domain import Network
 from bridge.store.engine import make_engine
 from bridge.store.models import messages
