@@ -46,6 +46,10 @@ class Channel(Protocol):
         """Deliver one message or raise DeliveryError; transport errors may propagate too."""
         ...
 
+    async def fetch_file(self, network_file_id: str) -> bytes:
+        """The content of an attachment a customer sent (stored as metadata only)."""
+        ...
+
 
 class Receiver(Protocol):
     """Receiving side of a network: long polling, or webhook routes on the product's port."""

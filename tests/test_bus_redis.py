@@ -388,3 +388,41 @@ async def test_one_chats_replies_go_out_in_order_with_two_senders(
 
     assert all(order == list(range(30)) for order in seen.values())
     assert len(seen) == 10
+
+
+async def test_only_one_process_leads_a_role_and_another_takes_over(
+    redis_url: str, redis_prefix: str
+) -> None:
+    buses = [RedisBus(redis_url, 1, lease_ms=600, prefix=redis_prefix) for _ in range(2)]
+    stops = [asyncio.Event(), asyncio.Event()]
+    running: list[str] = []
+    overlaps: list[list[str]] = []
+    leaders: list[str] = []
+
+    def work(name: str):  # type: ignore[no-untyped-def]
+        async def poll(until: asyncio.Event) -> None:
+            running.append(name)
+            leaders.append(name)
+            if len(running) > 1:
+                overlaps.append(list(running))
+            await until.wait()
+            running.remove(name)
+
+        return poll
+
+    leads = [
+        asyncio.ensure_future(bus.lead("poll:telegram", f"p{n}", work(f"p{n}"), stops[n]))
+        for n, bus in enumerate(buses)
+    ]
+    await asyncio.sleep(1.0)
+    first = leaders[0]
+    stops[int(first[1])].set()  # the leader's process stops
+    await asyncio.sleep(1.5)
+    for stop in stops:
+        stop.set()
+    await asyncio.gather(*leads)
+    for bus in buses:
+        await bus.close()
+
+    assert overlaps == []
+    assert leaders[:2] == [first, "p1" if first == "p0" else "p0"]

@@ -273,3 +273,27 @@ async def test_an_unreachable_api_is_retried_without_stopping_the_bridge(bridge:
 
     assert received[0].current_text.startswith("Спасибо!")
     assert bridge.sender.stats.retries == 3
+
+
+async def test_a_document_is_stored_as_metadata_and_fetched_on_demand(bridge: Bridge) -> None:
+    customer(bridge, 901)
+    bridge.telegram.write_document(
+        901,
+        b"%PDF-1.4 contract",
+        file_name="contract.pdf",
+        mime_type="application/pdf",
+        caption="мой договор",
+    )
+    await bridge.wait_stored(1)
+
+    stored = await bridge.rows(
+        sa.select(messages.c.text, messages.c.attachments).where(messages.c.direction == "inbound")
+    )
+    text, attachments = stored[0]
+    assert text == "мой договор"
+    assert [(a["kind"], a["name"], a["mime_type"], a["size"]) for a in attachments] == [
+        ("document", "contract.pdf", "application/pdf", 17)
+    ]
+    assert (
+        await bridge.channel.fetch_file(attachments[0]["network_file_id"]) == b"%PDF-1.4 contract"
+    )

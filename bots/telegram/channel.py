@@ -94,6 +94,13 @@ class TelegramChannel:
         assert first is not None
         return Delivered(message_key(message.chat_id, first.message_id))
 
+    async def fetch_file(self, network_file_id: str) -> bytes:
+        """A customer's photo or document, fetched when an agent opens it (files stay on
+        Telegram; the store keeps only their metadata)."""
+        buffer = await self.bot.download(network_file_id)
+        assert buffer is not None  # without a destination aiogram returns the bytes
+        return buffer.read()
+
     # -- receiving --------------------------------------------------------------------------
 
     async def poll(self, sink: InboundSink, stop: asyncio.Event) -> None:
