@@ -328,10 +328,8 @@ class _GroupReader:
         in_order: bool,
         block_ms: int,
         may_read_new: Callable[[], bool],
-        gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.bus = bus
-        self.gate = gate
         self.client = bus.client
         self.stream = stream
         self.group = group
@@ -363,11 +361,7 @@ class _GroupReader:
         if not entries:
             return
         try:
-            if self.gate is None:
-                await handler(entries)
-            else:
-                async with self.gate:
-                    await self._handle_topped_up(handler, entries, batch_size)
+            await handler(entries)
         except Exception:
             self.settled = False
             log.exception(
@@ -388,15 +382,6 @@ class _GroupReader:
             await _pause(stop, self.backoff.next())
             return
         self.backoff.reset()
-
-    async def _handle_topped_up(
-        self, handler: BatchHandler, entries: list[BusEntry], batch_size: int
-    ) -> None:
-        """Behind the gate, take what arrived while waiting for it into the same batch: under
-        load, fewer and larger transactions; when idle, no added wait."""
-        if self.settled and len(entries) < batch_size and self.may_read_new():
-            entries += await self._read(">", batch_size - len(entries), block=None)
-        await handler(entries)
 
     async def _next_batch(self, batch_size: int, stop: asyncio.Event) -> list[BusEntry]:
         if not self.group_ready:
@@ -505,7 +490,6 @@ class _ShardOwner:
         self.bus = bus
         self.family = family
         self.consumer = consumer
-        self.handler = handler
         self.batch_size = batch_size
         self.stop = stop
         self.lease_s = bus.lease_ms / 1000
@@ -514,10 +498,11 @@ class _ShardOwner:
         self.block_ms = min(BLOCK_MS, bus.lease_ms // 4)
         self.leases: dict[int, _Lease] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
-        # Few inbound batches of a process in flight at once: many tiny concurrent transactions
-        # cost more (per-statement overhead, CPU) than they gain; waiting batches grow instead.
-        # Senders are not gated: their batches mostly wait on the networks' rate limits.
-        self.gate = asyncio.Semaphore(HANDLERS_IN_FLIGHT) if family is INBOUND else None
+        # Inbound shards of a process are committed together (few, larger transactions);
+        # senders are not: their batches mostly wait on the networks' rate limits.
+        self.handle: BatchHandler = (
+            _GroupCommit(handler, HANDLERS_IN_FLIGHT).submit if family is INBOUND else handler
+        )
 
     async def run(self) -> None:
         try:
@@ -600,15 +585,43 @@ class _ShardOwner:
             in_order=True,
             block_ms=self.block_ms,
             may_read_new=lease_safe,
-            gate=self.gate,
         )
         try:
             while not self.stop.is_set() and not lease.leaving:
-                await reader.step(self.handler, self.batch_size, self.stop)
+                await reader.step(self.handle, self.batch_size, self.stop)
         finally:
             await reader.leave()
             with contextlib.suppress(RedisError, OSError):
                 await self.bus.release_lease(self.family, shard, self.consumer)
+
+
+class _GroupCommit:
+    """Hands the batches of several shards to the handler together, a few calls at a time.
+
+    Many tiny concurrent transactions (one per shard, a few entries each) cost more CPU per
+    message than they save; batches that wait for a free slot are merged instead. Each shard
+    still submits its next batch only after the last one returned, so its order holds."""
+
+    def __init__(self, handler: BatchHandler, in_flight: int) -> None:
+        self.handler = handler
+        self.slots = asyncio.Semaphore(in_flight)
+        self.waiting: list[tuple[Sequence[BusEntry], asyncio.Future[None]]] = []
+
+    async def submit(self, entries: Sequence[BusEntry]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append((entries, done))
+        async with self.slots:
+            if not done.done():
+                group, self.waiting = self.waiting, []
+                try:
+                    await self.handler([entry for batch, _ in group for entry in batch])
+                except Exception as exc:
+                    for _, future in group:
+                        future.set_exception(exc)
+                else:
+                    for _, future in group:
+                        future.set_result(None)
+        await done
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
