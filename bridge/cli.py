@@ -90,12 +90,18 @@ def bot(network: str) -> None:
 @click.option("--down", is_flag=True, help="Revert down to --revision (e.g. base).")
 def migrate(revision: str, down: bool) -> None:
     """Apply (or revert) the database migrations."""
+    from alembic.util import CommandError
+
     from bridge.store import migrate as migrations
 
     settings = _settings()
     url = settings.effective_database_url
     step = migrations.downgrade if down else migrations.upgrade
-    _run(lambda: step(url, revision))
+    try:
+        _run(lambda: step(url, revision))
+    except CommandError as exc:  # e.g. an unknown --revision
+        click.echo(f"supportbridge: migrate: {exc}", err=True)
+        sys.exit(2)
     click.echo(f"database at revision {asyncio.run(migrations.current_revision(url))}")
 
 
@@ -133,6 +139,27 @@ def bench_delivery(messages: int, chats: int, senders: int) -> None:
 
     _settings()
     _run(lambda: run(DeliveryOptions(messages, chats, senders)))
+
+
+@bench.command("kb")
+@click.option("--articles", type=click.IntRange(min=2), default=10_000, show_default=True)
+@click.option("--queries", type=click.IntRange(min=1), default=2_000, show_default=True)
+def bench_kb(articles: int, queries: int) -> None:
+    """Knowledge-base query latency, index memory and fit time (default path, no embeddings)."""
+    import json
+
+    from bench.kb import run_kb_bench
+
+    click.echo(json.dumps(run_kb_bench(articles, queries)))
+
+
+def _attach_kb() -> None:
+    from kb.cli import kb
+
+    main.add_command(kb)
+
+
+_attach_kb()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,143 @@
+"""How precise the matcher's answers are and how many questions it takes, at every threshold."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kb.datasets import articles_from_questions, read_labelled_csv
+from kb.matcher import Matcher
+
+THRESHOLDS = tuple(round(step / 100, 2) for step in range(101))
+PRECISION_TARGETS = ("0.90", "0.95", "0.98")
+Bools = npt.NDArray[np.bool_]
+Floats = npt.NDArray[np.float64]
+
+
+def answered_stats(
+    threshold: float, confidence: Floats, right: Bools, in_scope: Bools
+) -> dict[str, float | None]:
+    """Coverage of in-scope questions, precision of answers, share of out-of-scope ones answered."""
+    answered = confidence >= threshold
+    n_answered = int(answered.sum())
+    n_in, n_out = int(in_scope.sum()), int((~in_scope).sum())
+    return {
+        "threshold": threshold,
+        "coverage": float((answered & in_scope).sum() / n_in) if n_in else None,
+        "precision": float((answered & right).sum() / n_answered) if n_answered else None,
+        "oos_false_answer_rate": float((answered & ~in_scope).sum() / n_out) if n_out else None,
+    }
+
+
+def coverage_at_precision(
+    target: float, confidence: Floats, right: Bools, in_scope: Bools
+) -> float:
+    """The largest coverage over all thresholds whose answers are at least `target` precise."""
+    best = 0.0
+    for threshold in np.unique(confidence):
+        stats = answered_stats(float(threshold), confidence, right, in_scope)
+        precision, coverage = stats["precision"], stats["coverage"]
+        if precision is not None and coverage is not None and precision >= target:
+            best = max(best, coverage)
+    return best
+
+
+def expected_calibration_error(confidence: Floats, right: Bools, bins: int = 10) -> float:
+    """Mean gap between confidence and the share right, over equal-width confidence bins."""
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    error = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            error += inside.sum() * abs(
+                float(right[inside].mean()) - float(confidence[inside].mean())
+            )
+    return error / len(confidence)
+
+
+def evaluate(
+    matcher: Matcher, questions: Sequence[str], labels: Sequence[str], in_scope: Bools
+) -> dict[str, Any]:
+    """Ask every question one at a time, as the bot would, and measure."""
+    confidence = np.empty(len(questions))
+    right = np.zeros(len(questions), dtype=bool)
+    latency_ms = np.empty(len(questions))
+    for row, (question, label) in enumerate(zip(questions, labels, strict=True)):
+        started = time.perf_counter()
+        best = matcher.match(question, k=1)[0]
+        latency_ms[row] = (time.perf_counter() - started) * 1000
+        confidence[row] = best.confidence
+        right[row] = bool(in_scope[row]) and best.article_id == label
+    return {
+        "top1_accuracy": float(right[in_scope].mean()) if in_scope.any() else None,
+        "coverage_at_precision": {
+            key: coverage_at_precision(float(key), confidence, right, in_scope)
+            for key in PRECISION_TARGETS
+        },
+        "ece": expected_calibration_error(confidence, right),
+        "query_ms_p50": float(np.percentile(latency_ms, 50)),
+        "query_ms_p99": float(np.percentile(latency_ms, 99)),
+        "curve": [answered_stats(t, confidence, right, in_scope) for t in THRESHOLDS],
+    }
+
+
+def run_eval(
+    kb_csv: str | Path,
+    test_csv: str | Path,
+    calibrate_csv: str | Path | None = None,
+    json_out: str | Path | None = None,
+    plot_out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Fit on the KB file, optionally calibrate on another labelled file, score the test file."""
+    articles = articles_from_questions(read_labelled_csv(kb_csv))
+    calibration = read_labelled_csv(calibrate_csv) if calibrate_csv else []
+    matcher = Matcher.fit(articles, calibration)
+    test = read_labelled_csv(test_csv)
+    in_scope = np.array([question.in_scope for question in test])
+    result = evaluate(matcher, [q.text for q in test], [q.label for q in test], in_scope)
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if plot_out:
+        from kb.plot import plot_curve  # matplotlib loads slowly: only when a chart is asked for
+
+        plot_curve(result["curve"], Path(plot_out), title=f"{_short(kb_csv)} → {_short(test_csv)}")
+    return result
+
+
+def format_table(result: dict[str, Any], every: float = 0.05) -> str:
+    """The summary figures, then the curve every `every` of threshold, as fixed-width text."""
+    lines = [
+        f"top-1 accuracy (in scope)   {_pct(result['top1_accuracy'])}",
+        "coverage at precision       "
+        + "  ".join(
+            f"{key}: {_pct(value)}" for key, value in result["coverage_at_precision"].items()
+        ),
+        f"expected calibration error  {result['ece']:.4f}",
+        f"query latency               p50 {result['query_ms_p50']:.2f} ms,"
+        f" p99 {result['query_ms_p99']:.2f} ms",
+        "",
+        f"{'threshold':>9}  {'coverage':>8}  {'precision':>9}  {'oos answered':>12}",
+    ]
+    step = round(every * 100)
+    for point in result["curve"][::step]:
+        lines.append(
+            f"{point['threshold']:>9.2f}  {_pct(point['coverage']):>8}"
+            f"  {_pct(point['precision']):>9}"
+            f"  {_pct(point['oos_false_answer_rate']):>12}"
+        )
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _short(path: str | Path) -> str:
+    """Folder and file name: enough to tell data sets apart on the chart."""
+    return f"{Path(path).parent.name}/{Path(path).name}"

@@ -1,0 +1,171 @@
+"""Ranks a knowledge base's articles for a question, with a calibrated confidence for each.
+
+The confidence is fitted on the knowledge base itself: its example questions are predicted
+out-of-fold (each by a model that never saw it), and a few whole articles are left out of each
+fold so that their questions stand for the ones no article answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from kb.articles import Article
+from kb.calibration import Calibrator
+from kb.datasets import LabelledQuestion
+from kb.index import Index
+
+
+class MatcherError(ValueError):
+    """A knowledge base the matcher cannot be fitted on."""
+
+
+@dataclass(frozen=True)
+class MatcherConfig:
+    folds: int = 5
+    # share of articles left out of each fold, their questions standing for out-of-scope ones
+    held_out_articles: float = 0.1
+    # their weight against in-scope questions: how much of the traffic we expect no article answers
+    held_out_weight: float = 0.3
+    linear_max_articles: int = 2000
+    # out-of-fold questions scored for calibration at most: enough evidence, bounded fit time
+    calibration_rows: int = 20_000
+    wilson_z: float = 0.5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Match:
+    article_id: str
+    confidence: float
+    score: float
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    features: npt.NDArray[np.float64]
+    right: npt.NDArray[np.bool_]
+    weights: npt.NDArray[np.float64]
+
+
+class Matcher:
+    def __init__(self, ids: Sequence[str], index: Index, calibrator: Calibrator) -> None:
+        self._ids = list(ids)
+        self._index = index
+        self._calibrator = calibrator
+
+    @classmethod
+    def fit(
+        cls,
+        articles: Sequence[Article],
+        calibration: Sequence[LabelledQuestion] = (),
+        config: MatcherConfig | None = None,
+    ) -> Matcher:
+        """Fit on the enabled articles' examples; `calibration` adds labelled questions, oos too."""
+        config = config or MatcherConfig()
+        enabled = [article for article in articles if article.enabled]
+        if not enabled:
+            raise MatcherError("no enabled article to match against")
+        ids = [article.id for article in enabled]
+        if len(set(ids)) != len(ids):
+            raise MatcherError("article ids must be unique")
+        texts = [text for article in enabled for text in article.examples if text.strip()]
+        labels = np.array(
+            [n for n, article in enumerate(enabled) for text in article.examples if text.strip()],
+            dtype=np.intp,
+        )
+        # liblinear's one-vs-rest cost grows with articles x examples: large KBs rank without it
+        use_linear = 2 <= len(enabled) <= config.linear_max_articles
+        index = Index(texts, labels, len(enabled), use_linear)
+        evidence = [_out_of_fold(texts, labels, len(enabled), use_linear, config)]
+        if calibration:
+            evidence.append(_scored(index, ids, calibration))
+        calibrator = Calibrator(config.wilson_z).fit(
+            np.vstack([e.features for e in evidence]),
+            np.concatenate([e.right for e in evidence]),
+            np.concatenate([e.weights for e in evidence]),
+        )
+        return cls(ids, index, calibrator)
+
+    @property
+    def article_ids(self) -> list[str]:
+        return list(self._ids)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the index's arrays take (vocabularies not counted)."""
+        return self._index.nbytes
+
+    def match(self, question: str, k: int = 3) -> list[Match]:
+        """The best `k` articles, best first; the first one's confidence is the calibrated one."""
+        return self.match_many([question], k)[0]
+
+    def match_many(self, questions: Sequence[str], k: int = 3) -> list[list[Match]]:
+        ranked = self._index.rank(questions, k)
+        n, width, dims = ranked.features.shape
+        confidence = self._calibrator.confidence(ranked.features.reshape(n * width, dims))
+        confidence = confidence.reshape(n, width)
+        return [
+            [
+                Match(self._ids[article], float(conf), float(score))
+                for article, conf, score in zip(
+                    ranked.articles[row], confidence[row], ranked.scores[row], strict=True
+                )
+            ]
+            for row in range(n)
+        ]
+
+
+def _out_of_fold(
+    texts: Sequence[str],
+    labels: npt.NDArray[np.intp],
+    n_articles: int,
+    use_linear: bool,
+    config: MatcherConfig,
+) -> _Evidence:
+    """Each example scored by an index fitted without it (and without a few whole articles)."""
+    rng = np.random.default_rng(config.seed)
+    counts = np.bincount(labels, minlength=n_articles)
+    folds_n = int(min(config.folds, max(2, np.median(counts))))
+    folds = np.empty(len(labels), dtype=np.intp)
+    for article in range(n_articles):
+        rows = np.flatnonzero(labels == article)
+        rng.shuffle(rows)
+        folds[rows] = (np.arange(len(rows)) + rng.integers(folds_n)) % folds_n
+    held_n = max(1, round(config.held_out_articles * n_articles)) if n_articles > 1 else 0
+    order = rng.permutation(n_articles)
+    features, right, weights = [], [], []
+    for fold in range(folds_n):
+        held_out = order[(np.arange(held_n) + fold * held_n) % n_articles]
+        train = (folds != fold) & ~np.isin(labels, held_out)
+        test = np.flatnonzero(folds == fold)
+        if len(test) > config.calibration_rows // folds_n:
+            test = np.sort(rng.choice(test, config.calibration_rows // folds_n, replace=False))
+        present = np.unique(labels[train])
+        if not len(present) or not len(test):
+            continue
+        local = np.searchsorted(present, labels[train])
+        train_texts = [texts[int(i)] for i in np.flatnonzero(train)]
+        index = Index(train_texts, local, len(present), use_linear)
+        ranked = index.rank([texts[int(i)] for i in test], 1)
+        predicted = present[ranked.articles[:, 0]]
+        known = np.isin(labels[test], present)
+        features.append(ranked.features[:, 0, :])
+        right.append(predicted == labels[test])
+        weights.append(np.where(known, 1.0, config.held_out_weight))
+    if not features:
+        raise MatcherError("too few examples to estimate confidence")
+    return _Evidence(np.vstack(features), np.concatenate(right), np.concatenate(weights))
+
+
+def _scored(index: Index, ids: Sequence[str], questions: Sequence[LabelledQuestion]) -> _Evidence:
+    """Labelled questions scored by the full index: real out-of-scope ones are the best negatives"""
+    ranked = index.rank([q.text for q in questions], 1)
+    predicted = [ids[article] for article in ranked.articles[:, 0]]
+    right = np.array(
+        [q.in_scope and p == q.label for q, p in zip(questions, predicted, strict=True)]
+    )
+    return _Evidence(ranked.features[:, 0, :], right, np.ones(len(questions)))

@@ -1,0 +1,124 @@
+"""Per-article scores of encoded questions: naive Bayes, centroid cosine and a linear classifier.
+
+Each keeps its weights as a sparse features x articles matrix, so a query costs a sparse product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from scipy.special import log_softmax, softmax
+from sklearn.preprocessing import normalize
+from sklearn.svm import LinearSVC
+
+Matrix = npt.NDArray[np.float64]
+
+
+def class_sums(
+    vectors: sparse.csr_matrix, labels: npt.NDArray[np.intp], n_classes: int
+) -> sparse.csr_matrix:
+    """Row i: the sum of the vectors of the examples of article i."""
+    onehot = sparse.csr_matrix(
+        (np.ones(len(labels), dtype=np.float32), (labels, np.arange(len(labels)))),
+        shape=(n_classes, len(labels)),
+    )
+    return sparse.csr_matrix(onehot @ vectors)
+
+
+class NaiveBayes:
+    """Multinomial naive Bayes, uniform prior: how many examples an admin wrote is no evidence.
+
+    log P(q|c) = q . log(count + a) - |q| log(total_c + a F); the part over features the article
+    never saw is a per-article constant times |q|, so only the article's own features are stored.
+    """
+
+    def __init__(self, sums: sparse.csr_matrix, alpha: float = 0.03) -> None:
+        n_features = sums.shape[1]
+        weights = sums.copy().astype(np.float32)
+        weights.data = np.log1p(weights.data / alpha)
+        self._weights = sparse.csr_matrix(weights.T)
+        totals = np.asarray(sums.sum(axis=1)).ravel()
+        self._bias = np.log(alpha) - np.log(totals + alpha * n_features)
+
+    def log_posterior(self, vectors: sparse.csr_matrix) -> Matrix:
+        mass = np.asarray(vectors.sum(axis=1))
+        loglik = dense_product(vectors, self._weights) + mass * self._bias
+        return np.asarray(log_softmax(loglik, axis=1))
+
+    @property
+    def nbytes(self) -> int:
+        return _sparse_nbytes(self._weights) + int(self._bias.nbytes)
+
+
+class Centroids:
+    """Cosine to the normalised mean of an article's examples."""
+
+    def __init__(self, sums: sparse.csr_matrix) -> None:
+        self._weights = sparse.csr_matrix(normalize(sums).T.astype(np.float32))
+
+    def cosine(self, vectors: sparse.csr_matrix) -> Matrix:
+        return dense_product(vectors, self._weights)
+
+    @property
+    def nbytes(self) -> int:
+        return _sparse_nbytes(self._weights)
+
+
+class Linear:
+    """One-vs-rest linear SVM: learns which words tell neighbouring articles apart.
+
+    Weights below `prune` are dropped: they barely move a score and would make the matrix dense.
+    """
+
+    def __init__(
+        self,
+        vectors: sparse.csr_matrix,
+        labels: npt.NDArray[np.intp],
+        n_classes: int,
+        c: float = 1.0,
+        prune: float = 0.01,
+        temperature: float = 5.0,
+    ) -> None:
+        if n_classes == 1:
+            # a single article has nothing to be told apart from: it gets a constant score
+            coef = np.zeros((1, vectors.shape[1]), dtype=np.float32)
+            intercept = np.zeros(1)
+        else:
+            model = LinearSVC(C=c)
+            model.fit(vectors, labels)
+            coef = np.asarray(model.coef_, dtype=np.float32)
+            intercept = np.asarray(model.intercept_, dtype=np.float64)
+        if n_classes == 2:
+            # liblinear fits one separator for two classes: the second article is its negation
+            coef = np.vstack([-coef, coef])
+            intercept = np.concatenate([-intercept, intercept])
+        coef[np.abs(coef) < prune] = 0.0
+        self._weights = sparse.csr_matrix(coef.T)
+        self._intercept = intercept
+        self._temperature = temperature
+
+    def decision(self, vectors: sparse.csr_matrix) -> Matrix:
+        return dense_product(vectors, self._weights) + self._intercept
+
+    def posterior(self, decision: Matrix) -> Matrix:
+        return np.asarray(softmax(decision * self._temperature, axis=1))
+
+    @property
+    def nbytes(self) -> int:
+        return _sparse_nbytes(self._weights) + self._intercept.nbytes
+
+
+def spans(starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """All positions start..end-1 of every span, in order, without a Python loop."""
+    lengths = ends - starts
+    offsets = np.cumsum(lengths) - lengths
+    return np.asarray(np.arange(lengths.sum()) - np.repeat(offsets - starts, lengths))
+
+
+def dense_product(vectors: sparse.csr_matrix, weights: sparse.csr_matrix) -> Matrix:
+    return np.asarray((vectors @ weights).todense(), dtype=np.float64)
+
+
+def _sparse_nbytes(matrix: sparse.csr_matrix) -> int:
+    return int(matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes)
