@@ -98,6 +98,15 @@ class InboundMessage(BaseModel):
         return f"{self.network.value}:{self.chat_id}"
 
 
+class Button(BaseModel):
+    """A reply button under a message; a press comes back as an inbound "button" message."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    data: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
 class OutboundMessage(BaseModel):
     """A reply the bridge has stored and asks a network sender to deliver."""
 
@@ -110,6 +119,7 @@ class OutboundMessage(BaseModel):
     text: str
     idempotency_key: str
     author_kind: AuthorKind
+    buttons: list[Button] = Field(default_factory=list, max_length=10)
     in_reply_to: str | None = None
     received_at: float | None = Field(
         default=None, description="when the inbound message that caused it was accepted"

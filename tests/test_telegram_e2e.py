@@ -21,7 +21,14 @@ from bridge.bus.memory import MemoryBus
 from bridge.conversations import reply_as_agent
 from bridge.delivery.ratelimit import MemoryRateLimiter
 from bridge.delivery.sender import RetryPolicy, Sender
-from bridge.domain import ConversationState, DeliveryStatus, Network
+from bridge.domain import (
+    AuthorKind,
+    Button,
+    ConversationState,
+    DeliveryStatus,
+    Network,
+    OutboundMessage,
+)
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import agents, conversations, identities, messages
@@ -297,3 +304,46 @@ async def test_a_document_is_stored_as_metadata_and_fetched_on_demand(bridge: Br
     assert (
         await bridge.channel.fetch_file(attachments[0]["network_file_id"]) == b"%PDF-1.4 contract"
     )
+
+
+async def test_buttons_go_as_an_inline_keyboard_and_a_press_comes_back_answered(
+    bridge: Bridge,
+) -> None:
+    customer(bridge, 951)
+    bridge.telegram.write_text(951, "тариф?")
+    await bridge.telegram.wait_for_bot_messages(951, 1)
+    question = OutboundMessage(
+        message_id=0,
+        conversation_id=await bridge.conversation_id(951),
+        network=Network.TELEGRAM,
+        chat_id="951",
+        text="Это помогло?",
+        idempotency_key="feedback-1",
+        author_kind=AuthorKind.BOT,
+        buttons=[Button(label="Да", data="helped:yes"), Button(label="Нет", data="helped:no")],
+    )
+    await bridge.channel.send(question)
+    sent = (await bridge.telegram.wait_for_bot_messages(951, 2))[-1]
+    assert sent.current_reply_markup == {
+        "inline_keyboard": [
+            [
+                {"text": "Да", "callback_data": "helped:yes"},
+                {"text": "Нет", "callback_data": "helped:no"},
+            ]
+        ]
+    }
+
+    query_id = bridge.telegram.press_button(951, sent.message_id, "helped:no")
+    await bridge.wait_stored(2)
+
+    pressed = await bridge.rows(
+        sa.select(messages.c.text, messages.c.network_message_id)
+        .where(messages.c.direction == "inbound")
+        .order_by(messages.c.id)
+    )
+    assert pressed[-1] == ("helped:no", f"cb:{query_id}")
+    for _ in range(50):
+        if bridge.telegram.callback_query(query_id).answer is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert bridge.telegram.callback_query(query_id).answer is not None, "the spinner stopped"

@@ -24,14 +24,14 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import Update
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from aiohttp import web
 from pydantic import ValidationError
 
 from bots.telegram.events import message_key, to_inbound
 from bridge.channel import Delivered, DeliveryError, InboundSink
 from bridge.delivery.ratelimit import Limit
-from bridge.domain import Network, OutboundMessage
+from bridge.domain import Button, Network, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,10 @@ class TelegramChannel:
         chunks = split_text(message.text) or [""]
         try:
             first = None
-            for chunk in chunks:
-                sent = await self.bot.send_message(int(message.chat_id), chunk)
+            for n, chunk in enumerate(chunks, 1):
+                # The buttons go under the last part, where the customer's eye ends.
+                markup = keyboard(message.buttons) if n == len(chunks) else None
+                sent = await self.bot.send_message(int(message.chat_id), chunk, reply_markup=markup)
                 first = first or sent
         except TelegramRetryAfter as exc:
             raise DeliveryError(exc.message, permanent=False, retry_after=exc.retry_after) from exc
@@ -178,6 +180,14 @@ class TelegramChannel:
             secret_token=self.webhook_secret,
             allowed_updates=ALLOWED_UPDATES,
         )
+
+
+def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
+    """Our buttons as one row of inline callback buttons (a press is a callback_query)."""
+    if not buttons:
+        return None
+    row = [InlineKeyboardButton(text=b.label, callback_data=b.data) for b in buttons]
+    return InlineKeyboardMarkup(inline_keyboard=[row])
 
 
 def split_text(text: str) -> list[str]:
