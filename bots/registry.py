@@ -16,7 +16,11 @@ class NetworkChannel(Channel, Receiver, Protocol):
 
 
 def configured_networks(settings: Settings) -> list[Network]:
-    return [Network.TELEGRAM] if settings.telegram_token else []
+    configured = {
+        Network.TELEGRAM: settings.telegram_token,
+        Network.FACEBOOK: settings.facebook_page_token,
+    }
+    return [network for network, token in configured.items() if token]
 
 
 def make_channel(network: Network, settings: Settings) -> NetworkChannel:
@@ -27,5 +31,14 @@ def make_channel(network: Network, settings: Settings) -> NetworkChannel:
             settings.telegram_token,
             api_url=settings.telegram_api_url,
             webhook_secret=settings.telegram_webhook_secret,
+        )
+    if network is Network.FACEBOOK and settings.facebook_page_token:
+        from bots.facebook.channel import FacebookChannel
+
+        return FacebookChannel(
+            settings.facebook_page_token,
+            app_secret=settings.facebook_app_secret or "",
+            verify_token=settings.facebook_verify_token or "",
+            api_url=settings.facebook_api_url,
         )
     raise ValueError(f"network {network.value} is not configured (its token setting is unset)")

@@ -1,0 +1,640 @@
+"""A local emulator of the Messenger Platform: the Graph API Send API and signed webhook pushes.
+
+Serves `POST /{version}/me/messages?access_token=...` (and `/{page-id}/messages`) like
+graph.facebook.com, so a plain HTTP client pointed at it (`SB_FACEBOOK_API_URL`) works unchanged.
+Facts and their sources: ../shared/reference/networks.md section 3.
+
+What it enforces, as the platform documents:
+* the page token (else error 190), recipient is a known PSID (100/2018001), text < 2000
+  characters, at most 13 quick replies with titles of at most 20 characters, `messaging_type`;
+* the standard messaging window: RESPONSE / UPDATE only within 24 h of the customer's last
+  message; MESSAGE_TAG with tag HUMAN_AGENT within 7 days; outside: error 10, subcode 2018278;
+* a person who cannot be reached answers 551 (subcode 1545041).
+
+Unconfirmed in the reference and chosen here: every Graph error answers HTTP 400 except an
+injected server error (its own 5xx status); the exact wording of most error messages; no
+retry hint (Retry-After) on rate-limit errors.
+
+Webhooks are pushed to the URL given to `subscribe` (which first runs the GET verification
+handshake), one POST per event, in order, signed `X-Hub-Signature-256: sha256=<hex HMAC-SHA256
+of the exact body bytes with the app secret>`; a non-200 answer is retried with doubling
+back-off, as the platform retries until it succeeds.
+
+A test (or, over `/_emulator/...`, another process) plays the customers: writes as PSID X,
+presses a quick reply, sends a postback, reads the page's messages, moves a customer's last
+message into the past, makes a person unavailable; and reads what the page sent with the
+emulator's receive times. `faults` injects 613 (rate limit), 5xx, slow answers and dropped
+connections; `fail_next` injects any Graph error code (4, 32, 551, 10/2018278, 2, 190...).
+
+Run standalone: `python -m bots.emulators.facebook --port 8083`, then
+`POST /_emulator/subscribe {"url": ..., "verify_token": ...}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bots.emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+DEFAULT_PAGE_TOKEN = "EAAB-emulated-page-token"
+DEFAULT_APP_SECRET = "emulated-app-secret"
+DEFAULT_PAGE_ID = "1000000000001"
+DEFAULT_APP_ID = "2000000000002"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_TEXT_CHARS = 2000
+MAX_QUICK_REPLIES = 13
+MAX_QUICK_REPLY_TITLE = 20
+MAX_PAYLOAD_CHARS = 1000
+STANDARD_WINDOW_S = 24 * 3600
+HUMAN_AGENT_WINDOW_S = 7 * 24 * 3600
+MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG"})
+SENDER_ACTIONS = frozenset({"typing_on", "typing_off", "mark_seen"})
+
+# The messages of the documented codes; wording of the real server unconfirmed except where
+# public integrations quote it (551, 10/2018278, 613).
+ERROR_MESSAGES: dict[int, str] = {
+    1: "An unknown error has occurred.",
+    2: "An unexpected error has occurred. Please retry your request later.",
+    4: "(#4) Application request limit reached",
+    10: "(#10) This message is sent outside of allowed window.",
+    32: "(#32) Page request limit reached",
+    100: "(#100) Invalid parameter",
+    190: "Invalid OAuth access token - Cannot parse access token",
+    551: "(#551) This person isn't available right now.",
+    613: "(#613) Calls to this api have exceeded the rate limit.",
+}
+
+
+def sign(body: bytes, app_secret: str) -> str:
+    """The `X-Hub-Signature-256` value for `body`."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class GraphError(Exception):
+    """A Graph API error answer in its documented envelope."""
+
+    def __init__(
+        self,
+        code: int,
+        message: str | None = None,
+        *,
+        subcode: int | None = None,
+        status: int = 400,
+        error_type: str = "OAuthException",
+    ) -> None:
+        self.code = code
+        self.message = message or ERROR_MESSAGES.get(code, f"(#{code}) Error")
+        super().__init__(self.message)
+        self.subcode = subcode
+        self.status = status
+        self.error_type = error_type
+
+    def response(self, trace_id: str) -> web.Response:
+        error: JSON = {
+            "message": self.message,
+            "type": self.error_type,
+            "code": self.code,
+            "fbtrace_id": trace_id,
+        }
+        if self.subcode is not None:
+            error["error_subcode"] = self.subcode
+        return web.json_response({"error": error}, status=self.status)
+
+
+@dataclass(slots=True)
+class PageMessage:
+    """One message the page sent, as the customer sees it, with the emulator's receive time."""
+
+    message_id: str
+    recipient_id: str
+    text: str
+    quick_replies: list[JSON] | None
+    messaging_type: str
+    tag: str | None
+    received_at: float
+
+    def as_dict(self) -> JSON:
+        return {
+            "message_id": self.message_id,
+            "recipient_id": self.recipient_id,
+            "text": self.text,
+            "quick_replies": self.quick_replies,
+            "messaging_type": self.messaging_type,
+            "tag": self.tag,
+            "received_at": self.received_at,
+        }
+
+
+@dataclass(slots=True)
+class _Customer:
+    psid: str
+    last_message_at: float | None = None
+    """When the person last wrote to the page (message, quick reply or postback)."""
+    unavailable: bool = False
+    page_messages: list[PageMessage] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _InjectedError:
+    error: GraphError
+    remaining: int
+
+
+class _Signal:
+    """Wakes everyone waiting when it fires; a waiter takes the event before checking its state."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    def event(self) -> asyncio.Event:
+        return self._event
+
+
+class FacebookEmulator:
+    """One emulated Page of one app; `app` is the aiohttp application."""
+
+    def __init__(
+        self,
+        page_token: str = DEFAULT_PAGE_TOKEN,
+        *,
+        app_secret: str = DEFAULT_APP_SECRET,
+        page_id: str = DEFAULT_PAGE_ID,
+        app_id: str = DEFAULT_APP_ID,
+        seed: int = 0,
+        webhook_retry_delay: float = 1.0,
+        webhook_retry_cap: float = 60.0,
+        webhook_timeout: float = 20.0,
+    ) -> None:
+        self.page_token = page_token
+        self.app_secret = app_secret
+        self.page_id = page_id
+        self.app_id = app_id
+        self.faults = FaultPlan(seed)
+        self._rng = random.Random(seed)
+        self._webhook_retry_delay = webhook_retry_delay
+        self._webhook_retry_cap = webhook_retry_cap
+        self._webhook_timeout = webhook_timeout
+        self._customers: dict[str, _Customer] = {}
+        self._injected: list[_InjectedError] = []
+        self.sent: list[PageMessage] = []
+        self._page_sent = _Signal()
+        self._events: deque[bytes] = deque()
+        self._events_added = _Signal()
+        self._webhook_url: str | None = None
+        self._push_task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.pushes_failed = 0
+        self.app = self._build_app()
+
+    # ---- the customer side (tests and the sandbox) ---------------------------------------------
+
+    def write_text(self, psid: str, text: str) -> str:
+        """Person `psid` writes `text` to the page; returns the message's mid."""
+        if not text.strip():
+            raise ValueError("Messenger does not send an empty message")
+        return self._customer_message(psid, {"text": text})
+
+    def press_quick_reply(self, psid: str, payload: str) -> str:
+        """The person taps a quick reply of the page's latest message that offered them."""
+        customer = self._customer(psid)
+        offered = next(
+            (m.quick_replies for m in reversed(customer.page_messages) if m.quick_replies), []
+        )
+        reply = next((q for q in offered if q.get("payload") == payload), None)
+        if reply is None:
+            raise ValueError(f"the page offered {psid} no quick reply with payload {payload!r}")
+        # a tap arrives as a message whose text is the button's title (FBD quick-replies)
+        return self._customer_message(
+            psid, {"text": reply.get("title", ""), "quick_reply": {"payload": payload}}
+        )
+
+    def postback(self, psid: str, payload: str, *, title: str = "") -> str:
+        """The person taps a postback button (a template button, Get Started, the menu)."""
+        customer = self._customer(psid)
+        mid = self._mid()
+        now = time.time()
+        customer.last_message_at = now
+        self._push_event(
+            {
+                "sender": {"id": psid},
+                "recipient": {"id": self.page_id},
+                "timestamp": int(now * 1000),
+                "postback": {"mid": mid, "title": title, "payload": payload},
+            }
+        )
+        return mid
+
+    def read(self, psid: str) -> None:
+        """The person opens the conversation: a read event up to now (watermark)."""
+        self._customer(psid)
+        now = int(time.time() * 1000)
+        self._push_event(
+            {
+                "sender": {"id": psid},
+                "recipient": {"id": self.page_id},
+                "timestamp": now,
+                "read": {"watermark": now},
+            }
+        )
+
+    def age_last_message(self, psid: str, seconds: float) -> None:
+        """Move the person's last message `seconds` into the past (tests of the windows)."""
+        customer = self._customer(psid)
+        if customer.last_message_at is None:
+            raise ValueError(f"{psid} never wrote to the page")
+        customer.last_message_at -= seconds
+
+    def set_unavailable(self, psid: str, unavailable: bool = True) -> None:
+        """The person cannot be reached (blocked the page, deactivated): sends answer 551."""
+        self._customer(psid).unavailable = unavailable
+
+    def page_messages(self, psid: str) -> list[PageMessage]:
+        """What the page sent to `psid`, oldest first."""
+        customer = self._customers.get(psid)
+        return list(customer.page_messages) if customer is not None else []
+
+    async def wait_for_page_messages(
+        self, psid: str, count: int, *, within: float = 5.0
+    ) -> list[PageMessage]:
+        async with asyncio.timeout(within):
+            while True:
+                sent = self._page_sent.event()
+                if len(found := self.page_messages(psid)) >= count:
+                    return found
+                await sent.wait()
+
+    def fail_next(self, code: int, *, subcode: int | None = None, times: int = 1) -> None:
+        """Answer the next `times` sends with Graph error `code` (e.g. 4, 32, 551, 10/2018278)."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        self._injected.append(_InjectedError(GraphError(code, subcode=subcode), times))
+
+    # ---- webhooks -------------------------------------------------------------------------------
+
+    async def verify_webhook(self, url: str, verify_token: str) -> bool:
+        """The GET handshake: True when the receiver echoed the challenge."""
+        challenge = str(self._rng.randint(10**8, 10**9))
+        params = {"hub.mode": "subscribe", "hub.challenge": challenge}
+        params["hub.verify_token"] = verify_token
+        async with self._http().get(url, params=params) as response:
+            return response.status == 200 and (await response.text()) == challenge
+
+    async def subscribe(self, url: str, verify_token: str) -> None:
+        """Verify `url` and push every later event to it (the app's callback URL)."""
+        if not await self.verify_webhook(url, verify_token):
+            raise ValueError(f"{url} failed the verification handshake")
+        await self._stop_pusher()
+        self._webhook_url = url
+        self._push_task = asyncio.create_task(self._push_events(url))
+
+    def _push_event(self, event: JSON) -> None:
+        """Queue one messaging event; without a subscription it is dropped, as on the platform."""
+        if self._webhook_url is None:
+            return
+        payload = {
+            "object": "page",
+            "entry": [{"id": self.page_id, "time": event["timestamp"], "messaging": [event]}],
+        }
+        self._events.append(json.dumps(payload, ensure_ascii=False).encode())
+        self._events_added.fire()
+
+    async def _push_events(self, url: str) -> None:
+        delay = self._webhook_retry_delay
+        while True:
+            woken = self._events_added.event()
+            if not self._events:
+                await woken.wait()
+                continue
+            if await self._post(url, self._events[0]):
+                self._events.popleft()
+                delay = self._webhook_retry_delay
+                continue
+            self.pushes_failed += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._webhook_retry_cap)
+
+    async def _post(self, url: str, body: bytes) -> bool:
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(body, self.app_secret),
+        }
+        try:
+            async with self._http().post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self._webhook_timeout),
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("webhook push to %s failed: %r", url, exc)
+            return False
+
+    async def _stop_pusher(self) -> None:
+        task, self._push_task = self._push_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    # ---- Send API -------------------------------------------------------------------------------
+
+    def _send(self, params: JSON) -> JSON:
+        recipient = params.get("recipient")
+        psid = str(recipient.get("id", "")) if isinstance(recipient, dict) else ""
+        customer = self._customers.get(psid)
+        if customer is None:
+            raise GraphError(100, "(#100) No matching user found", subcode=2018001)
+        if "sender_action" in params:
+            if params["sender_action"] not in SENDER_ACTIONS:
+                actions = ", ".join(sorted(SENDER_ACTIONS))
+                raise GraphError(100, f"(#100) Param sender_action must be one of {actions}")
+            return {"recipient_id": psid}
+        text, quick_replies = _message(params.get("message"))
+        messaging_type, tag = _messaging_type(params)
+        self._check_window(customer, messaging_type)
+        if customer.unavailable:
+            raise GraphError(551, subcode=1545041)
+        message = PageMessage(
+            self._mid(), psid, text, quick_replies, messaging_type, tag, time.time()
+        )
+        customer.page_messages.append(message)
+        self.sent.append(message)
+        self._page_sent.fire()
+        self._echo_and_deliver(message)
+        return {"recipient_id": psid, "message_id": message.message_id}
+
+    def _check_window(self, customer: _Customer, messaging_type: str) -> None:
+        since = time.time() - customer.last_message_at if customer.last_message_at else None
+        allowed = STANDARD_WINDOW_S if messaging_type != "MESSAGE_TAG" else HUMAN_AGENT_WINDOW_S
+        if since is None or since > allowed:
+            raise GraphError(10, subcode=2018278)
+
+    def _echo_and_deliver(self, message: PageMessage) -> None:
+        now = int(message.received_at * 1000)
+        echo: JSON = {"is_echo": True, "app_id": self.app_id, "mid": message.message_id}
+        echo["text"] = message.text
+        page, person = {"id": self.page_id}, {"id": message.recipient_id}
+        self._push_event({"sender": page, "recipient": person, "timestamp": now, "message": echo})
+        delivery = {"mids": [message.message_id], "watermark": now}
+        self._push_event(
+            {"sender": person, "recipient": page, "timestamp": now, "delivery": delivery}
+        )
+
+    def _customer(self, psid: str) -> _Customer:
+        if not psid.isdigit():
+            raise ValueError("a PSID is a string of digits")
+        return self._customers.setdefault(psid, _Customer(psid))
+
+    def _customer_message(self, psid: str, content: JSON) -> str:
+        customer = self._customer(psid)
+        mid = self._mid()
+        now = time.time()
+        customer.last_message_at = now
+        self._push_event(
+            {
+                "sender": {"id": psid},
+                "recipient": {"id": self.page_id},
+                "timestamp": int(now * 1000),
+                "message": {"mid": mid, **content},
+            }
+        )
+        return mid
+
+    def _mid(self) -> str:
+        return "m_" + "".join(self._rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop", k=40))
+
+    # ---- HTTP -----------------------------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes(
+            [
+                web.post("/{version:v[0-9.]+}/{node}/messages", self._handle_send),
+                *self._customer_routes("/_emulator"),
+                *fault_routes(self.faults, "/_emulator/faults"),
+            ]
+        )
+        app.on_shutdown.append(self._on_shutdown)
+        return app
+
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        await self._stop_pusher()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _handle_send(self, request: web.Request) -> web.StreamResponse:
+        trace_id = "".join(self._rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=11))
+        fault: Fault | None = None
+        try:
+            if request.query.get("access_token") != self.page_token:
+                raise GraphError(190)
+            if request.match_info["node"] not in ("me", self.page_id):
+                raise GraphError(100, "(#100) Unsupported post request")
+            fault = self.faults.next_fault("messages")
+            if fault is not None and (early := await _inject(fault, request)) is not None:
+                return early
+            if (injected := self._take_injected()) is not None:
+                raise injected
+            try:
+                params = await request.json()
+            except ValueError:
+                raise GraphError(100, "(#100) The request body is not valid JSON") from None
+            if not isinstance(params, dict):
+                raise GraphError(100, "(#100) The request body must be a JSON object")
+            response = web.json_response(self._send(params))
+        except GraphError as exc:
+            response = exc.response(trace_id)
+        if fault is not None and fault.kind is FaultKind.DROP:
+            return drop_connection(request)  # the send took effect, only its answer is lost
+        return response
+
+    def _take_injected(self) -> GraphError | None:
+        if not self._injected:
+            return None
+        injected = self._injected[0]
+        injected.remaining -= 1
+        if injected.remaining == 0:
+            self._injected.pop(0)
+        return injected.error
+
+    def _customer_routes(self, prefix: str) -> list[web.RouteDef]:
+        user = f"{prefix}/users/{{psid:[0-9]+}}"
+
+        def write(body: JSON, psid: str) -> JSON:
+            return {"mid": self.write_text(psid, _field(body, "text"))}
+
+        def quick_reply(body: JSON, psid: str) -> JSON:
+            return {"mid": self.press_quick_reply(psid, _field(body, "payload"))}
+
+        def postback(body: JSON, psid: str) -> JSON:
+            title = str(body.get("title", ""))
+            return {"mid": self.postback(psid, _field(body, "payload"), title=title)}
+
+        def read(_body: JSON, psid: str) -> bool:
+            self.read(psid)
+            return True
+
+        def age(body: JSON, psid: str) -> bool:
+            self.age_last_message(psid, float(_field(body, "seconds")))
+            return True
+
+        def unavailable(body: JSON, psid: str) -> bool:
+            self.set_unavailable(psid, bool(body.get("unavailable", True)))
+            return True
+
+        def messages(_body: JSON, psid: str) -> list[JSON]:
+            return [m.as_dict() for m in self.page_messages(psid)]
+
+        def all_messages(_body: JSON, _psid: str) -> list[JSON]:
+            return [m.as_dict() for m in self.sent]
+
+        async def subscribe(request: web.Request) -> web.Response:
+            try:
+                body = await _json_body(request)
+                await self.subscribe(_field(body, "url"), _field(body, "verify_token"))
+            except ValueError as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+            return web.json_response({"ok": True})
+
+        return [
+            _customer_route("POST", f"{user}/messages", write),
+            _customer_route("POST", f"{user}/quick-replies", quick_reply),
+            _customer_route("POST", f"{user}/postbacks", postback),
+            _customer_route("POST", f"{user}/read", read),
+            _customer_route("POST", f"{user}/age", age),
+            _customer_route("POST", f"{user}/unavailable", unavailable),
+            _customer_route("GET", f"{user}/page-messages", messages),
+            _customer_route("GET", f"{prefix}/page-messages", all_messages),
+            web.post(f"{prefix}/subscribe", subscribe),
+        ]
+
+
+def _customer_route(method: str, path: str, action: Callable[[JSON, str], Any]) -> web.RouteDef:
+    """A customer endpoint: JSON in, `{"ok", "result"}` out, errors as 400."""
+
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            body = await _json_body(request)
+            result = action(body, request.match_info.get("psid", ""))
+        except ValueError as exc:
+            return web.json_response({"ok": False, "description": str(exc)}, status=400)
+        return web.json_response({"ok": True, "result": result})
+
+    return web.route(method, path, handle)
+
+
+async def _json_body(request: web.Request) -> JSON:
+    if not request.body_exists:
+        return {}
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+def _field(body: JSON, name: str) -> str:
+    value = body.get(name)
+    if value is None:
+        raise ValueError(f"{name} is required")
+    return str(value)
+
+
+def _message(message: Any) -> tuple[str, list[JSON] | None]:
+    if not isinstance(message, dict):
+        raise GraphError(100, "(#100) param message must be a JSON object")
+    text = message.get("text")
+    if not isinstance(text, str) or not text:
+        # attachments are not emulated; the product sends text only
+        raise GraphError(100, "(#100) param message[text] must be a non-empty UTF-8 string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise GraphError(
+            100, f"(#100) Length of param message[text] must be less than {MAX_TEXT_CHARS}"
+        )
+    quick_replies = message.get("quick_replies")
+    if quick_replies is None:
+        return text, None
+    if not isinstance(quick_replies, list) or len(quick_replies) > MAX_QUICK_REPLIES:
+        raise GraphError(100, "(#100) param message[quick_replies] must have at most 13 items")
+    for reply in quick_replies:
+        if not isinstance(reply, dict) or reply.get("content_type", "text") != "text":
+            raise GraphError(100, "(#100) only text quick replies are emulated")
+        title, payload = reply.get("title"), reply.get("payload")
+        if not isinstance(title, str) or not 0 < len(title) <= MAX_QUICK_REPLY_TITLE:
+            raise GraphError(100, "(#100) param title must be 1 to 20 characters")
+        if not isinstance(payload, str) or not 0 < len(payload) <= MAX_PAYLOAD_CHARS:
+            raise GraphError(100, "(#100) param payload must be 1 to 1000 characters")
+    return text, quick_replies
+
+
+def _messaging_type(params: JSON) -> tuple[str, str | None]:
+    messaging_type = params.get("messaging_type")
+    if messaging_type not in MESSAGING_TYPES:
+        raise GraphError(
+            100, "(#100) param messaging_type must be one of RESPONSE, UPDATE, MESSAGE_TAG"
+        )
+    tag = params.get("tag")
+    if messaging_type != "MESSAGE_TAG":
+        return str(messaging_type), None
+    # only the tag a support inbox needs is emulated; the other tags have their own rules
+    if tag != "HUMAN_AGENT":
+        raise GraphError(100, "(#100) param tag must be HUMAN_AGENT in this emulator")
+    return "MESSAGE_TAG", "HUMAN_AGENT"
+
+
+async def _inject(fault: Fault, request: web.Request) -> web.StreamResponse | None:
+    """Render a fault the Graph way; None when the call should then go on normally."""
+    if fault.kind is FaultKind.RATE_LIMIT:
+        raise GraphError(613)
+    if fault.kind is FaultKind.SERVER_ERROR:
+        raise GraphError(2, status=fault.status)
+    if fault.kind is FaultKind.SLOW:
+        await asyncio.sleep(fault.delay)
+        return None
+    return None if fault.after_processing else drop_connection(request)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the Messenger Platform emulator.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8083)
+    parser.add_argument("--page-token", default=DEFAULT_PAGE_TOKEN)
+    parser.add_argument("--app-secret", default=DEFAULT_APP_SECRET)
+    parser.add_argument("--seed", type=int, default=0, help="seed for ids and fault sampling")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    emulator = FacebookEmulator(args.page_token, app_secret=args.app_secret, seed=args.seed)
+    web.run_app(emulator.app, host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""The Facebook Messenger channel: signed webhooks in, the Graph API Send API out, plain aiohttp.
+
+Messenger only pushes (no polling). Sending is bound by the platform's messaging windows
+(../shared/reference/networks.md 3.2): a standard message only within 24 h of the person's last
+message; after that, only a human agent's reply with tag HUMAN_AGENT, and only within 7 days.
+The channel checks the windows itself before calling, so an agent sees why a reply cannot go
+instead of a bare error code.
+
+The person's last message time comes from the webhooks this channel verified (`last_seen`).
+It lives in this process only: after a restart, or in another sender process, it is unknown
+until the person writes again, and the send is left to the platform's own check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from pydantic import ValidationError
+
+from bots.facebook.events import WebhookPayload, to_inbound
+from bridge.channel import Delivered, DeliveryError, InboundSink
+from bridge.delivery.ratelimit import Limit
+from bridge.domain import AuthorKind, Network, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/facebook"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+GRAPH_URL = "https://graph.facebook.com"
+MAX_MESSAGE_CHARS = 2000
+STANDARD_WINDOW_S = 24 * 3600
+HUMAN_AGENT_WINDOW_S = 7 * 24 * 3600
+# The platform allows 300 Send API calls/s per page; well under it, since the 24-hour budget
+# (200 x engaged people) and the high-volume mode above 40 messages/s are not tracked here.
+PAGE_PER_SECOND = 20.0
+# 613 / 4 / 32: rate limits; 1 / 2: unknown / temporary errors (FBD error-codes).
+TRANSIENT_CODES = frozenset({1, 2, 4, 32, 613})
+OUTSIDE_WINDOW = (10, 2018278)
+
+
+class FacebookChannel:
+    network = Network.FACEBOOK
+
+    def __init__(
+        self,
+        page_token: str,
+        *,
+        app_secret: str,
+        verify_token: str,
+        api_url: str | None = None,
+        api_version: str = "v19.0",
+    ) -> None:
+        # An empty secret would let anyone sign a webhook (HMAC with an empty key) or pass
+        # the verification: refuse to start rather than accept forged pushes.
+        if not (page_token and app_secret and verify_token):
+            raise ValueError("Messenger needs a page token, an app secret and a verify token")
+        self.page_token = page_token
+        self.app_secret = app_secret.encode()
+        self.verify_token = verify_token
+        self.messages_url = f"{(api_url or GRAPH_URL).rstrip('/')}/{api_version}/me/messages"
+        # Limits are shared by every sender process through their key; the page id is not
+        # known before a call, so the token names the page, hashed to keep it out of Redis.
+        self.page_key = hashlib.sha256(page_token.encode()).hexdigest()[:16]
+        self.last_seen: dict[str, float] = {}
+        """PSID -> unix time of the person's last message, from verified webhooks."""
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def limits(self, message: OutboundMessage) -> Sequence[Limit]:
+        return [Limit(f"facebook:{self.page_key}", PAGE_PER_SECOND)]
+
+    async def send(self, message: OutboundMessage) -> Delivered:
+        routing = self._routing(message)
+        first: str | None = None
+        for chunk in split_text(message.text) or [""]:
+            body = {"recipient": {"id": message.chat_id}, **routing, "message": {"text": chunk}}
+            sent = await self._call(body)
+            first = first or sent
+        assert first is not None
+        return Delivered(first)
+
+    def _routing(self, message: OutboundMessage) -> dict[str, str]:
+        """messaging_type (and tag) the windows allow, or DeliveryError before any call."""
+        last = max(
+            (t for t in (self.last_seen.get(message.chat_id), message.received_at) if t),
+            default=None,
+        )
+        if last is None:
+            # Unknown here (restart, other process): the platform checks, 10/2018278 if outside.
+            return {"messaging_type": "RESPONSE"}
+        age = time.time() - last
+        if age <= STANDARD_WINDOW_S:
+            return {"messaging_type": "RESPONSE"}
+        if message.author_kind is not AuthorKind.AGENT:
+            raise DeliveryError(
+                "outside Messenger's 24-hour window; an automatic message cannot be sent "
+                "until the customer writes again (an agent may still reply within 7 days)",
+                permanent=True,
+            )
+        if age <= HUMAN_AGENT_WINDOW_S:
+            return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+        raise DeliveryError(
+            "outside Messenger's 24-hour window; more than 7 days have passed since the "
+            "customer's last message, so even an agent's reply cannot be sent until they "
+            "write again",
+            permanent=True,
+        )
+
+    async def _call(self, body: dict[str, Any]) -> str:
+        """POST one message; its mid, or DeliveryError with the platform's reason."""
+        async with self._http().post(
+            self.messages_url, params={"access_token": self.page_token}, json=body
+        ) as response:
+            try:
+                answer = await response.json(content_type=None)
+            except ValueError:
+                answer = None
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            status = response.status
+        if status == 200 and isinstance(answer, dict) and "message_id" in answer:
+            return str(answer["message_id"])
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if not isinstance(error, dict):
+            reason = f"Messenger answered HTTP {status} without an error description"
+            raise DeliveryError(reason, permanent=status < 500, retry_after=retry_after)
+        code, subcode = error.get("code"), error.get("error_subcode")
+        text = f"Messenger error {code}" + (f"/{subcode}" if subcode else "")
+        text += f": {error.get('message', '')}"
+        if (code, subcode) == OUTSIDE_WINDOW:
+            text = f"outside Messenger's allowed window ({text})"
+        transient = code in TRANSIENT_CODES or status >= 500
+        raise DeliveryError(text, permanent=not transient, retry_after=retry_after)
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        return self._session
+
+    async def fetch_file(self, network_file_id: str) -> bytes:
+        # Messenger attachments are kept as a note in the text only (their CDN URLs expire and
+        # exceed the store's id column), so no file id of this network reaches here.
+        raise LookupError(f"Messenger attachments are not stored: {network_file_id}")
+
+    # -- receiving --------------------------------------------------------------------------
+
+    async def poll(self, sink: InboundSink, stop: asyncio.Event) -> None:
+        """Messenger only pushes webhooks: nothing to poll."""
+
+    def webhook_routes(self, sink: InboundSink) -> Sequence[web.RouteDef]:
+        async def verify(request: web.Request) -> web.Response:
+            query = request.query
+            token = query.get("hub.verify_token", "").encode()
+            if query.get("hub.mode") != "subscribe" or not hmac.compare_digest(
+                token, self.verify_token.encode()
+            ):
+                return web.Response(status=403, text="verification failed")
+            return web.Response(text=query.get("hub.challenge", ""))
+
+        async def receive(request: web.Request) -> web.Response:
+            body = await request.read()  # the signature covers these exact bytes
+            if not self._signed(body, request.headers.get(SIGNATURE_HEADER, "")):
+                return web.json_response({"error": "bad or missing signature"}, status=403)
+            try:
+                payload = WebhookPayload.model_validate_json(body)
+            except ValidationError as exc:
+                return web.json_response({"error": f"not a Messenger webhook: {exc}"}, status=400)
+            inbound = to_inbound(payload)
+            # A failure here answers 500, so the platform delivers the events again.
+            if inbound:
+                await sink([item.message for item in inbound])
+            for item in inbound:
+                psid = item.message.chat_id
+                self.last_seen[psid] = max(self.last_seen.get(psid, 0.0), item.sent_at)
+            return web.Response(text="EVENT_RECEIVED")
+
+        return [web.get(WEBHOOK_PATH, verify), web.post(WEBHOOK_PATH, receive)]
+
+    def _signed(self, body: bytes, header: str) -> bool:
+        expected = "sha256=" + hmac.new(self.app_secret, body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(header.encode(), expected.encode())
+
+    async def register_webhook(self, public_url: str) -> None:
+        # The callback URL is a setting of the Meta app (dashboard or app token), which a page
+        # token cannot change: the operator sets it once.
+        log.info(
+            "facebook: set the app's webhook callback URL to %s%s with the verify token",
+            public_url.rstrip("/"),
+            WEBHOOK_PATH,
+        )
+
+
+def split_text(text: str) -> list[str]:
+    """Messenger takes text under 2000 characters a message: longer replies go in several."""
+    return [text[i : i + MAX_MESSAGE_CHARS] for i in range(0, len(text), MAX_MESSAGE_CHARS)]
+
+
+def _retry_after(raw: str | None) -> float | None:
+    """A Retry-After in seconds if the answer carries one (the platform's use is unconfirmed)."""
+    try:
+        return max(float(raw), 0.0) if raw is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,150 @@
+"""Messenger webhook payloads -> domain inbound messages.
+
+Only what a person sends the page becomes a customer message: text, a quick-reply tap or a
+postback. The page's own echoes, delivery and read receipts are acknowledged and dropped.
+Shapes: ../shared/reference/networks.md section 3.1 (FBD webhook-events).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from bridge.domain import MAX_ID_CHARS, MAX_TEXT_CHARS, InboundMessage, Network
+
+log = logging.getLogger(__name__)
+
+# Graph ids are strings in the documented payloads; a number is taken too, as the same id.
+GraphId = Annotated[str, BeforeValidator(lambda value: str(value))]
+MAX_BUTTON_DATA_CHARS = 256  # InboundMessage.button_data
+
+
+class _Model(BaseModel):
+    # the platform adds fields over time; what we do not read must not break a webhook
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Party(_Model):
+    id: GraphId
+
+
+class QuickReply(_Model):
+    payload: str
+
+
+class MessageAttachment(_Model):
+    type: str
+
+
+class Message(_Model):
+    mid: str
+    text: str | None = None
+    is_echo: bool = False
+    quick_reply: QuickReply | None = None
+    attachments: list[MessageAttachment] = []
+
+
+class Postback(_Model):
+    mid: str | None = None
+    title: str | None = None
+    payload: str | None = None
+
+
+class MessagingEvent(_Model):
+    sender: Party
+    recipient: Party
+    timestamp: int
+    message: Message | None = None
+    postback: Postback | None = None
+    delivery: dict[str, Any] | None = None
+    read: dict[str, Any] | None = None
+
+
+class Entry(_Model):
+    id: GraphId
+    time: int
+    messaging: list[MessagingEvent] = []
+
+
+class WebhookPayload(_Model):
+    object: str
+    entry: list[Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A customer message and when the person sent it (which opens Messenger's windows)."""
+
+    message: InboundMessage
+    sent_at: float
+
+
+def to_inbound(payload: WebhookPayload) -> list[Inbound]:
+    """The customer messages of one webhook POST, in the order of its entries and events."""
+    if payload.object != "page":
+        log.info("facebook: webhook for object %r ignored", payload.object)
+        return []
+    found: list[Inbound] = []
+    for entry in payload.entry:
+        for event in entry.messaging:
+            message = _from_event(event)
+            if message is not None:
+                found.append(Inbound(message, event.timestamp / 1000))
+    return found
+
+
+def _from_event(event: MessagingEvent) -> InboundMessage | None:
+    if event.message is not None and not event.message.is_echo:
+        return _from_message(event, event.message)
+    if event.postback is not None:
+        return _from_postback(event, event.postback)
+    # echoes of the page's own sends, delivery and read receipts: no customer message
+    log.debug("facebook: event without a customer message from %s ignored", event.sender.id)
+    return None
+
+
+def _from_message(event: MessagingEvent, message: Message) -> InboundMessage:
+    text = message.text or ""
+    if not text:
+        # an image, a sticker, a location...: kept as a note, so the agent knows it came
+        kinds = ", ".join(a.type for a in message.attachments) or "empty message"
+        text = f"[{kinds}]"
+    payload = message.quick_reply.payload if message.quick_reply is not None else None
+    button = payload is not None and len(payload) <= MAX_BUTTON_DATA_CHARS
+    return InboundMessage(
+        network=Network.FACEBOOK,
+        network_message_id=message_key(message.mid),
+        # a payload longer than ours ever are is not one of our buttons: the tap is plain text
+        kind="button" if button else "message",
+        chat_id=event.sender.id,
+        user_id=event.sender.id,
+        text=text[:MAX_TEXT_CHARS],
+        button_data=payload if button else None,
+    )
+
+
+def _from_postback(event: MessagingEvent, postback: Postback) -> InboundMessage:
+    payload = postback.payload or ""
+    # older postbacks carry no mid: sender and time name the tap, so a redelivery is the same
+    mid = postback.mid or f"postback:{event.sender.id}:{event.timestamp}"
+    button = len(payload) <= MAX_BUTTON_DATA_CHARS
+    return InboundMessage(
+        network=Network.FACEBOOK,
+        network_message_id=message_key(mid),
+        kind="button" if button else "message",
+        chat_id=event.sender.id,
+        user_id=event.sender.id,
+        text=(postback.title or payload)[:MAX_TEXT_CHARS],
+        button_data=payload if button else None,
+    )
+
+
+def message_key(mid: str) -> str:
+    """mids are unique platform-wide; one longer than the store's id column is hashed."""
+    if len(mid) <= MAX_ID_CHARS:
+        return mid
+    return "sha256:" + hashlib.sha256(mid.encode()).hexdigest()
