@@ -37,9 +37,11 @@ async def reply_as_agent(
     async with engine.begin() as conn:
         row = (
             await conn.execute(
-                sa.select(conversations.c.network, conversations.c.chat_id).where(
-                    conversations.c.id == conversation_id
-                )
+                sa.select(
+                    conversations.c.network,
+                    conversations.c.chat_id,
+                    conversations.c.last_message_at,
+                ).where(conversations.c.id == conversation_id)
             )
         ).first()
         if row is None:
@@ -79,6 +81,7 @@ async def reply_as_agent(
         text=text,
         idempotency_key=key,
         author_kind=AuthorKind.AGENT,
+        customer_last_message_at=row.last_message_at.timestamp(),
     )
     await bus.publish_outbound([outbound])
     await bus.publish_events(

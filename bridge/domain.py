@@ -124,6 +124,9 @@ class OutboundMessage(BaseModel):
     received_at: float | None = Field(
         default=None, description="when the inbound message that caused it was accepted"
     )
+    customer_last_message_at: float | None = Field(
+        default=None, description="the customer's latest message (networks' reply windows)"
+    )
 
 
 class Event(BaseModel):

@@ -7,6 +7,7 @@ a missing file means built-in defaults. Field names are the variable names witho
 from __future__ import annotations
 
 import os
+import string
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,14 @@ class Settings(BaseSettings):
     @classmethod
     def _ack_formats(cls, value: str) -> str:
         try:
-            value.format(minutes=1)
-        except (KeyError, IndexError, ValueError) as exc:
+            fields = [
+                field for _, field, _, _ in string.Formatter().parse(value) if field is not None
+            ]
+            others = [field for field in fields if field != "minutes"]
+            if others:
+                raise ValueError(f"found {{{others[0]}}}")
+            value.format(minutes=1)  # a conversion or format spec that does not fit a number
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
             raise ValueError(f"only the placeholder {{minutes}} is allowed ({exc})") from None
         return value
 
@@ -112,19 +119,26 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = Path(os.environ.get("SB_CONFIG") or DEFAULT_CONFIG_PATH)
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, path))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_path()))
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("SB_CONFIG") or DEFAULT_CONFIG_PATH)
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings, turning the first bad value into a one-line SettingsError."""
     try:
         return Settings(**overrides)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"config file: not valid TOML ({exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"config file {config_path()}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise SettingsError(f"config file {config_path()}: {exc.strerror or exc}") from None
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join(str(part) for part in error["loc"]) or "settings"
+        if error["type"] == "extra_forbidden":  # from the file: unknown SB_* variables are ignored
+            raise SettingsError(f"config file {config_path()}: unknown setting {name!r}") from None
         env = f"SB_{name.upper()}"
         shown = error.get("input")
         got = f" (got {shown!r})" if isinstance(shown, str | int | float) else ""

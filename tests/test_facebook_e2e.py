@@ -4,6 +4,7 @@ senders; signed webhooks in, the Send API out, Messenger's messaging windows."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 import uuid
@@ -109,10 +110,21 @@ class Bridge:
         await self.wait_stored(stored)
         await self.facebook.wait_for_page_messages(psid, before + 1)
 
-    def age(self, psid: str, seconds: float) -> None:
-        """Move the customer's last message into the past, on Messenger and in the channel."""
+    async def age(self, psid: str, seconds: float) -> None:
+        """Move the customer's last message into the past: on Messenger, in the store and in
+        the channel."""
         self.facebook.age_last_message(psid, seconds)
         self.channel.last_seen[psid] -= seconds
+        c = conversations.c
+        async with self.engine.begin() as conn:
+            last = (
+                await conn.execute(sa.select(c.last_message_at).where(c.chat_id == psid))
+            ).scalar_one()
+            await conn.execute(
+                sa.update(conversations)
+                .where(c.chat_id == psid)
+                .values(last_message_at=last - dt.timedelta(seconds=seconds))
+            )
 
     async def queue_automatic(self, psid: str, text: str) -> None:
         """A bot message queued the way the pipeline stores its answers."""
@@ -337,7 +349,7 @@ async def test_a_person_not_available_leaves_a_visible_failed_state(bridge: Brid
 
 async def test_a_bot_message_after_24_hours_is_refused_before_any_call(bridge: Bridge) -> None:
     await bridge.customer_writes("801", "hi", stored=1)
-    bridge.age("801", 2 * DAY)
+    await bridge.age("801", 2 * DAY)
 
     await bridge.queue_automatic("801", "Did this help?")
     statuses = await bridge.settled_statuses()
@@ -353,7 +365,7 @@ async def test_an_agent_reply_between_24_hours_and_7_days_is_tagged_human_agent(
     bridge: Bridge,
 ) -> None:
     await bridge.customer_writes("802", "hi", stored=1)
-    bridge.age("802", 3 * DAY)
+    await bridge.age("802", 3 * DAY)
 
     cid = await bridge.conversation_id("802")
     await reply_as_agent(bridge.engine, bridge.bus, cid, bridge.agent_id, "sorry for the wait")
@@ -365,7 +377,7 @@ async def test_an_agent_reply_between_24_hours_and_7_days_is_tagged_human_agent(
 
 async def test_an_agent_reply_after_7_days_is_refused_with_the_reason(bridge: Bridge) -> None:
     await bridge.customer_writes("803", "hi", stored=1)
-    bridge.age("803", 8 * DAY)
+    await bridge.age("803", 8 * DAY)
 
     cid = await bridge.conversation_id("803")
     await reply_as_agent(bridge.engine, bridge.bus, cid, bridge.agent_id, "still there?")
@@ -534,3 +546,15 @@ def test_an_empty_secret_is_refused_at_start(missing: str) -> None:
             app_secret=secrets["app_secret"],
             verify_token=secrets["verify_token"],
         )
+
+
+async def test_the_window_is_known_from_the_store_after_a_restart(bridge: Bridge) -> None:
+    await bridge.customer_writes("804", "hi", stored=1)
+    await bridge.age("804", 3 * DAY)
+    bridge.channel.last_seen.clear()  # a new sender process has seen no webhook
+
+    cid = await bridge.conversation_id("804")
+    await reply_as_agent(bridge.engine, bridge.bus, cid, bridge.agent_id, "back to you")
+    received = await bridge.facebook.wait_for_page_messages("804", 2)
+
+    assert (received[1].messaging_type, received[1].tag) == ("MESSAGE_TAG", "HUMAN_AGENT")

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.domain import AuthorKind, ConversationState, Direction, Network
 from bridge.store.engine import make_engine
-from bridge.store.migrate import current_revision, downgrade, upgrade
+from bridge.store.migrate import alembic_config, current_revision, downgrade, upgrade
 from bridge.store.models import Base, conversations, customers, identities, messages, utcnow
 
-TABLES = {"customers", "identities", "agents", "conversations", "messages", "dead_letters"}
+TABLES = set(Base.metadata.tables)
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 async def table_names(url: str) -> set[str]:
@@ -29,32 +36,75 @@ async def table_names(url: str) -> set[str]:
         await engine.dispose()
 
 
-async def test_migrations_go_up_down_and_up_again(database_url: str) -> None:
-    await upgrade(database_url)
-    assert TABLES <= await table_names(database_url)
-    assert await current_revision(database_url) == "0001"
+async def schema_diff(url: str, metadata: sa.MetaData) -> list[Any]:
+    """What autogenerate would write to bring the database to `metadata` (as env.py compares)."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return list(
+                await conn.run_sync(
+                    lambda sync: compare_metadata(
+                        MigrationContext.configure(sync, opts={"compare_type": True}), metadata
+                    )
+                )
+            )
+    finally:
+        await engine.dispose()
 
-    await downgrade(database_url, "base")
-    assert not TABLES & await table_names(database_url)
-    assert await current_revision(database_url) is None
 
-    await upgrade(database_url)
-    assert TABLES <= await table_names(database_url)
+@pytest.fixture
+async def emptied_url(database_url: str) -> AsyncIterator[str]:
+    """The empty database, reverted to base afterwards even when the test fails half-way."""
+    yield database_url
     await downgrade(database_url, "base")
+
+
+async def test_migrations_go_up_to_head_down_to_base_and_up_again(emptied_url: str) -> None:
+    await upgrade(emptied_url)
+    assert await table_names(emptied_url) == TABLES | {"alembic_version"}
+    assert await current_revision(emptied_url) == HEAD
+
+    await downgrade(emptied_url, "base")
+    assert await table_names(emptied_url) <= {"alembic_version"}
+    assert await current_revision(emptied_url) is None
+
+    await upgrade(emptied_url)
+    assert await table_names(emptied_url) == TABLES | {"alembic_version"}
+    assert await current_revision(emptied_url) == HEAD
 
 
 async def test_migrated_schema_matches_the_models(migrated_url: str) -> None:
-    engine = make_engine(migrated_url)
-    async with engine.connect() as conn:
-        diff = await conn.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+    assert await schema_diff(migrated_url, Base.metadata) == []
+
+
+def drifted(change: str) -> sa.MetaData:
+    """A copy of the models with one change the migrations do not have."""
+    metadata = sa.MetaData(naming_convention=Base.metadata.naming_convention)
+    for table in Base.metadata.sorted_tables:
+        table.to_metadata(metadata)
+    table = metadata.tables["messages"]
+    if change == "column length":
+        table.c.network_message_id.type = sa.String(64)
+    elif change == "nullable":
+        table.c.text.nullable = True
+    elif change == "unique constraint":
+        (unique,) = (
+            c
+            for c in table.constraints
+            if isinstance(c, sa.UniqueConstraint) and "network_message_id" in c.columns
         )
-    await engine.dispose()
+        table.constraints.remove(unique)
+    elif change == "new column":
+        table.append_column(sa.Column("extra", sa.Integer))
+    return metadata
 
-    assert diff == []
+
+@pytest.mark.parametrize("change", ["column length", "nullable", "unique constraint", "new column"])
+async def test_the_schema_comparison_notices_a_drift(migrated_url: str, change: str) -> None:
+    assert await schema_diff(migrated_url, drifted(change)) != []
 
 
-async def insert_conversation(conn: sa.ext.asyncio.AsyncConnection) -> int:
+async def insert_conversation(conn: AsyncConnection) -> int:
     now = utcnow()
     customer_id = (
         await conn.execute(sa.insert(customers).values(created_at=now).returning(customers.c.id))
@@ -87,48 +137,87 @@ async def insert_conversation(conn: sa.ext.asyncio.AsyncConnection) -> int:
     )
 
 
-@pytest.mark.parametrize(
-    "unique",
-    [{"network_message_id": "m-1"}, {"idempotency_key": "reply-1"}],
-    ids=["network message id", "idempotency key"],
-)
-async def test_the_database_refuses_a_second_copy(
-    migrated_url: str, unique: dict[str, str]
-) -> None:
-    engine = make_engine(migrated_url)
+@pytest.fixture
+async def message_row(engine: AsyncEngine) -> dict[str, Any]:
     async with engine.begin() as conn:
         conversation_id = await insert_conversation(conn)
-    row = {
+    return {
         "conversation_id": conversation_id,
         "network": Network.VK,
         "direction": Direction.INBOUND,
         "author_kind": AuthorKind.CUSTOMER,
         "text": "hi",
         "created_at": utcnow(),
-    } | unique
-    async with engine.begin() as conn:
-        await conn.execute(sa.insert(messages).values(row))
-    with pytest.raises(IntegrityError):
+    }
+
+
+async def insert_messages(engine: AsyncEngine, *rows: dict[str, Any]) -> None:
+    for row in rows:
         async with engine.begin() as conn:
             await conn.execute(sa.insert(messages).values(row))
-    await engine.dispose()
 
 
-def test_migrate_command_applies_and_reverts(tmp_path: os.PathLike[str]) -> None:
-    env = os.environ | {
+@pytest.mark.parametrize(
+    "unique",
+    [{"network_message_id": "m-1"}, {"idempotency_key": "reply-1"}],
+    ids=["network message id", "idempotency key"],
+)
+async def test_the_database_refuses_a_second_copy(
+    engine: AsyncEngine, message_row: dict[str, Any], unique: dict[str, str]
+) -> None:
+    await insert_messages(engine, message_row | unique)
+
+    with pytest.raises(IntegrityError):
+        await insert_messages(engine, message_row | unique)
+
+
+async def test_the_same_message_id_on_another_network_is_a_different_message(
+    engine: AsyncEngine, message_row: dict[str, Any]
+) -> None:
+    first = message_row | {"network_message_id": "m-1"}
+
+    await insert_messages(engine, first, first | {"network": Network.TELEGRAM})
+
+
+async def test_messages_without_a_network_id_or_key_do_not_collide(
+    engine: AsyncEngine, message_row: dict[str, Any]
+) -> None:
+    outbound = message_row | {"direction": Direction.OUTBOUND, "author_kind": AuthorKind.BOT}
+
+    await insert_messages(engine, outbound, outbound)
+
+
+def migrate_command(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SB_")} | {
         "SB_CONFIG": os.devnull,
-        "SB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db",
+        "SB_DATABASE_URL": url,
     }
-    command = [sys.executable, "-m", "bridge.cli", "migrate"]
-
-    up = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    down = subprocess.run(
-        [*command, "--down", "--revision", "base"],
+    return subprocess.run(
+        [Path(sys.executable).with_name("supportbridge"), "migrate", *args],
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        timeout=120,
     )
 
-    assert up.stdout.strip().endswith("database at revision 0001")
+
+def test_migrate_command_applies_and_reverts(emptied_url: str) -> None:
+    up = migrate_command(emptied_url)
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.strip().endswith(f"database at revision {HEAD}")
+    assert asyncio.run(table_names(emptied_url)) == TABLES | {"alembic_version"}
+
+    down = migrate_command(emptied_url, "--down", "--revision", "base")
+    assert down.returncode == 0, down.stderr
     assert down.stdout.strip().endswith("database at revision None")
+    assert asyncio.run(table_names(emptied_url)) <= {"alembic_version"}
+
+
+def test_migrate_command_refuses_an_unknown_revision_in_one_line(emptied_url: str) -> None:
+    result = migrate_command(emptied_url, "--revision", "nonsense")
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "supportbridge: migrate: Can't locate revision identified by 'nonsense'"
+    )
+    assert "Traceback" not in result.stderr

@@ -6,9 +6,9 @@ message; after that, only a human agent's reply with tag HUMAN_AGENT, and only w
 The channel checks the windows itself before calling, so an agent sees why a reply cannot go
 instead of a bare error code.
 
-The person's last message time comes from the webhooks this channel verified (`last_seen`).
-It lives in this process only: after a restart, or in another sender process, it is unknown
-until the person writes again, and the send is left to the platform's own check.
+The person's last message time comes with each outbound message (from the store), and from
+the webhooks this channel verified (`last_seen`, fresher when a message is still on the bus);
+when neither is known, the send is left to the platform's own check.
 """
 
 from __future__ import annotations
@@ -96,7 +96,15 @@ class FacebookChannel:
     def _routing(self, message: OutboundMessage) -> dict[str, str]:
         """messaging_type (and tag) the windows allow, or DeliveryError before any call."""
         last = max(
-            (t for t in (self.last_seen.get(message.chat_id), message.received_at) if t),
+            (
+                t
+                for t in (
+                    self.last_seen.get(message.chat_id),
+                    message.received_at,
+                    message.customer_last_message_at,
+                )
+                if t
+            ),
             default=None,
         )
         if last is None:

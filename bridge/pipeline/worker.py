@@ -161,6 +161,7 @@ async def _store_replies(
             author_kind=r.author_kind,
             in_reply_to=r.cause.inbound.network_message_id,
             received_at=r.cause.inbound.received_at,
+            customer_last_message_at=r.conversation.last_message_at.timestamp(),
         )
         for message_id, r in zip(result.scalars().all(), replies, strict=True)
     ]
@@ -214,6 +215,7 @@ async def _still_queued_replies(
             reply.c.idempotency_key,
             reply.c.author_kind,
             cause.c.network_message_id,
+            c.last_message_at,
         )
         .join(conversations, c.id == reply.c.conversation_id)
         .join(cause, cause.c.id == reply.c.in_reply_to_id)
@@ -233,6 +235,7 @@ async def _still_queued_replies(
             idempotency_key=row[5],
             author_kind=row[6],
             in_reply_to=row[7],
+            customer_last_message_at=row[8].timestamp(),
         )
         for row in result.all()
     ]
