@@ -32,7 +32,9 @@ from bridge.domain import Event, Network
 log = logging.getLogger(__name__)
 
 PAYLOAD_FIELD = "p"
-HANDLERS_IN_FLIGHT = 2
+# Measured with `bench pipeline` (2 cores): one merged transaction per process at a time gave
+# the lowest latency and the highest throughput (p99 100 ms vs 153 ms with 2 at 1,000 msg/s).
+HANDLERS_IN_FLIGHT = 1
 BLOCK_MS = 1000
 SOCKET_TIMEOUT_S = 5.0
 RETRY_FIRST_S = 0.2
