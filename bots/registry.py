@@ -18,6 +18,7 @@ class NetworkChannel(Channel, Receiver, Protocol):
 def configured_networks(settings: Settings) -> list[Network]:
     configured = {
         Network.TELEGRAM: settings.telegram_token,
+        Network.VK: settings.vk_token and settings.vk_group_id,
         Network.FACEBOOK: settings.facebook_page_token,
     }
     return [network for network, token in configured.items() if token]
@@ -31,6 +32,16 @@ def make_channel(network: Network, settings: Settings) -> NetworkChannel:
             settings.telegram_token,
             api_url=settings.telegram_api_url,
             webhook_secret=settings.telegram_webhook_secret,
+        )
+    if network is Network.VK and settings.vk_token and settings.vk_group_id:
+        from bots.vk.channel import VkChannel
+
+        return VkChannel(
+            settings.vk_token,
+            settings.vk_group_id,
+            api_url=settings.vk_api_url,
+            callback_secret=settings.vk_callback_secret,
+            confirmation=settings.vk_confirmation,
         )
     if network is Network.FACEBOOK and settings.facebook_page_token:
         from bots.facebook.channel import FacebookChannel

@@ -1,0 +1,349 @@
+"""The VK channel: vk_api for every API method, our own Bots Long Poll loop and Callback route.
+
+vk_api is synchronous, so each call runs in a worker thread (asyncio.to_thread); its VkApi lock
+serializes them. Its own pacing is switched off (the shared limiter paces sends across every
+process: 20 requests/s per community token) and so is its handler for error 6, which would sleep
+and repeat forever inside the thread; the sender retries with back-off instead.
+
+Our own long-poll loop, rather than vk_api's VkBotLongPoll, because the `ts` moves past events
+only after the bus accepted them (VkBotLongPoll moves it on as it reads), and because an aiohttp
+request can be abandoned at once on shutdown where a blocked thread cannot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiohttp
+import jconfig
+import requests
+import vk_api
+from aiohttp import web
+from pydantic import ValidationError
+from requests.adapters import HTTPAdapter
+from vk_api.exceptions import TOO_MANY_RPS_CODE, ApiError, ApiHttpError
+
+from bots.vk.events import BUTTON_KEY, VkUpdate, author_id, to_inbound
+from bridge.channel import Delivered, DeliveryError, InboundSink
+from bridge.delivery.ratelimit import Limit
+from bridge.domain import Button, Network, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/vk"
+API_VERSION = "5.199"
+MAX_MESSAGE_CHARS = 9000
+COMMUNITY_PER_SECOND = 20.0
+# 6 too many requests per second, 9 flood control, 10 internal server error (VKS errors.json)
+RETRYABLE_CODES = frozenset({6, 9, 10})
+# vk_api 11.10.1 posts to api.vk.ru, earlier releases to api.vk.com (networks.md 2.1)
+VK_API_PREFIXES = ("https://api.vk.ru/method/", "https://api.vk.com/method/")
+
+
+class _RedirectAdapter(HTTPAdapter):
+    """Sends vk_api's calls to another API base (the emulator, or a proxy) instead of VK's."""
+
+    def __init__(self, api_url: str) -> None:
+        super().__init__()
+        self._base = api_url.rstrip("/") + "/method/"
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        url = request.url or ""
+        for prefix in VK_API_PREFIXES:
+            if url.startswith(prefix):
+                request.url = self._base + url[len(prefix) :]
+        return super().send(request, stream, timeout, verify, cert, proxies)
+
+
+class VkChannel:
+    network = Network.VK
+
+    def __init__(
+        self,
+        token: str,
+        group_id: int,
+        *,
+        api_url: str | None = None,
+        callback_secret: str | None = None,
+        confirmation: str | None = None,
+        poll_wait_s: int = 25,
+    ) -> None:
+        self.group_id = group_id
+        self.callback_secret = callback_secret
+        self.confirmation = confirmation
+        self.poll_wait_s = poll_wait_s
+        self.session = requests.Session()
+        if api_url:
+            adapter = _RedirectAdapter(api_url)
+            for prefix in VK_API_PREFIXES:
+                self.session.mount(prefix, adapter)
+        self.vk = vk_api.VkApi(
+            token=token, api_version=API_VERSION, config=jconfig.MemoryConfig, session=self.session
+        )
+        self.vk.RPS_DELAY = 0
+        self.vk.error_handlers.pop(TOO_MANY_RPS_CODE, None)
+        self.server: str | None = None
+        self.key: str | None = None
+        self.ts: str | None = None
+        self._names: dict[int, str] = {}
+        self._http: aiohttp.ClientSession | None = None
+
+    async def register_webhook(self, public_url: str) -> None:
+        """VK has no setWebhook for a community token: the Callback API address is entered in
+        the community's settings (with the confirmation string and the secret)."""
+        log.info("VK: set the Callback API address to %s%s", public_url.rstrip("/"), WEBHOOK_PATH)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        self.session.close()
+
+    async def call(self, method: str, **values: Any) -> Any:
+        """One API method, off the event loop."""
+        return await asyncio.to_thread(self.vk.method, method, values)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def limits(self, message: OutboundMessage) -> Sequence[Limit]:
+        return [Limit(f"vk:{self.group_id}", COMMUNITY_PER_SECOND)]
+
+    async def send(self, message: OutboundMessage) -> Delivered:
+        chunks = split_text(message.text) or [""]
+        first: int | None = None
+        for n, chunk in enumerate(chunks, 1):
+            values: dict[str, Any] = {
+                "peer_id": int(message.chat_id),
+                "message": chunk,
+                # a retry of the same part carries the same random_id, so VK does not repeat it
+                "random_id": random_id(f"{message.idempotency_key}:{n}"),
+            }
+            if n == len(chunks) and (markup := keyboard(message.buttons)) is not None:
+                values["keyboard"] = markup  # under the last part, where the customer's eye ends
+            try:
+                sent = await self.call("messages.send", **values)
+            except ApiError as exc:
+                raise DeliveryError(
+                    f"VK error {exc.code}: {exc.error.get('error_msg', '')}",
+                    permanent=exc.code not in RETRYABLE_CODES,
+                ) from exc
+            except (ApiHttpError, requests.RequestException) as exc:
+                raise DeliveryError(f"VK unreachable: {exc}", permanent=False) from exc
+            first = first if first is not None else int(sent)
+        assert first is not None
+        return Delivered(str(first))
+
+    async def fetch_file(self, network_file_id: str) -> bytes:
+        raise DeliveryError(
+            f"fetching VK attachment {network_file_id} is not supported yet", permanent=True
+        )
+
+    # -- receiving --------------------------------------------------------------------------
+
+    async def poll(self, sink: InboundSink, stop: asyncio.Event) -> None:
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                if self.server is None:
+                    await self._long_poll_server(keep_ts=False)
+                reply = await self._check(stop)
+                if reply is not None:
+                    await self._handle_reply(reply, sink)
+                delay = 1.0
+            except (ApiError, ApiHttpError, requests.RequestException) as exc:
+                log.warning("vk polling: %s; retrying in %.0f s", exc, delay)
+                await _sleep_or_stop(stop, delay)
+                delay = min(delay * 2, 60.0)
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                log.warning("vk polling: %r; retrying in %.0f s", exc, delay)
+                await _sleep_or_stop(stop, delay)
+                delay = min(delay * 2, 60.0)
+
+    async def _handle_reply(self, reply: dict[str, Any], sink: InboundSink) -> None:
+        """One a_check answer; `failed` as VK's SDKs handle it (networks.md 2.2)."""
+        failed = reply.get("failed")
+        if failed == 1:
+            self.ts = str(reply["ts"])  # events before it are lost; go on from here
+        elif failed == 2:
+            await self._long_poll_server(keep_ts=True)
+        elif failed == 3:
+            await self._long_poll_server(keep_ts=False)
+        elif failed is not None:
+            raise ValueError(f"unknown long poll failure {failed}")
+        else:
+            updates = [VkUpdate.model_validate(u) for u in reply.get("updates", [])]
+            await self._accept(updates, sink)
+            self.ts = str(reply["ts"])
+
+    async def _long_poll_server(self, *, keep_ts: bool) -> None:
+        found = await self.call("groups.getLongPollServer", group_id=self.group_id)
+        self.server, self.key = str(found["server"]), str(found["key"])
+        if not keep_ts or self.ts is None:
+            self.ts = str(found["ts"])
+
+    async def _check(self, stop: asyncio.Event) -> dict[str, Any] | None:
+        """One a_check, or None when `stop` came first."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        assert self.server is not None
+        params = {
+            "act": "a_check",
+            "key": self.key or "",
+            "ts": self.ts or "",
+            "wait": self.poll_wait_s,
+        }
+        timeout = aiohttp.ClientTimeout(total=self.poll_wait_s + 10)
+        request = asyncio.ensure_future(self._get_json(self._http, self.server, params, timeout))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not request.done():
+            request.cancel()
+            return None
+        return request.result()
+
+    @staticmethod
+    async def _get_json(
+        http: aiohttp.ClientSession,
+        url: str,
+        params: dict[str, Any],
+        limit: aiohttp.ClientTimeout,
+    ) -> dict[str, Any]:
+        async with http.get(url, params=params, timeout=limit) as response:
+            response.raise_for_status()
+            body = await response.json(content_type=None)
+        if not isinstance(body, dict):
+            raise ValueError(f"long poll answered {body!r}")
+        return body
+
+    async def _accept(self, updates: Sequence[VkUpdate], sink: InboundSink) -> None:
+        mine = [u for u in updates if u.group_id == self.group_id]
+        await self._learn_names(mine)
+        inbound = []
+        for update in mine:
+            try:
+                message = to_inbound(update, self._names)
+            except ValidationError as exc:
+                log.error("vk event %s is malformed (%s); skipped", update.event_id, exc)
+                continue
+            if message is not None:
+                inbound.append(message)
+        if inbound:
+            await sink(inbound)
+        for update in mine:
+            if update.type == "message_event":
+                await self._answer_button(update.object)
+
+    async def _learn_names(self, updates: Sequence[VkUpdate]) -> None:
+        """Names of authors not seen before, in one users.get; a failure only leaves them out."""
+        unknown: set[int] = set()
+        for update in updates:
+            try:
+                user = author_id(update)
+            except ValidationError:
+                continue
+            if user is not None and user > 0 and user not in self._names:
+                unknown.add(user)
+        if not unknown:
+            return
+        try:
+            found = await self.call("users.get", user_ids=",".join(map(str, sorted(unknown))))
+        except (ApiError, ApiHttpError, requests.RequestException) as exc:
+            log.info("vk: users.get: %s", exc)
+            return
+        for user in found:
+            name = f"{user.get('first_name', '')} {user.get('last_name', '')}".strip()
+            self._names[int(user["id"])] = name[:255] or str(user["id"])
+
+    async def _answer_button(self, event: dict[str, Any]) -> None:
+        """Stops the spinner on the customer's button; a stale event is not worth an error."""
+        try:
+            await self.call(
+                "messages.sendMessageEventAnswer",
+                event_id=event["event_id"],
+                user_id=event["user_id"],
+                peer_id=event["peer_id"],
+            )
+        except (ApiError, ApiHttpError, requests.RequestException, KeyError) as exc:
+            log.info("vk: sendMessageEventAnswer: %s", exc)
+
+    def webhook_routes(self, sink: InboundSink) -> Sequence[web.RouteDef]:
+        if not self.callback_secret:
+            return []
+        secret = self.callback_secret.encode()
+
+        async def receive(request: web.Request) -> web.Response:
+            try:
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise ValueError("the body must be a JSON object")
+                update = VkUpdate.model_validate(body)
+            except (ValueError, ValidationError) as exc:
+                return web.json_response({"error": f"not a VK event: {exc}"}, status=400)
+            if update.group_id != self.group_id:
+                return web.json_response({"error": "another community"}, status=403)
+            if update.type == "confirmation":
+                if not self.confirmation:
+                    return web.json_response({"error": "no confirmation string set"}, status=403)
+                return web.Response(text=self.confirmation)
+            given = str(body.get("secret", "")).encode()
+            if not hmac.compare_digest(given, secret):
+                return web.json_response({"error": "bad secret"}, status=403)
+            # A failure here answers 500, so VK delivers the event again.
+            await self._accept([update], sink)
+            return web.Response(text="ok")
+
+        return [web.post(WEBHOOK_PATH, receive)]
+
+
+def random_id(idempotency_key: str) -> int:
+    """A stable, positive 31-bit int per key: VK drops a second send with the same random_id."""
+    digest = hashlib.sha256(idempotency_key.encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF or 1
+
+
+def keyboard(buttons: Sequence[Button]) -> str | None:
+    """Our buttons as an inline keyboard of callback buttons (a press is a message_event),
+    five to a row, VK's most."""
+    if not buttons:
+        return None
+    cells = [
+        {
+            "action": {
+                "type": "callback",
+                "label": b.label,
+                "payload": json.dumps({BUTTON_KEY: b.data}, ensure_ascii=False),
+            }
+        }
+        for b in buttons
+    ]
+    rows = [cells[i : i + 5] for i in range(0, len(cells), 5)]
+    return json.dumps({"inline": True, "buttons": rows}, ensure_ascii=False)
+
+
+def split_text(text: str) -> list[str]:
+    """VK takes at most 9000 characters a message: longer replies go in several."""
+    return [text[i : i + MAX_MESSAGE_CHARS] for i in range(0, len(text), MAX_MESSAGE_CHARS)]
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
