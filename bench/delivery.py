@@ -34,6 +34,7 @@ from bridge.domain import (
     Network,
     OutboundMessage,
 )
+from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.models import conversations, customers, identities, messages, utcnow
 
@@ -172,7 +173,8 @@ async def run_delivery_bench(options: DeliveryOptions) -> dict[str, object]:
     await flush.flushdb()
     await flush.aclose()
     queued = await queue_replies(options)
-    bus = RedisBus(BENCH_REDIS_URL, 1)
+    # As many shards as the senders use (their default setting): chats spread over all of them.
+    bus = RedisBus(BENCH_REDIS_URL, Settings().inbound_shards)
     try:
         with sender_processes(f"http://127.0.0.1:{port}", options.senders):
             started = time.time()

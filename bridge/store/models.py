@@ -161,6 +161,25 @@ class DeadLetter(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class KbArticle(Base):
+    """A knowledge-base article; `kb.articles.Article` is its in-memory form (bridge.knowledge)."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(255), default="")
+    # language -> answer text, e.g. {"ru": ..., "en": ...}
+    answers: Mapped[dict[str, str]] = mapped_column(sa.JSON)
+    # [{"text": ..., "language": "ru" | "en"}, ...] in the article's order
+    examples: Mapped[list[dict[str, str | None]]] = mapped_column(sa.JSON)
+    tags: Mapped[list[str]] = mapped_column(sa.JSON)
+    never_auto: Mapped[bool] = mapped_column(default=False)
+    threshold: Mapped[float | None] = mapped_column(sa.Float)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 def _table(model: type[Base]) -> sa.Table:
     table = model.__table__
     assert isinstance(table, sa.Table)
@@ -174,3 +193,4 @@ agents = _table(Agent)
 conversations = _table(Conversation)
 messages = _table(Message)
 dead_letters = _table(DeadLetter)
+articles = _table(KbArticle)
