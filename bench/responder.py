@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bridge.pipeline.responder import Answer, Question, Responder
 from bridge.settings import Settings
 
@@ -11,5 +13,5 @@ class AlwaysAnswer:
         return Answer(f"re: {question.text}", 1.0, "bench")
 
 
-def always_answer(_settings: Settings) -> Responder:
+def always_answer(_settings: Settings, _engine: AsyncEngine) -> Responder:
     return AlwaysAnswer()

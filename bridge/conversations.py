@@ -12,12 +12,13 @@ from bridge.domain import (
     MAX_TEXT_CHARS,
     AuthorKind,
     ConversationState,
+    DecisionOutcome,
     DeliveryStatus,
     Direction,
     Event,
     OutboundMessage,
 )
-from bridge.store.models import conversations, messages, utcnow
+from bridge.store.models import conversations, decisions, messages, utcnow
 
 
 class ConversationNotFound(LookupError):
@@ -94,3 +95,36 @@ async def reply_as_agent(
         ]
     )
     return outbound
+
+
+class SuggestionNotFound(LookupError):
+    pass
+
+
+async def judge_suggestion(
+    engine: AsyncEngine,
+    conversation_id: int,
+    question_message_id: int,
+    agent_id: int,
+    *,
+    accepted: bool,
+) -> None:
+    """Shadow mode: the agent's verdict on the article the bot suggested for a question, kept as
+    evidence of how right the bot would have been."""
+    d = decisions.c
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            sa.update(decisions)
+            .where(
+                d.message_id == question_message_id,
+                d.conversation_id == conversation_id,
+                d.outcome == DecisionOutcome.SUGGESTED,
+            )
+            .values(
+                verdict="accepted" if accepted else "rejected",
+                verdict_agent_id=agent_id,
+                verdict_at=utcnow(),
+            )
+        )
+        if result.rowcount != 1:
+            raise SuggestionNotFound(question_message_id)

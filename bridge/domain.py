@@ -53,6 +53,16 @@ class HandoffReason(enum.StrEnum):
     NEVER_AUTO = "never_auto"
     NOT_HELPFUL = "not_helpful"
     AGENT_TOOK_OVER = "agent_took_over"
+    SHADOW_MODE = "shadow_mode"
+
+
+class DecisionOutcome(enum.StrEnum):
+    """What the bot did with a customer's question (see bridge.pipeline.route)."""
+
+    ANSWERED = "answered"
+    REPHRASE = "rephrase"
+    HANDOFF = "handoff"
+    SUGGESTED = "suggested"
 
 
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]

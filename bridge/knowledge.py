@@ -7,6 +7,7 @@ here. Every write is one transaction, so that an import is all or nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.store.models import articles, utcnow
 from kb.articles import Article
+from kb.io import read_articles
 from kb.language import detect_language
 
 # Rows per DELETE ... IN (...): well under both backends' limits on bound parameters.
@@ -25,6 +27,16 @@ async def load_articles(engine: AsyncEngine) -> list[Article]:
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(articles).order_by(articles.c.id))).mappings()
         return [_article(row) for row in rows]
+
+
+async def seed_articles(engine: AsyncEngine, path: Path) -> int:
+    """Import `path` when the store has no article yet (a new installation); returns how many."""
+    async with engine.connect() as conn:
+        if (await conn.execute(sa.select(sa.func.count()).select_from(articles))).scalar_one():
+            return 0
+    items = read_articles(path)
+    await upsert_articles(engine, items)
+    return len(items)
 
 
 async def upsert_articles(engine: AsyncEngine, items: Sequence[Article]) -> None:

@@ -19,6 +19,7 @@ from bridge.bus.memory import MemoryBus
 from bridge.delivery.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bridge.delivery.sender import Sender
 from bridge.domain import Network
+from bridge.knowledge import seed_articles
 from bridge.pipeline.responder import load_responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
@@ -68,7 +69,7 @@ def stop_on_signals() -> asyncio.Event:
 
 
 async def run_core(settings: Settings, engine: AsyncEngine, bus: Bus, stop: asyncio.Event) -> None:
-    pipeline = Pipeline(engine, bus, settings, load_responder(settings))
+    pipeline = Pipeline(engine, bus, settings, load_responder(settings, engine))
     name = consumer_name()
     log.info("core worker %s consuming %d inbound shards", name, settings.inbound_shards)
     await bus.consume_inbound(name, pipeline.handle, batch_size=settings.batch_size, stop=stop)
@@ -178,10 +179,28 @@ async def bot_main(settings: Settings, network: Network) -> None:
             group.create_task(serve_http(settings, app, stop))
 
 
+async def _seed_knowledge_base(settings: Settings) -> None:
+    """A new installation answers from the sample knowledge base until its own is imported."""
+    seed = settings.kb_seed
+    if not settings.responder or seed is None:
+        return
+    if not seed.is_file():
+        log.info("no knowledge base to start from: %s is not a file", seed)
+        return
+    engine = make_engine(settings.effective_database_url)
+    try:
+        count = await seed_articles(engine, seed)
+    finally:
+        await engine.dispose()
+    if count:
+        print(f"knowledge base: imported {count} articles from {seed}", flush=True)
+
+
 async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
     """`supportbridge run`: migrations, core, every configured network and HTTP in one process;
     with `sandbox`, the networks without a token run against emulators on the same port."""
     await upgrade(settings.effective_database_url)
+    await _seed_knowledge_base(settings)
     app = web.Application()
     if sandbox and not settings.telegram_token:
         from bots.sandbox.app import mount_sandbox, sandbox_settings

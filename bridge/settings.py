@@ -10,7 +10,7 @@ import os
 import string
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -19,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from bridge.domain import Network
 
 DEFAULT_CONFIG_PATH = Path("config") / "supportbridge.toml"
 
@@ -60,9 +62,18 @@ class Settings(BaseSettings):
     dead_letter_max_bytes: int = Field(default=16_384, ge=256)
 
     responder: str | None = Field(
-        default=None, description="import path 'module:factory' of the Responder; none: hand off"
+        default="bridge.kb_responder:knowledge_responder",
+        description="import path 'module:factory' of the Responder; empty: hand off everything",
     )
+    kb_seed: Path | None = Path("config") / "kb" / "sample.yaml"
+    kb_refresh_seconds: float = Field(default=5.0, gt=0)
     auto_answer_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    network_thresholds: dict[Network, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict
+    )
+    rephrase_margin: float = Field(default=0.2, ge=0.0, le=1.0)
+    shadow_mode: bool = False
+    shadow_networks: list[Network] = Field(default_factory=list)
     usual_wait_minutes: int = Field(default=15, ge=1)
     handoff_ack_en: str = "Thank you! An agent will answer you soon, usually within {minutes} min."
     handoff_ack_ru: str = "Спасибо! Скоро вам ответит оператор, обычно в течение {minutes} мин."
@@ -105,6 +116,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'supportbridge.db').as_posix()}"
+
+    def threshold_for(self, network: Network, article_threshold: float | None) -> float:
+        """The threshold that applies: the article's own, else the network's, else the global."""
+        if article_threshold is not None:
+            return article_threshold
+        return self.network_thresholds.get(network, self.auto_answer_threshold)
+
+    def in_shadow(self, network: Network) -> bool:
+        return self.shadow_mode or network in self.shadow_networks
 
     @property
     def distributed(self) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 
 from bridge.bus import BusEntry
-from bridge.domain import InboundMessage, Network
+from bridge.bus.memory import MemoryBus
+from bridge.domain import InboundMessage, Network, OutboundMessage
 
 
 def inbound(
@@ -15,8 +16,10 @@ def inbound(
     *,
     network: Network = Network.TELEGRAM,
     language: str | None = None,
+    button_data: str | None = None,
 ) -> InboundMessage:
-    """Message number `seq` of the private chat `chat` (user id = chat id, as in private chats)."""
+    """Message number `seq` of the private chat `chat` (user id = chat id, as in private chats);
+    with `button_data`, the press of a button labelled `text`."""
     return InboundMessage(
         network=network,
         network_message_id=f"{chat}-{seq}",
@@ -25,6 +28,8 @@ def inbound(
         text=text,
         display_name=f"Customer {chat}",
         language=language,
+        kind="button" if button_data else "message",
+        button_data=button_data,
     )
 
 
@@ -36,4 +41,13 @@ def entries(*messages: InboundMessage | bytes) -> list[BusEntry]:
             item if isinstance(item, bytes) else orjson.dumps(item.model_dump(mode="json")),
         )
         for n, item in enumerate(messages, 1)
+    ]
+
+
+def drain_outbound(bus: MemoryBus, network: Network) -> list[OutboundMessage]:
+    """Everything queued for `network` so far, taken off the in-process bus."""
+    queue = bus._outbound[network]
+    return [
+        OutboundMessage.model_validate(orjson.loads(queue.get_nowait().payload))
+        for _ in range(queue.qsize())
     ]

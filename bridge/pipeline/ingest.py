@@ -33,6 +33,8 @@ class ConversationRow:
     first_response_at: dt.datetime | None
     resolved_at: dt.datetime | None
     last_message_at: dt.datetime
+    misses: int
+    answered_message_id: int | None
     changed: bool = False
 
 
@@ -261,9 +263,11 @@ async def _select_conversations(
                 c.first_response_at,
                 c.resolved_at,
                 c.last_message_at,
+                c.misses,
+                c.answered_message_id,
             ).where(c.network == network, c.chat_id.in_(chat_ids))
         )
         for row in result.all():
-            conversation = ConversationRow(*row)
+            conversation = ConversationRow(**row._mapping)
             rows[f"{conversation.network.value}:{conversation.chat_id}"] = conversation
     return rows

@@ -1,10 +1,12 @@
-"""The border between routing and whatever answers questions (the knowledge base, later)."""
+"""The border between routing and whatever answers questions (the knowledge base by default)."""
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
 from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.domain import Network
 from bridge.settings import Settings, SettingsError
@@ -20,9 +22,14 @@ class Question:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
+    """The best answer found; routing decides whether it is sent. `threshold` is the article's
+    own threshold, if it has one; `never_auto` articles are only ever sent by agents."""
+
     text: str
     confidence: float
     article_id: str | None = None
+    threshold: float | None = None
+    never_auto: bool = False
 
 
 class Responder(Protocol):
@@ -32,10 +39,10 @@ class Responder(Protocol):
 
 
 class ResponderFactory(Protocol):
-    def __call__(self, settings: Settings) -> Responder: ...
+    def __call__(self, settings: Settings, engine: AsyncEngine) -> Responder: ...
 
 
-def load_responder(settings: Settings) -> Responder | None:
+def load_responder(settings: Settings, engine: AsyncEngine) -> Responder | None:
     """Build the responder named by `settings.responder` ('package.module:factory')."""
     if not settings.responder:
         return None
@@ -46,4 +53,4 @@ def load_responder(settings: Settings) -> Responder | None:
         raise SettingsError(
             f"setting SB_RESPONDER: cannot load {settings.responder!r} ({exc})"
         ) from None
-    return factory(settings)
+    return factory(settings, engine)

@@ -1,16 +1,32 @@
 """Routing: for each stored customer message, answer it, hand the conversation off, or leave it
-with the agent who has it. Works on in-memory rows; the caller writes the outcome back."""
+with the agent who has it. Works on in-memory rows; the caller writes the outcome back.
+
+The decision, in order: a "did this help?" button; an explicit request for a person; "that did
+not help" after an answer; a strongly negative message; then the responder's best answer, sent
+when its confidence reaches the threshold that applies (unless its article is never-auto). An
+unconfident question just under the threshold is met with "put it another way" once; the second
+one in a row, or one further below, goes to an agent. In shadow mode the bot only suggests.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bridge.domain import AuthorKind, ConversationState, HandoffReason
+from bridge.domain import (
+    AuthorKind,
+    Button,
+    ConversationState,
+    DecisionOutcome,
+    HandoffReason,
+    Network,
+)
 from bridge.language import guess_language
+from bridge.pipeline import phrases
 from bridge.pipeline.ingest import ConversationRow, Stored
-from bridge.pipeline.responder import Question, Responder
+from bridge.pipeline.responder import Answer, Question, Responder
 from bridge.settings import Settings
+from kb.intents import asks_for_human, is_strongly_negative, says_not_helped
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +38,7 @@ class Reply:
     author_kind: AuthorKind
     text: str
     idempotency_key: str
+    buttons: tuple[Button, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,17 +48,45 @@ class StateChange:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What was done with one customer message (a row of the `decisions` table)."""
+
+    message_id: int
+    conversation_id: int
+    network: Network
+    outcome: DecisionOutcome
+    reason: str | None = None
+    article_id: str | None = None
+    confidence: float | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A customer's "did this help?" for the bot's answer to `question_message_id`."""
+
+    conversation_id: int
+    question_message_id: int
+    feedback: str
+
+
+@dataclass(slots=True)
+class Routed:
+    replies: list[Reply] = field(default_factory=list)
+    changes: list[StateChange] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    feedback: list[Feedback] = field(default_factory=list)
+
+
 class Router:
     def __init__(self, settings: Settings, responder: Responder | None) -> None:
         self.settings = settings
         self.responder = responder
 
-    async def route(
-        self, stored: list[Stored], now: dt.datetime
-    ) -> tuple[list[Reply], list[StateChange]]:
+    async def route(self, stored: list[Stored], now: dt.datetime) -> Routed:
         """In arrival order, so a conversation's state carries from one message to the next."""
-        replies: list[Reply] = []
-        changes: list[StateChange] = []
+        routed = Routed()
         for item in stored:
             conversation = item.conversation
             conversation.changed = True
@@ -49,51 +94,188 @@ class Router:
             language = guess_language(item.inbound.text, item.inbound.language)
             if language:
                 conversation.language = language
+            feedback = phrases.parse_feedback(item.inbound.button_data)
+            if item.inbound.kind == "button" and feedback is not None:
+                self._feedback(item, *feedback, now, routed)
+                continue
             if conversation.state is ConversationState.RESOLVED:
-                conversation.state = ConversationState.BOT
+                self._set_state(conversation, ConversationState.BOT, "reopened", routed)
                 conversation.resolved_at = None
                 conversation.handoff_reason = None
-                changes.append(StateChange(conversation.id, ConversationState.BOT, "reopened"))
-            if conversation.state is not ConversationState.BOT:
-                continue  # an agent has it or will take it: the inbox shows the new message
-            reply = await self._answer(item, conversation, now)
-            if reply is None:
-                reason = (
-                    HandoffReason.NO_RESPONDER
-                    if self.responder is None
-                    else HandoffReason.LOW_CONFIDENCE
-                )
-                reply = self._hand_off(item, conversation, reason, now)
-                changes.append(StateChange(conversation.id, conversation.state, reason))
-            replies.append(reply)
-        return replies, changes
+            if conversation.state is ConversationState.BOT:
+                await self._decide(item, now, routed)
+            elif self.settings.in_shadow(conversation.network):
+                await self._suggest(item, routed)
+            # otherwise an agent has it or will take it: the inbox shows the new message
+        return routed
 
-    async def _answer(
-        self, item: Stored, conversation: ConversationRow, now: dt.datetime
-    ) -> Reply | None:
+    async def _decide(self, item: Stored, now: dt.datetime, routed: Routed) -> None:
+        conversation = item.conversation
+        text = item.inbound.text.strip()
+        if asks_for_human(text):
+            return self._hand_off(item, HandoffReason.ASKED_FOR_HUMAN, now, routed)
+        if conversation.answered_message_id is not None and says_not_helped(text):
+            routed.feedback.append(
+                Feedback(conversation.id, conversation.answered_message_id, phrases.FEEDBACK_NO)
+            )
+            return self._hand_off(item, HandoffReason.NOT_HELPFUL, now, routed)
+        if is_strongly_negative(text):
+            return self._hand_off(item, HandoffReason.NEGATIVE_TONE, now, routed)
+        answer = await self._ask(item) if text else None
+        if answer is None:
+            # no responder, or one with nothing to answer from; a message with no text (a photo)
+            # is beyond the bot either way
+            reason = (
+                HandoffReason.NO_RESPONDER
+                if self.responder is None or text
+                else HandoffReason.LOW_CONFIDENCE
+            )
+            return self._hand_off(item, reason, now, routed)
+        threshold = self.settings.threshold_for(conversation.network, answer.threshold)
+        if self.settings.in_shadow(conversation.network):
+            routed.decisions.append(_decision(item, DecisionOutcome.SUGGESTED, answer, threshold))
+            return self._hand_off(item, HandoffReason.SHADOW_MODE, now, routed, record=False)
+        if answer.confidence >= threshold:
+            if answer.never_auto:
+                return self._hand_off(
+                    item, HandoffReason.NEVER_AUTO, now, routed, answer, threshold
+                )
+            return self._answer(item, answer, threshold, now, routed)
+        if conversation.misses >= 1:
+            return self._hand_off(
+                item, HandoffReason.REPEATED_MISSES, now, routed, answer, threshold
+            )
+        if answer.confidence >= threshold - self.settings.rephrase_margin:
+            conversation.misses += 1
+            routed.decisions.append(_decision(item, DecisionOutcome.REPHRASE, answer, threshold))
+            routed.replies.append(
+                self._bot_reply(item, phrases.text("rephrase", conversation.language), "rephrase")
+            )
+            return None
+        return self._hand_off(item, HandoffReason.LOW_CONFIDENCE, now, routed, answer, threshold)
+
+    async def _ask(self, item: Stored) -> Answer | None:
         if self.responder is None:
             return None
-        answer = await self.responder.answer(
+        conversation = item.conversation
+        return await self.responder.answer(
             Question(
                 conversation.id, conversation.network, item.inbound.text, conversation.language
             )
         )
-        if answer is None or answer.confidence < self.settings.auto_answer_threshold:
-            return None
+
+    def _answer(
+        self, item: Stored, answer: Answer, threshold: float, now: dt.datetime, routed: Routed
+    ) -> None:
+        conversation = item.conversation
+        conversation.misses = 0
+        conversation.answered_message_id = item.message_id
         if conversation.first_response_at is None:
             conversation.first_response_at = now
-        return Reply(conversation, item, AuthorKind.BOT, answer.text, f"answer:{item.message_id}")
+        routed.decisions.append(_decision(item, DecisionOutcome.ANSWERED, answer, threshold))
+        question = phrases.text("did_it_help", conversation.language)
+        routed.replies.append(
+            self._bot_reply(
+                item,
+                f"{answer.text}\n\n{question}",
+                "answer",
+                phrases.feedback_buttons(item.message_id, conversation.language),
+            )
+        )
+
+    async def _suggest(self, item: Stored, routed: Routed) -> None:
+        """Shadow mode: what the bot would have answered, for the agent to accept or reject."""
+        answer = await self._ask(item) if item.inbound.text.strip() else None
+        if answer is not None:
+            threshold = self.settings.threshold_for(item.conversation.network, answer.threshold)
+            routed.decisions.append(_decision(item, DecisionOutcome.SUGGESTED, answer, threshold))
+
+    def _feedback(
+        self, item: Stored, feedback: str, question_id: int, now: dt.datetime, routed: Routed
+    ) -> None:
+        conversation = item.conversation
+        routed.feedback.append(Feedback(conversation.id, question_id, feedback))
+        if conversation.answered_message_id == question_id:
+            conversation.answered_message_id = None
+        if conversation.state is not ConversationState.BOT:
+            return  # an agent has the conversation already: the verdict is only evidence
+        if feedback == phrases.FEEDBACK_NO:
+            self._hand_off(item, HandoffReason.NOT_HELPFUL, now, routed)
+            return
+        routed.replies.append(
+            self._bot_reply(item, phrases.text("glad", conversation.language), "glad")
+        )
+        # answered by the bot and confirmed by the customer: self-service, closed
+        self._set_state(conversation, ConversationState.RESOLVED, "helped", routed)
+        conversation.resolved_at = now
 
     def _hand_off(
-        self, item: Stored, conversation: ConversationRow, reason: HandoffReason, now: dt.datetime
-    ) -> Reply:
-        conversation.state = ConversationState.WAITING
+        self,
+        item: Stored,
+        reason: HandoffReason,
+        now: dt.datetime,
+        routed: Routed,
+        answer: Answer | None = None,
+        threshold: float | None = None,
+        *,
+        record: bool = True,
+    ) -> None:
+        conversation = item.conversation
         conversation.handoff_reason = reason.value
         conversation.handed_off_at = now
+        conversation.misses = 0
+        conversation.answered_message_id = None
+        self._set_state(conversation, ConversationState.WAITING, reason.value, routed)
+        if record:
+            routed.decisions.append(
+                _decision(item, DecisionOutcome.HANDOFF, answer, threshold, reason=reason.value)
+            )
         template = (
             self.settings.handoff_ack_ru
             if conversation.language == "ru"
             else self.settings.handoff_ack_en
         )
         text = template.format(minutes=self.settings.usual_wait_minutes)
-        return Reply(conversation, item, AuthorKind.SYSTEM, text, f"handoff-ack:{item.message_id}")
+        routed.replies.append(
+            Reply(conversation, item, AuthorKind.SYSTEM, text, f"handoff-ack:{item.message_id}")
+        )
+
+    @staticmethod
+    def _bot_reply(
+        item: Stored, text: str, purpose: str, buttons: list[Button] | None = None
+    ) -> Reply:
+        return Reply(
+            item.conversation,
+            item,
+            AuthorKind.BOT,
+            text,
+            f"{purpose}:{item.message_id}",
+            tuple(buttons or ()),
+        )
+
+    @staticmethod
+    def _set_state(
+        conversation: ConversationRow, state: ConversationState, reason: str, routed: Routed
+    ) -> None:
+        conversation.state = state
+        routed.changes.append(StateChange(conversation.id, state, reason))
+
+
+def _decision(
+    item: Stored,
+    outcome: DecisionOutcome,
+    answer: Answer | None,
+    threshold: float | None,
+    *,
+    reason: str | None = None,
+) -> Decision:
+    return Decision(
+        message_id=item.message_id,
+        conversation_id=item.conversation.id,
+        network=item.conversation.network,
+        outcome=outcome,
+        reason=reason,
+        article_id=answer.article_id if answer else None,
+        confidence=answer.confidence if answer else None,
+        threshold=threshold,
+    )

@@ -8,6 +8,7 @@ are still queued (the senders drop a second copy by idempotency key), so nothing
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
@@ -19,12 +20,19 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.bus import Bus, BusEntry
-from bridge.domain import DeliveryStatus, Direction, Event, InboundMessage, OutboundMessage
+from bridge.domain import (
+    Button,
+    DeliveryStatus,
+    Direction,
+    Event,
+    InboundMessage,
+    OutboundMessage,
+)
 from bridge.pipeline.ingest import ConversationRow, Stored, apply_edits, ingest
 from bridge.pipeline.responder import Responder
-from bridge.pipeline.route import Reply, Router, StateChange
+from bridge.pipeline.route import Reply, Routed, Router, StateChange
 from bridge.settings import Settings
-from bridge.store.models import conversations, dead_letters, messages, utcnow
+from bridge.store.models import conversations, dead_letters, decisions, messages, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +90,9 @@ class Pipeline:
                 edited, unknown = await apply_edits(conn, edits, now)
                 accepted = [m for m in accepted if m.kind != "edit"] + unknown
             result = await ingest(conn, accepted, now)
-            replies, changes = await self.router.route(result.stored, now)
-            new_replies = await _store_replies(conn, replies, now)
+            routed = await self.router.route(result.stored, now)
+            new_replies = await _store_replies(conn, routed.replies, now)
+            await _store_decisions(conn, routed, now)
             await _write_back(
                 {s.conversation.id: s.conversation for s in result.stored}.values(), conn
             )
@@ -95,7 +104,7 @@ class Pipeline:
         outbound = new_replies + requeued
         await self.bus.publish_outbound(outbound)
         await self.bus.publish_events(
-            _events(result.stored, changes, new_replies)
+            _events(result.stored, routed.changes, new_replies)
             + [
                 Event(kind="message.edited", conversation_id=cid, data={"message_id": mid})
                 for mid, cid in edited
@@ -145,6 +154,7 @@ async def _store_replies(
                 "idempotency_key": r.idempotency_key,
                 "in_reply_to_id": r.cause.message_id,
                 "delivery_status": DeliveryStatus.QUEUED,
+                "buttons": [b.model_dump() for b in r.buttons] or None,
                 "created_at": now,
             }
             for r in replies
@@ -159,12 +169,32 @@ async def _store_replies(
             text=r.text,
             idempotency_key=r.idempotency_key,
             author_kind=r.author_kind,
+            buttons=list(r.buttons),
             in_reply_to=r.cause.inbound.network_message_id,
             received_at=r.cause.inbound.received_at,
             customer_last_message_at=r.conversation.last_message_at.timestamp(),
         )
         for message_id, r in zip(result.scalars().all(), replies, strict=True)
     ]
+
+
+async def _store_decisions(conn: AsyncConnection, routed: Routed, now: dt.datetime) -> None:
+    if routed.decisions:
+        await conn.execute(
+            sa.insert(decisions),
+            [dataclasses.asdict(d) | {"created_at": now} for d in routed.decisions],
+        )
+    d = decisions.c
+    for item in routed.feedback:
+        # within its own conversation: a button's data comes from the customer's device
+        await conn.execute(
+            sa.update(decisions)
+            .where(
+                d.message_id == item.question_message_id,
+                d.conversation_id == item.conversation_id,
+            )
+            .values(feedback=item.feedback, feedback_at=now)
+        )
 
 
 async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) -> None:
@@ -183,6 +213,8 @@ async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) ->
             first_response_at=sa.bindparam("first_response_at"),
             resolved_at=sa.bindparam("resolved_at"),
             last_message_at=sa.bindparam("last_message_at"),
+            misses=sa.bindparam("misses"),
+            answered_message_id=sa.bindparam("answered_message_id"),
         ),
         [
             {
@@ -194,6 +226,8 @@ async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) ->
                 "first_response_at": row.first_response_at,
                 "resolved_at": row.resolved_at,
                 "last_message_at": row.last_message_at,
+                "misses": row.misses,
+                "answered_message_id": row.answered_message_id,
             }
             for row in changed
         ],
@@ -216,6 +250,7 @@ async def _still_queued_replies(
             reply.c.author_kind,
             cause.c.network_message_id,
             c.last_message_at,
+            reply.c.buttons,
         )
         .join(conversations, c.id == reply.c.conversation_id)
         .join(cause, cause.c.id == reply.c.in_reply_to_id)
@@ -236,6 +271,7 @@ async def _still_queued_replies(
             author_kind=row[6],
             in_reply_to=row[7],
             customer_last_message_at=row[8].timestamp(),
+            buttons=[Button.model_validate(b) for b in row[9] or ()],
         )
         for row in result.all()
     ]

@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bridge.domain import AuthorKind, ConversationState, DeliveryStatus, Direction, Network
+from bridge.domain import (
+    AuthorKind,
+    ConversationState,
+    DecisionOutcome,
+    DeliveryStatus,
+    Direction,
+    Network,
+)
 
 
 def utcnow() -> dt.datetime:
@@ -121,6 +128,10 @@ class Conversation(Base):
     handed_off_at: Mapped[dt.datetime | None]
     first_response_at: Mapped[dt.datetime | None]
     resolved_at: Mapped[dt.datetime | None]
+    # unconfident questions in a row (the second one hands off)
+    misses: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    # the customer message the bot answered last, whose "did it help?" is still open
+    answered_message_id: Mapped[int | None]
 
 
 class Message(Base):
@@ -143,6 +154,8 @@ class Message(Base):
     in_reply_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("messages.id"))
     delivery_status: Mapped[DeliveryStatus | None] = mapped_column(str_enum(DeliveryStatus))
     delivery_error: Mapped[str | None] = mapped_column(sa.Text)
+    # [{"label": ..., "data": ...}]: buttons sent under the message (kept for a re-send)
+    buttons: Mapped[list[dict[str, str]] | None] = mapped_column(sa.JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
     edited_at: Mapped[dt.datetime | None]
@@ -159,6 +172,30 @@ class DeadLetter(Base):
     payload: Mapped[str] = mapped_column(sa.Text)
     payload_bytes: Mapped[int]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Decision(Base):
+    """What the bot did with one customer question, and what came of it: the article and the
+    confidence, the threshold that applied, the customer's "did it help?" and, in shadow mode,
+    the agent's verdict on the suggestion. The evidence an admin picks thresholds from."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id"), unique=True)
+    conversation_id: Mapped[int] = mapped_column(sa.ForeignKey("conversations.id"), index=True)
+    network: Mapped[Network] = mapped_column(str_enum(Network))
+    outcome: Mapped[DecisionOutcome] = mapped_column(str_enum(DecisionOutcome))
+    reason: Mapped[str | None] = mapped_column(sa.String(32))
+    article_id: Mapped[str | None] = mapped_column(sa.String(128))
+    confidence: Mapped[float | None] = mapped_column(sa.Float)
+    threshold: Mapped[float | None] = mapped_column(sa.Float)
+    feedback: Mapped[str | None] = mapped_column(sa.String(16))
+    feedback_at: Mapped[dt.datetime | None]
+    verdict: Mapped[str | None] = mapped_column(sa.String(16))
+    verdict_agent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agents.id"))
+    verdict_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
 class KbArticle(Base):
@@ -194,3 +231,4 @@ conversations = _table(Conversation)
 messages = _table(Message)
 dead_letters = _table(DeadLetter)
 articles = _table(KbArticle)
+decisions = _table(Decision)

@@ -1,0 +1,63 @@
+"""What the bot itself says, in Russian and English (the handoff acknowledgement is a setting)."""
+
+from __future__ import annotations
+
+from bridge.domain import Button
+
+FEEDBACK_YES = "helped"
+FEEDBACK_NO = "not_helped"
+_FEEDBACK_PREFIX = "fb"
+
+_TEXTS = {
+    "en": {
+        "did_it_help": "Did this answer help?",
+        "yes": "Yes, thanks",
+        "no": "No, I need a person",
+        "glad": "Glad to help! Write any time.",
+        "rephrase": (
+            "I'm not sure I understood. Could you put it another way? "
+            "Or write «operator» and a person will answer."
+        ),
+    },
+    "ru": {
+        "did_it_help": "Этот ответ помог?",
+        "yes": "Да, спасибо",
+        "no": "Нет, нужен человек",
+        "glad": "Рады помочь! Пишите в любое время.",
+        "rephrase": (
+            "Не уверен, что правильно понял. Можете сформулировать иначе? "
+            "Или напишите «оператор», и вам ответит человек."
+        ),
+    },
+}
+
+
+def text(key: str, language: str | None) -> str:
+    return _TEXTS["ru" if language == "ru" else "en"][key]
+
+
+def feedback_buttons(question_message_id: int, language: str | None) -> list[Button]:
+    """ "Did this help?" buttons; their data names the question the answer was for."""
+    return [
+        Button(
+            label=text("yes", language),
+            data=f"{_FEEDBACK_PREFIX}:{FEEDBACK_YES}:{question_message_id}",
+        ),
+        Button(
+            label=text("no", language),
+            data=f"{_FEEDBACK_PREFIX}:{FEEDBACK_NO}:{question_message_id}",
+        ),
+    ]
+
+
+def parse_feedback(button_data: str | None) -> tuple[str, int] | None:
+    """(feedback, question message id) from a feedback button's data, else None."""
+    if not button_data:
+        return None
+    prefix, _, rest = button_data.partition(":")
+    feedback, _, question = rest.partition(":")
+    if prefix != _FEEDBACK_PREFIX or feedback not in (FEEDBACK_YES, FEEDBACK_NO):
+        return None
+    if not question.isdigit():
+        return None
+    return feedback, int(question)
