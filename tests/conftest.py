@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
+from bridge.pipeline.responder import Responder
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.migrate import downgrade, upgrade
@@ -122,3 +123,10 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
         await client.aclose()
 
     asyncio.run(clean())
+
+
+@pytest.fixture
+def responder() -> Responder | None:
+    """The end-to-end pipelines' responder: none (every conversation goes to the agents) unless a
+    test parametrizes it."""
+    return None

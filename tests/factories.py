@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from bridge.bus import BusEntry
 from bridge.bus.memory import MemoryBus
 from bridge.domain import InboundMessage, Network, OutboundMessage
+from bridge.pipeline.responder import Answer, Question
 
 
 def inbound(
@@ -51,3 +54,17 @@ def drain_outbound(bus: MemoryBus, network: Network) -> list[OutboundMessage]:
         OutboundMessage.model_validate(orjson.loads(queue.get_nowait().payload))
         for _ in range(queue.qsize())
     ]
+
+
+class ScriptedResponder:
+    """Answers with the confidence (and article settings) the test gives for each text."""
+
+    def __init__(self, confidence: float | Callable[[str], float] = 0.97, **article: object):
+        self.confidence = confidence
+        self.article = article
+
+    async def answer(self, question: Question) -> Answer | None:
+        confidence = (
+            self.confidence(question.text) if callable(self.confidence) else self.confidence
+        )
+        return Answer(f"answer to {question.text}", confidence, "article-1", **self.article)  # type: ignore[arg-type]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,25 +10,10 @@ from bridge.bus.memory import MemoryBus
 from bridge.conversations import SuggestionNotFound, judge_suggestion
 from bridge.domain import AuthorKind, ConversationState, DecisionOutcome, HandoffReason, Network
 from bridge.pipeline.phrases import FEEDBACK_NO, FEEDBACK_YES, feedback_buttons
-from bridge.pipeline.responder import Answer, Question
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import agents, conversations, decisions, messages
-from tests.factories import drain_outbound, entries, inbound
-
-
-class ScriptedResponder:
-    """Answers with the confidence (and article settings) the test gives for each text."""
-
-    def __init__(self, confidence: float | Callable[[str], float] = 0.97, **article: object):
-        self.confidence = confidence
-        self.article = article
-
-    async def answer(self, question: Question) -> Answer | None:
-        confidence = (
-            self.confidence(question.text) if callable(self.confidence) else self.confidence
-        )
-        return Answer(f"answer to {question.text}", confidence, "article-1", **self.article)  # type: ignore[arg-type]
+from tests.factories import ScriptedResponder, drain_outbound, entries, inbound
 
 
 def make_pipeline(

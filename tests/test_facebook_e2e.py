@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bots.emulators.facebook import SIGNATURE_HEADER, FacebookEmulator, sign
 from bots.emulators.faults import Fault, FaultKind
 from bots.facebook import FacebookChannel
-from bots.facebook.channel import WEBHOOK_PATH
+from bots.facebook.channel import WEBHOOK_PATH, quick_replies
 from bots.facebook.events import WebhookPayload, to_inbound
 from bridge.bus.memory import MemoryBus
 from bridge.channel import DeliveryError
@@ -31,15 +31,19 @@ from bridge.delivery.ratelimit import MemoryRateLimiter
 from bridge.delivery.sender import RetryPolicy, Sender
 from bridge.domain import (
     AuthorKind,
+    Button,
     ConversationState,
     DeliveryStatus,
     Direction,
     Network,
     OutboundMessage,
 )
+from bridge.pipeline.phrases import FEEDBACK_YES
+from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import agents, conversations, messages, utcnow
+from bridge.store.models import agents, conversations, decisions, messages, utcnow
+from tests.factories import ScriptedResponder
 
 TOKEN = "EAAB-e2e-page-token"
 APP_SECRET = "e2e-app-secret"
@@ -163,7 +167,9 @@ class Bridge:
 
 
 @pytest.fixture
-async def bridge(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Bridge]:
+async def bridge(
+    engine: AsyncEngine, settings: Settings, responder: Responder | None
+) -> AsyncIterator[Bridge]:
     facebook = FacebookEmulator(TOKEN, app_secret=APP_SECRET, webhook_retry_delay=0.05)
     api = TestServer(facebook.app, host="127.0.0.1")
     await api.start_server()
@@ -187,7 +193,7 @@ async def bridge(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Bridg
                 sa.insert(agents).values(login="anna", display_name="Anna").returning(agents.c.id)
             )
         ).scalar_one()
-    pipeline = Pipeline(engine, bus, settings, responder=None)
+    pipeline = Pipeline(engine, bus, settings, responder)
     stop = asyncio.Event()
     tasks = [
         asyncio.ensure_future(
@@ -558,3 +564,32 @@ async def test_the_window_is_known_from_the_store_after_a_restart(bridge: Bridge
     received = await bridge.facebook.wait_for_page_messages("804", 2)
 
     assert (received[1].messaging_type, received[1].tag) == ("MESSAGE_TAG", "HUMAN_AGENT")
+
+
+@pytest.mark.parametrize("responder", [ScriptedResponder(0.97)])
+async def test_an_auto_answer_asks_with_quick_replies_and_yes_closes_the_conversation(
+    bridge: Bridge,
+) -> None:
+    await bridge.customer_writes("961", "how much is the tariff?", stored=1)
+    answer = bridge.facebook.page_messages("961")[0]
+    assert answer.text.endswith("Did this answer help?")
+    assert answer.quick_replies is not None
+    yes, no = answer.quick_replies
+    assert (yes["title"], no["title"]) == ("Yes, thanks", "No, I need a person")
+    assert answer.messaging_type == "RESPONSE" and answer.tag is None
+
+    bridge.facebook.press_quick_reply("961", yes["payload"])
+    thanks = (await bridge.facebook.wait_for_page_messages("961", 2))[1]
+
+    assert thanks.text == "Glad to help! Write any time."
+    state = await bridge.rows(sa.select(conversations.c.state, conversations.c.handoff_reason))
+    assert state == [(ConversationState.RESOLVED, None)]
+    feedback = await bridge.rows(sa.select(decisions.c.feedback))
+    assert feedback == [(FEEDBACK_YES,)]
+
+
+def test_a_button_label_longer_than_a_quick_reply_title_is_shortened_visibly() -> None:
+    (reply,) = quick_replies([Button(label="Нет, мне нужен живой человек", data="fb:x:1")])
+
+    assert reply == {"content_type": "text", "title": "Нет, мне нужен живо…", "payload": "fb:x:1"}
+    assert len(reply["title"]) == 20

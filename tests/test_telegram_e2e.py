@@ -26,12 +26,16 @@ from bridge.domain import (
     Button,
     ConversationState,
     DeliveryStatus,
+    HandoffReason,
     Network,
     OutboundMessage,
 )
+from bridge.pipeline.phrases import FEEDBACK_NO
+from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import agents, conversations, identities, messages
+from bridge.store.models import agents, conversations, decisions, identities, messages
+from tests.factories import ScriptedResponder
 
 TOKEN = "123456:ABC-emulator"
 SECRET = "s3cret-token_1"
@@ -87,7 +91,10 @@ class Bridge:
 
 @pytest.fixture
 async def bridge(
-    engine: AsyncEngine, settings: Settings, request: pytest.FixtureRequest
+    engine: AsyncEngine,
+    settings: Settings,
+    responder: Responder | None,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Bridge]:
     polling = "webhook" not in request.keywords
     telegram = TelegramEmulator([TOKEN], webhook_retry_delay=0.05)
@@ -108,7 +115,7 @@ async def bridge(
                 sa.insert(agents).values(login="anna", display_name="Anna").returning(agents.c.id)
             )
         ).scalar_one()
-    pipeline = Pipeline(engine, bus, settings, responder=None)
+    pipeline = Pipeline(engine, bus, settings, responder)
     stop = asyncio.Event()
     tasks = [
         asyncio.ensure_future(
@@ -347,3 +354,23 @@ async def test_buttons_go_as_an_inline_keyboard_and_a_press_comes_back_answered(
             break
         await asyncio.sleep(0.05)
     assert bridge.telegram.callback_query(query_id).answer is not None, "the spinner stopped"
+
+
+@pytest.mark.parametrize("responder", [ScriptedResponder(0.97)])
+async def test_an_auto_answer_asks_with_inline_buttons_and_no_hands_off(bridge: Bridge) -> None:
+    customer(bridge, 961)
+    bridge.telegram.write_text(961, "сколько стоит тариф?")
+    answer = (await bridge.telegram.wait_for_bot_messages(961, 1))[0]
+    assert answer.current_text.endswith("Этот ответ помог?")
+    assert answer.current_reply_markup is not None
+    yes, no = answer.current_reply_markup["inline_keyboard"][0]
+    assert (yes["text"], no["text"]) == ("Да, спасибо", "Нет, нужен человек")
+
+    bridge.telegram.press_button(961, answer.message_id, no["callback_data"])
+    acknowledgement = (await bridge.telegram.wait_for_bot_messages(961, 2))[1]
+
+    assert acknowledgement.current_text.startswith("Спасибо! Скоро вам ответит оператор")
+    state = await bridge.rows(sa.select(conversations.c.state, conversations.c.handoff_reason))
+    assert state == [(ConversationState.WAITING, HandoffReason.NOT_HELPFUL)]
+    feedback = await bridge.rows(sa.select(decisions.c.article_id, decisions.c.feedback))
+    assert feedback == [("article-1", FEEDBACK_NO)]

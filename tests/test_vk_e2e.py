@@ -21,10 +21,13 @@ from bridge.bus.memory import MemoryBus
 from bridge.conversations import reply_as_agent
 from bridge.delivery.ratelimit import MemoryRateLimiter
 from bridge.delivery.sender import RetryPolicy, Sender
-from bridge.domain import ConversationState, DeliveryStatus, Network
+from bridge.domain import ConversationState, DeliveryStatus, HandoffReason, Network
+from bridge.pipeline.phrases import FEEDBACK_NO
+from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import agents, conversations, identities, messages
+from bridge.store.models import agents, conversations, decisions, identities, messages
+from tests.factories import ScriptedResponder
 
 TOKEN = "vk-test-token"
 GROUP = 77
@@ -76,7 +79,10 @@ class Bridge:
 
 @pytest.fixture
 async def bridge(
-    engine: AsyncEngine, settings: Settings, request: pytest.FixtureRequest
+    engine: AsyncEngine,
+    settings: Settings,
+    responder: Responder | None,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Bridge]:
     polling = "webhook" not in request.keywords
     vk = VkEmulator(group_id=GROUP, token=TOKEN, confirmation=CONFIRMATION)
@@ -102,7 +108,7 @@ async def bridge(
                 sa.insert(agents).values(login="anna", display_name="Anna").returning(agents.c.id)
             )
         ).scalar_one()
-    pipeline = Pipeline(engine, bus, settings, responder=None)
+    pipeline = Pipeline(engine, bus, settings, responder)
     stop = asyncio.Event()
     tasks = [
         asyncio.ensure_future(
@@ -269,3 +275,29 @@ async def test_a_customer_who_denied_messages_leaves_a_visible_failed_state(
         "VK error 901: Can't send messages for users without permission",
     )
     assert bridge.sender.stats.retries == 0, "a permanent error is not retried"
+
+
+@pytest.mark.parametrize("responder", [ScriptedResponder(0.97)])
+async def test_an_auto_answer_asks_with_a_callback_keyboard_and_no_hands_off(
+    bridge: Bridge,
+) -> None:
+    customer(bridge, 961)
+    bridge.vk.write(961, "сколько стоит тариф?")
+    answer = (await bridge.vk.wait_for_bot_messages(961, 1))[0]
+    assert answer.text.endswith("Этот ответ помог?")
+    assert answer.keyboard is not None
+    yes, no = (button["action"] for button in answer.keyboard["buttons"][0])
+    assert (yes["type"], yes["label"], no["label"]) == (
+        "callback",
+        "Да, спасибо",
+        "Нет, нужен человек",
+    )
+
+    bridge.vk.press_button(961, answer.id, no["payload"])
+    acknowledgement = (await bridge.vk.wait_for_bot_messages(961, 2))[1]
+
+    assert acknowledgement.text.startswith("Спасибо! Скоро вам ответит оператор")
+    state = await bridge.rows(sa.select(conversations.c.state, conversations.c.handoff_reason))
+    assert state == [(ConversationState.WAITING, HandoffReason.NOT_HELPFUL)]
+    feedback = await bridge.rows(sa.select(decisions.c.feedback))
+    assert feedback == [(FEEDBACK_NO,)]

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from bots.facebook.events import WebhookPayload, to_inbound
 from bridge.channel import Delivered, DeliveryError, InboundSink
 from bridge.delivery.ratelimit import Limit
-from bridge.domain import AuthorKind, Network, OutboundMessage
+from bridge.domain import AuthorKind, Button, Network, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ WEBHOOK_PATH = "/webhooks/facebook"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 GRAPH_URL = "https://graph.facebook.com"
 MAX_MESSAGE_CHARS = 2000
+MAX_QUICK_REPLIES = 13
+QUICK_REPLY_TITLE_CHARS = 20
 STANDARD_WINDOW_S = 24 * 3600
 HUMAN_AGENT_WINDOW_S = 7 * 24 * 3600
 # The platform allows 300 Send API calls/s per page; well under it, since the 24-hour budget
@@ -86,8 +88,12 @@ class FacebookChannel:
     async def send(self, message: OutboundMessage) -> Delivered:
         routing = self._routing(message)
         first: str | None = None
-        for chunk in split_text(message.text) or [""]:
-            body = {"recipient": {"id": message.chat_id}, **routing, "message": {"text": chunk}}
+        chunks = split_text(message.text) or [""]
+        for n, chunk in enumerate(chunks, 1):
+            content: dict[str, Any] = {"text": chunk}
+            if n == len(chunks) and message.buttons:
+                content["quick_replies"] = quick_replies(message.buttons)
+            body = {"recipient": {"id": message.chat_id}, **routing, "message": content}
             sent = await self._call(body)
             first = first or sent
         assert first is not None
@@ -209,6 +215,19 @@ class FacebookChannel:
             public_url.rstrip("/"),
             WEBHOOK_PATH,
         )
+
+
+def quick_replies(buttons: Sequence[Button]) -> list[dict[str, str]]:
+    """Our buttons as quick replies under the message (a tap comes back with the payload);
+    Messenger cuts a title at 20 characters, so longer labels are shortened here, visibly."""
+    return [
+        {
+            "content_type": "text",
+            "title": b.label if len(b.label) <= QUICK_REPLY_TITLE_CHARS else b.label[:19] + "…",
+            "payload": b.data,
+        }
+        for b in buttons[:MAX_QUICK_REPLIES]
+    ]
 
 
 def split_text(text: str) -> list[str]:

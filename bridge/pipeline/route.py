@@ -91,7 +91,9 @@ class Router:
             conversation = item.conversation
             conversation.changed = True
             conversation.last_message_at = now
-            language = guess_language(item.inbound.text, item.inbound.language)
+            # a button press carries our own data, not the customer's words
+            text = item.inbound.text if item.inbound.kind != "button" else ""
+            language = guess_language(text, item.inbound.language)
             if language:
                 conversation.language = language
             feedback = phrases.parse_feedback(item.inbound.button_data)
@@ -118,7 +120,7 @@ class Router:
             routed.feedback.append(
                 Feedback(conversation.id, conversation.answered_message_id, phrases.FEEDBACK_NO)
             )
-            return self._hand_off(item, HandoffReason.NOT_HELPFUL, now, routed)
+            return self._hand_off(item, HandoffReason.NOT_HELPFUL, now, routed, record=False)
         if is_strongly_negative(text):
             return self._hand_off(item, HandoffReason.NEGATIVE_TONE, now, routed)
         answer = await self._ask(item) if text else None
@@ -200,7 +202,8 @@ class Router:
         if conversation.state is not ConversationState.BOT:
             return  # an agent has the conversation already: the verdict is only evidence
         if feedback == phrases.FEEDBACK_NO:
-            self._hand_off(item, HandoffReason.NOT_HELPFUL, now, routed)
+            # the press is evidence on the answer, not a question of its own
+            self._hand_off(item, HandoffReason.NOT_HELPFUL, now, routed, record=False)
             return
         routed.replies.append(
             self._bot_reply(item, phrases.text("glad", conversation.language), "glad")
