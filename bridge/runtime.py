@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +29,8 @@ from bridge.store.migrate import upgrade
 from bridge.web.health import add_health_routes
 
 log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -184,6 +187,8 @@ async def _seed_knowledge_base(settings: Settings) -> None:
     seed = settings.kb_seed
     if not settings.responder or seed is None:
         return
+    if not seed.is_absolute() and not seed.is_file():
+        seed = PROJECT_ROOT / seed  # started elsewhere than the checkout: its own sample
     if not seed.is_file():
         log.info("no knowledge base to start from: %s is not a file", seed)
         return
