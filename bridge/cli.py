@@ -86,6 +86,83 @@ def bot(network: str) -> None:
 
 
 @main.command()
+def web() -> None:
+    """Start the web inbox of the distributed mode (as many as you like)."""
+    from bridge.runtime import web_main
+
+    settings = _settings()
+    _run(lambda: web_main(settings))
+
+
+@main.group()
+def user() -> None:
+    """Agents and admins of the inbox."""
+
+
+def _password_option() -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--password",
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        help="Asked for when not given (or piped on standard input).",
+    )
+
+
+@user.command("add")
+@click.argument("login")
+@_password_option()
+@click.option("--name", help="The name customers and colleagues see (default: the login).")
+@click.option("--admin", is_flag=True, help="May manage agents, thresholds and reports.")
+@click.option("--language", type=click.Choice(["en", "ru"]), default="en", show_default=True)
+def user_add(login: str, password: str, name: str | None, admin: bool, language: str) -> None:
+    """Create an agent (with --admin, an admin): the first admin starts here."""
+    from bridge.agents import AgentError, Role, add_agent
+    from bridge.store.migrate import migrated_engine
+
+    async def create() -> str:
+        engine = await migrated_engine(_settings().effective_database_url)
+        try:
+            role = Role.ADMIN if admin else Role.AGENT
+            agent = await add_agent(
+                engine, login, password, display_name=name, role=role, language=language
+            )
+            return f"{agent.role.value} {agent.login} created"
+        finally:
+            await engine.dispose()
+
+    try:
+        click.echo(asyncio.run(create()))
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@user.command("password")
+@click.argument("login")
+@_password_option()
+def user_password(login: str, password: str) -> None:
+    """Set an agent's password."""
+    from bridge.agents import AgentError, list_agents, update_agent
+    from bridge.store.migrate import migrated_engine
+
+    async def change() -> None:
+        engine = await migrated_engine(_settings().effective_database_url)
+        try:
+            found = [a for a in await list_agents(engine) if a.login == login.strip().lower()]
+            if not found:
+                raise AgentError(f"no agent with the login {login!r}")
+            await update_agent(engine, found[0].id, password=password)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(change())
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password of {login} changed")
+
+
+@main.command()
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 @click.option("--down", is_flag=True, help="Revert down to --revision (e.g. base).")
 def migrate(revision: str, down: bool) -> None:

@@ -11,11 +11,13 @@ from bridge.bus import Bus
 from bridge.domain import (
     MAX_TEXT_CHARS,
     AuthorKind,
+    Button,
     ConversationState,
     DecisionOutcome,
     DeliveryStatus,
     Direction,
     Event,
+    HandoffReason,
     OutboundMessage,
 )
 from bridge.store.models import conversations, decisions, messages, utcnow
@@ -72,6 +74,7 @@ async def reply_as_agent(
                 state=ConversationState.ASSIGNED,
                 assignee_id=sa.func.coalesce(c.assignee_id, agent_id),
                 first_response_at=sa.func.coalesce(c.first_response_at, now),
+                awaiting_since=None,
             )
         )
     outbound = OutboundMessage(
@@ -128,3 +131,182 @@ async def judge_suggestion(
         )
         if result.rowcount != 1:
             raise SuggestionNotFound(question_message_id)
+
+
+class ActionRefused(ValueError):
+    """An action that does not fit the conversation's state, with the reason."""
+
+
+async def _set_state(
+    engine: AsyncEngine,
+    bus: Bus,
+    conversation_id: int,
+    values: dict[str, object],
+    *,
+    allowed_from: tuple[ConversationState, ...],
+    refusal: str,
+) -> None:
+    c = conversations.c
+    async with engine.begin() as conn:
+        state = (
+            await conn.execute(sa.select(c.state).where(c.id == conversation_id))
+        ).scalar_one_or_none()
+        if state is None:
+            raise ConversationNotFound(conversation_id)
+        if state not in allowed_from:
+            raise ActionRefused(refusal)
+        await conn.execute(sa.update(conversations).where(c.id == conversation_id).values(values))
+    await bus.publish_events(
+        [
+            Event(
+                kind="conversation.state",
+                conversation_id=conversation_id,
+                data={k: v for k, v in values.items() if k in ("state", "assignee_id")},
+            )
+        ]
+    )
+
+
+async def assign(engine: AsyncEngine, bus: Bus, conversation_id: int, agent_id: int) -> None:
+    """Give the conversation to an agent (claiming it is assigning it to oneself); the bot
+    stops answering it."""
+    await _set_state(
+        engine,
+        bus,
+        conversation_id,
+        {
+            "state": ConversationState.ASSIGNED,
+            "assignee_id": agent_id,
+            "handoff_reason": sa.func.coalesce(
+                conversations.c.handoff_reason, HandoffReason.AGENT_TOOK_OVER.value
+            ),
+        },
+        allowed_from=(ConversationState.BOT, ConversationState.WAITING, ConversationState.ASSIGNED),
+        refusal="a resolved conversation is reopened before it is assigned",
+    )
+
+
+async def resolve(engine: AsyncEngine, bus: Bus, conversation_id: int) -> None:
+    await _set_state(
+        engine,
+        bus,
+        conversation_id,
+        {"state": ConversationState.RESOLVED, "resolved_at": utcnow(), "awaiting_since": None},
+        allowed_from=(ConversationState.BOT, ConversationState.WAITING, ConversationState.ASSIGNED),
+        refusal="the conversation is resolved already",
+    )
+
+
+async def reopen(engine: AsyncEngine, bus: Bus, conversation_id: int, agent_id: int) -> None:
+    """Back to the agent who reopens it (the customer's next message reopens it for the bot)."""
+    await _set_state(
+        engine,
+        bus,
+        conversation_id,
+        {"state": ConversationState.ASSIGNED, "assignee_id": agent_id, "resolved_at": None},
+        allowed_from=(ConversationState.RESOLVED,),
+        refusal="only a resolved conversation can be reopened",
+    )
+
+
+async def add_note(
+    engine: AsyncEngine, bus: Bus, conversation_id: int, agent_id: int, text: str
+) -> int:
+    """An internal note: kept in the conversation for the agents, never sent to the customer."""
+    text = text.strip()
+    if not text or len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"a note needs 1 to {MAX_TEXT_CHARS} characters")
+    async with engine.begin() as conn:
+        network = (
+            await conn.execute(
+                sa.select(conversations.c.network).where(conversations.c.id == conversation_id)
+            )
+        ).scalar_one_or_none()
+        if network is None:
+            raise ConversationNotFound(conversation_id)
+        note_id = (
+            await conn.execute(
+                sa.insert(messages)
+                .values(
+                    conversation_id=conversation_id,
+                    network=network,
+                    direction=Direction.INTERNAL,
+                    author_kind=AuthorKind.AGENT,
+                    agent_id=agent_id,
+                    text=text,
+                    created_at=utcnow(),
+                )
+                .returning(messages.c.id)
+            )
+        ).scalar_one()
+    await bus.publish_events(
+        [
+            Event(
+                kind="message.created",
+                conversation_id=conversation_id,
+                data={"message_id": note_id},
+            )
+        ]
+    )
+    return int(note_id)
+
+
+async def retry_delivery(
+    engine: AsyncEngine, bus: Bus, conversation_id: int, message_id: int
+) -> None:
+    """Queue a failed outgoing message again (same idempotency key: it is still sent once)."""
+    m, c = messages.c, conversations.c
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(
+                sa.select(
+                    m.id,
+                    m.network,
+                    m.text,
+                    m.idempotency_key,
+                    m.author_kind,
+                    m.buttons,
+                    c.chat_id,
+                    c.last_message_at,
+                )
+                .join(conversations, c.id == m.conversation_id)
+                .where(
+                    m.id == message_id,
+                    m.conversation_id == conversation_id,
+                    m.direction == Direction.OUTBOUND,
+                )
+            )
+        ).first()
+        if row is None:
+            raise ConversationNotFound(conversation_id)
+        updated = await conn.execute(
+            sa.update(messages)
+            .where(m.id == message_id, m.delivery_status == DeliveryStatus.FAILED)
+            .values(delivery_status=DeliveryStatus.QUEUED, delivery_error=None)
+        )
+        if updated.rowcount != 1:
+            raise ActionRefused("only a failed message can be sent again")
+    await bus.publish_outbound(
+        [
+            OutboundMessage(
+                message_id=row.id,
+                conversation_id=conversation_id,
+                network=row.network,
+                chat_id=row.chat_id,
+                text=row.text,
+                idempotency_key=row.idempotency_key,
+                author_kind=row.author_kind,
+                buttons=[Button.model_validate(b) for b in row.buttons or ()],
+                customer_last_message_at=row.last_message_at.timestamp(),
+            )
+        ]
+    )
+    await bus.publish_events(
+        [
+            Event(
+                kind="message.status",
+                conversation_id=conversation_id,
+                data={"message_id": message_id, "status": DeliveryStatus.QUEUED.value},
+            )
+        ]
+    )

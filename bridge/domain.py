@@ -29,6 +29,7 @@ class ConversationState(enum.StrEnum):
 class Direction(enum.StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
+    INTERNAL = "internal"  # an agents' note: shown in the inbox, never sent
 
 
 class AuthorKind(enum.StrEnum):

@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bots.registry import NetworkChannel, configured_networks, make_channel
+from bridge.agents import ensure_first_admin
 from bridge.bus import Bus
 from bridge.bus.memory import MemoryBus
 from bridge.delivery.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -26,6 +27,7 @@ from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.migrate import upgrade
+from bridge.web.app import add_inbox
 from bridge.web.health import add_health_routes
 
 log = logging.getLogger(__name__)
@@ -201,6 +203,26 @@ async def _seed_knowledge_base(settings: Settings) -> None:
         print(f"knowledge base: imported {count} articles from {seed}", flush=True)
 
 
+def _sign_in_hint(first_password: str | None) -> str:
+    if first_password is not None:
+        return (
+            f"sign in as admin with the password {first_password} (shown once; change it "
+            "with `supportbridge user password admin`)"
+        )
+    return "sign in with your login (`supportbridge user add LOGIN --admin` creates one)"
+
+
+async def web_main(settings: Settings) -> None:
+    """`supportbridge web`: the inbox and its API (start several behind a load balancer; the
+    webhooks are served by the `bot` processes)."""
+    stop = stop_on_signals()
+    async with services(settings) as (engine, bus):
+        app = web.Application()
+        add_health_routes(app, engine, bus)
+        add_inbox(app, engine, bus, settings)
+        await serve_http(settings, app, stop)
+
+
 async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
     """`supportbridge run`: migrations, core, every configured network and HTTP in one process;
     with `sandbox`, the networks without a token run against emulators on the same port."""
@@ -217,6 +239,8 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
         channels = [make_channel(n, settings) for n in configured_networks(settings)]
         add_health_routes(app, engine, bus)
         webhook_app(app, channels, bus)
+        add_inbox(app, engine, bus, settings)
+        first_password = await ensure_first_admin(engine)
         limiter = make_limiter(settings, bus)
         async with asyncio.TaskGroup() as group:
             # The port first: in the sandbox the channels poll emulators served on it.
@@ -232,3 +256,4 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
             )
             if sandbox:
                 print(f"sandbox: play a customer at {base}/sandbox/", flush=True)
+            print(f"inbox: open {base}/ and {_sign_in_hint(first_password)}", flush=True)

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     rephrase_margin: float = Field(default=0.2, ge=0.0, le=1.0)
     shadow_mode: bool = False
     shadow_networks: list[Network] = Field(default_factory=list)
+
+    sla_minutes: int = Field(default=60, ge=1)
+    network_sla_minutes: dict[Network, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     usual_wait_minutes: int = Field(default=15, ge=1)
     handoff_ack_en: str = "Thank you! An agent will answer you soon, usually within {minutes} min."
     handoff_ack_ru: str = "Спасибо! Скоро вам ответит оператор, обычно в течение {minutes} мин."
@@ -122,6 +125,10 @@ class Settings(BaseSettings):
         if article_threshold is not None:
             return article_threshold
         return self.network_thresholds.get(network, self.auto_answer_threshold)
+
+    def sla_for(self) -> dict[Network, int]:
+        """Minutes an agent has to answer a waiting customer, per network."""
+        return {n: self.network_sla_minutes.get(n, self.sla_minutes) for n in Network}
 
     def in_shadow(self, network: Network) -> bool:
         return self.shadow_mode or network in self.shadow_networks

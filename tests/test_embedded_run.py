@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +21,8 @@ import orjson
 import pytest
 from alembic.script import ScriptDirectory
 
+from bridge.agents import authenticate
+from bridge.store.engine import make_engine
 from bridge.store.migrate import alembic_config, current_revision
 
 
@@ -34,14 +37,26 @@ def get_json(url: str) -> tuple[int, Any]:
         return response.status, orjson.loads(response.read())
 
 
-def first_line(stream: IO[str], timeout: float) -> str:
-    """The stream's first line, or an error if none comes in time (instead of hanging)."""
+def lines_until(stream: IO[str], marker: str, timeout: float) -> list[str]:
+    """The stream's lines up to the first that holds `marker`, or an error if it does not come
+    in time (instead of hanging)."""
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"nothing printed within {timeout} s") from None
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+            if marker in line:
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while not seen or marker not in seen[-1]:
+        try:
+            seen.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            raise AssertionError(f"{marker!r} not printed within {timeout} s: {seen}") from None
+    return seen
 
 
 class Running:
@@ -83,8 +98,8 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
 def test_run_migrates_serves_health_and_stops_on_sigterm(running: Running) -> None:
     assert running.process.stdout is not None
-    banner = first_line(running.process.stdout, timeout=30)
-    assert f"{running.base}/" in banner, (running.data_dir / "stderr.log").read_text()
+    printed = lines_until(running.process.stdout, "supportbridge is running at", timeout=30)
+    assert f"{running.base}/" in printed[-1], (running.data_dir / "stderr.log").read_text()
 
     deadline = time.monotonic() + 10
     while True:
@@ -107,3 +122,25 @@ def test_run_migrates_serves_health_and_stops_on_sigterm(running: Running) -> No
     database = f"sqlite+aiosqlite:///{running.data_dir / 'supportbridge.db'}"
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert asyncio.run(current_revision(database)) == head
+
+
+def test_run_prints_where_the_inbox_is_and_a_password_that_signs_in(running: Running) -> None:
+    assert running.process.stdout is not None
+    printed = lines_until(running.process.stdout, "inbox:", timeout=30)
+    found = re.search(
+        r"inbox: open (\S+) and sign in as admin with the password (\S+) ", printed[-1]
+    )
+    assert found is not None, printed
+    assert found[1] == f"{running.base}/"
+
+    database = f"sqlite+aiosqlite:///{running.data_dir / 'supportbridge.db'}"
+
+    async def sign_in() -> object:
+        engine = make_engine(database)
+        try:
+            return await authenticate(engine, "admin", found[2])
+        finally:
+            await engine.dispose()
+
+    agent = asyncio.run(sign_in())
+    assert agent is not None and agent.is_admin  # type: ignore[attr-defined]

@@ -35,6 +35,7 @@ class ConversationRow:
     last_message_at: dt.datetime
     misses: int
     answered_message_id: int | None
+    awaiting_since: dt.datetime | None
     changed: bool = False
 
 
@@ -265,6 +266,7 @@ async def _select_conversations(
                 c.last_message_at,
                 c.misses,
                 c.answered_message_id,
+                c.awaiting_since,
             ).where(c.network == network, c.chat_id.in_(chat_ids))
         )
         for row in result.all():

@@ -28,6 +28,8 @@ from bridge.pipeline.responder import Answer, Question, Responder
 from bridge.settings import Settings
 from kb.intents import asks_for_human, is_strongly_negative, says_not_helped
 
+_WITH_PEOPLE = (ConversationState.WAITING, ConversationState.ASSIGNED)
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:
@@ -109,6 +111,8 @@ class Router:
             elif self.settings.in_shadow(conversation.network):
                 await self._suggest(item, routed)
             # otherwise an agent has it or will take it: the inbox shows the new message
+            if conversation.state in _WITH_PEOPLE and conversation.awaiting_since is None:
+                conversation.awaiting_since = now  # the SLA clock runs until an agent answers
         return routed
 
     async def _decide(self, item: Stored, now: dt.datetime, routed: Routed) -> None:

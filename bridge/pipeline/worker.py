@@ -215,6 +215,7 @@ async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) ->
             last_message_at=sa.bindparam("last_message_at"),
             misses=sa.bindparam("misses"),
             answered_message_id=sa.bindparam("answered_message_id"),
+            awaiting_since=sa.bindparam("awaiting_since"),
         ),
         [
             {
@@ -228,6 +229,7 @@ async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) ->
                 "last_message_at": row.last_message_at,
                 "misses": row.misses,
                 "answered_message_id": row.answered_message_id,
+                "awaiting_since": row.awaiting_since,
             }
             for row in changed
         ],

@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.store.engine import make_engine
 
@@ -48,3 +49,9 @@ async def _run(url: str, step: object) -> None:
             await conn.run_sync(step)  # type: ignore[arg-type]
     finally:
         await engine.dispose()
+
+
+async def migrated_engine(url: str) -> AsyncEngine:
+    """The store's engine, migrated first: a fresh embedded install has no tables yet."""
+    await upgrade(url)
+    return make_engine(url)

@@ -105,6 +105,19 @@ class Agent(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class WebSession(Base):
+    """A signed-in agent. The cookie holds a random token; only its SHA-256 is stored here, so
+    a copy of the database cannot be used to sign in."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(sa.ForeignKey("agents.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+
+
 class Conversation(Base):
     """One chat on one network; a resolved one is reopened by the customer's next message."""
 
@@ -132,6 +145,8 @@ class Conversation(Base):
     misses: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     # the customer message the bot answered last, whose "did it help?" is still open
     answered_message_id: Mapped[int | None]
+    # since when the customer has been waiting for a person (the SLA clock); None: answered
+    awaiting_since: Mapped[dt.datetime | None]
 
 
 class Message(Base):
@@ -232,3 +247,4 @@ messages = _table(Message)
 dead_letters = _table(DeadLetter)
 articles = _table(KbArticle)
 decisions = _table(Decision)
+web_sessions = _table(WebSession)

@@ -1,0 +1,292 @@
+"""What the agents' inbox shows: the conversation list with its filters, counts and SLA clocks,
+and one conversation with the customer's whole history. Read-only queries; actions live in
+`bridge.conversations`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.domain import ConversationState, Network
+from bridge.store.models import agents, conversations, decisions, identities, messages
+
+PAGE_SIZE = 100
+SLA_AMBER_SHARE = 0.75  # the clock turns amber when three quarters of the SLA are gone
+
+
+class View(enum.StrEnum):
+    WAITING = "waiting"
+    MINE = "mine"
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+OPEN_STATES = (ConversationState.BOT, ConversationState.WAITING, ConversationState.ASSIGNED)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxQuery:
+    view: View = View.WAITING
+    network: Network | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sla:
+    """The SLA clock of a conversation whose customer waits for a person."""
+
+    waiting_s: float
+    limit_s: float
+
+    @property
+    def level(self) -> str:
+        if self.waiting_s >= self.limit_s:
+            return "red"
+        if self.waiting_s >= SLA_AMBER_SHARE * self.limit_s:
+            return "amber"
+        return "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    id: int
+    network: Network
+    state: ConversationState
+    customer: str
+    language: str | None
+    preview: str
+    last_message_at: dt.datetime
+    handoff_reason: str | None
+    assignee: str | None
+    sla: Sla | None
+
+
+@dataclass(frozen=True, slots=True)
+class Inbox:
+    rows: list[InboxRow]
+    counts: dict[View, int]
+
+
+def _view_condition(view: View, agent_id: int) -> sa.ColumnElement[bool]:
+    c = conversations.c
+    if view is View.WAITING:
+        return c.state == ConversationState.WAITING
+    if view is View.MINE:
+        return sa.and_(c.assignee_id == agent_id, c.state.in_(OPEN_STATES))
+    if view is View.RESOLVED:
+        return c.state == ConversationState.RESOLVED
+    return c.state.in_(OPEN_STATES)
+
+
+async def inbox(
+    engine: AsyncEngine,
+    agent_id: int,
+    query: InboxQuery,
+    sla_minutes: dict[Network, int],
+    now: dt.datetime,
+) -> Inbox:
+    """One page of the view, longest-waiting first, and how many each view holds."""
+    c, i, a = conversations.c, identities.c, agents.c
+    narrow: list[sa.ColumnElement[bool]] = []
+    if query.network is not None:
+        narrow.append(c.network == query.network)
+    if query.language is not None:
+        narrow.append(c.language == query.language)
+    # what the customer said last: the bot's acknowledgements would all read the same
+    preview = (
+        sa.select(messages.c.text)
+        .where(messages.c.conversation_id == c.id, messages.c.direction == "inbound")
+        .order_by(messages.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    order = (
+        [c.resolved_at.desc()]
+        if query.view is View.RESOLVED
+        else [sa.func.coalesce(c.awaiting_since, c.last_message_at).asc(), c.id.asc()]
+    )
+    page = (
+        sa.select(
+            c.id,
+            c.network,
+            c.state,
+            c.language,
+            c.last_message_at,
+            c.handoff_reason,
+            c.awaiting_since,
+            i.display_name,
+            i.external_user_id,
+            a.display_name.label("assignee"),
+            preview.label("preview"),
+        )
+        .join(identities, i.id == c.identity_id)
+        .outerjoin(agents, a.id == c.assignee_id)
+        .where(_view_condition(query.view, agent_id), *narrow)
+        .order_by(*order)
+        .limit(PAGE_SIZE)
+    )
+    counts = sa.select(
+        *(
+            sa.func.count().filter(_view_condition(view, agent_id)).label(view.value)
+            for view in View
+        )
+    ).where(*narrow)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(page)).all()
+        totals = (await conn.execute(counts)).one()._mapping
+    return Inbox(
+        [_row(row, sla_minutes, now) for row in rows],
+        {view: int(totals[view.value] or 0) for view in View},
+    )
+
+
+def _row(row: Any, sla_minutes: dict[Network, int], now: dt.datetime) -> InboxRow:
+    sla = None
+    if row.awaiting_since is not None and row.state is not ConversationState.RESOLVED:
+        sla = Sla((now - row.awaiting_since).total_seconds(), sla_minutes[row.network] * 60.0)
+    return InboxRow(
+        id=row.id,
+        network=row.network,
+        state=row.state,
+        customer=row.display_name or row.external_user_id,
+        language=row.language,
+        preview=(row.preview or "")[:200],
+        last_message_at=row.last_message_at,
+        handoff_reason=row.handoff_reason,
+        assignee=row.assignee,
+        sla=sla,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    id: int
+    conversation_id: int
+    network: Network
+    direction: str
+    author_kind: str
+    author: str | None
+    text: str
+    attachments: list[dict[str, Any]]
+    created_at: dt.datetime
+    delivery_status: str | None
+    delivery_error: str | None
+    article_id: str | None
+    confidence: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    id: int
+    network: Network
+    state: ConversationState
+    customer_id: int
+    customer: str
+    language: str | None
+    handoff_reason: str | None
+    assignee_id: int | None
+    assignee: str | None
+    networks: list[Network]
+    history: list[HistoryMessage]
+
+
+async def conversation_view(
+    engine: AsyncEngine, conversation_id: int, limit: int = 500
+) -> ConversationView | None:
+    """The conversation and the latest `limit` messages of every conversation of the same
+    customer (their other networks too), oldest first."""
+    c, i, a, m, d = conversations.c, identities.c, agents.c, messages.c, decisions.c
+    async with engine.connect() as conn:
+        head = (
+            await conn.execute(
+                sa.select(
+                    c.id,
+                    c.network,
+                    c.state,
+                    c.customer_id,
+                    c.language,
+                    c.handoff_reason,
+                    c.assignee_id,
+                    i.display_name,
+                    i.external_user_id,
+                    a.display_name.label("assignee"),
+                )
+                .join(identities, i.id == c.identity_id)
+                .outerjoin(agents, a.id == c.assignee_id)
+                .where(c.id == conversation_id)
+            )
+        ).first()
+        if head is None:
+            return None
+        theirs = sa.select(c.id).where(c.customer_id == head.customer_id).scalar_subquery()
+        author = agents.alias("author")
+        rows = (
+            await conn.execute(
+                sa.select(
+                    m.id,
+                    m.conversation_id,
+                    m.network,
+                    m.direction,
+                    m.author_kind,
+                    author.c.display_name.label("author"),
+                    m.text,
+                    m.attachments,
+                    m.created_at,
+                    m.delivery_status,
+                    m.delivery_error,
+                    d.article_id,
+                    d.confidence,
+                )
+                .outerjoin(author, author.c.id == m.agent_id)
+                # a bot's answer carries the decision made on the question it answers
+                .outerjoin(
+                    decisions,
+                    sa.and_(d.message_id == m.in_reply_to_id, m.author_kind == "bot"),
+                )
+                .where(m.conversation_id.in_(theirs))
+                .order_by(m.id.desc())
+                .limit(limit)
+            )
+        ).all()
+        networks = (
+            await conn.execute(
+                sa.select(i.network).where(i.customer_id == head.customer_id).distinct()
+            )
+        ).scalars()
+        network_list = sorted(networks)
+    history = [
+        HistoryMessage(
+            id=row.id,
+            conversation_id=row.conversation_id,
+            network=row.network,
+            direction=row.direction,
+            author_kind=row.author_kind,
+            author=row.author,
+            text=row.text,
+            attachments=row.attachments or [],
+            created_at=row.created_at,
+            delivery_status=row.delivery_status,
+            delivery_error=row.delivery_error,
+            article_id=row.article_id,
+            confidence=row.confidence,
+        )
+        for row in reversed(rows)
+    ]
+    return ConversationView(
+        id=head.id,
+        network=head.network,
+        state=head.state,
+        customer_id=head.customer_id,
+        customer=head.display_name or head.external_user_id,
+        language=head.language,
+        handoff_reason=head.handoff_reason,
+        assignee_id=head.assignee_id,
+        assignee=head.assignee,
+        networks=network_list,
+        history=history,
+    )

@@ -1,0 +1,76 @@
+"""The web inbox on the product's HTTP port: templates, static files, sign-in, pages, security
+headers. `add_inbox` puts it on an existing aiohttp application (the one that also serves the
+webhooks and health checks)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.bus import Bus
+from bridge.settings import Settings
+from bridge.web import auth, i18n, pages
+
+HERE = Path(__file__).parent
+# Pages load scripts and styles from this site only: an injected <script> cannot run.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def language_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    session = request.get(auth.SESSION_KEY)
+    if isinstance(session, auth.Session):
+        i18n.use_language(session.agent.language)
+    else:
+        header = request.headers.get("Accept-Language", "")
+        i18n.use_language("ru" if header.lower().startswith("ru") else "en")
+    return await handler(request)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    if not request.path.startswith(("/sandbox/", "/widget.js", "/webhooks/")):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def _environment(app: web.Application) -> jinja2.Environment:
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+        context_processors=[aiohttp_jinja2.request_processor],
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["current_language"] = i18n.current_language
+    env.filters["waiting"] = pages.format_waiting
+    env.filters["when"] = pages.format_time
+    return env
+
+
+def add_inbox(app: web.Application, engine: AsyncEngine, bus: Bus, settings: Settings) -> None:
+    app[pages.ENGINE] = engine
+    app[pages.BUS] = bus
+    app[pages.SETTINGS] = settings
+    _environment(app)
+    app.middlewares.append(security_headers)
+    auth.install(app, engine)
+    app.middlewares.append(language_middleware)
+    app.router.add_routes(pages.routes)
+    app.router.add_static("/static/", HERE / "static")

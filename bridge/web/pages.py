@@ -1,0 +1,266 @@
+"""The inbox's HTML pages: sign in, the conversation list, one conversation, the agents (admin).
+
+Every page is rendered on the server from Jinja2 templates with autoescaping on, so customer text
+is always shown as text. Forms post back and redirect (post/redirect/get); each action is a
+function of `bridge.conversations` or `bridge.agents`, the same ones the REST API calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import secrets
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge import conversations as actions
+from bridge.agents import AgentError, Role, add_agent, authenticate, list_agents, update_agent
+from bridge.bus import Bus
+from bridge.domain import Network
+from bridge.inbox import InboxQuery, View, conversation_view, inbox
+from bridge.settings import Settings
+from bridge.store.models import utcnow
+from bridge.web import auth
+from bridge.web.i18n import LANGUAGES, gettext
+
+ENGINE = web.AppKey("pages_engine", AsyncEngine)
+BUS = web.AppKey("pages_bus", Bus)
+SETTINGS = web.AppKey("pages_settings", Settings)
+
+routes = web.RouteTableDef()
+
+
+def _secure(request: web.Request) -> bool:
+    public_url = request.app[SETTINGS].public_url or ""
+    return public_url.startswith("https://")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: `next=` must not send a fresh sign-in elsewhere."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def _context(request: web.Request, **values: Any) -> dict[str, Any]:
+    session = request.get(auth.SESSION_KEY)
+    return {"session": session, "now": utcnow(), **values}
+
+
+@routes.get("/login")
+async def login_page(request: web.Request) -> web.Response:
+    csrf = secrets.token_urlsafe(24)
+    response = aiohttp_jinja2.render_template(
+        "login.html",
+        request,
+        _context(request, csrf=csrf, next=_safe_next(request.query.get("next")), error=None),
+    )
+    response.set_cookie(
+        auth.LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict", secure=_secure(request)
+    )
+    return response
+
+
+@routes.post("/login")
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    expected = request.cookies.get(auth.LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(str(form.get("csrf", "")), expected):
+        raise web.HTTPForbidden(text="the sign-in form is out of date; reload the page")
+    engine = request.app[ENGINE]
+    agent = await authenticate(engine, str(form.get("login", "")), str(form.get("password", "")))
+    if agent is None:
+        context = _context(
+            request,
+            csrf=expected,
+            next=_safe_next(str(form.get("next", ""))),
+            error=gettext("Wrong login or password."),
+        )
+        return aiohttp_jinja2.render_template("login.html", request, context, status=401)
+    token, _ = await auth.start_session(engine, agent.id)
+    response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
+    response.set_cookie(
+        auth.SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        secure=_secure(request),
+        max_age=int(auth.SESSION_LIFETIME.total_seconds()),
+    )
+    response.del_cookie(auth.LOGIN_CSRF_COOKIE)
+    raise response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.StreamResponse:
+    token = request.cookies.get(auth.SESSION_COOKIE)
+    if token:
+        await auth.end_session(request.app[ENGINE], token)
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(auth.SESSION_COOKIE)
+    raise response
+
+
+def _inbox_query(request: web.Request) -> InboxQuery:
+    try:
+        view = View(request.query.get("view", View.WAITING.value))
+        network = Network(request.query["network"]) if request.query.get("network") else None
+    except ValueError:
+        raise web.HTTPBadRequest(text="unknown view or network") from None
+    language = request.query.get("language") or None
+    if language is not None and language not in LANGUAGES:
+        raise web.HTTPBadRequest(text="unknown language")
+    return InboxQuery(view, network, language)
+
+
+@routes.get("/")
+async def inbox_page(request: web.Request) -> web.Response:
+    session = auth.current_session(request)
+    query = _inbox_query(request)
+    settings = request.app[SETTINGS]
+    result = await inbox(request.app[ENGINE], session.agent.id, query, settings.sla_for(), utcnow())
+    return aiohttp_jinja2.render_template(
+        "inbox.html",
+        request,
+        _context(request, inbox=result, query=query, views=list(View), networks=list(Network)),
+    )
+
+
+def _conversation_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["conversation_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+
+
+@routes.get("/c/{conversation_id}")
+async def conversation_page(request: web.Request) -> web.Response:
+    view = await conversation_view(request.app[ENGINE], _conversation_id(request))
+    if view is None:
+        raise web.HTTPNotFound(text="no such conversation")
+    agents = [a for a in await list_agents(request.app[ENGINE]) if a.active]
+    return aiohttp_jinja2.render_template(
+        "conversation.html",
+        request,
+        _context(request, conversation=view, agents=agents, error=request.query.get("error")),
+    )
+
+
+async def _act(request: web.Request, action: str) -> web.StreamResponse:
+    """Run one form action on a conversation, then back to it (with the reason if refused)."""
+    session = auth.current_session(request)
+    cid = _conversation_id(request)
+    engine, bus = request.app[ENGINE], request.app[BUS]
+    form = await request.post()
+    try:
+        if action == "reply":
+            await actions.reply_as_agent(
+                engine, bus, cid, session.agent.id, str(form.get("text", ""))
+            )
+        elif action == "note":
+            await actions.add_note(engine, bus, cid, session.agent.id, str(form.get("text", "")))
+        elif action == "claim":
+            await actions.assign(engine, bus, cid, session.agent.id)
+        elif action == "transfer":
+            await actions.assign(engine, bus, cid, int(str(form.get("agent_id", "0"))))
+        elif action == "resolve":
+            await actions.resolve(engine, bus, cid)
+        elif action == "reopen":
+            await actions.reopen(engine, bus, cid, session.agent.id)
+        elif action == "retry":
+            await actions.retry_delivery(engine, bus, cid, int(str(form.get("message_id", "0"))))
+        else:
+            raise web.HTTPNotFound()
+    except actions.ConversationNotFound:
+        raise web.HTTPNotFound(text="no such conversation") from None
+    except (ValueError, actions.ActionRefused) as exc:
+        raise web.HTTPSeeOther(f"/c/{cid}?error={_quote(str(exc))}") from None
+    raise web.HTTPSeeOther(f"/c/{cid}")
+
+
+def _quote(text: str) -> str:
+    return quote(text[:200])
+
+
+@routes.post("/c/{conversation_id}/{action}")
+async def conversation_action(request: web.Request) -> web.StreamResponse:
+    return await _act(request, request.match_info["action"])
+
+
+@routes.post("/me/language")
+async def set_language(request: web.Request) -> web.StreamResponse:
+    session = auth.current_session(request)
+    form = await request.post()
+    try:
+        await update_agent(
+            request.app[ENGINE], session.agent.id, language=str(form.get("language", ""))
+        )
+    except AgentError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    raise web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
+
+
+@routes.get("/admin/agents")
+async def agents_page(request: web.Request) -> web.Response:
+    return aiohttp_jinja2.render_template(
+        "agents.html",
+        request,
+        _context(
+            request,
+            agents=await list_agents(request.app[ENGINE]),
+            roles=list(Role),
+            error=request.query.get("error"),
+        ),
+    )
+
+
+@routes.post("/admin/agents")
+async def add_agent_action(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        await add_agent(
+            request.app[ENGINE],
+            str(form.get("login", "")),
+            str(form.get("password", "")),
+            display_name=str(form.get("display_name", "")) or None,
+            role=Role(str(form.get("role", Role.AGENT.value))),
+            language=str(form.get("language", "en")),
+        )
+    except (AgentError, ValueError) as exc:
+        raise web.HTTPSeeOther(f"/admin/agents?error={_quote(str(exc))}") from None
+    raise web.HTTPSeeOther("/admin/agents")
+
+
+@routes.post("/admin/agents/{agent_id}")
+async def change_agent_action(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    engine = request.app[ENGINE]
+    try:
+        agent_id = int(request.match_info["agent_id"])
+        role = Role(str(form["role"])) if form.get("role") else None
+        active = {"1": True, "0": False}.get(str(form.get("active", "")))
+        await update_agent(engine, agent_id, role=role, active=active)
+    except (AgentError, ValueError) as exc:
+        raise web.HTTPSeeOther(f"/admin/agents?error={_quote(str(exc))}") from None
+    if active is False:
+        await auth.end_sessions_of(engine, agent_id)
+    raise web.HTTPSeeOther("/admin/agents")
+
+
+def format_waiting(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    min_label, hour_label = gettext("min"), gettext("h")
+    if minutes < 60:
+        return f"{minutes} {min_label}"
+    return f"{minutes // 60} {hour_label} {minutes % 60:02d} {min_label}"
+
+
+def format_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%d.%m %H:%M")

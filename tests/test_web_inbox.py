@@ -1,0 +1,384 @@
+"""The web inbox over HTTP: sign-in, roles, CSRF, the list and its filters, the conversation view
+and the agents' actions. (The real browser is in test_web_browser.py.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.agents import AgentInfo, Role, add_agent
+from bridge.bus.memory import MemoryBus
+from bridge.domain import ConversationState, DeliveryStatus, Direction, Network
+from bridge.pipeline.worker import Pipeline
+from bridge.settings import Settings
+from bridge.store.models import conversations, messages
+from bridge.web.app import add_inbox
+from tests.factories import drain_outbound, entries, inbound
+
+PASSWORD = "correct horse battery"
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@dataclass
+class Web:
+    client: TestClient[web.Request, web.Application]
+    engine: AsyncEngine
+    bus: MemoryBus
+    pipeline: Pipeline
+    admin: AgentInfo
+    agent: AgentInfo
+
+    async def sign_in(self, who: AgentInfo, password: str = PASSWORD) -> str:
+        """Sign in as `who`; returns the CSRF token of the session."""
+        page = await self.client.get("/login")
+        csrf = CSRF_FIELD.search(await page.text())
+        assert csrf is not None
+        response = await self.client.post(
+            "/login",
+            data={"login": who.login, "password": password, "csrf": csrf[1], "next": "/"},
+            allow_redirects=False,
+        )
+        assert response.status == 303, await response.text()
+        inbox = await self.client.get("/")
+        token = CSRF_FIELD.search(await inbox.text())
+        assert token is not None
+        return token[1]
+
+    async def customer_writes(self, chat: int, seq: int, text: str, **kwargs: object) -> int:
+        await self.pipeline.handle(entries(inbound(chat, seq, text, **kwargs)))  # type: ignore[arg-type]
+        async with self.engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        sa.select(conversations.c.id).where(conversations.c.chat_id == str(chat))
+                    )
+                ).scalar_one()
+            )
+
+
+@pytest.fixture
+async def site(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
+) -> AsyncIterator[Web]:
+    app = web.Application()
+    add_inbox(app, engine, memory_bus, settings)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    admin = await add_agent(engine, "boss", PASSWORD, display_name="Boss", role=Role.ADMIN)
+    agent = await add_agent(engine, "anna", PASSWORD, display_name="Anna")
+    pipeline = Pipeline(engine, memory_bus, settings, responder=None)
+    yield Web(client, engine, memory_bus, pipeline, admin, agent)
+    await client.close()
+
+
+async def test_a_signed_out_visitor_is_sent_to_the_sign_in_page(site: Web) -> None:
+    response = await site.client.get("/", allow_redirects=False)
+
+    assert response.status == 303
+    assert response.headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/c/1/reply"),
+        ("POST", "/c/1/resolve"),
+        ("GET", "/admin/agents"),
+        ("POST", "/admin/agents"),
+        ("POST", "/me/language"),
+    ],
+)
+async def test_a_signed_out_client_can_do_nothing(site: Web, method: str, path: str) -> None:
+    response = await site.client.request(
+        method, path, allow_redirects=False, headers={"Accept": "application/json"}
+    )
+
+    assert response.status == 401
+
+
+async def test_a_wrong_password_is_refused_with_a_clear_message(site: Web) -> None:
+    page = await site.client.get("/login")
+    csrf = CSRF_FIELD.search(await page.text())
+    assert csrf is not None
+    response = await site.client.post(
+        "/login", data={"login": "anna", "password": "nope nope", "csrf": csrf[1]}
+    )
+
+    assert response.status == 401
+    assert "Wrong login or password." in await response.text()
+
+
+async def test_a_disabled_agent_cannot_sign_in(site: Web) -> None:
+    csrf = await site.sign_in(site.admin)
+    await site.client.post(f"/admin/agents/{site.agent.id}", data={"active": "0", "csrf": csrf})
+    site.client.session.cookie_jar.clear()
+
+    page = await site.client.get("/login")
+    token = CSRF_FIELD.search(await page.text())
+    assert token is not None
+    response = await site.client.post(
+        "/login", data={"login": "anna", "password": PASSWORD, "csrf": token[1]}
+    )
+    assert response.status == 401
+
+
+async def test_a_sign_in_never_redirects_to_another_site(site: Web) -> None:
+    page = await site.client.get("/login?next=//evil.example/")
+    csrf = CSRF_FIELD.search(await page.text())
+    assert csrf is not None
+    response = await site.client.post(
+        "/login",
+        data={"login": "anna", "password": PASSWORD, "csrf": csrf[1], "next": "//evil.example/"},
+        allow_redirects=False,
+    )
+
+    assert response.headers["Location"] == "/"
+
+
+async def test_a_post_without_the_csrf_token_is_refused(site: Web) -> None:
+    await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "hello")
+
+    response = await site.client.post(f"/c/{cid}/reply", data={"text": "hi"})
+
+    assert response.status == 403
+    assert drain_outbound(site.bus, Network.TELEGRAM)[-1].author_kind != "agent"
+
+
+async def test_an_agent_cannot_do_admin_actions(site: Web) -> None:
+    csrf = await site.sign_in(site.agent)
+
+    page = await site.client.get("/admin/agents")
+    add = await site.client.post(
+        "/admin/agents", data={"login": "eve", "password": PASSWORD, "role": "admin", "csrf": csrf}
+    )
+
+    assert (page.status, add.status) == (403, 403)
+
+
+async def test_the_inbox_lists_waiting_conversations_with_counts_per_view(site: Web) -> None:
+    await site.sign_in(site.agent)
+    await site.customer_writes(1, 1, "Не работает интернет")
+    await site.customer_writes(2, 1, "my router is broken")
+
+    page = await (await site.client.get("/?view=waiting")).text()
+
+    assert "Не работает интернет" in page and "my router is broken" in page
+    assert re.search(r'data-view="waiting">\s*<span>[^<]+</span><span class="count">2<', page)
+    assert re.search(r'data-view="mine">\s*<span>[^<]+</span><span class="count">0<', page)
+
+
+async def test_the_inbox_filters_by_network_and_language(site: Web) -> None:
+    await site.sign_in(site.agent)
+    await site.customer_writes(1, 1, "Не работает интернет")
+    await site.customer_writes(2, 1, "my router is broken", network=Network.VK)
+
+    by_network = await (await site.client.get("/?view=waiting&network=vk")).text()
+    by_language = await (await site.client.get("/?view=waiting&language=ru")).text()
+
+    assert "my router is broken" in by_network and "Не работает интернет" not in by_network
+    assert "Не работает интернет" in by_language and "my router is broken" not in by_language
+
+
+async def test_the_sla_clock_turns_amber_then_red(site: Web) -> None:
+    await site.sign_in(site.agent)
+    amber = await site.customer_writes(1, 1, "one")
+    red = await site.customer_writes(2, 1, "two")
+    now = dt.datetime.now(dt.UTC)
+    async with site.engine.begin() as conn:
+        for cid, minutes in ((amber, 50), (red, 70)):
+            await conn.execute(
+                sa.update(conversations)
+                .where(conversations.c.id == cid)
+                .values(awaiting_since=now - dt.timedelta(minutes=minutes))
+            )
+
+    page = await (await site.client.get("/")).text()
+
+    assert re.search(r'class="sla sla-amber"[^>]*>50 min<', page)
+    assert re.search(r'class="sla sla-red"[^>]*>1 h 10 min<', page)
+
+
+async def test_customer_text_is_escaped_in_the_list_and_the_conversation(site: Web) -> None:
+    await site.sign_in(site.agent)
+    attack = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    cid = await site.customer_writes(1, 1, attack)
+
+    listing = await (await site.client.get("/")).text()
+    thread = await (await site.client.get(f"/c/{cid}")).text()
+
+    for page in (listing, thread):
+        assert attack not in page
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+
+
+async def test_an_agents_reply_is_stored_queued_and_takes_the_conversation(site: Web) -> None:
+    csrf = await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "hello")
+
+    response = await site.client.post(
+        f"/c/{cid}/reply", data={"text": "Hello! How can I help?", "csrf": csrf}
+    )
+
+    assert response.status == 200  # followed the redirect back to the conversation
+    assert "Hello! How can I help?" in await response.text()
+    sent = drain_outbound(site.bus, Network.TELEGRAM)[-1]
+    assert (sent.text, sent.author_kind) == ("Hello! How can I help?", "agent")
+    async with site.engine.connect() as conn:
+        row = (await conn.execute(sa.select(conversations))).one()
+    assert (row.state, row.assignee_id, row.awaiting_since) == (
+        ConversationState.ASSIGNED,
+        site.agent.id,
+        None,
+    )
+
+
+async def test_an_internal_note_is_shown_and_never_sent(site: Web) -> None:
+    csrf = await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "hello")
+    queued_before = len(drain_outbound(site.bus, Network.TELEGRAM))
+
+    response = await site.client.post(
+        f"/c/{cid}/note", data={"text": "VIP customer, be gentle", "csrf": csrf}
+    )
+
+    assert "VIP customer, be gentle" in await response.text()
+    assert queued_before == 1 and drain_outbound(site.bus, Network.TELEGRAM) == []
+    async with site.engine.connect() as conn:
+        direction = (
+            await conn.execute(sa.select(messages.c.direction).order_by(messages.c.id.desc()))
+        ).first()
+    assert direction is not None and direction[0] is Direction.INTERNAL
+
+
+async def test_claim_resolve_and_reopen_move_the_conversation(site: Web) -> None:
+    csrf = await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "hello")
+
+    async def state() -> tuple[object, ...]:
+        async with site.engine.connect() as conn:
+            return tuple(
+                (
+                    await conn.execute(
+                        sa.select(conversations.c.state, conversations.c.assignee_id)
+                    )
+                ).one()
+            )
+
+    await site.client.post(f"/c/{cid}/claim", data={"csrf": csrf})
+    assert await state() == (ConversationState.ASSIGNED, site.agent.id)
+    await site.client.post(f"/c/{cid}/resolve", data={"csrf": csrf})
+    assert (await state())[0] is ConversationState.RESOLVED
+    await site.client.post(f"/c/{cid}/reopen", data={"csrf": csrf})
+    assert await state() == (ConversationState.ASSIGNED, site.agent.id)
+
+
+async def test_a_conversation_can_be_transferred_to_a_colleague(site: Web) -> None:
+    csrf = await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "hello")
+
+    await site.client.post(f"/c/{cid}/transfer", data={"agent_id": site.admin.id, "csrf": csrf})
+
+    async with site.engine.connect() as conn:
+        assignee = (await conn.execute(sa.select(conversations.c.assignee_id))).scalar_one()
+    assert assignee == site.admin.id
+
+
+async def test_a_refused_action_explains_why(site: Web) -> None:
+    csrf = await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "hello")
+
+    response = await site.client.post(f"/c/{cid}/reopen", data={"csrf": csrf})
+
+    assert "only a resolved conversation can be reopened" in await response.text()
+
+
+async def test_a_failed_message_shows_the_networks_reason_and_can_be_sent_again(
+    site: Web,
+) -> None:
+    csrf = await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "hello")
+    drain_outbound(site.bus, Network.TELEGRAM)
+    async with site.engine.begin() as conn:
+        await conn.execute(
+            sa.update(messages)
+            .where(messages.c.direction == Direction.OUTBOUND)
+            .values(
+                delivery_status=DeliveryStatus.FAILED,
+                delivery_error="Forbidden: bot was blocked by the user",
+            )
+        )
+        failed = (
+            await conn.execute(
+                sa.select(messages.c.id).where(messages.c.direction == Direction.OUTBOUND)
+            )
+        ).scalar_one()
+
+    page = await (await site.client.get(f"/c/{cid}")).text()
+    assert "Forbidden: bot was blocked by the user" in page
+    await site.client.post(f"/c/{cid}/retry", data={"message_id": failed, "csrf": csrf})
+
+    (again,) = drain_outbound(site.bus, Network.TELEGRAM)
+    assert again.message_id == failed
+
+
+async def test_an_admin_adds_an_agent_who_can_then_sign_in(site: Web) -> None:
+    csrf = await site.sign_in(site.admin)
+
+    await site.client.post(
+        "/admin/agents",
+        data={"login": "Petr", "password": PASSWORD, "role": "agent", "csrf": csrf},
+    )
+    page = await (await site.client.get("/admin/agents")).text()
+    assert "petr" in page
+    site.client.session.cookie_jar.clear()
+    petr = AgentInfo(0, "petr", "petr", Role.AGENT, "en", True)
+    await site.sign_in(petr)
+
+
+async def test_disabling_an_agent_signs_them_out_at_once(site: Web) -> None:
+    await site.sign_in(site.agent)
+    agent_cookies = site.client.session.cookie_jar.filter_cookies(site.client.make_url("/"))
+    site.client.session.cookie_jar.clear()
+    csrf = await site.sign_in(site.admin)
+    await site.client.post(f"/admin/agents/{site.agent.id}", data={"active": "0", "csrf": csrf})
+
+    site.client.session.cookie_jar.clear()
+    site.client.session.cookie_jar.update_cookies(agent_cookies)
+    response = await site.client.get("/", allow_redirects=False)
+    assert response.status == 303
+
+
+async def test_the_last_admin_cannot_be_disabled(site: Web) -> None:
+    csrf = await site.sign_in(site.admin)
+
+    response = await site.client.post(
+        f"/admin/agents/{site.admin.id}", data={"active": "0", "csrf": csrf}
+    )
+
+    assert "the last active admin cannot be demoted or disabled" in await response.text()
+
+
+async def test_an_agent_reads_the_inbox_in_russian(site: Web) -> None:
+    csrf = await site.sign_in(site.agent)
+
+    await site.client.post("/me/language", data={"language": "ru", "next": "/", "csrf": csrf})
+    page = await (await site.client.get("/")).text()
+
+    assert "Ожидают" in page and "Выйти" in page
+    assert '<html lang="ru">' in page
+
+
+async def test_pages_forbid_inline_scripts_and_framing(site: Web) -> None:
+    response = await site.client.get("/login")
+
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
