@@ -152,10 +152,17 @@ def webhook_app(app: web.Application, channels: list[NetworkChannel], bus: Bus) 
         app.router.add_routes(channel.webhook_routes(bus.publish_inbound))
 
 
-async def serve_http(settings: Settings, app: web.Application, stop: asyncio.Event) -> None:
+async def serve_http(
+    settings: Settings,
+    app: web.Application,
+    stop: asyncio.Event,
+    listening: asyncio.Event | None = None,
+) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    if listening is not None:
+        listening.set()
     try:
         await stop.wait()
     finally:
@@ -244,10 +251,12 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
         limiter = make_limiter(settings, bus)
         async with asyncio.TaskGroup() as group:
             # The port first: in the sandbox the channels poll emulators served on it.
-            group.create_task(serve_http(settings, app, stop))
+            listening = asyncio.Event()
+            group.create_task(serve_http(settings, app, stop, listening))
             group.create_task(run_core(settings, engine, bus, stop))
             for channel in channels:
                 group.create_task(run_channel(settings, engine, bus, channel, limiter, stop))
+            await listening.wait()  # what is printed next can be opened at once
             base = f"http://{settings.http_host}:{settings.http_port}"
             print(
                 f"supportbridge is running at {base}/ "

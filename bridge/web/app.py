@@ -61,6 +61,7 @@ def _environment(app: web.Application) -> jinja2.Environment:
     env.globals["current_language"] = i18n.current_language
     env.filters["waiting"] = pages.format_waiting
     env.filters["when"] = pages.format_time
+    env.filters["network_label"] = pages.network_label
     return env
 
 

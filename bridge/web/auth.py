@@ -30,6 +30,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PREFIXES = (
     "/login",
     "/static/",
+    "/favicon.ico",
     "/healthz",
     "/readyz",
     "/metrics",

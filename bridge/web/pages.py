@@ -56,7 +56,8 @@ def _context(request: web.Request, **values: Any) -> dict[str, Any]:
 
 @routes.get("/login")
 async def login_page(request: web.Request) -> web.Response:
-    csrf = secrets.token_urlsafe(24)
+    # kept while it lasts: a second tab, or the browser's own requests, must not void the first
+    csrf = request.cookies.get(auth.LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     response = aiohttp_jinja2.render_template(
         "login.html",
         request,
@@ -260,6 +261,18 @@ def format_waiting(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes} {min_label}"
     return f"{minutes // 60} {hour_label} {minutes % 60:02d} {min_label}"
+
+
+NETWORK_LABELS = {
+    Network.TELEGRAM: "TG",
+    Network.VK: "VK",
+    Network.FACEBOOK: "FB",
+    Network.WEBCHAT: "WEB",
+}
+
+
+def network_label(network: Network) -> str:
+    return NETWORK_LABELS[network]
 
 
 def format_time(moment: dt.datetime) -> str:

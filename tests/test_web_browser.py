@@ -1,0 +1,173 @@
+"""The inbox in a real browser (Debian's chromium): an agent signs in, finds the conversation a
+Telegram customer started in the sandbox, replies, the reply reaches the customer, resolves it.
+Customer text never runs as code in the agent's browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import IN_CI
+from tests.test_embedded_run import free_port, lines_until
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).parent.parent / "screenshots"
+CUSTOMERS = "/sandbox/telegram/_emulator/users/"
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Product:
+    base: str
+    password: str
+
+    def customer_writes(self, user_id: int, text: str, name: str = "Ivan") -> None:
+        body = json.dumps({"text": text, "first_name": name, "language_code": "ru"}).encode()
+        request = urllib.request.Request(
+            f"{self.base}{CUSTOMERS}{user_id}/messages",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.loads(response.read())["ok"]
+
+    def bot_messages(self, user_id: int) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(
+            f"{self.base}{CUSTOMERS}{user_id}/bot-messages", timeout=5
+        ) as response:
+            result: list[dict[str, Any]] = json.loads(response.read())["result"]
+            return result
+
+    def wait_for_bot_messages(self, user_id: int, count: int) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 20
+        while len(messages := self.bot_messages(user_id)) < count:
+            assert time.monotonic() < deadline, messages
+            time.sleep(0.2)
+        return messages
+
+
+@pytest.fixture
+def product(tmp_path: Path) -> Iterator[Product]:
+    """`supportbridge run --sandbox` as a new user starts it, and the admin password it prints."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SB_")} | {
+        "SB_CONFIG": os.devnull,
+        "SB_DATA_DIR": str(tmp_path),
+        "SB_HTTP_PORT": str(port),
+        "SB_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "run", "--sandbox"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        printed = lines_until(process.stdout, "inbox:", timeout=40)
+        found = re.search(r"with the password (\S+) ", printed[-1])
+        assert found is not None, printed
+        yield Product(f"http://127.0.0.1:{port}", found[1])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def browser():  # type: ignore[no-untyped-def]
+    if not shutil.which(CHROMIUM):
+        message = f"{CHROMIUM} is not installed (apt-get install chromium)"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+def sign_in(browser, product: Product):  # type: ignore[no-untyped-def]
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(f"{product.base}/")
+    page.fill("input[name=login]", "admin")
+    page.fill("input[name=password]", product.password)
+    page.click("button[type=submit]")
+    page.wait_for_selector(".conversations, .empty")
+    return page
+
+
+def shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+def test_an_agent_answers_a_telegram_customer_from_the_inbox(browser, product: Product) -> None:  # type: ignore[no-untyped-def]
+    product.customer_writes(7001, "Здравствуйте! Роутер мигает красным, интернета нет", "Ольга")
+    product.wait_for_bot_messages(7001, 1)
+    page = sign_in(browser, product)
+
+    page.wait_for_selector("text=Роутер мигает красным")
+    shoot(page, "inbox-list.png")
+    page.click("text=Роутер мигает красным")
+    page.wait_for_selector(".messages")
+    page.fill("textarea[name=text]", "Ольга, добрый день! Перезагрузите, пожалуйста, роутер.")
+    page.click("button:has-text('Send')")
+    page.wait_for_selector("text=Перезагрузите, пожалуйста, роутер.")
+    shoot(page, "inbox-conversation.png")
+
+    received = product.wait_for_bot_messages(7001, 2)
+    assert received[-1]["text"] == "Ольга, добрый день! Перезагрузите, пожалуйста, роутер."
+    page.click("button:has-text('Resolve')")
+    page.wait_for_selector(".thread-head .state-resolved")
+    page.goto(f"{product.base}/?view=resolved")
+    assert "Ольга" in page.inner_text(".conversations")
+
+
+XSS_CORPUS = [
+    "<script>document.title='pwned'</script>",
+    "<img src=x onerror=\"document.title='pwned'\">",
+    "<svg/onload=alert(1)>",
+    '"><iframe src=javascript:alert(1)>',
+    '<a href="javascript:alert(1)">click me</a>',
+    "{{ 7*7 }} ${7*7} <b>bold</b>",
+]
+
+
+def test_customer_text_with_markup_executes_nothing_in_the_inbox(browser, product: Product) -> None:  # type: ignore[no-untyped-def]
+    for n, payload in enumerate(XSS_CORPUS):
+        product.customer_writes(7100 + n, payload, name=payload[:40])
+    product.wait_for_bot_messages(7100 + len(XSS_CORPUS) - 1, 1)
+    page = sign_in(browser, product)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    page.reload()
+    page.wait_for_selector(".conversations")
+    rows = page.inner_text(".conversations")
+    page.click(".conversation-row >> nth=0")
+    page.wait_for_selector(".messages")
+    shoot(page, "inbox-xss.png")
+
+    assert all(payload in rows for payload in XSS_CORPUS)
+    assert dialogs == []
+    assert page.title() != "pwned"
+    assert (
+        page.query_selector(".messages img, .messages svg, .messages iframe, .messages b") is None
+    )
