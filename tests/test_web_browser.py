@@ -1,5 +1,6 @@
-"""The inbox in a real browser (Debian's chromium): an agent signs in, finds the conversation a
-Telegram customer started in the sandbox, replies, the reply reaches the customer, resolves it.
+"""The inbox in a real browser (Debian's chromium): an agent signs in, sees the conversation a
+Telegram customer starts in the sandbox appear live, replies, the reply reaches the customer,
+resolves it.
 Customer text never runs as code in the agent's browser."""
 
 from __future__ import annotations
@@ -119,17 +120,18 @@ def shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_an_agent_answers_a_telegram_customer_from_the_inbox(browser, product: Product) -> None:  # type: ignore[no-untyped-def]
-    product.customer_writes(7001, "Здравствуйте! Роутер мигает красным, интернета нет", "Ольга")
-    product.wait_for_bot_messages(7001, 1)
     page = sign_in(browser, product)
+    page.wait_for_timeout(500)  # the page's live socket is open
 
-    page.wait_for_selector("text=Роутер мигает красным")
+    product.customer_writes(7001, "Здравствуйте! Роутер мигает красным, интернета нет", "Ольга")
+    page.wait_for_selector("text=Роутер мигает красным")  # live: no reload
     shoot(page, "inbox-list.png")
     page.click("text=Роутер мигает красным")
     page.wait_for_selector(".messages")
     page.fill("textarea[name=text]", "Ольга, добрый день! Перезагрузите, пожалуйста, роутер.")
     page.click("button:has-text('Send')")
     page.wait_for_selector("text=Перезагрузите, пожалуйста, роутер.")
+    page.wait_for_selector(".msg.from-agent .status-sent")  # the delivery status, live
     shoot(page, "inbox-conversation.png")
 
     received = product.wait_for_bot_messages(7001, 2)

@@ -3,11 +3,13 @@ and the agents' actions. (The real browser is in test_web_browser.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
@@ -16,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.agents import AgentInfo, Role, add_agent
 from bridge.bus.memory import MemoryBus
-from bridge.domain import ConversationState, DeliveryStatus, Direction, Network
+from bridge.bus.redis import RedisBus
+from bridge.domain import ConversationState, DeliveryStatus, Direction, Event, Network
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations, messages
@@ -36,21 +39,8 @@ class Web:
     admin: AgentInfo
     agent: AgentInfo
 
-    async def sign_in(self, who: AgentInfo, password: str = PASSWORD) -> str:
-        """Sign in as `who`; returns the CSRF token of the session."""
-        page = await self.client.get("/login")
-        csrf = CSRF_FIELD.search(await page.text())
-        assert csrf is not None
-        response = await self.client.post(
-            "/login",
-            data={"login": who.login, "password": password, "csrf": csrf[1], "next": "/"},
-            allow_redirects=False,
-        )
-        assert response.status == 303, await response.text()
-        inbox = await self.client.get("/")
-        token = CSRF_FIELD.search(await inbox.text())
-        assert token is not None
-        return token[1]
+    async def sign_in(self, who: AgentInfo) -> str:
+        return await sign_in(self.client, who)
 
     async def customer_writes(self, chat: int, seq: int, text: str, **kwargs: object) -> int:
         await self.pipeline.handle(entries(inbound(chat, seq, text, **kwargs)))  # type: ignore[arg-type]
@@ -62,6 +52,23 @@ class Web:
                     )
                 ).scalar_one()
             )
+
+
+async def sign_in(client: TestClient[web.Request, web.Application], who: AgentInfo) -> str:
+    """Sign in as `who` through the form; returns the CSRF token of the session."""
+    page = await client.get("/login")
+    csrf = CSRF_FIELD.search(await page.text())
+    assert csrf is not None
+    response = await client.post(
+        "/login",
+        data={"login": who.login, "password": PASSWORD, "csrf": csrf[1], "next": "/"},
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()
+    inbox = await client.get("/")
+    token = CSRF_FIELD.search(await inbox.text())
+    assert token is not None
+    return token[1]
 
 
 @pytest.fixture
@@ -382,3 +389,70 @@ async def test_pages_forbid_inline_scripts_and_framing(site: Web) -> None:
 
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_the_live_socket_refuses_a_signed_out_client(site: Web) -> None:
+    response = await site.client.get("/ws/inbox", headers={"Accept": "application/json"})
+
+    assert response.status == 401
+
+
+async def test_the_live_socket_refuses_a_page_of_another_site(site: Web) -> None:
+    await site.sign_in(site.agent)
+
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await site.client.ws_connect("/ws/inbox", headers={"Origin": "https://evil.example"})
+
+    assert refused.value.status == 403
+
+
+async def test_an_open_inbox_hears_of_a_new_customer_message_at_once(site: Web) -> None:
+    await site.sign_in(site.agent)
+    origin = str(site.client.make_url("/")).rstrip("/")
+    socket = await site.client.ws_connect("/ws/inbox", headers={"Origin": origin})
+
+    cid = await site.customer_writes(1, 1, "hello")
+    event = await asyncio.wait_for(socket.receive_json(), 5)
+
+    assert (event["kind"], event["conversation_id"]) == ("message.created", cid)
+    await socket.close()
+
+
+@pytest.mark.redis
+async def test_every_web_process_hears_the_events_of_every_core(
+    engine: AsyncEngine, settings: Settings, redis_url: str, redis_prefix: str
+) -> None:
+    """Two `web` processes' apps on their own Redis connections; the event comes from a third."""
+    buses = [RedisBus(redis_url, 4, prefix=redis_prefix) for _ in range(3)]
+    clients = []
+    agent = await add_agent(engine, "anna", PASSWORD)
+    for bus in buses[:2]:
+        app = web.Application()
+        add_inbox(app, engine, bus, settings)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+    sockets = []
+    for client in clients:
+        page = Web(
+            client,
+            engine,
+            MemoryBus(1),
+            Pipeline(engine, MemoryBus(1), settings, None),
+            agent,
+            agent,
+        )
+        await page.sign_in(agent)
+        origin = str(client.make_url("/")).rstrip("/")
+        sockets.append(await client.ws_connect("/ws/inbox", headers={"Origin": origin}))
+    await asyncio.sleep(0.3)  # the subscriptions reach Redis
+
+    await buses[2].publish_events([Event(kind="conversation.state", conversation_id=42)])
+
+    heard = [await asyncio.wait_for(socket.receive_json(), 5) for socket in sockets]
+    assert [event["conversation_id"] for event in heard] == [42, 42]
+    for socket, client in zip(sockets, clients, strict=True):
+        await socket.close()
+        await client.close()
+    for bus in buses:
+        await bus.close()

@@ -15,21 +15,17 @@ function formatWaiting(seconds) {
   return `${Math.floor(minutes / 60)} ${h} ${String(minutes % 60).padStart(2, "0")} ${m}`;
 }
 
-// SLA clocks keep running while the page is open.
+// SLA clocks keep running while the page is open (one timer; parts swapped in join it).
 function tickSla() {
-  const started = Date.now();
-  const clocks = [...document.querySelectorAll(".sla[data-waiting]")].map((el) => ({
-    el, waiting: Number(el.dataset.waiting), limit: Number(el.dataset.limit),
-  }));
-  setInterval(() => {
-    const elapsed = (Date.now() - started) / 1000;
-    for (const clock of clocks) {
-      const waiting = clock.waiting + elapsed;
-      clock.el.textContent = formatWaiting(waiting);
-      const level = waiting >= clock.limit ? "red" : waiting >= 0.75 * clock.limit ? "amber" : "ok";
-      clock.el.className = `sla sla-${level}`;
-    }
-  }, 15000);
+  const now = Date.now();
+  for (const el of document.querySelectorAll(".sla[data-waiting]")) {
+    if (!el.dataset.start) el.dataset.start = String(now - Number(el.dataset.waiting) * 1000);
+    const waiting = (now - Number(el.dataset.start)) / 1000;
+    const limit = Number(el.dataset.limit);
+    el.textContent = formatWaiting(waiting);
+    const level = waiting >= limit ? "red" : waiting >= 0.75 * limit ? "amber" : "ok";
+    el.className = `sla sla-${level}`;
+  }
 }
 
 function scrollThread() {
@@ -37,8 +33,43 @@ function scrollThread() {
   if (composer) composer.scrollIntoView({ block: "end" });
 }
 
+// Live: the server says what changed; the page fetches itself again and swaps the parts
+// marked data-refresh (server-rendered, escaped), leaving what the agent is typing alone.
+async function refresh() {
+  const response = await fetch(location.href, { headers: { Accept: "text/html" } });
+  if (!response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  for (const part of document.querySelectorAll("[data-refresh]")) {
+    const next = fresh.querySelector(`[data-refresh="${part.dataset.refresh}"]`);
+    if (next) part.replaceWith(next);
+  }
+  tickSla();
+}
+
+function listen() {
+  const live = document.querySelector("[data-live]");
+  if (!live) return;
+  const conversation = Number(live.dataset.conversation || 0);
+  let pending = null;
+  let delay = 1000;
+  const connect = () => {
+    const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/inbox`);
+    socket.onopen = () => { delay = 1000; };
+    socket.onmessage = (message) => {
+      const event = JSON.parse(message.data);
+      if (conversation && event.conversation_id !== conversation) return;
+      clearTimeout(pending);
+      pending = setTimeout(refresh, 250);  // a burst of events, one fetch
+    };
+    socket.onclose = () => { setTimeout(connect, delay); delay = Math.min(delay * 2, 30000); };
+  };
+  connect();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   autosubmit();
   tickSla();
+  setInterval(tickSla, 15000);
   scrollThread();
+  listen();
 });

@@ -1,0 +1,71 @@
+"""`/ws/inbox`: the bus's events (a message stored, a state changed, a delivery status) pushed to
+every open inbox page, which then fetches the part of the page that changed. With Redis the
+events are pub/sub, so every `web` process sees those of every core and sender."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from bridge.bus import Bus
+from bridge.domain import Event
+from bridge.web import auth
+
+BUS = web.AppKey("live_bus", Bus)
+SOCKETS = web.AppKey("live_sockets", weakref.WeakSet[web.WebSocketResponse])
+HEARTBEAT_S = 25.0
+
+routes = web.RouteTableDef()
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A page of another site must not open an agent's socket with the agent's cookie."""
+    origin = request.headers.get("Origin")
+    return origin is not None and urlsplit(origin).netloc == request.host
+
+
+@routes.get("/ws/inbox")
+async def inbox_socket(request: web.Request) -> web.StreamResponse:
+    auth.current_session(request)
+    if not _same_origin(request):
+        raise web.HTTPForbidden(text="cross-site socket refused")
+    socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
+    await socket.prepare(request)
+    request.app[SOCKETS].add(socket)
+    async with request.app[BUS].subscribe_events() as events:
+        forward = asyncio.ensure_future(_forward(events, socket))
+        try:
+            async for message in socket:  # the page sends nothing; this ends when it closes
+                if message.type is WSMsgType.ERROR:
+                    break
+        finally:
+            forward.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await forward
+    return socket
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown: open pages reconnect to another process, the server stops at once."""
+    open_sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
+    for socket in list(open_sockets):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+def install(app: web.Application, bus: Bus) -> None:
+    app[BUS] = bus
+    app[SOCKETS] = weakref.WeakSet()
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_routes(routes)
+
+
+async def _forward(events: AsyncIterator[Event], socket: web.WebSocketResponse) -> None:
+    async for event in events:
+        if socket.closed:
+            return
+        await socket.send_json(event.model_dump(mode="json"))
