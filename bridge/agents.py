@@ -141,6 +141,16 @@ async def get_agent(engine: AsyncEngine, agent_id: int) -> AgentInfo | None:
     return _info(row) if row is not None else None
 
 
+async def find_agent(engine: AsyncEngine, login: str) -> AgentInfo:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(sa.select(*_COLUMNS).where(agents.c.login == login.strip().lower()))
+        ).first()
+    if row is None:
+        raise AgentError(f"no agent with the login {login!r}")
+    return _info(row)
+
+
 async def list_agents(engine: AsyncEngine) -> list[AgentInfo]:
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(*_COLUMNS).order_by(agents.c.login))).all()

@@ -137,21 +137,40 @@ def user_add(login: str, password: str, name: str | None, admin: bool, language:
         raise click.ClickException(str(exc)) from None
 
 
+@user.command("token")
+@click.argument("login")
+@click.option("--name", required=True, help="What the token is for (e.g. the CRM's name).")
+def user_token(login: str, name: str) -> None:
+    """Issue a REST API token acting as LOGIN (printed once; send it as a Bearer token)."""
+    from bridge.agents import AgentError, find_agent
+    from bridge.store.migrate import migrated_engine
+    from bridge.web.auth import issue_api_token
+
+    async def issue() -> str:
+        engine = await migrated_engine(_settings().effective_database_url)
+        try:
+            return await issue_api_token(engine, (await find_agent(engine, login)).id, name)
+        finally:
+            await engine.dispose()
+
+    try:
+        click.echo(asyncio.run(issue()))
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @user.command("password")
 @click.argument("login")
 @_password_option()
 def user_password(login: str, password: str) -> None:
     """Set an agent's password."""
-    from bridge.agents import AgentError, list_agents, update_agent
+    from bridge.agents import AgentError, find_agent, update_agent
     from bridge.store.migrate import migrated_engine
 
     async def change() -> None:
         engine = await migrated_engine(_settings().effective_database_url)
         try:
-            found = [a for a in await list_agents(engine) if a.login == login.strip().lower()]
-            if not found:
-                raise AgentError(f"no agent with the login {login!r}")
-            await update_agent(engine, found[0].id, password=password)
+            await update_agent(engine, (await find_agent(engine, login)).id, password=password)
         finally:
             await engine.dispose()
 

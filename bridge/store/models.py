@@ -118,6 +118,17 @@ class WebSession(Base):
     expires_at: Mapped[dt.datetime]
 
 
+class ApiToken(Base):
+    """An integration's token for the REST API, acting as its agent; only the SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(sa.ForeignKey("agents.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Conversation(Base):
     """One chat on one network; a resolved one is reopened by the customer's next message."""
 
@@ -248,3 +259,4 @@ dead_letters = _table(DeadLetter)
 articles = _table(KbArticle)
 decisions = _table(Decision)
 web_sessions = _table(WebSession)
+api_tokens = _table(ApiToken)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
 from bridge.settings import Settings
-from bridge.web import auth, i18n, live, pages
+from bridge.web import api, auth, i18n, live, pages
 
 HERE = Path(__file__).parent
 # Pages load scripts and styles from this site only: an injected <script> cannot run.
@@ -71,8 +71,10 @@ def add_inbox(app: web.Application, engine: AsyncEngine, bus: Bus, settings: Set
     app[pages.SETTINGS] = settings
     _environment(app)
     app.middlewares.append(security_headers)
+    app.middlewares.append(api.json_errors)
     auth.install(app, engine)
     app.middlewares.append(language_middleware)
     app.router.add_routes(pages.routes)
     live.install(app, bus)
+    api.install(app)
     app.router.add_static("/static/", HERE / "static")

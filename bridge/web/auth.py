@@ -19,7 +19,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.agents import AgentInfo, get_agent
-from bridge.store.models import utcnow, web_sessions
+from bridge.store.models import api_tokens, utcnow, web_sessions
 
 SESSION_COOKIE = "sb_session"
 LOGIN_CSRF_COOKIE = "sb_login_csrf"
@@ -48,8 +48,11 @@ ENGINE_KEY = web.AppKey("auth_engine", AsyncEngine)
 
 @dataclass(frozen=True, slots=True)
 class Session:
+    """Who makes the request: a browser session (with its CSRF token), or an integration's API
+    token (no cookie, so no CSRF token needed)."""
+
     agent: AgentInfo
-    csrf_token: str
+    csrf_token: str | None
 
 
 SESSION_KEY = web.RequestKey("session", Session)
@@ -105,6 +108,31 @@ async def find_session(engine: AsyncEngine, token: str) -> Session | None:
     return Session(agent, row.csrf_token)
 
 
+async def issue_api_token(engine: AsyncEngine, agent_id: int, name: str) -> str:
+    """A new token for an integration acting as the agent; shown once, stored as a digest."""
+    token = "sb_" + secrets.token_urlsafe(32)
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.insert(api_tokens).values(
+                id=_digest(token), agent_id=agent_id, name=name[:128], created_at=utcnow()
+            )
+        )
+    return token
+
+
+async def find_api_token(engine: AsyncEngine, token: str) -> Session | None:
+    async with engine.connect() as conn:
+        agent_id = (
+            await conn.execute(
+                sa.select(api_tokens.c.agent_id).where(api_tokens.c.id == _digest(token))
+            )
+        ).scalar_one_or_none()
+    agent = await get_agent(engine, agent_id) if agent_id is not None else None
+    if agent is None or not agent.active:
+        return None
+    return Session(agent, None)
+
+
 def current_session(request: web.Request) -> Session:
     session: Session | None = request.get(SESSION_KEY)
     if session is None:
@@ -127,13 +155,17 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if _is_public(request.path):
         return await handler(request)
     engine = request.app[ENGINE_KEY]
-    token = request.cookies.get(SESSION_COOKIE)
-    session = await find_session(engine, token) if token else None
+    bearer = request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer "):
+        session = await find_api_token(engine, bearer.removeprefix("Bearer ").strip())
+    else:
+        token = request.cookies.get(SESSION_COOKIE)
+        session = await find_session(engine, token) if token else None
     if session is None:
         if _wants_json(request) or request.method not in SAFE_METHODS:
             raise web.HTTPUnauthorized(text="sign in first")
         raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
-    if request.method not in SAFE_METHODS:
+    if request.method not in SAFE_METHODS and session.csrf_token is not None:
         given = request.headers.get(CSRF_HEADER)
         if given is None and request.content_type in (
             "application/x-www-form-urlencoded",

@@ -1,0 +1,205 @@
+"""The REST API: its OpenAPI document, token auth, the role every endpoint checks, and the
+actions (the same service functions as the pages)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from openapi_spec_validator import validate
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.agents import Role, add_agent
+from bridge.bus.memory import MemoryBus
+from bridge.domain import ConversationState, Network
+from bridge.pipeline.worker import Pipeline
+from bridge.settings import Settings
+from bridge.store.models import conversations
+from bridge.web.api import api
+from bridge.web.app import add_inbox
+from bridge.web.auth import issue_api_token
+from tests.factories import drain_outbound, entries, inbound
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Api:
+    client: TestClient[web.Request, web.Application]
+    engine: AsyncEngine
+    bus: MemoryBus
+    pipeline: Pipeline
+    agent_token: str
+    admin_token: str
+
+    def as_agent(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.agent_token}"}
+
+    def as_admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    async def conversation(self, chat: int = 1, text: str = "hello") -> int:
+        await self.pipeline.handle(entries(inbound(chat, 1, text)))
+        async with self.engine.connect() as conn:
+            query = sa.select(conversations.c.id).where(conversations.c.chat_id == str(chat))
+            return int((await conn.execute(query)).scalar_one())
+
+
+@pytest.fixture
+async def rest(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
+) -> AsyncIterator[Api]:
+    app = web.Application()
+    add_inbox(app, engine, memory_bus, settings)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    admin = await add_agent(engine, "boss", PASSWORD, role=Role.ADMIN)
+    agent = await add_agent(engine, "anna", PASSWORD)
+    yield Api(
+        client,
+        engine,
+        memory_bus,
+        Pipeline(engine, memory_bus, settings, responder=None),
+        await issue_api_token(engine, agent.id, "crm"),
+        await issue_api_token(engine, admin.id, "ops"),
+    )
+    await client.close()
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"{\w+}", "1", path)
+
+
+async def test_the_openapi_document_is_valid_and_lists_every_endpoint(rest: Api) -> None:
+    response = await rest.client.get("/api/openapi.json")
+    document = await response.json()
+
+    validate(document)
+    listed = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
+    assert listed == {(e.method, e.path) for e in api.endpoints}
+
+
+@pytest.mark.parametrize("endpoint", api.endpoints, ids=lambda e: f"{e.method} {e.path}")
+async def test_a_client_without_credentials_can_call_no_endpoint(rest: Api, endpoint) -> None:  # type: ignore[no-untyped-def]
+    response = await rest.client.request(endpoint.method, concrete(endpoint.path), json={})
+
+    assert response.status == 401
+    assert (await response.json())["error"]
+
+
+@pytest.mark.parametrize(
+    "endpoint", [e for e in api.endpoints if e.admin], ids=lambda e: f"{e.method} {e.path}"
+)
+async def test_an_agent_can_call_no_admin_endpoint(rest: Api, endpoint) -> None:  # type: ignore[no-untyped-def]
+    response = await rest.client.request(
+        endpoint.method, concrete(endpoint.path), json={}, headers=rest.as_agent()
+    )
+
+    assert response.status == 403
+
+
+async def test_an_unknown_token_is_refused(rest: Api) -> None:
+    response = await rest.client.get("/api/me", headers={"Authorization": "Bearer sb_forged"})
+
+    assert response.status == 401
+
+
+async def test_a_token_acts_as_its_agent(rest: Api) -> None:
+    response = await rest.client.get("/api/me", headers=rest.as_agent())
+
+    assert (await response.json())["login"] == "anna"
+
+
+async def test_a_reply_through_the_api_reaches_the_customers_network(rest: Api) -> None:
+    cid = await rest.conversation()
+
+    response = await rest.client.post(
+        f"/api/conversations/{cid}/reply", json={"text": "On it!"}, headers=rest.as_agent()
+    )
+
+    assert response.status == 200
+    sent = drain_outbound(rest.bus, Network.TELEGRAM)[-1]
+    assert (sent.text, sent.author_kind) == ("On it!", "agent")
+
+
+async def test_bad_input_gets_a_clear_error_and_changes_nothing(rest: Api) -> None:
+    cid = await rest.conversation()
+
+    empty = await rest.client.post(
+        f"/api/conversations/{cid}/reply", json={"text": "   "}, headers=rest.as_agent()
+    )
+    broken = await rest.client.post(
+        f"/api/conversations/{cid}/reply", data=b"{not json", headers=rest.as_agent()
+    )
+    extra = await rest.client.post(
+        f"/api/conversations/{cid}/reply",
+        json={"text": "hi", "as_admin": True},
+        headers=rest.as_agent(),
+    )
+
+    assert [r.status for r in (empty, broken, extra)] == [400, 400, 400]
+    assert (await empty.json())["error"].startswith("text:")
+    assert [m.author_kind for m in drain_outbound(rest.bus, Network.TELEGRAM)] == ["system"]
+
+
+async def test_an_unknown_conversation_is_not_found(rest: Api) -> None:
+    response = await rest.client.post(
+        "/api/conversations/999/reply", json={"text": "hi"}, headers=rest.as_agent()
+    )
+
+    assert response.status == 404
+
+
+async def test_an_action_the_state_does_not_allow_is_a_conflict(rest: Api) -> None:
+    cid = await rest.conversation()
+
+    response = await rest.client.post(f"/api/conversations/{cid}/reopen", headers=rest.as_agent())
+
+    assert response.status == 409
+    assert "only a resolved conversation" in (await response.json())["error"]
+
+
+async def test_the_inbox_and_a_conversation_read_as_json(rest: Api) -> None:
+    cid = await rest.conversation(text="where is my order?")
+
+    listing = await (await rest.client.get("/api/conversations", headers=rest.as_agent())).json()
+    detail = await (
+        await rest.client.get(f"/api/conversations/{cid}", headers=rest.as_agent())
+    ).json()
+
+    assert listing["counts"]["waiting"] == 1
+    assert listing["conversations"][0]["preview"] == "where is my order?"
+    assert detail["state"] == ConversationState.WAITING
+    assert [m["author_kind"] for m in detail["history"]] == ["customer", "system"]
+
+
+async def test_an_admin_adds_and_disables_an_agent(rest: Api) -> None:
+    added = await rest.client.post(
+        "/api/admin/agents",
+        json={"login": "petr", "password": PASSWORD},
+        headers=rest.as_admin(),
+    )
+    petr = await added.json()
+    changed = await rest.client.patch(
+        f"/api/admin/agents/{petr['id']}", json={"active": False}, headers=rest.as_admin()
+    )
+
+    assert (added.status, changed.status) == (200, 200)
+    assert (await changed.json())["active"] is False
+
+
+async def test_a_cookie_session_needs_the_csrf_header_on_the_api(rest: Api) -> None:
+    page = await rest.client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+    assert csrf is not None
+    await rest.client.post("/login", data={"login": "anna", "password": PASSWORD, "csrf": csrf[1]})
+    cid = await rest.conversation()
+
+    response = await rest.client.post(f"/api/conversations/{cid}/claim")
+
+    assert response.status == 403
