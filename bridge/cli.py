@@ -249,6 +249,23 @@ def bench_kb(articles: int, queries: int) -> None:
     click.echo(json.dumps(run_kb_bench(articles, queries)))
 
 
+@bench.command("inbox")
+@click.option("--conversations", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--messages", type=click.IntRange(min=1), default=2_000, show_default=True)
+@click.option("--requests", type=click.IntRange(min=1), default=30, show_default=True)
+def bench_inbox(conversations: int, messages: int, requests: int) -> None:
+    """Server time of the inbox list and of a long conversation on PostgreSQL."""
+    import json
+
+    from bench.inbox import InboxBenchOptions, run
+
+    _settings()
+    options = InboxBenchOptions(
+        conversations=conversations, long_conversation=messages, requests=requests
+    )
+    click.echo(json.dumps(run(options)))
+
+
 def _attach_kb() -> None:
     from kb.cli import kb
 

@@ -196,7 +196,7 @@ class ConversationView:
 
 
 async def conversation_view(
-    engine: AsyncEngine, conversation_id: int, limit: int = 500
+    engine: AsyncEngine, conversation_id: int, limit: int = 2000
 ) -> ConversationView | None:
     """The conversation and the latest `limit` messages of every conversation of the same
     customer (their other networks too), oldest first."""

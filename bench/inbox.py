@@ -1,0 +1,224 @@
+"""`supportbridge bench inbox`: how long the inbox takes to serve its heaviest pages on
+PostgreSQL — the list with many open conversations, and one long conversation.
+
+Fills its own database (`sb_bench_inbox`, recreated) with N open conversations (a customer, an
+identity, a few messages each) and one conversation of M messages, then times real HTTP requests
+to a running inbox (server time: the request measured inside the server, template included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import sqlalchemy as sa
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.pipeline import fresh_postgres_database, percentile
+from bridge.agents import add_agent
+from bridge.bus.memory import MemoryBus
+from bridge.domain import AuthorKind, ConversationState, DeliveryStatus, Direction, Network
+from bridge.settings import Settings
+from bridge.store.engine import make_engine
+from bridge.store.models import conversations, customers, identities, messages, utcnow
+from bridge.web.app import add_inbox
+from bridge.web.auth import issue_api_token
+
+BENCH_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/sb_bench_inbox"
+CHUNK = 5000
+SERVER_TIME = "X-Server-Time-Ms"
+
+
+@dataclass(frozen=True)
+class InboxBenchOptions:
+    conversations: int = 10_000
+    messages_per_conversation: int = 3
+    long_conversation: int = 2_000
+    requests: int = 30
+
+
+async def fill(engine: AsyncEngine, options: InboxBenchOptions) -> int:
+    """The open conversations, then the long one; returns the long one's id."""
+    rng = random.Random(0)
+    now = utcnow()
+    states = [ConversationState.WAITING, ConversationState.ASSIGNED, ConversationState.BOT]
+    networks = list(Network)
+    async with engine.begin() as conn:
+        for start in range(0, options.conversations + 1, CHUNK):
+            n = min(CHUNK, options.conversations + 1 - start)
+            ids = range(start, start + n)
+            customer_ids = (
+                (
+                    await conn.execute(
+                        sa.insert(customers).returning(
+                            customers.c.id, sort_by_parameter_order=True
+                        ),
+                        [{"display_name": f"Customer {i}", "created_at": now} for i in ids],
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            identity_ids = (
+                (
+                    await conn.execute(
+                        sa.insert(identities).returning(
+                            identities.c.id, sort_by_parameter_order=True
+                        ),
+                        [
+                            {
+                                "customer_id": cid,
+                                "network": networks[i % len(networks)],
+                                "external_user_id": str(i),
+                                "display_name": f"Customer {i}",
+                                "language": "ru" if i % 3 else "en",
+                                "created_at": now,
+                            }
+                            for i, cid in zip(ids, customer_ids, strict=True)
+                        ],
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            conversation_ids = (
+                (
+                    await conn.execute(
+                        sa.insert(conversations).returning(
+                            conversations.c.id, sort_by_parameter_order=True
+                        ),
+                        [
+                            {
+                                "network": networks[i % len(networks)],
+                                "chat_id": str(i),
+                                "customer_id": cid,
+                                "identity_id": iid,
+                                "state": states[i % len(states)],
+                                "language": "ru" if i % 3 else "en",
+                                "created_at": now,
+                                "last_message_at": now
+                                - dt.timedelta(seconds=rng.randrange(86_400)),
+                                "awaiting_since": now - dt.timedelta(seconds=rng.randrange(7_200)),
+                                "handoff_reason": "low_confidence",
+                            }
+                            for i, cid, iid in zip(ids, customer_ids, identity_ids, strict=True)
+                        ],
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            await conn.execute(
+                sa.insert(messages),
+                [
+                    _message(cid, networks[i % len(networks)], k, now)
+                    for i, cid in zip(ids, conversation_ids, strict=True)
+                    for k in range(options.messages_per_conversation)
+                ],
+            )
+        long_id = conversation_ids[-1]
+        network = networks[(options.conversations) % len(networks)]
+        for start in range(0, options.long_conversation, CHUNK):
+            await conn.execute(
+                sa.insert(messages),
+                [
+                    _message(long_id, network, k, now)
+                    for k in range(start, min(options.long_conversation, start + CHUNK))
+                ],
+            )
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text("ANALYZE"))
+    return int(long_id)
+
+
+def _message(conversation_id: int, network: Network, k: int, now: dt.datetime) -> dict[str, Any]:
+    inbound = k % 2 == 0
+    return {
+        "conversation_id": conversation_id,
+        "network": network,
+        "direction": Direction.INBOUND if inbound else Direction.OUTBOUND,
+        "author_kind": AuthorKind.CUSTOMER if inbound else AuthorKind.AGENT,
+        "text": f"message {k}: " + "lorem ipsum dolor sit amet " * 3,
+        "delivery_status": None if inbound else DeliveryStatus.SENT,
+        "created_at": now - dt.timedelta(seconds=10_000 - k),
+    }
+
+
+@web.middleware
+async def server_time(request: web.Request, handler: Any) -> web.StreamResponse:
+    started = time.perf_counter()
+    response: web.StreamResponse = await handler(request)
+    response.headers[SERVER_TIME] = f"{(time.perf_counter() - started) * 1000:.2f}"
+    return response
+
+
+async def timed(session: aiohttp.ClientSession, url: str, token: str, n: int) -> dict[str, float]:
+    server: list[float] = []
+    for _ in range(n):
+        async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
+            assert response.status == 200, await response.text()
+            await response.read()
+            server.append(float(response.headers[SERVER_TIME]))
+    return {
+        "p50_ms": round(percentile(server, 0.5), 1),
+        "p95_ms": round(percentile(server, 0.95), 1),
+        "max_ms": round(max(server), 1),
+    }
+
+
+async def run_inbox_bench(options: InboxBenchOptions) -> dict[str, object]:
+    await fresh_postgres_database(BENCH_DATABASE_URL)
+    engine = make_engine(BENCH_DATABASE_URL)
+    try:
+        started = time.perf_counter()
+        long_id = await fill(engine, options)
+        filled_s = time.perf_counter() - started
+        agent = await add_agent(engine, "bench", "bench-password")
+        token = await issue_api_token(engine, agent.id, "bench")
+        app = web.Application(middlewares=[server_time])
+        add_inbox(app, engine, MemoryBus(1), Settings(database_url=BENCH_DATABASE_URL))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with aiohttp.ClientSession() as session:
+                await timed(session, f"{base}/?view=open", token, 3)  # warm caches
+                figures = {
+                    "open_conversations": options.conversations,
+                    "list_all_open": await timed(
+                        session, f"{base}/?view=open", token, options.requests
+                    ),
+                    "list_waiting": await timed(
+                        session, f"{base}/?view=waiting", token, options.requests
+                    ),
+                    "list_api": await timed(
+                        session, f"{base}/api/conversations?view=open", token, options.requests
+                    ),
+                    "long_conversation_messages": options.long_conversation,
+                    "conversation_page": await timed(
+                        session, f"{base}/c/{long_id}", token, options.requests
+                    ),
+                    "conversation_api": await timed(
+                        session, f"{base}/api/conversations/{long_id}", token, options.requests
+                    ),
+                    "fill_s": round(filled_s, 1),
+                }
+        finally:
+            await runner.cleanup()
+        return figures
+    finally:
+        await engine.dispose()
+
+
+def run(options: InboxBenchOptions) -> dict[str, object]:
+    return asyncio.run(run_inbox_bench(options))
