@@ -456,3 +456,23 @@ async def test_every_web_process_hears_the_events_of_every_core(
         await client.close()
     for bus in buses:
         await bus.close()
+
+
+async def test_an_agent_links_the_same_person_on_another_network_and_undoes_it(site: Web) -> None:
+    csrf = await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "Telegram: where is my order?")
+    await site.customer_writes(2, 1, "VK: it is me again", network=Network.VK)
+
+    found = await (await site.client.get(f"/c/{cid}?find=Customer 2")).text()
+    other = re.search(r'name="customer_id" value="(\d+)"', found)
+    assert other is not None
+    linked = await (
+        await site.client.post(f"/c/{cid}/link", data={"customer_id": other[1], "csrf": csrf})
+    ).text()
+    assert "VK: it is me again" in linked
+    link_id = re.search(r'name="link_id" value="(\d+)"', linked)
+    assert link_id is not None
+    undone = await (
+        await site.client.post(f"/c/{cid}/unlink", data={"link_id": link_id[1], "csrf": csrf})
+    ).text()
+    assert "VK: it is me again" not in undone

@@ -79,6 +79,22 @@ class Customer(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class CustomerLink(Base):
+    """An agent said two customers are one person: the second one's identities and
+    conversations moved to the first. Kept so that the move can be undone exactly."""
+
+    __tablename__ = "customer_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    merged_customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"))
+    identity_ids: Mapped[list[int]] = mapped_column(sa.JSON)
+    conversation_ids: Mapped[list[int]] = mapped_column(sa.JSON)
+    agent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agents.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[dt.datetime | None]
+
+
 class Identity(Base):
     __tablename__ = "identities"
     __table_args__ = (sa.UniqueConstraint("external_user_id", "network"),)
@@ -260,3 +276,4 @@ articles = _table(KbArticle)
 decisions = _table(Decision)
 web_sessions = _table(WebSession)
 api_tokens = _table(ApiToken)
+customer_links = _table(CustomerLink)

@@ -12,6 +12,13 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from bridge import conversations as actions
 from bridge.agents import AgentError, AgentInfo, Role, add_agent, list_agents, update_agent
+from bridge.customers import (
+    LinkRefused,
+    customer_of,
+    find_customers,
+    link_customers,
+    undo_link,
+)
 from bridge.domain import MAX_TEXT_CHARS, ConversationState, Network
 from bridge.inbox import InboxQuery, View, conversation_view, inbox
 from bridge.store.models import utcnow
@@ -342,6 +349,75 @@ async def judge(request: web.Request) -> web.Response:
             engine, cid, message_id, me, accepted=body.accepted
         ),
     )
+
+
+class CustomerOut(BaseModel):
+    customer_id: int
+    name: str
+    networks: list[Network]
+
+
+class CustomerList(BaseModel):
+    customers: list[CustomerOut]
+
+
+class LinkIn(_In):
+    customer_id: int
+
+
+class LinkOut(BaseModel):
+    link_id: int
+
+
+@api.route(
+    "GET",
+    "/api/customers",
+    "Customers whose name contains q, or whose network user id is q",
+    answer=CustomerList,
+    query=(("q", "string"),),
+)
+async def customers(request: web.Request) -> web.Response:
+    found = await find_customers(request.app[ENGINE], request.query.get("q", ""), other_than=0)
+    return _json(
+        CustomerList(
+            customers=[
+                CustomerOut(customer_id=c.customer_id, name=c.name, networks=c.networks)
+                for c in found
+            ]
+        )
+    )
+
+
+@api.route(
+    "POST",
+    "/api/conversations/{conversation_id}/link",
+    "Same person as: move another customer's identities and conversations to this one",
+    body=LinkIn,
+    answer=LinkOut,
+)
+async def link(request: web.Request) -> web.Response:
+    session = auth.current_session(request)
+    body = await _body(request, LinkIn)
+    engine = request.app[ENGINE]
+    keep = await customer_of(engine, _int(request, "conversation_id"))
+    if keep is None:
+        raise web.HTTPNotFound(text="no such conversation")
+    try:
+        link_id = await link_customers(
+            engine, request.app[BUS], keep, body.customer_id, session.agent.id
+        )
+    except LinkRefused as exc:
+        raise web.HTTPConflict(text=str(exc)) from None
+    return _json(LinkOut(link_id=link_id))
+
+
+@api.route("POST", "/api/links/{link_id}/undo", "Undo a same-person link exactly", answer=Done)
+async def unlink(request: web.Request) -> web.Response:
+    try:
+        await undo_link(request.app[ENGINE], request.app[BUS], _int(request, "link_id"))
+    except LinkRefused as exc:
+        raise web.HTTPConflict(text=str(exc)) from None
+    return _json(Done())
 
 
 async def _active_agent(request: web.Request, agent_id: int) -> AgentInfo:

@@ -20,6 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge import conversations as actions
 from bridge.agents import AgentError, Role, add_agent, authenticate, list_agents, update_agent
 from bridge.bus import Bus
+from bridge.customers import (
+    LinkRefused,
+    customer_of,
+    find_customers,
+    link_customers,
+    links_of,
+    undo_link,
+)
 from bridge.domain import Network
 from bridge.inbox import InboxQuery, View, conversation_view, inbox
 from bridge.settings import Settings
@@ -146,11 +154,22 @@ async def conversation_page(request: web.Request) -> web.Response:
     view = await conversation_view(request.app[ENGINE], _conversation_id(request))
     if view is None:
         raise web.HTTPNotFound(text="no such conversation")
-    agents = [a for a in await list_agents(request.app[ENGINE]) if a.active]
+    engine = request.app[ENGINE]
+    agents = [a for a in await list_agents(engine) if a.active]
+    find = request.query.get("find", "")
+    candidates = await find_customers(engine, find, other_than=view.customer_id) if find else []
     return aiohttp_jinja2.render_template(
         "conversation.html",
         request,
-        _context(request, conversation=view, agents=agents, error=request.query.get("error")),
+        _context(
+            request,
+            conversation=view,
+            agents=agents,
+            error=request.query.get("error"),
+            find=find,
+            candidates=candidates,
+            links=await links_of(engine, view.customer_id),
+        ),
     )
 
 
@@ -175,13 +194,21 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             await actions.resolve(engine, bus, cid)
         elif action == "reopen":
             await actions.reopen(engine, bus, cid, session.agent.id)
+        elif action == "link":
+            keep = await customer_of(engine, cid)
+            if keep is None:
+                raise actions.ConversationNotFound(cid)
+            merge = int(str(form.get("customer_id", "0")))
+            await link_customers(engine, bus, keep, merge, session.agent.id)
+        elif action == "unlink":
+            await undo_link(engine, bus, int(str(form.get("link_id", "0"))))
         elif action == "retry":
             await actions.retry_delivery(engine, bus, cid, int(str(form.get("message_id", "0"))))
         else:
             raise web.HTTPNotFound()
     except actions.ConversationNotFound:
         raise web.HTTPNotFound(text="no such conversation") from None
-    except (ValueError, actions.ActionRefused) as exc:
+    except (ValueError, actions.ActionRefused, LinkRefused) as exc:
         raise web.HTTPSeeOther(f"/c/{cid}?error={_quote(str(exc))}") from None
     raise web.HTTPSeeOther(f"/c/{cid}")
 
