@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,14 @@ from kb.articles import Article
 from kb.matcher import Matcher, MatcherError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    article_id: str
+    title: str
+    answer: str
+    confidence: float
 
 
 class KnowledgeResponder:
@@ -55,6 +64,20 @@ class KnowledgeResponder:
             threshold=article.threshold,
             never_auto=article.never_auto,
         )
+
+    async def search(self, text: str, language: str | None, k: int = 5) -> list[Suggestion]:
+        """The best articles for an agent looking for an answer (no threshold: a person
+        decides), each with its answer in the customer's language."""
+        await self._refresh()
+        if self._matcher is None or not text.strip():
+            return []
+        found = []
+        for match in self._matcher.match(text, k=k):
+            article = self._articles[match.article_id]
+            answer = article.answer_for(language)
+            if answer is not None:
+                found.append(Suggestion(article.id, article.title, answer, match.confidence))
+        return found
 
     async def _refresh(self) -> None:
         if time.monotonic() - self._checked_at < self._refresh_seconds:

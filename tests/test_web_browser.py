@@ -128,6 +128,11 @@ def test_an_agent_answers_a_telegram_customer_from_the_inbox(browser, product: P
     shoot(page, "inbox-list.png")
     page.click("text=Роутер мигает красным")
     page.wait_for_selector(".messages")
+    page.fill("#kb-search", "не работает интернет")  # the knowledge base, from the reply box
+    page.wait_for_selector(".kb-results li")
+    shoot(page, "inbox-kb-search.png")
+    page.click(".kb-results li >> nth=0 >> button")
+    assert page.input_value("textarea[name=text]").startswith("Давайте проверим по шагам")
     page.fill("textarea[name=text]", "Ольга, добрый день! Перезагрузите, пожалуйста, роутер.")
     page.click("button:has-text('Send')")
     page.wait_for_selector("text=Перезагрузите, пожалуйста, роутер.")

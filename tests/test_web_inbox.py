@@ -8,6 +8,7 @@ import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -20,6 +21,7 @@ from bridge.agents import AgentInfo, Role, add_agent
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
 from bridge.domain import ConversationState, DeliveryStatus, Direction, Event, Network
+from bridge.knowledge import load_articles, seed_articles
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations, messages
@@ -27,6 +29,7 @@ from bridge.web.app import add_inbox
 from tests.factories import drain_outbound, entries, inbound
 
 PASSWORD = "correct horse battery"
+SAMPLE_KB = Path(__file__).resolve().parents[1] / "config" / "kb" / "sample.yaml"
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -476,3 +479,71 @@ async def test_an_agent_links_the_same_person_on_another_network_and_undoes_it(s
         await site.client.post(f"/c/{cid}/unlink", data={"link_id": link_id[1], "csrf": csrf})
     ).text()
     assert "VK: it is me again" not in undone
+
+
+async def test_canned_responses_an_admin_adds_are_offered_in_the_reply_box(site: Web) -> None:
+    admin_csrf = await site.sign_in(site.admin)
+    await site.client.post(
+        "/admin/canned",
+        data={
+            "title": "Greeting",
+            "text": "Hello! How can I help?",
+            "language": "",
+            "csrf": admin_csrf,
+        },
+    )
+    site.client.session.cookie_jar.clear()
+    await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "hello")
+
+    page = await (await site.client.get(f"/c/{cid}")).text()
+
+    assert 'data-text="Hello! How can I help?">Greeting</option>' in page
+    assert (await site.client.get("/admin/canned")).status == 403
+
+
+async def test_the_knowledge_base_is_searched_from_the_reply_box(site: Web) -> None:
+    await seed_articles(site.engine, SAMPLE_KB)
+    await site.sign_in(site.agent)
+
+    response = await site.client.get(
+        "/api/kb/search", params={"q": "как поменять пароль от вайфая", "language": "ru"}
+    )
+
+    best = (await response.json())["articles"][0]
+    assert best["article_id"] == "wifi-password"
+    assert best["answer"].startswith("Пароль Wi-Fi меняется")
+
+
+async def test_an_admin_turns_an_agents_reply_into_an_article(site: Web) -> None:
+    agent_csrf = await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "Можно оплатить картой Мир?")
+    await site.client.post(
+        f"/c/{cid}/reply", data={"text": "Да, мы принимаем карты Мир.", "csrf": agent_csrf}
+    )
+    async with site.engine.connect() as conn:
+        reply_id = (
+            await conn.execute(sa.select(messages.c.id).where(messages.c.author_kind == "agent"))
+        ).scalar_one()
+    site.client.session.cookie_jar.clear()
+    csrf = await site.sign_in(site.admin)
+
+    draft = await (await site.client.get(f"/admin/kb/new?message_id={reply_id}")).text()
+    assert "Можно оплатить картой Мир?</textarea>" in draft
+    assert "Да, мы принимаем карты Мир.</textarea>" in draft
+    created = await site.client.post(
+        "/admin/kb",
+        data={
+            "id": "mir-cards",
+            "title": "Карты Мир",
+            "question": "Можно оплатить картой Мир?",
+            "language": "ru",
+            "answer": "Да, мы принимаем карты Мир.",
+            "csrf": csrf,
+        },
+    )
+
+    assert created.status == 200
+    stored = {a.id: a for a in await load_articles(site.engine)}
+    assert stored["mir-cards"].answers == {"ru": "Да, мы принимаем карты Мир."}
+    assert stored["mir-cards"].examples == ("Можно оплатить картой Мир?",)

@@ -240,6 +240,18 @@ class Decision(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
+class CannedResponse(Base):
+    """A ready reply (greeting, "thanks for waiting", ...); `language` None: any language."""
+
+    __tablename__ = "canned_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(128))
+    text: Mapped[str] = mapped_column(sa.Text)
+    language: Mapped[str | None] = mapped_column(sa.String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class KbArticle(Base):
     """A knowledge-base article; `kb.articles.Article` is its in-memory form (bridge.knowledge)."""
 
@@ -277,3 +289,4 @@ decisions = _table(Decision)
 web_sessions = _table(WebSession)
 api_tokens = _table(ApiToken)
 customer_links = _table(CustomerLink)
+canned_responses = _table(CannedResponse)

@@ -21,12 +21,14 @@ from bridge.customers import (
 )
 from bridge.domain import MAX_TEXT_CHARS, ConversationState, Network
 from bridge.inbox import InboxQuery, View, conversation_view, inbox
+from bridge.kb_responder import KnowledgeResponder
 from bridge.store.models import utcnow
 from bridge.web import auth
 from bridge.web.openapi import Api, ErrorOut
 from bridge.web.pages import BUS, ENGINE, SETTINGS
 
 api = Api("supportbridge", "1")
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeResponder)
 Model = TypeVar("Model", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -420,6 +422,32 @@ async def unlink(request: web.Request) -> web.Response:
     return _json(Done())
 
 
+class ArticleHit(BaseModel):
+    article_id: str
+    title: str
+    answer: str
+    confidence: float
+
+
+class ArticleHits(BaseModel):
+    articles: list[ArticleHit]
+
+
+@api.route(
+    "GET",
+    "/api/kb/search",
+    "Knowledge-base articles for a question, best first, answers in the language asked",
+    answer=ArticleHits,
+    query=(("q", "string"), ("language", "string")),
+)
+async def kb_search(request: web.Request) -> web.Response:
+    language = request.query.get("language") or None
+    hits = await request.app[KNOWLEDGE].search(request.query.get("q", "")[:1000], language, k=3)
+    return _json(
+        ArticleHits(articles=[ArticleHit.model_validate(h, from_attributes=True) for h in hits])
+    )
+
+
 async def _active_agent(request: web.Request, agent_id: int) -> AgentInfo:
     found = [a for a in await list_agents(request.app[ENGINE]) if a.id == agent_id and a.active]
     if not found:
@@ -491,6 +519,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return _json(ErrorOut(error=reason or "error"), status=exc.status)
 
 
-def install(app: web.Application) -> None:
+def install(app: web.Application, knowledge: KnowledgeResponder) -> None:
+    app[KNOWLEDGE] = knowledge
     app.router.add_routes(api.routes())
     app.router.add_get("/api/openapi.json", openapi_document)

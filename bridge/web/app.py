@@ -13,8 +13,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
+from bridge.kb_responder import KnowledgeResponder
 from bridge.settings import Settings
-from bridge.web import api, auth, i18n, live, pages
+from bridge.web import admin_pages, api, auth, i18n, live, pages
 
 HERE = Path(__file__).parent
 # Pages load scripts and styles from this site only: an injected <script> cannot run.
@@ -75,6 +76,7 @@ def add_inbox(app: web.Application, engine: AsyncEngine, bus: Bus, settings: Set
     auth.install(app, engine)
     app.middlewares.append(language_middleware)
     app.router.add_routes(pages.routes)
+    app.router.add_routes(admin_pages.routes)
     live.install(app, bus)
-    api.install(app)
+    api.install(app, KnowledgeResponder(engine, settings.kb_refresh_seconds))
     app.router.add_static("/static/", HERE / "static")

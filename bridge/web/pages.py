@@ -18,8 +18,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge import conversations as actions
-from bridge.agents import AgentError, Role, add_agent, authenticate, list_agents, update_agent
+from bridge.agents import AgentError, authenticate, list_agents, update_agent
 from bridge.bus import Bus
+from bridge.canned import list_canned
 from bridge.customers import (
     LinkRefused,
     customer_of,
@@ -57,7 +58,7 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _context(request: web.Request, **values: Any) -> dict[str, Any]:
+def context(request: web.Request, **values: Any) -> dict[str, Any]:
     session = request.get(auth.SESSION_KEY)
     return {"session": session, "now": utcnow(), **values}
 
@@ -69,7 +70,7 @@ async def login_page(request: web.Request) -> web.Response:
     response = aiohttp_jinja2.render_template(
         "login.html",
         request,
-        _context(request, csrf=csrf, next=_safe_next(request.query.get("next")), error=None),
+        context(request, csrf=csrf, next=_safe_next(request.query.get("next")), error=None),
     )
     response.set_cookie(
         auth.LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict", secure=_secure(request)
@@ -86,13 +87,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     engine = request.app[ENGINE]
     agent = await authenticate(engine, str(form.get("login", "")), str(form.get("password", "")))
     if agent is None:
-        context = _context(
+        values = context(
             request,
             csrf=expected,
             next=_safe_next(str(form.get("next", ""))),
             error=gettext("Wrong login or password."),
         )
-        return aiohttp_jinja2.render_template("login.html", request, context, status=401)
+        return aiohttp_jinja2.render_template("login.html", request, values, status=401)
     token, _ = await auth.start_session(engine, agent.id)
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
     response.set_cookie(
@@ -138,7 +139,7 @@ async def inbox_page(request: web.Request) -> web.Response:
     return aiohttp_jinja2.render_template(
         "inbox.html",
         request,
-        _context(request, inbox=result, query=query, views=list(View), networks=list(Network)),
+        context(request, inbox=result, query=query, views=list(View), networks=list(Network)),
     )
 
 
@@ -161,7 +162,7 @@ async def conversation_page(request: web.Request) -> web.Response:
     return aiohttp_jinja2.render_template(
         "conversation.html",
         request,
-        _context(
+        context(
             request,
             conversation=view,
             agents=agents,
@@ -169,6 +170,7 @@ async def conversation_page(request: web.Request) -> web.Response:
             find=find,
             candidates=candidates,
             links=await links_of(engine, view.customer_id),
+            canned=await list_canned(engine, view.language),
         ),
     )
 
@@ -209,11 +211,11 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
     except actions.ConversationNotFound:
         raise web.HTTPNotFound(text="no such conversation") from None
     except (ValueError, actions.ActionRefused, LinkRefused) as exc:
-        raise web.HTTPSeeOther(f"/c/{cid}?error={_quote(str(exc))}") from None
+        raise web.HTTPSeeOther(f"/c/{cid}?error={quote_error(str(exc))}") from None
     raise web.HTTPSeeOther(f"/c/{cid}")
 
 
-def _quote(text: str) -> str:
+def quote_error(text: str) -> str:
     return quote(text[:200])
 
 
@@ -233,53 +235,6 @@ async def set_language(request: web.Request) -> web.StreamResponse:
     except AgentError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     raise web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
-
-
-@routes.get("/admin/agents")
-async def agents_page(request: web.Request) -> web.Response:
-    return aiohttp_jinja2.render_template(
-        "agents.html",
-        request,
-        _context(
-            request,
-            agents=await list_agents(request.app[ENGINE]),
-            roles=list(Role),
-            error=request.query.get("error"),
-        ),
-    )
-
-
-@routes.post("/admin/agents")
-async def add_agent_action(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    try:
-        await add_agent(
-            request.app[ENGINE],
-            str(form.get("login", "")),
-            str(form.get("password", "")),
-            display_name=str(form.get("display_name", "")) or None,
-            role=Role(str(form.get("role", Role.AGENT.value))),
-            language=str(form.get("language", "en")),
-        )
-    except (AgentError, ValueError) as exc:
-        raise web.HTTPSeeOther(f"/admin/agents?error={_quote(str(exc))}") from None
-    raise web.HTTPSeeOther("/admin/agents")
-
-
-@routes.post("/admin/agents/{agent_id}")
-async def change_agent_action(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    engine = request.app[ENGINE]
-    try:
-        agent_id = int(request.match_info["agent_id"])
-        role = Role(str(form["role"])) if form.get("role") else None
-        active = {"1": True, "0": False}.get(str(form.get("active", "")))
-        await update_agent(engine, agent_id, role=role, active=active)
-    except (AgentError, ValueError) as exc:
-        raise web.HTTPSeeOther(f"/admin/agents?error={_quote(str(exc))}") from None
-    if active is False:
-        await auth.end_sessions_of(engine, agent_id)
-    raise web.HTTPSeeOther("/admin/agents")
 
 
 def format_waiting(seconds: float) -> str:

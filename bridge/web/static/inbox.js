@@ -66,7 +66,56 @@ function listen() {
   connect();
 }
 
+function composerHelpers() {
+  const composer = document.getElementById("composer");
+  if (!composer) return;
+  const textarea = composer.querySelector("textarea[name=text]");
+  const insert = (text) => {
+    textarea.value = textarea.value ? `${textarea.value}\n${text}` : text;
+    textarea.focus();
+  };
+  const canned = document.getElementById("canned");
+  if (canned) {
+    canned.addEventListener("change", () => {
+      const option = canned.selectedOptions[0];
+      if (option && option.dataset.text) insert(option.dataset.text);
+      canned.value = "";
+    });
+  }
+  const search = document.getElementById("kb-search");
+  const results = document.getElementById("kb-results");
+  let timer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      results.replaceChildren();
+      const q = search.value.trim();
+      if (!q) return;
+      const params = new URLSearchParams({ q, language: search.dataset.language });
+      const response = await fetch(`/api/kb/search?${params}`);
+      if (!response.ok) return;
+      for (const hit of (await response.json()).articles) {
+        const item = document.createElement("li");
+        const title = document.createElement("span");
+        title.className = "title";
+        const sure = Math.round(hit.confidence * 100);
+        title.textContent = sure ? `${hit.title || hit.article_id} · ${sure}%` : hit.title || hit.article_id;
+        const answer = document.createElement("span");
+        answer.className = "answer";
+        answer.textContent = hit.answer;
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = results.dataset.insertLabel;
+        button.addEventListener("click", () => { insert(hit.answer); results.replaceChildren(); });
+        item.append(title, button, answer);
+        results.append(item);
+      }
+    }, 250);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  composerHelpers();
   autosubmit();
   tickSla();
   setInterval(tickSla, 15000);

@@ -1,0 +1,186 @@
+"""Admin pages: agents, canned responses, and knowledge-base articles (one made from an agent's
+reply in a click). Every path here is under /admin/, which `auth` opens to admins only."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp_jinja2
+import sqlalchemy as sa
+from aiohttp import web
+
+from bridge.agents import AgentError, Role, add_agent, list_agents, update_agent
+from bridge.canned import CannedError, add_canned, delete_canned, list_canned
+from bridge.domain import Direction
+from bridge.knowledge import load_articles, upsert_articles
+from bridge.store.models import conversations, messages
+from bridge.web import auth
+from bridge.web.pages import ENGINE, context, quote_error
+from kb.articles import Article, ArticleError
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/admin/agents")
+async def agents_page(request: web.Request) -> web.Response:
+    return aiohttp_jinja2.render_template(
+        "agents.html",
+        request,
+        context(
+            request,
+            agents=await list_agents(request.app[ENGINE]),
+            roles=list(Role),
+            error=request.query.get("error"),
+        ),
+    )
+
+
+@routes.post("/admin/agents")
+async def add_agent_action(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        await add_agent(
+            request.app[ENGINE],
+            str(form.get("login", "")),
+            str(form.get("password", "")),
+            display_name=str(form.get("display_name", "")) or None,
+            role=Role(str(form.get("role", Role.AGENT.value))),
+            language=str(form.get("language", "en")),
+        )
+    except (AgentError, ValueError) as exc:
+        raise web.HTTPSeeOther(f"/admin/agents?error={quote_error(str(exc))}") from None
+    raise web.HTTPSeeOther("/admin/agents")
+
+
+@routes.post("/admin/agents/{agent_id}")
+async def change_agent_action(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    engine = request.app[ENGINE]
+    try:
+        agent_id = int(request.match_info["agent_id"])
+        role = Role(str(form["role"])) if form.get("role") else None
+        active = {"1": True, "0": False}.get(str(form.get("active", "")))
+        await update_agent(engine, agent_id, role=role, active=active)
+    except (AgentError, ValueError) as exc:
+        raise web.HTTPSeeOther(f"/admin/agents?error={quote_error(str(exc))}") from None
+    if active is False:
+        await auth.end_sessions_of(engine, agent_id)
+    raise web.HTTPSeeOther("/admin/agents")
+
+
+@routes.get("/admin/canned")
+async def canned_page(request: web.Request) -> web.Response:
+    return aiohttp_jinja2.render_template(
+        "canned.html",
+        request,
+        context(
+            request, canned=await list_canned(request.app[ENGINE]), error=request.query.get("error")
+        ),
+    )
+
+
+@routes.post("/admin/canned")
+async def add_canned_action(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    language = str(form.get("language", "")) or None
+    try:
+        await add_canned(
+            request.app[ENGINE], str(form.get("title", "")), str(form.get("text", "")), language
+        )
+    except CannedError as exc:
+        raise web.HTTPSeeOther(f"/admin/canned?error={quote_error(str(exc))}") from None
+    raise web.HTTPSeeOther("/admin/canned")
+
+
+@routes.post("/admin/canned/{canned_id:[0-9]+}/delete")
+async def delete_canned_action(request: web.Request) -> web.StreamResponse:
+    await delete_canned(request.app[ENGINE], int(request.match_info["canned_id"]))
+    raise web.HTTPSeeOther("/admin/canned")
+
+
+@routes.get("/admin/kb")
+async def kb_page(request: web.Request) -> web.Response:
+    return aiohttp_jinja2.render_template(
+        "kb.html",
+        request,
+        context(request, articles=await load_articles(request.app[ENGINE])),
+    )
+
+
+async def _draft_from_reply(request: web.Request, message_id: int) -> dict[str, str]:
+    """The agent's reply as the answer, the customer's question before it as the example."""
+    m = messages.c
+    engine = request.app[ENGINE]
+    async with engine.connect() as conn:
+        reply = (
+            await conn.execute(
+                sa.select(m.id, m.conversation_id, m.text, conversations.c.language)
+                .join(conversations, conversations.c.id == m.conversation_id)
+                .where(
+                    m.id == message_id, m.author_kind == "agent", m.direction == Direction.OUTBOUND
+                )
+            )
+        ).first()
+        if reply is None:
+            raise web.HTTPNotFound(text="no agent reply with this id")
+        question = (
+            await conn.execute(
+                sa.select(m.text)
+                .where(
+                    m.conversation_id == reply.conversation_id,
+                    m.id < reply.id,
+                    m.direction == Direction.INBOUND,
+                )
+                .order_by(m.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    question = question or ""
+    slug = "-".join(re.findall(r"[a-zа-я0-9]+", question.lower()))[:48].strip("-")
+    return {
+        "id": slug or f"reply-{message_id}",
+        "title": question[:120],
+        "question": question,
+        "language": reply.language or "en",
+        "answer": reply.text,
+    }
+
+
+@routes.get("/admin/kb/new")
+async def new_article_page(request: web.Request) -> web.Response:
+    draft = {"id": "", "title": "", "question": "", "language": "ru", "answer": ""}
+    if request.query.get("message_id", "").isdigit():
+        draft = await _draft_from_reply(request, int(request.query["message_id"]))
+    return aiohttp_jinja2.render_template(
+        "article_new.html", request, context(request, draft=draft, error=None)
+    )
+
+
+@routes.post("/admin/kb")
+async def create_article_action(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    draft = {
+        key: str(form.get(key, "")).strip()
+        for key in ("id", "title", "question", "language", "answer")
+    }
+    try:
+        if draft["language"] not in ("ru", "en"):
+            raise ArticleError("the answer's language is ru or en")
+        examples = tuple(line.strip() for line in draft["question"].splitlines() if line.strip())
+        article = Article(
+            id=draft["id"],
+            title=draft["title"],
+            answers={draft["language"]: draft["answer"]},
+            examples=examples,
+        )
+        if not draft["answer"]:
+            raise ArticleError("the answer must not be empty")
+        existing = {a.id for a in await load_articles(request.app[ENGINE])}
+        if article.id in existing:
+            raise ArticleError(f"an article with the id {article.id!r} exists already")
+    except ArticleError as exc:
+        return aiohttp_jinja2.render_template(
+            "article_new.html", request, context(request, draft=draft, error=str(exc)), status=400
+        )
+    await upsert_articles(request.app[ENGINE], [article])
+    raise web.HTTPSeeOther("/admin/kb")
