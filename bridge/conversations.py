@@ -111,9 +111,9 @@ async def judge_suggestion(
     agent_id: int,
     *,
     accepted: bool,
-) -> None:
+) -> str:
     """Shadow mode: the agent's verdict on the article the bot suggested for a question, kept as
-    evidence of how right the bot would have been."""
+    evidence of how right the bot would have been. Returns the article's id."""
     d = decisions.c
     async with engine.begin() as conn:
         result = await conn.execute(
@@ -131,6 +131,10 @@ async def judge_suggestion(
         )
         if result.rowcount != 1:
             raise SuggestionNotFound(question_message_id)
+        article = (
+            await conn.execute(sa.select(d.article_id).where(d.message_id == question_message_id))
+        ).scalar_one()
+    return str(article)
 
 
 class ActionRefused(ValueError):

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.domain import ConversationState, Network
+from bridge.domain import ConversationState, DecisionOutcome, Network
 from bridge.store.models import agents, conversations, decisions, identities, messages
 
 PAGE_SIZE = 100
@@ -178,6 +178,9 @@ class HistoryMessage:
     delivery_error: str | None
     article_id: str | None
     confidence: float | None
+    suggested_article: str | None = None
+    suggested_confidence: float | None = None
+    verdict: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +228,7 @@ async def conversation_view(
             return None
         theirs = sa.select(c.id).where(c.customer_id == head.customer_id).scalar_subquery()
         author = agents.alias("author")
+        suggested = decisions.alias("suggested")
         rows = (
             await conn.execute(
                 sa.select(
@@ -241,12 +245,23 @@ async def conversation_view(
                     m.delivery_error,
                     d.article_id,
                     d.confidence,
+                    suggested.c.article_id.label("suggested_article"),
+                    suggested.c.confidence.label("suggested_confidence"),
+                    suggested.c.verdict,
                 )
                 .outerjoin(author, author.c.id == m.agent_id)
                 # a bot's answer carries the decision made on the question it answers
                 .outerjoin(
                     decisions,
                     sa.and_(d.message_id == m.in_reply_to_id, m.author_kind == "bot"),
+                )
+                # shadow mode: what the bot would have answered to a customer's message
+                .outerjoin(
+                    suggested,
+                    sa.and_(
+                        suggested.c.message_id == m.id,
+                        suggested.c.outcome == DecisionOutcome.SUGGESTED,
+                    ),
                 )
                 .where(m.conversation_id.in_(theirs))
                 .order_by(m.id.desc())
@@ -274,6 +289,9 @@ async def conversation_view(
             delivery_error=row.delivery_error,
             article_id=row.article_id,
             confidence=row.confidence,
+            suggested_article=row.suggested_article,
+            suggested_confidence=row.suggested_confidence,
+            verdict=row.verdict,
         )
         for row in reversed(rows)
     ]

@@ -27,7 +27,7 @@ from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.migrate import upgrade
-from bridge.web.app import add_inbox
+from bridge.web.app import add_inbox, make_app
 from bridge.web.health import add_health_routes
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ async def bot_main(settings: Settings, network: Network) -> None:
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
         channel = make_channel(network, settings)
-        app = web.Application()
+        app = make_app()
         add_health_routes(app, engine, bus)
         webhook_app(app, [channel], bus)
         async with asyncio.TaskGroup() as group:
@@ -224,7 +224,7 @@ async def web_main(settings: Settings) -> None:
     webhooks are served by the `bot` processes)."""
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
-        app = web.Application()
+        app = make_app()
         add_health_routes(app, engine, bus)
         add_inbox(app, engine, bus, settings)
         await serve_http(settings, app, stop)
@@ -235,7 +235,7 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
     with `sandbox`, the networks without a token run against emulators on the same port."""
     await upgrade(settings.effective_database_url)
     await _seed_knowledge_base(settings)
-    app = web.Application()
+    app = make_app()
     if sandbox and not settings.telegram_token:
         from bots.sandbox.app import mount_sandbox, sandbox_settings
 

@@ -21,11 +21,12 @@ from bridge.agents import AgentInfo, Role, add_agent
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
 from bridge.domain import ConversationState, DeliveryStatus, Direction, Event, Network
+from bridge.kb_responder import KnowledgeResponder
 from bridge.knowledge import load_articles, seed_articles
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import conversations, messages
-from bridge.web.app import add_inbox
+from bridge.store.models import conversations, decisions, messages
+from bridge.web.app import add_inbox, make_app
 from tests.factories import drain_outbound, entries, inbound
 
 PASSWORD = "correct horse battery"
@@ -78,7 +79,7 @@ async def sign_in(client: TestClient[web.Request, web.Application], who: AgentIn
 async def site(
     engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
 ) -> AsyncIterator[Web]:
-    app = web.Application()
+    app = make_app()
     add_inbox(app, engine, memory_bus, settings)
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -547,3 +548,42 @@ async def test_an_admin_turns_an_agents_reply_into_an_article(site: Web) -> None
     stored = {a.id: a for a in await load_articles(site.engine)}
     assert stored["mir-cards"].answers == {"ru": "Да, мы принимаем карты Мир."}
     assert stored["mir-cards"].examples == ("Можно оплатить картой Мир?",)
+
+
+async def test_in_shadow_mode_the_agent_uses_the_bots_suggestion(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings, site: Web
+) -> None:
+    await seed_articles(engine, SAMPLE_KB)
+    site.pipeline = Pipeline(
+        engine,
+        memory_bus,
+        settings.model_copy(update={"shadow_mode": True}),
+        KnowledgeResponder(engine, refresh_seconds=0.01),
+    )
+    csrf = await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "Как поменять пароль от вайфая?")
+    page = await (await site.client.get(f"/c/{cid}")).text()
+    assert "The bot suggests" in page and "<code>wifi-password</code>" in page
+    question = re.search(r'name="message_id" value="(\d+)"', page)
+    assert question is not None
+
+    used = await site.client.post(
+        f"/c/{cid}/suggestion", data={"message_id": question[1], "accepted": "1", "csrf": csrf}
+    )
+
+    text = await used.text()
+    assert re.search(r"<textarea[^>]*>Пароль Wi-Fi меняется", text)
+    async with engine.connect() as conn:
+        verdict = (await conn.execute(sa.select(decisions.c.verdict))).scalar_one()
+    assert verdict == "accepted"
+
+
+async def test_an_oversized_request_is_refused_before_it_is_read(site: Web) -> None:
+    csrf = await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "hello")
+
+    response = await site.client.post(
+        f"/c/{cid}/reply", data={"text": "x" * 2_000_000, "csrf": csrf}
+    )
+
+    assert response.status == 413

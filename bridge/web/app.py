@@ -24,7 +24,15 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 
+# Larger bodies are refused with 413 before a handler reads them (webhook batches fit well).
+MAX_REQUEST_BYTES = 1024 * 1024
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def make_app() -> web.Application:
+    """The application every role serves on the product's HTTP port."""
+    return web.Application(client_max_size=MAX_REQUEST_BYTES)
 
 
 @web.middleware

@@ -31,6 +31,7 @@ from bridge.customers import (
 )
 from bridge.domain import Network
 from bridge.inbox import InboxQuery, View, conversation_view, inbox
+from bridge.knowledge import load_articles
 from bridge.settings import Settings
 from bridge.store.models import utcnow
 from bridge.web import auth
@@ -171,6 +172,7 @@ async def conversation_page(request: web.Request) -> web.Response:
             candidates=candidates,
             links=await links_of(engine, view.customer_id),
             canned=await list_canned(engine, view.language),
+            draft=await _article_answer(engine, request.query.get("draft_article"), view.language),
         ),
     )
 
@@ -204,15 +206,30 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             await link_customers(engine, bus, keep, merge, session.agent.id)
         elif action == "unlink":
             await undo_link(engine, bus, int(str(form.get("link_id", "0"))))
+        elif action == "suggestion":
+            accepted = form.get("accepted") == "1"
+            message_id = int(str(form.get("message_id", "0")))
+            article = await actions.judge_suggestion(
+                engine, cid, message_id, session.agent.id, accepted=accepted
+            )
+            if accepted:  # the agent sends the article's answer, or edits it first
+                raise web.HTTPSeeOther(f"/c/{cid}?draft_article={quote(article)}#composer")
         elif action == "retry":
             await actions.retry_delivery(engine, bus, cid, int(str(form.get("message_id", "0"))))
         else:
             raise web.HTTPNotFound()
     except actions.ConversationNotFound:
         raise web.HTTPNotFound(text="no such conversation") from None
-    except (ValueError, actions.ActionRefused, LinkRefused) as exc:
+    except (ValueError, actions.ActionRefused, actions.SuggestionNotFound, LinkRefused) as exc:
         raise web.HTTPSeeOther(f"/c/{cid}?error={quote_error(str(exc))}") from None
     raise web.HTTPSeeOther(f"/c/{cid}")
+
+
+async def _article_answer(engine: AsyncEngine, article_id: str | None, language: str | None) -> str:
+    if not article_id:
+        return ""
+    found = [a for a in await load_articles(engine) if a.id == article_id]
+    return (found[0].answer_for(language) or "") if found else ""
 
 
 def quote_error(text: str) -> str:
