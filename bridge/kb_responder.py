@@ -79,6 +79,16 @@ class KnowledgeResponder:
                 found.append(Suggestion(article.id, article.title, answer, match.confidence))
         return found
 
+    async def best_matches(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """(article id, confidence) of the best article for each text; empty without a KB."""
+        await self._refresh()
+        if self._matcher is None:
+            return []
+        return [
+            (matches[0].article_id, matches[0].confidence)
+            for matches in self._matcher.match_many(texts, k=1)
+        ]
+
     async def _refresh(self) -> None:
         if time.monotonic() - self._checked_at < self._refresh_seconds:
             return

@@ -120,12 +120,6 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'supportbridge.db').as_posix()}"
 
-    def threshold_for(self, network: Network, article_threshold: float | None) -> float:
-        """The threshold that applies: the article's own, else the network's, else the global."""
-        if article_threshold is not None:
-            return article_threshold
-        return self.network_thresholds.get(network, self.auto_answer_threshold)
-
     def sla_for(self) -> dict[Network, int]:
         """Minutes an agent has to answer a waiting customer, per network."""
         return {n: self.network_sla_minutes.get(n, self.sla_minutes) for n in Network}

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.slow
 class Product:
     base: str
     password: str
+    database: Path
 
     def customer_writes(self, user_id: int, text: str, name: str = "Ivan") -> None:
         body = json.dumps({"text": text, "first_name": name, "language_code": "ru"}).encode()
@@ -69,6 +71,7 @@ def product(tmp_path: Path) -> Iterator[Product]:
         "SB_DATA_DIR": str(tmp_path),
         "SB_HTTP_PORT": str(port),
         "SB_LOG_LEVEL": "WARNING",
+        "SB_KB_REFRESH_SECONDS": "1",  # how soon a saved threshold reaches the pipeline
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "run", "--sandbox"],
@@ -82,7 +85,7 @@ def product(tmp_path: Path) -> Iterator[Product]:
         printed = lines_until(process.stdout, "inbox:", timeout=40)
         found = re.search(r"with the password (\S+) ", printed[-1])
         assert found is not None, printed
-        yield Product(f"http://127.0.0.1:{port}", found[1])
+        yield Product(f"http://127.0.0.1:{port}", found[1], tmp_path / "supportbridge.db")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
@@ -178,3 +181,31 @@ def test_customer_text_with_markup_executes_nothing_in_the_inbox(browser, produc
     assert (
         page.query_selector(".messages img, .messages svg, .messages iframe, .messages b") is None
     )
+
+
+def test_an_admin_moves_the_threshold_sees_the_prediction_and_the_bot_follows_it(  # type: ignore[no-untyped-def]
+    browser, product: Product
+) -> None:
+    product.customer_writes(7201, "Как испечь торт с вишней?")
+    product.wait_for_bot_messages(7201, 1)
+    page = sign_in(browser, product)
+
+    page.goto(f"{product.base}/admin/thresholds")
+    shown = page.inner_text("#prediction")
+    page.eval_on_selector(
+        "#candidate", "(el) => { el.value = '0'; el.dispatchEvent(new Event('input')); }"
+    )
+    assert page.inner_text("#candidate-value") == "0.00"
+    assert page.inner_text("#prediction") != shown
+    assert page.inner_text("#prediction").startswith("At 0.00 the bot answers 100% of questions")
+    shoot(page, "thresholds.png")
+    page.click("button:has-text('Save threshold')")
+    page.wait_for_selector("text=0.90")  # the change, in the audit table
+    assert page.inner_text("#in-force") == "0.00"
+    time.sleep(1.5)  # every process re-reads the thresholds within SB_KB_REFRESH_SECONDS
+
+    product.customer_writes(7202, "Как испечь торт с вишней?")
+    product.wait_for_bot_messages(7202, 1)
+    with sqlite3.connect(product.database) as db:
+        (threshold,) = db.execute("SELECT threshold FROM decisions ORDER BY id DESC").fetchone()
+    assert threshold == 0.0  # the next question was decided with the saved threshold

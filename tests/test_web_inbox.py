@@ -587,3 +587,34 @@ async def test_an_oversized_request_is_refused_before_it_is_read(site: Web) -> N
     )
 
     assert response.status == 413
+
+
+async def test_a_labelled_file_adds_judged_evidence_to_the_threshold_page(site: Web) -> None:
+    await seed_articles(site.engine, SAMPLE_KB)
+    csrf = await site.sign_in(site.admin)
+    form = aiohttp.FormData()
+    form.add_field("csrf", csrf)
+    form.add_field(
+        "file",
+        "text,label\nКак поменять пароль от вайфая?,wifi-password\nрецепт борща,oos\n".encode(),
+        filename="labelled.csv",
+        content_type="text/csv",
+    )
+
+    response = await site.client.post("/admin/thresholds/labelled?scope=global", data=form)
+
+    page = await response.text()
+    assert response.status == 200
+    assert re.search(r"Judged</span><strong>2</strong>", page), page[-3000:]
+    assert "labelled.csv" in page
+
+
+async def test_a_bad_labelled_file_is_refused_with_the_reason(site: Web) -> None:
+    csrf = await site.sign_in(site.admin)
+    form = aiohttp.FormData()
+    form.add_field("csrf", csrf)
+    form.add_field("file", b"question\nhello\n", filename="bad.csv", content_type="text/csv")
+
+    response = await site.client.post("/admin/thresholds/labelled", data=form)
+
+    assert "bad.csv:" in await response.text()

@@ -26,6 +26,7 @@ from bridge.pipeline import phrases
 from bridge.pipeline.ingest import ConversationRow, Stored
 from bridge.pipeline.responder import Answer, Question, Responder
 from bridge.settings import Settings
+from bridge.thresholds import LiveThresholds
 from kb.intents import asks_for_human, is_strongly_negative, says_not_helped
 
 _WITH_PEOPLE = (ConversationState.WAITING, ConversationState.ASSIGNED)
@@ -82,13 +83,21 @@ class Routed:
 
 
 class Router:
-    def __init__(self, settings: Settings, responder: Responder | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        responder: Responder | None,
+        thresholds: LiveThresholds | None = None,
+    ) -> None:
         self.settings = settings
         self.responder = responder
+        self.thresholds = thresholds or LiveThresholds(None, settings)
 
     async def route(self, stored: list[Stored], now: dt.datetime) -> Routed:
         """In arrival order, so a conversation's state carries from one message to the next."""
         routed = Routed()
+        if stored:
+            await self.thresholds.refresh()
         for item in stored:
             conversation = item.conversation
             conversation.changed = True
@@ -137,7 +146,7 @@ class Router:
                 else HandoffReason.LOW_CONFIDENCE
             )
             return self._hand_off(item, reason, now, routed)
-        threshold = self.settings.threshold_for(conversation.network, answer.threshold)
+        threshold = self.thresholds.for_answer(conversation.network, answer.threshold)
         if self.settings.in_shadow(conversation.network):
             routed.decisions.append(_decision(item, DecisionOutcome.SUGGESTED, answer, threshold))
             return self._hand_off(item, HandoffReason.SHADOW_MODE, now, routed, record=False)
@@ -193,7 +202,7 @@ class Router:
         """Shadow mode: what the bot would have answered, for the agent to accept or reject."""
         answer = await self._ask(item) if item.inbound.text.strip() else None
         if answer is not None:
-            threshold = self.settings.threshold_for(item.conversation.network, answer.threshold)
+            threshold = self.thresholds.for_answer(item.conversation.network, answer.threshold)
             routed.decisions.append(_decision(item, DecisionOutcome.SUGGESTED, answer, threshold))
 
     def _feedback(

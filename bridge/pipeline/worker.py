@@ -33,6 +33,7 @@ from bridge.pipeline.responder import Responder
 from bridge.pipeline.route import Reply, Routed, Router, StateChange
 from bridge.settings import Settings
 from bridge.store.models import conversations, dead_letters, decisions, messages, utcnow
+from bridge.thresholds import LiveThresholds
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class Pipeline:
         self.engine = engine
         self.bus = bus
         self.settings = settings
-        self.router = Router(settings, responder)
+        self.router = Router(settings, responder, LiveThresholds(engine, settings))
         self.stats = PipelineStats()
 
     async def handle(self, entries: Sequence[BusEntry]) -> None:

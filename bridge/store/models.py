@@ -252,6 +252,30 @@ class CannedResponse(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class Threshold(Base):
+    """An auto-answer threshold an admin chose: scope "global" or "network:<name>" (an
+    article's own threshold lives on the article). Over the settings' values."""
+
+    __tablename__ = "thresholds"
+
+    scope: Mapped[str] = mapped_column(sa.String(160), primary_key=True)
+    value: Mapped[float] = mapped_column(sa.Float)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ThresholdChange(Base):
+    """Who changed which threshold, when, from what to what (None: no override)."""
+
+    __tablename__ = "threshold_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(sa.String(160))
+    old_value: Mapped[float | None] = mapped_column(sa.Float)
+    new_value: Mapped[float | None] = mapped_column(sa.Float)
+    agent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agents.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class KbArticle(Base):
     """A knowledge-base article; `kb.articles.Article` is its in-memory form (bridge.knowledge)."""
 
@@ -290,3 +314,5 @@ web_sessions = _table(WebSession)
 api_tokens = _table(ApiToken)
 customer_links = _table(CustomerLink)
 canned_responses = _table(CannedResponse)
+thresholds = _table(Threshold)
+threshold_changes = _table(ThresholdChange)
