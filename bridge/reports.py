@@ -1,0 +1,207 @@
+"""The service's results over a period: self-service rate, handoffs by reason, first response
+times, SLA breaches, CSAT, volume per network per day, load per agent. One function computes
+them for the dashboard, the CSV exports and the weekly report alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bridge.domain import AuthorKind, ConversationState, Direction, Network
+from bridge.pipeline.phrases import FEEDBACK_YES
+from bridge.store.models import agents, conversations, decisions, messages
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: dt.datetime
+    end: dt.datetime  # exclusive
+    network: Network | None = None
+
+    @property
+    def days(self) -> list[dt.date]:
+        first, last = self.start.date(), (self.end - dt.timedelta(microseconds=1)).date()
+        return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Durations:
+    """Seconds until a first response: how many, median and 90th percentile."""
+
+    count: int
+    median_s: float | None
+    p90_s: float | None
+
+    @classmethod
+    def of(cls, values: list[float]) -> Durations:
+        if not values:
+            return cls(0, None, None)
+        ordered = sorted(values)
+        p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+        return cls(len(values), statistics.median(ordered), p90)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoad:
+    agent: str
+    conversations: int
+    replies: int
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    conversations: int
+    self_service: int
+    handoffs: dict[str, int]
+    bot_first_response: Durations
+    agent_first_response: Durations
+    sla_breaches: int
+    feedback: int
+    helped: int
+    volume: dict[Network, dict[dt.date, int]] = field(default_factory=dict)
+    load: list[AgentLoad] = field(default_factory=list)
+
+    @property
+    def self_service_rate(self) -> float | None:
+        return self.self_service / self.conversations if self.conversations else None
+
+    @property
+    def csat(self) -> float | None:
+        return self.helped / self.feedback if self.feedback else None
+
+
+async def compute(engine: AsyncEngine, period: Period, sla_minutes: dict[Network, int]) -> Report:
+    c, d = conversations.c, decisions.c
+    created = [c.created_at >= period.start, c.created_at < period.end]
+    if period.network is not None:
+        created.append(c.network == period.network)
+    async with engine.connect() as conn:
+        started = (
+            await conn.execute(
+                sa.select(c.id, c.network, c.state, c.handed_off_at, c.created_at).where(*created)
+            )
+        ).all()
+        reasons = (
+            await conn.execute(
+                sa.select(c.handoff_reason, sa.func.count())
+                .where(*created, c.handed_off_at.is_not(None))
+                .group_by(c.handoff_reason)
+            )
+        ).all()
+        firsts = await _first_responses(conn, created)
+        feedback = (
+            await conn.execute(
+                sa.select(d.feedback, sa.func.count())
+                .join(conversations, c.id == d.conversation_id)
+                .where(*created, d.feedback.is_not(None))
+                .group_by(d.feedback)
+            )
+        ).all()
+        volume = await _volume(conn, period)
+        load = await _load(conn, period)
+    self_service = sum(
+        1
+        for row in started
+        if row.state is ConversationState.RESOLVED and row.handed_off_at is None
+    )
+    bot, agent, breaches = [], [], 0
+    for row in started:
+        first_bot, first_agent = firsts.get(row.id, (None, None))
+        if first_bot is not None:
+            bot.append((first_bot - row.created_at).total_seconds())
+        if row.handed_off_at is None:
+            continue
+        limit = dt.timedelta(minutes=sla_minutes[row.network])
+        if first_agent is not None:
+            waited = first_agent - row.handed_off_at
+            agent.append(waited.total_seconds())
+            breaches += waited > limit
+        else:
+            breaches += period.end - row.handed_off_at > limit  # still waiting at the end
+    counts = {value: n for value, n in feedback}
+    return Report(
+        period=period,
+        conversations=len(started),
+        self_service=self_service,
+        handoffs={reason or "unknown": n for reason, n in reasons},
+        bot_first_response=Durations.of(bot),
+        agent_first_response=Durations.of(agent),
+        sla_breaches=breaches,
+        feedback=sum(counts.values()),
+        helped=counts.get(FEEDBACK_YES, 0),
+        volume=volume,
+        load=load,
+    )
+
+
+async def _first_responses(
+    conn: AsyncConnection, created: list[sa.ColumnElement[bool]]
+) -> dict[int, tuple[dt.datetime | None, dt.datetime | None]]:
+    """Per conversation: the bot's first answer, and the first agent reply after the handoff."""
+    c, m = conversations.c, messages.c
+    rows = (
+        await conn.execute(
+            sa.select(
+                m.conversation_id,
+                sa.func.min(m.created_at).filter(m.author_kind == AuthorKind.BOT),
+                sa.func.min(m.created_at).filter(
+                    m.author_kind == AuthorKind.AGENT,
+                    m.direction == Direction.OUTBOUND,
+                    m.created_at >= c.handed_off_at,
+                ),
+            )
+            .join(conversations, c.id == m.conversation_id)
+            .where(*created)
+            .group_by(m.conversation_id)
+        )
+    ).all()
+    return {cid: (bot, agent) for cid, bot, agent in rows}
+
+
+async def _volume(conn: AsyncConnection, period: Period) -> dict[Network, dict[dt.date, int]]:
+    """Customer messages per network per day."""
+    m = messages.c
+    where = [
+        m.direction == Direction.INBOUND,
+        m.created_at >= period.start,
+        m.created_at < period.end,
+    ]
+    if period.network is not None:
+        where.append(m.network == period.network)
+    rows = (await conn.execute(sa.select(m.network, m.created_at).where(*where))).all()
+    volume: dict[Network, dict[dt.date, int]] = {}
+    for network, created_at in rows:
+        day = created_at.astimezone(dt.UTC).date()
+        per_day = volume.setdefault(network, {d: 0 for d in period.days})
+        per_day[day] = per_day.get(day, 0) + 1
+    return volume
+
+
+async def _load(conn: AsyncConnection, period: Period) -> list[AgentLoad]:
+    """Per agent: the conversations they replied in and their replies."""
+    m, a = messages.c, agents.c
+    where = [
+        m.author_kind == AuthorKind.AGENT,
+        m.direction == Direction.OUTBOUND,
+        m.created_at >= period.start,
+        m.created_at < period.end,
+    ]
+    if period.network is not None:
+        where.append(m.network == period.network)
+    rows = (
+        await conn.execute(
+            sa.select(
+                a.display_name, sa.func.count(sa.distinct(m.conversation_id)), sa.func.count()
+            )
+            .join(agents, a.id == m.agent_id)
+            .where(*where)
+            .group_by(a.display_name)
+            .order_by(sa.func.count().desc(), a.display_name)
+        )
+    ).all()
+    return [AgentLoad(name, conversations_n, replies) for name, conversations_n, replies in rows]
