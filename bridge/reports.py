@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.domain import AuthorKind, ConversationState, Direction, Network
 from bridge.pipeline.phrases import FEEDBACK_YES
-from bridge.store.models import agents, conversations, decisions, messages
+from bridge.store.models import agents, conversations, decisions, messages, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,12 @@ class Report:
         return self.helped / self.feedback if self.feedback else None
 
 
-async def compute(engine: AsyncEngine, period: Period, sla_minutes: dict[Network, int]) -> Report:
+async def compute(
+    engine: AsyncEngine,
+    period: Period,
+    sla_minutes: dict[Network, int],
+    now: dt.datetime | None = None,
+) -> Report:
     c, d = conversations.c, decisions.c
     created = [c.created_at >= period.start, c.created_at < period.end]
     if period.network is not None:
@@ -122,7 +127,9 @@ async def compute(engine: AsyncEngine, period: Period, sla_minutes: dict[Network
             agent.append(waited.total_seconds())
             breaches += waited > limit
         else:
-            breaches += period.end - row.handed_off_at > limit  # still waiting at the end
+            # still waiting: at the end of the period, or now if that is sooner
+            until = min(period.end, now or utcnow())
+            breaches += until - row.handed_off_at > limit
     counts = {value: n for value, n in feedback}
     return Report(
         period=period,
@@ -205,3 +212,45 @@ async def _load(conn: AsyncConnection, period: Period) -> list[AgentLoad]:
         )
     ).all()
     return [AgentLoad(name, conversations_n, replies) for name, conversations_n, replies in rows]
+
+
+Table = tuple[list[str], list[list[object]]]
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return round(seconds / 60, 1) if seconds is not None else None
+
+
+def tables(report: Report) -> dict[str, Table]:
+    """The report as named tables (headers, rows): the dashboard shows them, CSV exports them."""
+    rate, csat = report.self_service_rate, report.csat
+    bot, agent = report.bot_first_response, report.agent_first_response
+    summary: list[list[object]] = [
+        ["conversations", report.conversations],
+        ["self_service", report.self_service],
+        ["self_service_rate", round(rate, 4) if rate is not None else None],
+        ["bot_first_response_median_s", bot.median_s],
+        ["bot_first_response_p90_s", bot.p90_s],
+        ["agent_first_response_median_min", _minutes(agent.median_s)],
+        ["agent_first_response_p90_min", _minutes(agent.p90_s)],
+        ["sla_breaches", report.sla_breaches],
+        ["feedback", report.feedback],
+        ["csat", round(csat, 4) if csat is not None else None],
+    ]
+    days = report.period.days
+    networks = sorted(report.volume)
+    return {
+        "summary": (["figure", "value"], summary),
+        "handoffs": (
+            ["reason", "conversations"],
+            [[reason, n] for reason, n in sorted(report.handoffs.items(), key=lambda x: -x[1])],
+        ),
+        "volume": (
+            ["day", *[n.value for n in networks]],
+            [[day.isoformat(), *[report.volume[n].get(day, 0) for n in networks]] for day in days],
+        ),
+        "load": (
+            ["agent", "conversations", "replies"],
+            [[a.agent, a.conversations, a.replies] for a in report.load],
+        ),
+    }

@@ -191,6 +191,15 @@ def test_sla_breaches_count_late_answers_and_those_still_waiting(report: Report)
     assert report.sla_breaches == 2
 
 
+async def test_a_customer_waiting_less_than_the_sla_so_far_is_no_breach(
+    engine: AsyncEngine, report: Report
+) -> None:
+    """Seen on the Thursday at 8:30, D has waited 30 minutes of its 60."""
+    midweek = await compute(engine, WEEK, SLA, now=at(3, 8, 30))
+
+    assert midweek.sla_breaches == 1
+
+
 def test_csat_is_the_share_of_yes_it_helped(report: Report) -> None:
     assert (report.feedback, report.helped, report.csat) == (2, 1, 0.5)
 

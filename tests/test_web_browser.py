@@ -209,3 +209,7 @@ def test_an_admin_moves_the_threshold_sees_the_prediction_and_the_bot_follows_it
     with sqlite3.connect(product.database) as db:
         (threshold,) = db.execute("SELECT threshold FROM decisions ORDER BY id DESC").fetchone()
     assert threshold == 0.0  # the next question was decided with the saved threshold
+
+    page.goto(f"{product.base}/admin/dashboard")
+    assert page.inner_text("#fig-conversations") == "2"
+    shoot(page, "dashboard.png")

@@ -618,3 +618,41 @@ async def test_a_bad_labelled_file_is_refused_with_the_reason(site: Web) -> None
     response = await site.client.post("/admin/thresholds/labelled", data=form)
 
     assert "bad.csv:" in await response.text()
+
+
+async def test_the_dashboard_shows_the_periods_figures(site: Web) -> None:
+    await site.sign_in(site.admin)
+    await site.customer_writes(1, 1, "hello")
+    await site.customer_writes(2, 1, "привет", network=Network.VK)
+
+    page = await (await site.client.get("/admin/dashboard")).text()
+
+    assert re.search(r'id="fig-conversations">2<', page)
+    assert "the bot was not sure" in page or "no bot configured" in page
+
+
+async def test_every_dashboard_table_exports_as_csv(site: Web) -> None:
+    await site.sign_in(site.admin)
+    await site.customer_writes(1, 1, "hello")
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+
+    summary = await site.client.get(f"/admin/dashboard.csv?table=summary&from={today}&to={today}")
+    volume = await site.client.get(f"/admin/dashboard.csv?table=volume&from={today}&to={today}")
+
+    assert summary.headers["Content-Type"].startswith("text/csv")
+    assert (await summary.text()).splitlines()[:2] == ["figure,value", "conversations,1"]
+    assert (await volume.text()).splitlines() == ["day,telegram", f"{today},1"]
+
+
+async def test_a_dashboard_range_that_makes_no_sense_is_refused(site: Web) -> None:
+    await site.sign_in(site.admin)
+
+    response = await site.client.get("/admin/dashboard?from=2026-11-10&to=2026-11-01")
+
+    assert response.status == 400
+
+
+async def test_an_agent_cannot_see_the_dashboard(site: Web) -> None:
+    await site.sign_in(site.agent)
+
+    assert (await site.client.get("/admin/dashboard")).status == 403

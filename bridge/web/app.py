@@ -15,7 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.bus import Bus
 from bridge.kb_responder import KnowledgeResponder
 from bridge.settings import Settings
-from bridge.web import admin_pages, api, auth, i18n, live, pages, threshold_pages
+from bridge.web import (
+    admin_pages,
+    api,
+    auth,
+    dashboard_pages,
+    i18n,
+    live,
+    pages,
+    threshold_pages,
+)
 
 HERE = Path(__file__).parent
 # Pages load scripts and styles from this site only: an injected <script> cannot run.
@@ -86,6 +95,7 @@ def add_inbox(app: web.Application, engine: AsyncEngine, bus: Bus, settings: Set
     app.router.add_routes(pages.routes)
     app.router.add_routes(admin_pages.routes)
     app.router.add_routes(threshold_pages.routes)
+    app.router.add_routes(dashboard_pages.routes)
     live.install(app, bus)
     api.install(app, KnowledgeResponder(engine, settings.kb_refresh_seconds))
     app.router.add_static("/static/", HERE / "static")
