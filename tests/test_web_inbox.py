@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations, decisions, messages
 from bridge.web.app import add_inbox, make_app
-from tests.factories import drain_outbound, entries, inbound
+from tests.factories import ScriptedResponder, drain_outbound, entries, inbound
 
 PASSWORD = "correct horse battery"
 SAMPLE_KB = Path(__file__).resolve().parents[1] / "config" / "kb" / "sample.yaml"
@@ -656,3 +657,21 @@ async def test_an_agent_cannot_see_the_dashboard(site: Web) -> None:
     await site.sign_in(site.agent)
 
     assert (await site.client.get("/admin/dashboard")).status == 403
+
+
+async def test_a_knowledge_gap_is_one_click_from_a_draft_article(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings, site: Web
+) -> None:
+    site.pipeline = Pipeline(engine, memory_bus, settings, ScriptedResponder(0.3))
+    asked = {"можно ли заморозить договор на лето", "заморозить договор на время отпуска"}
+    for chat, text in enumerate(sorted(asked), 1):
+        await site.customer_writes(chat, 1, text)
+    await site.sign_in(site.admin)
+
+    page = await (await site.client.get("/admin/gaps")).text()
+    draft_link = re.search(r'href="(/admin/kb/new\?questions=[^"]+)"', page)
+    assert draft_link is not None
+    draft = await (await site.client.get(html.unescape(draft_link[1]))).text()
+
+    examples = re.search(r'<textarea name="question"[^>]*>([^<]*)</textarea>', draft)
+    assert examples is not None and set(html.unescape(examples[1]).splitlines()) == asked

@@ -3,6 +3,7 @@ reply in a click). Every path here is under /admin/, which `auth` opens to admin
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import aiohttp_jinja2
@@ -11,9 +12,10 @@ from aiohttp import web
 
 from bridge.agents import AgentError, Role, add_agent, list_agents, update_agent
 from bridge.canned import CannedError, add_canned, delete_canned, list_canned
-from bridge.domain import Direction
+from bridge.domain import Direction, Network
+from bridge.gaps import knowledge_gaps
 from bridge.knowledge import load_articles, upsert_articles
-from bridge.store.models import conversations, messages
+from bridge.store.models import conversations, messages, utcnow
 from bridge.web import auth
 from bridge.web.pages import ENGINE, context, quote_error
 from kb.articles import Article, ArticleError
@@ -107,6 +109,10 @@ async def kb_page(request: web.Request) -> web.Response:
     )
 
 
+def _slug(text: str) -> str:
+    return "-".join(re.findall(r"[a-zа-я0-9]+", text.lower()))[:48].strip("-")
+
+
 async def _draft_from_reply(request: web.Request, message_id: int) -> dict[str, str]:
     """The agent's reply as the answer, the customer's question before it as the example."""
     m = messages.c
@@ -136,9 +142,8 @@ async def _draft_from_reply(request: web.Request, message_id: int) -> dict[str, 
             )
         ).scalar_one_or_none()
     question = question or ""
-    slug = "-".join(re.findall(r"[a-zа-я0-9]+", question.lower()))[:48].strip("-")
     return {
-        "id": slug or f"reply-{message_id}",
+        "id": _slug(question) or f"reply-{message_id}",
         "title": question[:120],
         "question": question,
         "language": reply.language or "en",
@@ -151,6 +156,10 @@ async def new_article_page(request: web.Request) -> web.Response:
     draft = {"id": "", "title": "", "question": "", "language": "ru", "answer": ""}
     if request.query.get("message_id", "").isdigit():
         draft = await _draft_from_reply(request, int(request.query["message_id"]))
+    elif request.query.get("questions"):  # a knowledge gap: its questions as the examples
+        questions = request.query["questions"][:4000]
+        first = questions.splitlines()[0]
+        draft |= {"id": _slug(first), "title": first[:120], "question": questions}
     return aiohttp_jinja2.render_template(
         "article_new.html", request, context(request, draft=draft, error=None)
     )
@@ -184,3 +193,26 @@ async def create_article_action(request: web.Request) -> web.StreamResponse:
         )
     await upsert_articles(request.app[ENGINE], [article])
     raise web.HTTPSeeOther("/admin/kb")
+
+
+@routes.get("/admin/gaps")
+async def gaps_page(request: web.Request) -> web.Response:
+    try:
+        weeks = min(52.0, max(1.0, float(request.query.get("weeks", "4"))))
+        network = Network(request.query["network"]) if request.query.get("network") else None
+    except ValueError:
+        raise web.HTTPBadRequest(text="weeks: a number; network: a network's name") from None
+    since = utcnow() - dt.timedelta(weeks=weeks)
+    gaps = await knowledge_gaps(request.app[ENGINE], since, network)
+    return aiohttp_jinja2.render_template(
+        "gaps.html",
+        request,
+        context(
+            request,
+            gaps=gaps,
+            weeks=weeks,
+            network=network,
+            networks=list(Network),
+            drafts=["\n".join(gap.examples) for gap in gaps],
+        ),
+    )
