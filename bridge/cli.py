@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import click
@@ -199,6 +201,33 @@ def migrate(revision: str, down: bool) -> None:
         click.echo(f"supportbridge: migrate: {exc}", err=True)
         sys.exit(2)
     click.echo(f"database at revision {asyncio.run(migrations.current_revision(url))}")
+
+
+@main.command()
+@click.option("--week", is_flag=True, required=True, help="The last full week (Monday to Sunday).")
+@click.option(
+    "--before",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Report the full week before this day (default: today).",
+)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder to write to.")
+def report(week: bool, before: dt.datetime | None, out: Path | None) -> None:
+    """Write the weekly report (HTML and JSON); e-mail it when SMTP is configured."""
+    import smtplib
+
+    from bridge.weekly import build, last_full_week, send, write
+
+    settings = _settings()
+    period = last_full_week((before or dt.datetime.now(dt.UTC)).date())
+    weekly = asyncio.run(build(settings, period))
+    html_path, json_path = write(weekly, out or settings.data_dir / "reports")
+    click.echo(f"report written: {html_path} and {json_path}")
+    if settings.smtp_host and settings.report_to:
+        try:
+            send(settings, weekly, html_path, json_path)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise click.ClickException(f"the report could not be e-mailed: {exc}") from None
+        click.echo(f"report sent to {', '.join(settings.report_to)}")
 
 
 @main.group()

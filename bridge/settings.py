@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     shadow_mode: bool = False
     shadow_networks: list[Network] = Field(default_factory=list)
 
+    cost_per_contact: float = Field(default=150.0, ge=0)
+    currency: str = Field(default="RUB", max_length=8)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    report_from: str | None = None
+    report_to: list[str] = Field(default_factory=list)
+
     sla_minutes: int = Field(default=60, ge=1)
     network_sla_minutes: dict[Network, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     usual_wait_minutes: int = Field(default=15, ge=1)
