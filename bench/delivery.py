@@ -11,7 +11,6 @@ import asyncio
 import bisect
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from bench.pipeline import BENCH_DATABASE_URL, BENCH_REDIS_URL, fresh_postgres_database
+from bench.ports import free_port
 from bots.emulators.telegram import TelegramEmulator
 from bridge.bus.redis import RedisBus
 from bridge.domain import (
@@ -54,12 +54,6 @@ def max_in_window(times: Sequence[float], window_s: float = 1.0) -> int:
     return max(
         (bisect.bisect_left(ordered, t + window_s) - i for i, t in enumerate(ordered)), default=0
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def queue_replies(options: DeliveryOptions) -> list[OutboundMessage]:

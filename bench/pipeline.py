@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.ports import free_port
 from bench.responder import AlwaysAnswer
 from bridge.bus import Bus, BusEntry
 from bridge.bus.memory import MemoryBus
@@ -259,7 +260,10 @@ def core_processes(
         "SB_BATCH_SIZE": str(settings.batch_size),
     }
     processes = [
-        subprocess.Popen([sys.executable, "-m", "bridge.cli", "core"], env=env)
+        subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", "core"],
+            env=env | {"SB_HTTP_PORT": str(free_port())},  # each its own /metrics
+        )
         for _ in range(options.cores)
     ]
     try:

@@ -170,10 +170,15 @@ async def serve_http(
 
 
 async def core_main(settings: Settings) -> None:
-    """`supportbridge core`: one distributed core worker (start as many as you like)."""
+    """`supportbridge core`: one distributed core worker (start as many as you like), with
+    /healthz, /readyz and /metrics on its HTTP port."""
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
-        await run_core(settings, engine, bus, stop)
+        app = make_app()
+        add_health_routes(app, engine, bus)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(run_core(settings, engine, bus, stop))
+            group.create_task(serve_http(settings, app, stop))
 
 
 async def bot_main(settings: Settings, network: Network) -> None:

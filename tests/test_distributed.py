@@ -7,12 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 
 import orjson
 import pytest
 import sqlalchemy as sa
 
+from bench.ports import free_port
 from bridge.bus import BusEntry
 from bridge.bus.redis import RedisBus
 from bridge.domain import Network
@@ -44,10 +47,14 @@ class Cores:
             "SB_LOG_LEVEL": "WARNING",
         }
         self.running: list[subprocess.Popen[bytes]] = []
+        self.ports: dict[int, int] = {}
 
     def start(self) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen([sys.executable, "-m", "bridge.cli", "core"], env=self.env)
+        port = free_port()  # its /healthz, /readyz and /metrics
+        env = self.env | {"SB_HTTP_PORT": str(port)}
+        process = subprocess.Popen([sys.executable, "-m", "bridge.cli", "core"], env=env)
         self.running.append(process)
+        self.ports[process.pid] = port
         return process
 
     def kill_hard(self, process: subprocess.Popen[bytes]) -> None:
@@ -156,3 +163,20 @@ async def read_outbound(bus: RedisBus, expected: int, limit_s: float = 60) -> se
     consumer = bus.consume_outbound(Network.TELEGRAM, "test", collect, batch_size=500, stop=stop)
     await asyncio.wait_for(consumer, limit_s)
     return keys
+
+
+def test_a_core_process_answers_health_readiness_and_metrics(cores: Cores) -> None:
+    process = cores.start()
+    base = f"http://127.0.0.1:{cores.ports[process.pid]}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as ready:
+                assert ready.status == 200
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the core's HTTP port never answered"
+            time.sleep(0.2)
+
+    with urllib.request.urlopen(f"{base}/metrics", timeout=2) as response:
+        assert "sb_inbound_stream_lag" in response.read().decode()

@@ -7,7 +7,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,15 +20,10 @@ import orjson
 import pytest
 from alembic.script import ScriptDirectory
 
+from bench.ports import free_port
 from bridge.agents import authenticate
 from bridge.store.engine import make_engine
 from bridge.store.migrate import alembic_config, current_revision
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def get_json(url: str) -> tuple[int, Any]:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.ports import free_port
 from tests.conftest import IN_CI
-from tests.test_embedded_run import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent.parent / "screenshots"

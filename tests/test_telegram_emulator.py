@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import socket
 import sys
 import time
 from collections import deque
@@ -36,6 +35,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bench.ports import free_port
 from bots.emulators.faults import Fault, FaultKind
 from bots.emulators.telegram import SECRET_HEADER, TelegramEmulator
 
@@ -696,13 +696,6 @@ async def test_ptb_downloads_a_document_through_the_file_url(
 
 
 # ---- standalone ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_standalone_entry_point_serves_the_given_token(

@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
+from bench.ports import free_port
 from tests.conftest import IN_CI
-from tests.test_embedded_run import free_port, lines_until
+from tests.test_embedded_run import lines_until
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent.parent / "screenshots"

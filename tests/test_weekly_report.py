@@ -15,10 +15,10 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.ports import free_port
 from bridge.cli import main
 from bridge.weekly import last_full_week
 from tests.known_week import fill_known_week
-from tests.test_embedded_run import free_port
 
 
 class Inbox:

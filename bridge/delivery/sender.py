@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bridge import metrics
 from bridge.bus import Bus, BusEntry
 from bridge.channel import Channel, DeliveryError
 from bridge.delivery.ratelimit import RateLimiter
@@ -100,11 +101,14 @@ class Sender:
         started = time.monotonic()
         attempt = 0
         while True:
-            self.stats.rate_limited_s += await self.limiter.acquire(self.channel.limits(message))
+            waited = await self.limiter.acquire(self.channel.limits(message))
+            self.stats.rate_limited_s += waited
+            metrics.RATE_LIMIT_WAIT.labels(message.network.value).inc(waited)
             try:
                 delivered = await self.channel.send(message)
             except DeliveryError as exc:
                 if exc.permanent:
+                    metrics.DELIVERY_FAILURES.labels(message.network.value, "permanent").inc()
                     await self._record(message, DeliveryStatus.FAILED, error=exc.reason)
                     return
                 reason, delay = exc.reason, exc.retry_after
@@ -118,11 +122,13 @@ class Sender:
             attempt += 1
             delay = delay if delay is not None else self.policy.backoff(attempt)
             if time.monotonic() - started + delay > self.policy.give_up_after_s:
+                metrics.DELIVERY_FAILURES.labels(message.network.value, "gave_up").inc()
                 await self._record(
                     message, DeliveryStatus.FAILED, error=f"gave up after {attempt} tries: {reason}"
                 )
                 return
             self.stats.retries += 1
+            metrics.RETRIES.labels(message.network.value).inc()
             log.info("message %d: %s; retrying in %.1f s", message.message_id, reason, delay)
             await asyncio.sleep(delay)
 
@@ -136,6 +142,7 @@ class Sender:
     ) -> None:
         now = utcnow()
         values: dict[str, object] = {"delivery_status": status, "delivery_error": error}
+        metrics.OUTBOUND.labels(message.network.value, status.value).inc()
         if status is DeliveryStatus.SENT:
             values |= {"sent_at": now, "network_message_id": network_id}
             self.stats.sent += 1

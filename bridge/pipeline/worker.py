@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -19,9 +20,12 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bridge import metrics
 from bridge.bus import Bus, BusEntry
 from bridge.domain import (
     Button,
+    ConversationState,
+    DecisionOutcome,
     DeliveryStatus,
     Direction,
     Event,
@@ -111,6 +115,7 @@ class Pipeline:
                 for mid, cid in edited
             ]
         )
+        _count(result.stored, routed, rejected, result.duplicate_ids, new_replies)
         self.stats.batches += 1
         self.stats.stored += len(result.stored)
         self.stats.duplicates += len(result.duplicate_ids)
@@ -136,6 +141,29 @@ class Pipeline:
                 for item in rejected
             ],
         )
+
+
+def _count(
+    stored: list[Stored],
+    routed: Routed,
+    rejected: list[Rejected],
+    duplicate_ids: list[int],
+    replies: list[OutboundMessage],
+) -> None:
+    for item in stored:
+        metrics.INBOUND.labels(item.inbound.network.value).inc()
+    metrics.DUPLICATES.inc(len(duplicate_ids))
+    metrics.DEAD_LETTERS.inc(len(rejected))
+    for change in routed.changes:
+        if change.state is ConversationState.WAITING and change.reason:
+            metrics.HANDOFFS.labels(change.reason).inc()
+    for decision in routed.decisions:
+        if decision.outcome is DecisionOutcome.ANSWERED:
+            metrics.AUTO_ANSWERS.labels(decision.network.value).inc()
+    now = time.time()
+    for reply in replies:
+        if reply.received_at is not None:
+            metrics.PIPELINE_LATENCY.observe(max(0.0, now - reply.received_at))
 
 
 async def _store_replies(

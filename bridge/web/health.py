@@ -1,12 +1,18 @@
-"""`/healthz` (the process is up) and `/readyz` (it can reach its database and bus)."""
+"""`/healthz` (the process is up), `/readyz` (it can reach its database and bus) and `/metrics`
+(Prometheus), on every role's HTTP port."""
 
 from __future__ import annotations
+
+import logging
 
 import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
+from bridge.metrics import STREAM_LAG, exposition
+
+log = logging.getLogger(__name__)
 
 ENGINE = web.AppKey("engine", AsyncEngine)
 BUS = web.AppKey("bus", Bus)
@@ -36,8 +42,18 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+async def metrics(request: web.Request) -> web.Response:
+    try:
+        STREAM_LAG.set(await request.app[BUS].inbound_backlog())
+    except Exception as exc:  # the bus is down: /readyz says so; the rest is worth reading
+        log.debug("stream lag unknown: %s", exc)
+    body, content_type = exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
 def add_health_routes(app: web.Application, engine: AsyncEngine, bus: Bus) -> None:
     app[ENGINE] = engine
     app[BUS] = bus
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
