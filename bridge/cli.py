@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import click
 
 from bridge.domain import Network
+from bridge.logs import configure
 from bridge.settings import Settings, SettingsError, load_settings
 
 
@@ -22,9 +22,7 @@ def _settings(**overrides: Any) -> Settings:
     except SettingsError as exc:
         click.echo(f"supportbridge: {exc}", err=True)
         sys.exit(2)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure(settings.log_level, settings.log_format)
     return settings
 
 

@@ -25,6 +25,7 @@ from bridge.bus import Bus, BusEntry
 from bridge.channel import Channel, DeliveryError
 from bridge.delivery.ratelimit import RateLimiter
 from bridge.domain import DeliveryStatus, Event, OutboundMessage
+from bridge.logs import about_conversation
 from bridge.store.models import messages, utcnow
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,8 @@ class Sender:
 
     async def _deliver_chat(self, chat: list[OutboundMessage]) -> None:
         for message in chat:
-            await self._deliver(message)
+            with about_conversation(message.conversation_id):
+                await self._deliver(message)
 
     async def _deliver(self, message: OutboundMessage) -> None:
         started = time.monotonic()
