@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from bridge import conversations as actions
 from bridge.agents import AgentError, AgentInfo, Role, add_agent, list_agents, update_agent
@@ -24,10 +24,12 @@ from bridge.inbox import InboxQuery, View, conversation_view, inbox
 from bridge.kb_responder import KnowledgeResponder
 from bridge.store.models import utcnow
 from bridge.web import auth
-from bridge.web.openapi import Api, ErrorOut
+from bridge.web.openapi import MAX_ID, Api, ErrorOut, row_id
 from bridge.web.pages import BUS, ENGINE, SETTINGS
 
 api = Api("supportbridge", "1")
+NETWORK_PARAM = {"type": "string", "enum": [n.value for n in Network]}
+LANGUAGE_PARAM = {"type": "string", "enum": ["ru", "en"]}
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeResponder)
 Model = TypeVar("Model", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,8 +47,11 @@ class TextIn(_In):
     text: Text
 
 
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
 class TransferIn(_In):
-    agent_id: int
+    agent_id: RowId
 
 
 class VerdictIn(_In):
@@ -152,10 +157,10 @@ async def _body(request: web.Request, model: type[Model]) -> Model:
 
 
 def _int(request: web.Request, name: str) -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise web.HTTPNotFound(text=f"no such {name}") from None
+    value = row_id(request.match_info[name])
+    if value is None:
+        raise web.HTTPNotFound(text=f"no such {name}")
+    return value
 
 
 def _agent_out(agent: AgentInfo) -> AgentOut:
@@ -179,7 +184,11 @@ async def me(request: web.Request) -> web.Response:
     "/api/conversations",
     "A view of the inbox (longest waiting first) and the count of every view",
     answer=InboxOut,
-    query=(("view", "string"), ("network", "string"), ("language", "string")),
+    query=(
+        ("view", {"type": "string", "enum": [v.value for v in View]}),
+        ("network", NETWORK_PARAM),
+        ("language", LANGUAGE_PARAM),
+    ),
 )
 async def list_conversations(request: web.Request) -> web.Response:
     session = auth.current_session(request)
@@ -364,7 +373,7 @@ class CustomerList(BaseModel):
 
 
 class LinkIn(_In):
-    customer_id: int
+    customer_id: RowId
 
 
 class LinkOut(BaseModel):
@@ -376,7 +385,7 @@ class LinkOut(BaseModel):
     "/api/customers",
     "Customers whose name contains q, or whose network user id is q",
     answer=CustomerList,
-    query=(("q", "string"),),
+    query=(("q", {"type": "string", "maxLength": 1000}),),
 )
 async def customers(request: web.Request) -> web.Response:
     found = await find_customers(request.app[ENGINE], request.query.get("q", ""), other_than=0)
@@ -438,7 +447,7 @@ class ArticleHits(BaseModel):
     "/api/kb/search",
     "Knowledge-base articles for a question, best first, answers in the language asked",
     answer=ArticleHits,
-    query=(("q", "string"), ("language", "string")),
+    query=(("q", {"type": "string", "maxLength": 1000}), ("language", LANGUAGE_PARAM)),
 )
 async def kb_search(request: web.Request) -> web.Response:
     language = request.query.get("language") or None
@@ -451,7 +460,7 @@ async def kb_search(request: web.Request) -> web.Response:
 async def _active_agent(request: web.Request, agent_id: int) -> AgentInfo:
     found = [a for a in await list_agents(request.app[ENGINE]) if a.id == agent_id and a.active]
     if not found:
-        raise web.HTTPBadRequest(text=f"agent_id: no active agent {agent_id}")
+        raise web.HTTPConflict(text=f"agent_id: no active agent {agent_id}")
     return found[0]
 
 

@@ -14,6 +14,16 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_ID = 2**31 - 1  # the store's integer keys
+
+
+def row_id(text: str) -> int | None:
+    """A path's id, or None when it cannot name a stored row (so: not found, not an error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if 1 <= value <= MAX_ID else None
 
 
 class ErrorOut(BaseModel):
@@ -29,7 +39,7 @@ class Endpoint:
     body: type[BaseModel] | None
     answer: type[BaseModel] | None
     admin: bool
-    query: tuple[tuple[str, str], ...]
+    query: tuple[tuple[str, dict[str, Any]], ...]
 
 
 @dataclass
@@ -47,7 +57,7 @@ class Api:
         body: type[BaseModel] | None = None,
         answer: type[BaseModel] | None = None,
         admin: bool = False,
-        query: tuple[tuple[str, str], ...] = (),
+        query: tuple[tuple[str, dict[str, Any]], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -77,11 +87,16 @@ class Api:
                 "responses": _responses(e, refs),
             }
             parameters = [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                }
                 for name in re.findall(r"{(\w+)}", e.path)
             ] + [
-                {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
-                for name, kind in e.query
+                {"name": name, "in": "query", "required": False, "schema": schema}
+                for name, schema in e.query
             ]
             if parameters:
                 operation["parameters"] = parameters

@@ -36,6 +36,7 @@ from bridge.settings import Settings
 from bridge.store.models import utcnow
 from bridge.web import auth
 from bridge.web.i18n import LANGUAGES, gettext
+from bridge.web.openapi import row_id
 
 ENGINE = web.AppKey("pages_engine", AsyncEngine)
 BUS = web.AppKey("pages_bus", Bus)
@@ -145,10 +146,10 @@ async def inbox_page(request: web.Request) -> web.Response:
 
 
 def _conversation_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["conversation_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    value = row_id(request.match_info["conversation_id"])
+    if value is None:
+        raise web.HTTPNotFound(text="no such conversation")
+    return value
 
 
 @routes.get("/c/{conversation_id}")
