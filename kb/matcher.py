@@ -66,7 +66,8 @@ class Matcher:
     ) -> Matcher:
         """Fit on the enabled articles' examples; `calibration` adds labelled questions, oos too."""
         config = config or MatcherConfig()
-        enabled = [article for article in articles if article.enabled]
+        # by id: the same articles give the same folds, so the same confidences, in any order
+        enabled = sorted((article for article in articles if article.enabled), key=lambda a: a.id)
         if not enabled:
             raise MatcherError("no enabled article to match against")
         ids = [article.id for article in enabled]
