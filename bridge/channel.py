@@ -51,13 +51,25 @@ class Channel(Protocol):
         ...
 
 
+class PollPosition(Protocol):
+    """Where a network's poller left off, kept outside its process, so that the next poller
+    (a restart, or another process taking over) goes on from there instead of from "now"."""
+
+    async def load(self) -> str | None: ...
+
+    async def save(self, position: str) -> None: ...
+
+
 class Receiver(Protocol):
     """Receiving side of a network: long polling, or webhook routes on the product's port."""
 
     network: Network
 
-    async def poll(self, sink: InboundSink, stop: asyncio.Event) -> None:
-        """Pull events until `stop`; an unreachable network is retried, never fatal."""
+    async def poll(
+        self, sink: InboundSink, stop: asyncio.Event, position: PollPosition | None = None
+    ) -> None:
+        """Pull events until `stop`; an unreachable network is retried, never fatal. A network
+        that does not keep the position itself resumes from `position`, and updates it."""
         ...
 
     def webhook_routes(self, sink: InboundSink) -> Sequence[web.RouteDef]:

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from bridge.bus import BusEntry
 from bridge.bus.redis import RedisBus
 from bridge.domain import AuthorKind, Event, Network, OutboundMessage
+from bridge.poll_position import RedisPollPosition
 from tests.factories import inbound
 
 pytestmark = pytest.mark.redis
@@ -426,3 +427,18 @@ async def test_only_one_process_leads_a_role_and_another_takes_over(
 
     assert overlaps == []
     assert leaders[:2] == [first, "p1" if first == "p0" else "p0"]
+
+
+async def test_a_poll_position_saved_by_one_process_is_read_by_the_next(
+    redis_url: str, redis_prefix: str
+) -> None:
+    key = f"{redis_prefix}:poll-position:vk"
+    first, second = (aioredis.Redis.from_url(redis_url) for _ in range(2))
+    try:
+        assert await RedisPollPosition(first, key).load() is None
+        await RedisPollPosition(first, key).save("1042")
+
+        assert await RedisPollPosition(second, key).load() == "1042"
+    finally:
+        await first.aclose()
+        await second.aclose()

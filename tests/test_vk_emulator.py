@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from bots.emulators.vk import VkEmulator
 from bots.vk import VkChannel
 from bridge.channel import DeliveryError
 from bridge.domain import AuthorKind, Button, InboundMessage, Network, OutboundMessage
+from bridge.poll_position import FilePollPosition
 
 TOKEN = "vk-test-token"
 GROUP = 77
@@ -113,6 +115,59 @@ async def test_long_poll_failures_are_handled_and_later_messages_arrive(
     assert [m.text for m in got] == ["до", "после"]
     assert got[0].display_name == "Анна"
     assert (channel.key != key) is (failed != 1), "2 and 3 fetch a new key; 1 keeps it"
+
+
+async def test_a_new_poller_goes_on_from_where_the_last_one_left_off(
+    vk: tuple[VkEmulator, VkChannel], tmp_path: Path
+) -> None:
+    emulator, first = vk
+    emulator.customer(9, first_name="Анна")
+    position = FilePollPosition(tmp_path / "vk.poll-position")
+    got: list[InboundMessage] = []
+
+    async def sink(batch: Any) -> None:
+        got.extend(batch)
+
+    stop = asyncio.Event()
+    poller = asyncio.ensure_future(first.poll(sink, stop, position))
+    await wait_until(lambda: first.key is not None)
+    emulator.write(9, "before the restart")
+    await wait_until(lambda: len(got) == 1)
+    stop.set()
+    await asyncio.wait_for(poller, 5)
+    emulator.write(9, "while no poller ran")
+    second = VkChannel(TOKEN, GROUP, api_url=emulator_url(first), poll_wait_s=1)
+    stop = asyncio.Event()
+    poller = asyncio.ensure_future(second.poll(sink, stop, position))
+    await wait_until(lambda: len(got) == 2)
+    stop.set()
+    await asyncio.wait_for(poller, 5)
+    await second.close()
+
+    assert [m.text for m in got] == ["before the restart", "while no poller ran"]
+
+
+async def test_a_position_from_another_long_poll_history_is_dropped_for_now(
+    vk: tuple[VkEmulator, VkChannel], tmp_path: Path
+) -> None:
+    emulator, channel = vk
+    emulator.customer(9, first_name="Анна")
+    position = FilePollPosition(tmp_path / "vk.poll-position")
+    await position.save("999999999")  # e.g. left by a test community
+    got: list[InboundMessage] = []
+
+    async def sink(batch: Any) -> None:
+        got.extend(batch)
+
+    stop = asyncio.Event()
+    poller = asyncio.ensure_future(channel.poll(sink, stop, position))
+    await wait_until(lambda: channel.ts is not None and channel.ts != "999999999")
+    emulator.write(9, "hello")
+    await wait_until(lambda: len(got) == 1)
+    stop.set()
+    await asyncio.wait_for(poller, 5)
+
+    assert await position.load() == channel.ts
 
 
 async def wait_until(condition: Any) -> None:

@@ -26,7 +26,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bots.facebook.events import WebhookPayload, to_inbound
-from bridge.channel import Delivered, DeliveryError, InboundSink
+from bridge.channel import Delivered, DeliveryError, InboundSink, PollPosition
 from bridge.delivery.ratelimit import Limit
 from bridge.domain import AuthorKind, Button, Network, OutboundMessage
 
@@ -171,7 +171,9 @@ class FacebookChannel:
 
     # -- receiving --------------------------------------------------------------------------
 
-    async def poll(self, sink: InboundSink, stop: asyncio.Event) -> None:
+    async def poll(
+        self, sink: InboundSink, stop: asyncio.Event, position: PollPosition | None = None
+    ) -> None:
         """Messenger only pushes webhooks: nothing to poll."""
 
     def webhook_routes(self, sink: InboundSink) -> Sequence[web.RouteDef]:

@@ -29,7 +29,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bots.telegram.events import message_key, to_inbound
-from bridge.channel import Delivered, DeliveryError, InboundSink
+from bridge.channel import Delivered, DeliveryError, InboundSink, PollPosition
 from bridge.delivery.ratelimit import Limit
 from bridge.domain import Button, Network, OutboundMessage
 
@@ -105,7 +105,10 @@ class TelegramChannel:
 
     # -- receiving --------------------------------------------------------------------------
 
-    async def poll(self, sink: InboundSink, stop: asyncio.Event) -> None:
+    async def poll(
+        self, sink: InboundSink, stop: asyncio.Event, position: PollPosition | None = None
+    ) -> None:
+        # Telegram keeps the offset itself: updates stay until a getUpdates confirms them.
         delay = 1.0
         while not stop.is_set():
             try:
@@ -166,7 +169,7 @@ class TelegramChannel:
                 return web.json_response({"error": "bad secret token"}, status=401)
             try:
                 update = Update.model_validate(await request.json(), context={"bot": self.bot})
-            except (ValueError, ValidationError) as exc:
+            except (ValueError, RecursionError, ValidationError) as exc:
                 return web.json_response({"error": f"not a Telegram update: {exc}"}, status=400)
             # A failure here answers 500, so Telegram delivers the update again.
             await self._accept([update], sink)

@@ -30,7 +30,7 @@ from requests.adapters import HTTPAdapter
 from vk_api.exceptions import TOO_MANY_RPS_CODE, ApiError, ApiHttpError
 
 from bots.vk.events import BUTTON_KEY, VkUpdate, author_id, to_inbound
-from bridge.channel import Delivered, DeliveryError, InboundSink
+from bridge.channel import Delivered, DeliveryError, InboundSink, PollPosition
 from bridge.delivery.ratelimit import Limit
 from bridge.domain import Button, Network, OutboundMessage
 
@@ -154,15 +154,23 @@ class VkChannel:
 
     # -- receiving --------------------------------------------------------------------------
 
-    async def poll(self, sink: InboundSink, stop: asyncio.Event) -> None:
+    async def poll(
+        self, sink: InboundSink, stop: asyncio.Event, position: PollPosition | None = None
+    ) -> None:
+        # VK hands out only events after the ts a poller holds: one that starts afresh would miss
+        # what was written while none ran, so it goes on from the last one's position.
+        if position is not None and self.ts is None:
+            self.ts = await _load_position(position)
         delay = 1.0
         while not stop.is_set():
             try:
                 if self.server is None:
-                    await self._long_poll_server(keep_ts=False)
+                    await self._long_poll_server(keep_ts=True)
                 reply = await self._check(stop)
                 if reply is not None:
                     await self._handle_reply(reply, sink)
+                    if position is not None and self.ts is not None:
+                        await _save_position(position, self.ts)
                 delay = 1.0
             except (ApiError, ApiHttpError, requests.RequestException) as exc:
                 log.warning("vk polling: %s; retrying in %.0f s", exc, delay)
@@ -294,7 +302,7 @@ class VkChannel:
                 if not isinstance(body, dict):
                     raise ValueError("the body must be a JSON object")
                 update = VkUpdate.model_validate(body)
-            except (ValueError, ValidationError) as exc:
+            except (ValueError, RecursionError, ValidationError) as exc:
                 return web.json_response({"error": f"not a VK event: {exc}"}, status=400)
             if update.group_id != self.group_id:
                 return web.json_response({"error": "another community"}, status=403)
@@ -340,6 +348,22 @@ def keyboard(buttons: Sequence[Button]) -> str | None:
 def split_text(text: str) -> list[str]:
     """VK takes at most 9000 characters a message: longer replies go in several."""
     return [text[i : i + MAX_MESSAGE_CHARS] for i in range(0, len(text), MAX_MESSAGE_CHARS)]
+
+
+async def _load_position(position: PollPosition) -> str | None:
+    try:
+        return await position.load()
+    except Exception as exc:
+        log.warning("vk polling: last position unknown (%s); starting from now", exc)
+        return None
+
+
+async def _save_position(position: PollPosition, ts: str) -> None:
+    try:
+        await position.save(ts)
+    except Exception as exc:
+        # Only a restart in between would need it; the next save comes with the next events.
+        log.warning("vk polling: position not saved: %s", exc)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

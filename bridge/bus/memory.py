@@ -8,7 +8,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from bridge.bus.base import BatchHandler, Bus, BusEntry
+from bridge.bus.base import HANDLERS_IN_FLIGHT, BatchHandler, Bus, BusEntry, GroupCommit
 from bridge.domain import Event, Network
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,10 @@ class MemoryBus(Bus):
     async def consume_inbound(
         self, consumer: str, handler: BatchHandler, *, batch_size: int, stop: asyncio.Event
     ) -> None:
-        await _consume_all(self._inbound, handler, batch_size, stop, self._acked)
+        # As in the distributed mode: the shards' batches merged into one transaction at a time
+        # (SQLite has one writer; concurrent ones would only queue on its lock).
+        merged = GroupCommit(handler, HANDLERS_IN_FLIGHT).submit
+        await _consume_all(self._inbound, merged, batch_size, stop, self._acked)
 
     def _acked(self, count: int) -> None:
         self._unacked -= count

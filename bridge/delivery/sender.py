@@ -79,7 +79,14 @@ class Sender:
                 by_chat.setdefault(message.chat_id, []).append(message)
             else:
                 self.stats.skipped_duplicates += 1
-        await asyncio.gather(*(self._deliver_chat(chat) for chat in by_chat.values()))
+        # Every chat finishes before the batch is given back, even when one of them failed:
+        # a batch handed out again while a send of it is still in flight would send it twice.
+        outcomes = await asyncio.gather(
+            *(self._deliver_chat(chat) for chat in by_chat.values()), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _still_queued(self, outbound: list[OutboundMessage]) -> set[int]:
         """Ids still to send: a message already sent or failed is never sent again."""
@@ -151,19 +158,40 @@ class Sender:
         else:
             self.stats.failed += 1
             log.warning("message %d failed: %s", message.message_id, error)
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                sa.update(messages).where(messages.c.id == message.message_id).values(values)
+        await self._write_outcome(message.message_id, values)
+        try:
+            await self.bus.publish_events(
+                [
+                    Event(
+                        kind="message.delivery",
+                        conversation_id=message.conversation_id,
+                        data={
+                            "message_id": message.message_id,
+                            "status": status.value,
+                            "error": error,
+                        },
+                    )
+                ]
             )
-        await self.bus.publish_events(
-            [
-                Event(
-                    kind="message.delivery",
-                    conversation_id=message.conversation_id,
-                    data={"message_id": message.message_id, "status": status.value, "error": error},
-                )
-            ]
-        )
+        except Exception as exc:
+            # The status is stored; an open inbox only misses the live update of it.
+            log.warning("message %d: live update not published: %s", message.message_id, exc)
+
+    async def _write_outcome(self, message_id: int, values: dict[str, object]) -> None:
+        """Store the outcome, waiting out an outage of the database: a message already sent
+        must not stay `queued`, or it would be sent again."""
+        delay = self.policy.base_delay_s
+        while True:
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        sa.update(messages).where(messages.c.id == message_id).values(values)
+                    )
+                return
+            except (sa.exc.DBAPIError, OSError) as exc:
+                log.warning("message %d: outcome not stored (%s); retrying", message_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
 
 def _decode(entry: BusEntry) -> OutboundMessage | None:
