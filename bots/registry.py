@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.bus import Bus
 from bridge.channel import Channel, Receiver
 from bridge.domain import Network
 from bridge.settings import Settings
+
+if TYPE_CHECKING:
+    from bots.webchat import WebChatChannel
 
 
 class NetworkChannel(Channel, Receiver, Protocol):
@@ -53,3 +59,22 @@ def make_channel(network: Network, settings: Settings) -> NetworkChannel:
             api_url=settings.facebook_api_url,
         )
     raise ValueError(f"network {network.value} is not configured (its token setting is unset)")
+
+
+async def make_webchat(settings: Settings, engine: AsyncEngine, bus: Bus) -> WebChatChannel:
+    """The web chat needs no account anywhere: every product has it. It reads a returning
+    visitor's history from the store, and reaches a visitor's socket through Redis when the
+    process holding it may be another one."""
+    from bots.webchat import WebChatChannel
+    from bots.webchat.hub import Hub, LocalFanout, RedisFanout
+    from bots.webchat.token import VisitorTokens, load_secret
+    from bridge.bus.redis import RedisBus
+
+    hub = Hub()
+    fanout = (
+        RedisFanout(bus.client, f"{bus.prefix}:webchat", hub)
+        if isinstance(bus, RedisBus)
+        else LocalFanout(hub)
+    )
+    tokens = VisitorTokens(await load_secret(settings, bus))
+    return WebChatChannel(engine, tokens, hub, fanout)

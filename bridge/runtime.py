@@ -8,22 +8,25 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.registry import NetworkChannel, configured_networks, make_channel
+from bots.registry import NetworkChannel, configured_networks, make_channel, make_webchat
+from bots.webchat import WebChatChannel
 from bridge.agents import ensure_first_admin
 from bridge.bus import Bus
 from bridge.bus.memory import MemoryBus
+from bridge.channel import InboundSink
 from bridge.delivery.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bridge.delivery.sender import Sender
-from bridge.domain import Network
+from bridge.domain import InboundMessage, Network
 from bridge.knowledge import seed_articles
 from bridge.pipeline.responder import load_responder
 from bridge.pipeline.worker import Pipeline
+from bridge.poll_position import FilePollPosition, RedisPollPosition
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.migrate import upgrade
@@ -110,26 +113,67 @@ async def run_channel(
                 if settings.public_url:
                     group.create_task(_register_webhook(channel, settings.public_url, stop))
             else:
-                group.create_task(poll(channel, bus, stop))
+                group.create_task(poll(channel, bus, stop, settings.data_dir))
     finally:
         await channel.close()
 
 
-async def poll(channel: NetworkChannel, bus: Bus, stop: asyncio.Event) -> None:
-    """Long polling by one process only, where several run the same network's role."""
+async def run_webchat(
+    settings: Settings,
+    engine: AsyncEngine,
+    bus: Bus,
+    channel: WebChatChannel,
+    limiter: RateLimiter,
+    stop: asyncio.Event,
+) -> None:
+    """The web chat's sender, and the relay of frames to the sockets this process holds."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(run_channel(settings, engine, bus, channel, limiter, stop))
+        group.create_task(channel.relay(stop))
+
+
+async def poll(channel: NetworkChannel, bus: Bus, stop: asyncio.Event, data_dir: Path) -> None:
+    """Long polling by one process only, where several run the same network's role; each
+    goes on from where the last one left off."""
     from bridge.bus.redis import RedisBus
 
+    network = channel.network.value
     if not isinstance(bus, RedisBus):
-        await channel.poll(bus.publish_inbound, stop)
+        position = FilePollPosition(data_dir / f"{network}.poll-position")
+        await channel.poll(bus.publish_inbound, stop, position)
         return
 
+    shared = RedisPollPosition(bus.client, f"{bus.prefix}:poll-position:{network}")
     # `lead` ends the poll (sets its event) on stop, or when another process took over.
     await bus.lead(
-        f"poll:{channel.network.value}",
+        f"poll:{network}",
         consumer_name(),
-        lambda until: channel.poll(bus.publish_inbound, until),
+        lambda until: channel.poll(patient_sink(bus.publish_inbound, until), until, shared),
         stop,
     )
+
+
+def patient_sink(sink: InboundSink, stop: asyncio.Event) -> InboundSink:
+    """A sink that waits out an outage of the bus (Redis restarting) instead of failing the
+    poll: the network keeps the events until the poller confirms them, so waiting loses
+    nothing, and it also holds back fetching more while the bus cannot take them."""
+    from redis.exceptions import RedisError
+
+    async def publish(messages: Sequence[InboundMessage]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await sink(messages)
+                return
+            except (RedisError, OSError) as exc:
+                if stop.is_set():
+                    raise  # unconfirmed, so the network hands the events out again
+                log.warning("inbound bus unavailable (%s); retrying in %.1f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 5.0)
+
+    return publish
 
 
 async def _register_webhook(channel: NetworkChannel, public_url: str, stop: asyncio.Event) -> None:
@@ -225,32 +269,43 @@ def _sign_in_hint(first_password: str | None) -> str:
 
 
 async def web_main(settings: Settings) -> None:
-    """`supportbridge web`: the inbox and its API (start several behind a load balancer; the
-    webhooks are served by the `bot` processes)."""
+    """`supportbridge web`: the inbox, its API and the web chat (start several behind a load
+    balancer; the webhooks are served by the `bot` processes). The web chat's replies are sent
+    by these processes, which share its outbound shards; each reply reaches the visitor's
+    socket through Redis, whichever of them holds it."""
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
         app = make_app()
         add_health_routes(app, engine, bus)
+        webchat = await make_webchat(settings, engine, bus)
+        webhook_app(app, [webchat], bus)
         add_inbox(app, engine, bus, settings)
-        await serve_http(settings, app, stop)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(serve_http(settings, app, stop))
+            group.create_task(
+                run_webchat(settings, engine, bus, webchat, make_limiter(settings, bus), stop)
+            )
 
 
 async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
-    """`supportbridge run`: migrations, core, every configured network and HTTP in one process;
-    with `sandbox`, the networks without a token run against emulators on the same port."""
+    """`supportbridge run`: migrations, core, every configured network, the web chat and HTTP
+    in one process; with `sandbox`, the networks without a token run against emulators on the
+    same port."""
     await upgrade(settings.effective_database_url)
     await _seed_knowledge_base(settings)
     app = make_app()
-    if sandbox and not settings.telegram_token:
+    playground = None
+    if sandbox:
         from bots.sandbox.app import mount_sandbox, sandbox_settings
 
+        playground = mount_sandbox(app, settings)
         settings = sandbox_settings(settings)
-        mount_sandbox(app)
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
         channels = [make_channel(n, settings) for n in configured_networks(settings)]
+        webchat = await make_webchat(settings, engine, bus)
         add_health_routes(app, engine, bus)
-        webhook_app(app, channels, bus)
+        webhook_app(app, [*channels, webchat], bus)
         add_inbox(app, engine, bus, settings)
         first_password = await ensure_first_admin(engine)
         limiter = make_limiter(settings, bus)
@@ -259,15 +314,22 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
             listening = asyncio.Event()
             group.create_task(serve_http(settings, app, stop, listening))
             group.create_task(run_core(settings, engine, bus, stop))
+            await listening.wait()  # what is printed next can be opened at once
             for channel in channels:
                 group.create_task(run_channel(settings, engine, bus, channel, limiter, stop))
-            await listening.wait()  # what is printed next can be opened at once
+            group.create_task(run_webchat(settings, engine, bus, webchat, limiter, stop))
             base = f"http://{settings.http_host}:{settings.http_port}"
+            if playground is not None:
+                await playground.start(base)
             print(
                 f"supportbridge is running at {base}/ "
                 f"(database: {settings.effective_database_url}); press Ctrl+C to stop",
                 flush=True,
             )
-            if sandbox:
+            print(
+                f'web chat: put <script src="{base}/widget.js" async></script> on a page',
+                flush=True,
+            )
+            if playground is not None:
                 print(f"sandbox: play a customer at {base}/sandbox/", flush=True)
             print(f"inbox: open {base}/ and {_sign_in_hint(first_password)}", flush=True)

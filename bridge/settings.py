@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     facebook_app_secret: str | None = None
     facebook_verify_token: str | None = None
     facebook_api_url: str | None = None
+    webchat_secret: str | None = Field(
+        default=None,
+        min_length=16,
+        description="signs web-chat visitors' tokens; unset: generated and kept by the product",
+    )
 
     inbound_shards: int = Field(default=16, ge=1, le=1024)
     batch_size: int = Field(default=256, ge=1, le=10_000)

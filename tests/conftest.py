@@ -1,11 +1,20 @@
-"""Shared fixtures: the two database backends, the real Redis, settings and a pipeline."""
+"""Shared fixtures: the two database backends, the real Redis, settings and a pipeline; the
+sandbox as a user starts it, and Debian's chromium driven by Playwright."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -18,9 +27,15 @@ from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.migrate import downgrade, upgrade
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
 POSTGRES_ADMIN_URL = os.environ.get("SB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SB_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI") == "true"
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).parent.parent / "screenshots"
+PHONE = {"width": 390, "height": 844}
 
 
 def service_missing(what: str, error: Exception) -> None:
@@ -130,3 +145,59 @@ def responder() -> Responder | None:
     """The end-to-end pipelines' responder: none (every conversation goes to the agents) unless a
     test parametrizes it."""
     return None
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[str]:
+    """`supportbridge run --sandbox` in an empty directory; its base URL once it answers."""
+    from bench.ports import free_port
+
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SB_")} | {
+        "SB_CONFIG": os.devnull,
+        "SB_DATA_DIR": str(tmp_path),
+        "SB_HTTP_PORT": str(port),
+        "SB_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "run", "--sandbox"], env=env, cwd=tmp_path
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
+            break
+        except OSError:
+            assert process.poll() is None, "the sandbox exited"
+            assert time.monotonic() < deadline, "the sandbox did not start"
+            time.sleep(0.2)
+    yield base
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=20)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Debian's chromium (Playwright cannot download its own browser here)."""
+    if not shutil.which(CHROMIUM):
+        message = f"{CHROMIUM} is not installed (apt-get install chromium)"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def phone(chromium: Browser) -> Page:
+    """A page the size of a phone's screen, touch, in Russian (the customers' usual case)."""
+    context = chromium.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="ru-RU"
+    )
+    return context.new_page()

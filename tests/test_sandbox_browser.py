@@ -1,91 +1,101 @@
-"""The sandbox in a real browser: a person plays a Telegram customer and sees the bot answer."""
+"""The sandbox in a real browser: a person plays a customer on Telegram, VK and Messenger (the
+emulators on the product's own port) or on the web chat of a demo brand page, and sees the bot
+answer. (The web chat itself is in test_webchat_browser.py.)"""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from playwright.sync_api import Page
 
-from bench.ports import free_port
-from tests.conftest import IN_CI
+from tests.conftest import SCREENSHOTS
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).parent.parent / "screenshots"
 pytestmark = pytest.mark.slow
+ACKNOWLEDGEMENT = "Спасибо! Скоро вам ответит оператор"
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SB_")} | {
-        "SB_CONFIG": os.devnull,
-        "SB_DATA_DIR": str(tmp_path),
-        "SB_HTTP_PORT": str(port),
-        "SB_LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "run", "--sandbox"], env=env, cwd=tmp_path
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the sandbox did not start"
-            time.sleep(0.2)
-    yield base
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=20)
+def test_a_customer_writes_in_the_sandbox_and_sees_the_bots_acknowledgement(
+    sandbox: str, phone: Page
+) -> None:
+    phone.goto(f"{sandbox}/sandbox/")
+    phone.fill("#name", "Иван")
+    # a request for a person is handed off whatever the knowledge base knows
+    phone.fill("#text", "Позовите оператора, пожалуйста")
+    phone.click("button[type=submit]")
 
-
-@pytest.fixture
-def page():  # type: ignore[no-untyped-def]
-    if not shutil.which(CHROMIUM):
-        message = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        pytest.fail(message) if IN_CI else pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        context = browser.new_context(viewport={"width": 390, "height": 780})  # a phone
-        yield context.new_page()
-        browser.close()
-
-
-def test_a_customer_writes_in_the_sandbox_and_sees_the_bots_acknowledgement(sandbox, page) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{sandbox}/sandbox/")
-    page.fill("#name", "Иван")
-    page.fill("#text", "Не работает интернет")
-    page.click("button[type=submit]")
-
-    page.wait_for_selector(".msg.bot", timeout=20_000)
+    phone.wait_for_selector(".msg.bot", timeout=20_000)
     SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "sandbox-customer.png"))
+    phone.screenshot(path=str(SCREENSHOTS / "sandbox-customer.png"))
 
-    assert page.inner_text(".msg.me").startswith("Не работает интернет")
-    assert page.inner_text(".msg.bot").startswith("Спасибо! Скоро вам ответит оператор")
+    assert phone.get_attribute("#tab-telegram", "aria-selected") == "true"
+    assert phone.inner_text(".msg.me").startswith("Позовите оператора, пожалуйста")
+    assert phone.inner_text(".msg.bot").startswith(ACKNOWLEDGEMENT)
 
 
-def test_customer_text_is_shown_as_text_not_markup(sandbox, page) -> None:  # type: ignore[no-untyped-def]
+def test_customer_text_is_shown_as_text_not_markup(sandbox: str, phone: Page) -> None:
     attack = "<img src=x onerror=\"document.title='pwned'\">"
-    page.goto(f"{sandbox}/sandbox/")
-    page.fill("#text", attack)
-    page.click("button[type=submit]")
+    phone.goto(f"{sandbox}/sandbox/")
+    phone.fill("#text", attack)
+    phone.click("button[type=submit]")
 
-    page.wait_for_selector(".msg.me")
-    assert page.inner_text(".msg.me").startswith(attack)
-    assert page.title() != "pwned"
-    assert page.query_selector(".msg.me img") is None
+    phone.wait_for_selector(".msg.me")
+    assert phone.inner_text(".msg.me").startswith(attack)
+    assert phone.title() != "pwned"
+    assert phone.query_selector(".msg.me img") is None
+
+
+@pytest.mark.parametrize(
+    ("tab", "title"), [("vk", "VK (emulated)"), ("facebook", "Messenger (emulated)")]
+)
+def test_the_network_picker_lets_a_customer_write_on_vk_and_messenger_and_see_the_acknowledgement(
+    sandbox: str, phone: Page, tab: str, title: str
+) -> None:
+    phone.goto(f"{sandbox}/sandbox/")
+    phone.click(f"#tab-{tab}")
+    assert phone.inner_text("#network-title") == title
+    phone.fill("#name", "Мария")
+    phone.fill("#text", "Хочу поговорить с оператором")
+    phone.click("button[type=submit]")
+
+    phone.wait_for_selector(".msg.bot", timeout=20_000)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    phone.screenshot(path=str(SCREENSHOTS / f"sandbox-{tab}.png"))
+
+    assert phone.inner_text(".msg.me").startswith("Хочу поговорить с оператором")
+    assert phone.inner_text(".msg.bot").startswith(ACKNOWLEDGEMENT)
+    # the other networks' conversations stay their own
+    phone.click("#tab-telegram")
+    phone.wait_for_selector(".empty")
+
+
+def test_a_customer_answers_did_this_help_with_the_networks_own_buttons(
+    sandbox: str, phone: Page
+) -> None:
+    phone.goto(f"{sandbox}/sandbox/#vk")
+    phone.fill("#text", "Как оплатить счёт?")
+    phone.click("button[type=submit]")
+    phone.wait_for_selector(".choices button", timeout=20_000)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    phone.screenshot(path=str(SCREENSHOTS / "sandbox-vk-answer.png"))
+
+    phone.click(".choices button >> text=Да, спасибо")
+
+    phone.wait_for_function(
+        "() => [...document.querySelectorAll('.msg.bot')].some(m => m.textContent.startsWith("
+        "'Рады помочь'))",
+        timeout=20_000,
+    )
+    assert phone.query_selector(".choices") is None
+
+
+def test_the_web_chat_tab_shows_the_brand_page_with_the_widget(sandbox: str, phone: Page) -> None:
+    phone.goto(f"{sandbox}/sandbox/")
+    phone.click("#tab-webchat")
+    brand = phone.frame_locator("#brand")
+    brand.locator("#supportbridge-chat .launcher").click()
+    brand.locator("#supportbridge-chat textarea").fill("Здравствуйте")
+    brand.locator("#supportbridge-chat .send").click()
+
+    brand.locator("#supportbridge-chat .row.theirs:not(.greeting)").wait_for(timeout=20_000)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    phone.screenshot(path=str(SCREENSHOTS / "sandbox-webchat.png"))
+    assert phone.url.endswith("#webchat")

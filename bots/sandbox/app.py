@@ -1,33 +1,132 @@
-"""`supportbridge run --sandbox`: with no network tokens, the Telegram emulator is mounted on the
-product's own port, the Telegram channel talks to it, and `/sandbox/` lets a person write as a
-customer and see what the bot and the agents answer."""
+"""`supportbridge run --sandbox`: every network without a token is emulated on the product's own
+port (Telegram's Bot API, VK's API and Bots Long Poll, Messenger's Send API with its signed
+webhooks to the product's /webhooks/facebook), the channels talk to those emulators, and
+`/sandbox/` lets a person write as a customer on any of them, or on the web chat of a demo
+brand page (`/sandbox/webchat/`), and see what the bot and the agents answer."""
 
 from __future__ import annotations
 
+import html
+import logging
+from collections.abc import Awaitable, Callable
 from importlib import resources
 
+import aiohttp
 from aiohttp import web
 
+from bots.emulators.facebook import FacebookEmulator
 from bots.emulators.telegram import TelegramEmulator
+from bots.emulators.vk import VkEmulator
+from bots.facebook.channel import WEBHOOK_PATH as FACEBOOK_WEBHOOK_PATH
+from bots.registry import configured_networks
+from bridge.domain import Network
 from bridge.settings import Settings
 
+log = logging.getLogger(__name__)
+
 SANDBOX_TOKEN = "100000:sandbox-bot"
-TELEGRAM_PREFIX = "/sandbox/telegram"
+VK_TOKEN = "sandbox-vk-community-token"
+VK_GROUP_ID = 1
+FACEBOOK_PAGE_TOKEN = "EAAB-sandbox-page-token"
+FACEBOOK_APP_SECRET = "sandbox-app-secret"
+FACEBOOK_VERIFY_TOKEN = "sandbox-verify-token"
+PREFIXES = {
+    Network.TELEGRAM: "/sandbox/telegram",
+    Network.VK: "/sandbox/vk",
+    Network.FACEBOOK: "/sandbox/facebook",
+}
+TELEGRAM_PREFIX = PREFIXES[Network.TELEGRAM]
+
+
+def emulated_networks(settings: Settings) -> list[Network]:
+    """The networks the sandbox emulates: those without a token of their own."""
+    configured = configured_networks(settings)
+    return [network for network in PREFIXES if network not in configured]
 
 
 def sandbox_settings(settings: Settings) -> Settings:
-    """The settings with the Telegram channel pointed at the mounted emulator."""
-    base = f"http://{settings.http_host}:{settings.http_port}{TELEGRAM_PREFIX}"
-    return settings.model_copy(update={"telegram_token": SANDBOX_TOKEN, "telegram_api_url": base})
+    """The settings with every emulated network's channel pointed at its emulator."""
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    networks = emulated_networks(settings)
+    update: dict[str, object] = {}
+    if Network.TELEGRAM in networks:
+        update |= {"telegram_token": SANDBOX_TOKEN, "telegram_api_url": base + TELEGRAM_PREFIX}
+    if Network.VK in networks:
+        # no callback secret: the channel long-polls the emulator
+        update |= {
+            "vk_token": VK_TOKEN,
+            "vk_group_id": VK_GROUP_ID,
+            "vk_api_url": base + PREFIXES[Network.VK],
+            "vk_callback_secret": None,
+        }
+    if Network.FACEBOOK in networks:
+        update |= {
+            "facebook_page_token": FACEBOOK_PAGE_TOKEN,
+            "facebook_app_secret": FACEBOOK_APP_SECRET,
+            "facebook_verify_token": FACEBOOK_VERIFY_TOKEN,
+            "facebook_api_url": base + PREFIXES[Network.FACEBOOK],
+        }
+    return settings.model_copy(update=update)
 
 
-def mount_sandbox(app: web.Application) -> TelegramEmulator:
-    emulator = TelegramEmulator([SANDBOX_TOKEN])
-    app.add_subapp(TELEGRAM_PREFIX, emulator.app)
-    page = resources.files(__package__).joinpath("customer.html").read_text(encoding="utf-8")
+class Sandbox:
+    """The emulators of the networks without a token, and the customer's pages."""
 
-    async def customer_page(_request: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html", charset="utf-8")
+    def __init__(self, networks: list[Network]) -> None:
+        self.networks = networks
+        self.telegram = TelegramEmulator([SANDBOX_TOKEN]) if Network.TELEGRAM in networks else None
+        self.vk = (
+            VkEmulator(group_id=VK_GROUP_ID, token=VK_TOKEN) if Network.VK in networks else None
+        )
+        self.facebook = (
+            FacebookEmulator(FACEBOOK_PAGE_TOKEN, app_secret=FACEBOOK_APP_SECRET)
+            if Network.FACEBOOK in networks
+            else None
+        )
 
-    app.router.add_get("/sandbox/", customer_page)
-    return emulator
+    def mount(self, app: web.Application) -> None:
+        emulators = {
+            Network.TELEGRAM: self.telegram,
+            Network.VK: self.vk,
+            Network.FACEBOOK: self.facebook,
+        }
+        for network, emulator in emulators.items():
+            if emulator is not None:
+                app.add_subapp(PREFIXES[network], emulator.app)
+        files = resources.files(__package__)
+        # the page offers the emulated networks and the web chat, which is always there
+        offered = ",".join([n.value for n in self.networks] + [Network.WEBCHAT.value])
+        customer = (
+            files.joinpath("customer.html")
+            .read_text(encoding="utf-8")
+            .replace("{{networks}}", html.escape(offered))
+        )
+        brand = files.joinpath("brand.html").read_text(encoding="utf-8")
+
+        def page(text: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+            async def serve(_request: web.Request) -> web.Response:
+                return web.Response(text=text, content_type="text/html", charset="utf-8")
+
+            return serve
+
+        app.router.add_get("/sandbox/", page(customer))
+        app.router.add_get("/sandbox/webchat/", page(brand))
+
+    async def start(self, base_url: str) -> None:
+        """Once the port listens: Messenger's app is subscribed to the product's webhook, as
+        an operator does in Meta's dashboard (the GET verification with the verify token)."""
+        if self.facebook is None:
+            return
+        url = base_url.rstrip("/") + FACEBOOK_WEBHOOK_PATH
+        try:
+            await self.facebook.subscribe(url, FACEBOOK_VERIFY_TOKEN)
+        except (ValueError, aiohttp.ClientError) as exc:
+            log.warning("sandbox: the Messenger emulator could not subscribe to %s: %s", url, exc)
+
+
+def mount_sandbox(app: web.Application, settings: Settings) -> Sandbox:
+    """Mount the emulators of the networks `settings` has no token for (call before
+    `sandbox_settings` fills them in)."""
+    sandbox = Sandbox(emulated_networks(settings))
+    sandbox.mount(app)
+    return sandbox

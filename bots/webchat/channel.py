@@ -1,0 +1,228 @@
+"""The web-chat channel: `/widget.js` for the brand's page, and `/ws/chat`, the widget's socket.
+
+A visitor's messages go to the same inbound sink as every network's; the replies come from the
+sender (`send`) and go to the visitor's open sockets through the fanout. A reply is marked sent
+once it is handed to the fanout: it is in the visitor's conversation, shown live on an open
+widget, or from the history the widget receives when the visitor comes back (web chat has no
+network that could still refuse it). The frames are described in `bots.webchat.protocol`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+
+import sqlalchemy as sa
+from aiohttp import WSCloseCode, WSMsgType, web
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bots.webchat import protocol
+from bots.webchat.hub import JSON, Fanout, Hub, RedisFanout
+from bots.webchat.protocol import FrameError, Hello, Press, Say
+from bots.webchat.token import VisitorTokens
+from bridge.channel import Delivered, DeliveryError, InboundSink, PollPosition
+from bridge.customer_history import customer_history
+from bridge.delivery.ratelimit import Limit
+from bridge.domain import InboundMessage, Network, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+WIDGET_PATH = "/widget.js"
+SOCKET_PATH = "/ws/chat"
+HISTORY_LIMIT = 50
+HEARTBEAT_S = 25.0  # mobile networks drop a silent connection; the ping keeps it up
+# Beyond what a frame may hold (protocol.MAX_FRAME_BYTES, refused with an error frame), aiohttp
+# itself closes the socket (1009): the widget reconnects.
+MAX_TRANSPORT_BYTES = 1024 * 1024
+# A person types a message every few seconds; a burst covers the widget's resends after a
+# reconnect.
+VISITOR_BURST = 10
+VISITOR_PER_SECOND = 1.0
+# The widget shows what it gets as fast as it comes; the limit keeps a storm of resends from
+# flooding one browser.
+REPLIES_PER_SECOND = 10.0
+
+
+@dataclass(slots=True)
+class _Bucket:
+    """A token bucket per socket: VISITOR_BURST at once, then VISITOR_PER_SECOND."""
+
+    tokens: float = VISITOR_BURST
+    at: float = field(default_factory=time.monotonic)
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(VISITOR_BURST, self.tokens + (now - self.at) * VISITOR_PER_SECOND)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+@dataclass(slots=True)
+class _Visit:
+    socket: web.WebSocketResponse
+    visitor: str | None = None
+    language: str | None = None
+    bucket: _Bucket = field(default_factory=_Bucket)
+
+    async def send(self, frame: JSON) -> None:
+        with contextlib.suppress(ConnectionResetError):  # the browser left meanwhile
+            await self.socket.send_json(frame)
+
+
+class WebChatChannel:
+    network = Network.WEBCHAT
+
+    def __init__(
+        self, engine: AsyncEngine, tokens: VisitorTokens, hub: Hub, fanout: Fanout
+    ) -> None:
+        self.engine = engine
+        self.tokens = tokens
+        self.hub = hub
+        self.fanout = fanout
+        self.widget = resources.files(__package__).joinpath("widget.js").read_text("utf-8")
+        self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+
+    async def close(self) -> None:
+        """The widgets reconnect (to another process, if there is one) and read the history."""
+        for socket in list(self._sockets):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+    async def register_webhook(self, public_url: str) -> None:
+        """Nothing to register: the widget on the brand's page connects to us."""
+
+    async def relay(self, stop: asyncio.Event) -> None:
+        """Push the frames that other processes send to the sockets this one holds (Redis);
+        when one process does everything, the sender reaches the sockets itself."""
+        if isinstance(self.fanout, RedisFanout):
+            await self.fanout.run(stop)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def limits(self, message: OutboundMessage) -> Sequence[Limit]:
+        return [Limit(f"webchat:{message.chat_id}", REPLIES_PER_SECOND, burst=VISITOR_BURST)]
+
+    async def send(self, message: OutboundMessage) -> Delivered:
+        try:
+            await self.fanout.deliver(message.chat_id, protocol.reply(message, time.time()))
+        except (RedisError, OSError) as exc:
+            raise DeliveryError(f"web chat relay unavailable: {exc}", permanent=False) from exc
+        return Delivered(protocol.reply_id(message.message_id))
+
+    async def fetch_file(self, network_file_id: str) -> bytes:
+        raise LookupError(f"the web chat takes no attachments: {network_file_id}")
+
+    # -- receiving --------------------------------------------------------------------------
+
+    async def poll(
+        self, sink: InboundSink, stop: asyncio.Event, position: PollPosition | None = None
+    ) -> None:
+        """The widget pushes over its socket: nothing to poll."""
+
+    def webhook_routes(self, sink: InboundSink) -> Sequence[web.RouteDef]:
+        async def widget(_request: web.Request) -> web.Response:
+            return web.Response(
+                text=self.widget,
+                content_type="application/javascript",
+                charset="utf-8",
+                headers={"Cache-Control": "public, max-age=300"},
+            )
+
+        async def chat(request: web.Request) -> web.WebSocketResponse:
+            return await self._chat(request, sink)
+
+        return [web.get(WIDGET_PATH, widget), web.get(SOCKET_PATH, chat)]
+
+    async def _chat(self, request: web.Request, sink: InboundSink) -> web.WebSocketResponse:
+        # Any origin: the widget runs on the brand's own site, which is not ours.
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_TRANSPORT_BYTES)
+        await socket.prepare(request)
+        self._sockets.add(socket)
+        visit = _Visit(socket)
+        try:
+            async for message in socket:
+                if message.type is WSMsgType.TEXT:
+                    await self._on_frame(visit, message.data, sink)
+                elif message.type is WSMsgType.BINARY:
+                    await visit.send(FrameError("bad_json", "frames are JSON text").frame())
+                elif message.type is WSMsgType.ERROR:
+                    break
+        finally:
+            if visit.visitor is not None:
+                self.hub.remove(visit.visitor, socket)
+        return socket
+
+    async def _on_frame(self, visit: _Visit, raw: str, sink: InboundSink) -> None:
+        try:
+            frame = protocol.parse(raw)
+            if isinstance(frame, Hello):
+                await self._hello(visit, frame)
+            elif visit.visitor is None:
+                raise FrameError("hello_first", "send hello first", frame.id)
+            elif not visit.bucket.take():
+                raise FrameError("too_fast", "too many messages; wait a moment", frame.id)
+            else:
+                await self._accept(visit, visit.visitor, frame, sink)
+        except FrameError as exc:
+            await visit.send(exc.frame())
+
+    async def _hello(self, visit: _Visit, hello: Hello) -> None:
+        if visit.visitor is not None:
+            raise FrameError("already_greeted", "hello is sent once per connection")
+        visitor, token = self.tokens.verify(hello.token), hello.token
+        if visitor is None or token is None:
+            visitor, token = self.tokens.issue()
+        visit.language = hello.language_code
+        # Registered before the history is read: a reply sent meanwhile comes live, one sent
+        # before is in the history (a reply is stored before it is sent), none falls between.
+        visit.visitor = visitor
+        self.hub.add(visitor, visit.socket)
+        try:
+            seen = await customer_history(
+                self.engine, Network.WEBCHAT, visitor, limit=HISTORY_LIMIT
+            )
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            log.warning("webchat: history of a visitor not read: %s", exc)
+            self.hub.remove(visitor, visit.socket)
+            visit.visitor = None  # the widget says hello again when it reconnects
+            raise FrameError("unavailable", "the chat is unavailable; reconnect later") from None
+        await visit.send(protocol.welcome(token, [protocol.from_history(m) for m in seen]))
+
+    async def _accept(
+        self, visit: _Visit, visitor: str, frame: Say | Press, sink: InboundSink
+    ) -> None:
+        text, data = (frame.text, None) if isinstance(frame, Say) else (frame.label, frame.data)
+        inbound = InboundMessage(
+            network=Network.WEBCHAT,
+            # scoped to the visitor: another visitor's ids can never make this one a duplicate
+            network_message_id=f"{visitor}:{frame.id}",
+            kind="message" if data is None else "button",
+            chat_id=visitor,
+            user_id=visitor,
+            text=text,
+            display_name=f"Web visitor {visitor[:6]}",
+            language=visit.language,
+            button_data=data,
+        )
+        try:
+            await sink([inbound])
+        except (RedisError, OSError) as exc:
+            log.warning("webchat: inbound bus unavailable: %s", exc)
+            raise FrameError("unavailable", "not accepted now; send it again", frame.id) from None
+        await visit.send(protocol.ack(frame.id))
+        try:
+            # the visitor's other tabs show it too (this one knows it by its id already)
+            await self.fanout.deliver(
+                visitor, protocol.visitor_message(frame.id, text, inbound.received_at)
+            )
+        except (RedisError, OSError) as exc:
+            log.info("webchat: message not shown on the visitor's other tabs: %s", exc)

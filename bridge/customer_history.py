@@ -1,0 +1,55 @@
+"""What a customer may see of their own conversation: their messages and the replies sent to
+them, never the agents' internal notes nor a reply that could not be delivered."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.domain import AuthorKind, Button, DeliveryStatus, Direction, Network
+from bridge.store.models import conversations, messages
+
+
+@dataclass(frozen=True, slots=True)
+class SeenMessage:
+    id: int
+    author_kind: AuthorKind
+    text: str
+    buttons: list[Button]
+    network_message_id: str | None
+    created_at: dt.datetime
+
+
+async def customer_history(
+    engine: AsyncEngine, network: Network, chat_id: str, *, limit: int
+) -> list[SeenMessage]:
+    """The latest `limit` messages of the chat's conversation, oldest first."""
+    m, c = messages.c, conversations.c
+    query = (
+        sa.select(m.id, m.author_kind, m.text, m.buttons, m.network_message_id, m.created_at)
+        .join(conversations, c.id == m.conversation_id)
+        .where(
+            c.network == network,
+            c.chat_id == chat_id,
+            m.direction != Direction.INTERNAL,
+            sa.or_(m.delivery_status.is_(None), m.delivery_status != DeliveryStatus.FAILED),
+        )
+        .order_by(m.id.desc())
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        SeenMessage(
+            id=row.id,
+            author_kind=row.author_kind,
+            text=row.text,
+            buttons=[Button.model_validate(b) for b in row.buttons or ()],
+            network_message_id=row.network_message_id,
+            created_at=row.created_at,
+        )
+        for row in reversed(rows)
+    ]
