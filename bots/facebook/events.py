@@ -12,14 +12,28 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from bridge.domain import MAX_ID_CHARS, MAX_TEXT_CHARS, InboundMessage, Network
 
 log = logging.getLogger(__name__)
 
 # Graph ids are strings in the documented payloads; a number is taken too, as the same id.
-GraphId = Annotated[str, BeforeValidator(lambda value: str(value))]
+# One that no store column holds is not a Graph id: its event is skipped.
+GraphId = Annotated[
+    str,
+    BeforeValidator(lambda value: str(value)),
+    StringConstraints(min_length=1, max_length=MAX_ID_CHARS),
+]
+# Milliseconds since the epoch; the bound keeps `timestamp / 1000` a float.
+Timestamp = Annotated[int, Field(ge=0, lt=2**53)]
 MAX_BUTTON_DATA_CHARS = 256  # InboundMessage.button_data
 
 
@@ -41,7 +55,7 @@ class MessageAttachment(_Model):
 
 
 class Message(_Model):
-    mid: str
+    mid: Annotated[str, StringConstraints(min_length=1)]
     text: str | None = None
     is_echo: bool = False
     quick_reply: QuickReply | None = None
@@ -57,7 +71,7 @@ class Postback(_Model):
 class MessagingEvent(_Model):
     sender: Party
     recipient: Party
-    timestamp: int
+    timestamp: Timestamp
     message: Message | None = None
     postback: Postback | None = None
     delivery: dict[str, Any] | None = None
@@ -67,7 +81,8 @@ class MessagingEvent(_Model):
 class Entry(_Model):
     id: GraphId
     time: int
-    messaging: list[MessagingEvent] = []
+    # read one by one in `to_inbound`: a malformed event must not cost its neighbours
+    messaging: list[dict[str, Any]] = []
 
 
 class WebhookPayload(_Model):
@@ -90,7 +105,12 @@ def to_inbound(payload: WebhookPayload) -> list[Inbound]:
         return []
     found: list[Inbound] = []
     for entry in payload.entry:
-        for event in entry.messaging:
+        for raw in entry.messaging:
+            try:
+                event = MessagingEvent.model_validate(raw)
+            except ValidationError as exc:
+                log.error("facebook: messaging event is malformed (%s); skipped", exc)
+                continue
             message = _from_event(event)
             if message is not None:
                 found.append(Inbound(message, event.timestamp / 1000))

@@ -6,6 +6,8 @@ import logging
 from typing import Literal
 
 from aiogram.types import CallbackQuery, Message, Update, User
+from aiogram.types.update import UpdateTypeLookupError
+from pydantic import ValidationError
 
 from bridge.domain import MAX_TEXT_CHARS, Attachment, InboundMessage, Network
 
@@ -13,15 +15,28 @@ log = logging.getLogger(__name__)
 
 
 def to_inbound(update: Update) -> InboundMessage | None:
-    """The domain message an update carries, or None for updates a support inbox ignores."""
-    if update.message is not None:
-        return _from_message(update.message, "message")
-    if update.edited_message is not None:
-        return _from_message(update.edited_message, "edit")
-    if update.callback_query is not None:
-        return _from_button(update.callback_query)
-    log.debug("telegram update %d of type %s ignored", update.update_id, update.event_type)
+    """The domain message an update carries, or None for updates a support inbox ignores.
+    An update whose fields do not fit a domain message (an id longer than the store keeps...)
+    is logged and skipped: an error would only bring it back again."""
+    try:
+        if update.message is not None:
+            return _from_message(update.message, "message")
+        if update.edited_message is not None:
+            return _from_message(update.edited_message, "edit")
+        if update.callback_query is not None:
+            return _from_button(update.callback_query)
+    except ValidationError as exc:
+        log.error("telegram update %d is malformed (%s); skipped", update.update_id, exc)
+        return None
+    log.debug("telegram update %d of type %s ignored", update.update_id, _event_type(update))
     return None
+
+
+def _event_type(update: Update) -> str:
+    try:
+        return update.event_type
+    except UpdateTypeLookupError:  # a type newer than this aiogram
+        return "unknown"
 
 
 def message_key(chat_id: int | str, message_id: int) -> str:
@@ -71,7 +86,7 @@ def _attachments(message: Message) -> list[Attachment]:
     if message.photo:
         largest = max(message.photo, key=lambda size: size.width * size.height)
         found.append(
-            Attachment(kind="photo", network_file_id=largest.file_id, size=largest.file_size)
+            Attachment(kind="photo", network_file_id=largest.file_id, size=_size(largest.file_size))
         )
     if message.document is not None:
         document = message.document
@@ -80,11 +95,18 @@ def _attachments(message: Message) -> list[Attachment]:
                 kind="document",
                 network_file_id=document.file_id,
                 name=(document.file_name or "")[:255] or None,
-                mime_type=document.mime_type,
-                size=document.file_size,
+                # the sender's client names it; one past the domain's limit is no real type
+                mime_type=document.mime_type if len(document.mime_type or "") <= 127 else None,
+                size=_size(document.file_size),
             )
         )
     return found
+
+
+def _size(value: int | None) -> int | None:
+    """A file size the bus can carry (its JSON encoder takes 64-bit integers); any other is not
+    a size a file has, so it is left unknown rather than losing the message."""
+    return value if value is not None and 0 <= value < 2**63 else None
 
 
 def _name(user: User) -> str:
@@ -93,4 +115,5 @@ def _name(user: User) -> str:
 
 def _language(user: User) -> str | None:
     code = (user.language_code or "")[:2].lower()
-    return code if len(code) == 2 and code.isalpha() else None
+    # isalpha() alone takes any script's letters, and the domain's codes are a-z
+    return code if len(code) == 2 and code.isascii() and code.isalpha() else None

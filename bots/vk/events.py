@@ -147,7 +147,7 @@ def button_data(payload: dict[str, Any] | str | None) -> str | None:
     if isinstance(payload, str):
         try:
             payload = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than json decodes
             return None
     if isinstance(payload, dict) and isinstance(value := payload.get(BUTTON_KEY), str):
         return value[:256]
@@ -170,7 +170,15 @@ def _attachments(message: VkMessage) -> list[Attachment]:
                 kind="photo" if kind == "photo" else "document",
                 network_file_id=ident[:128],
                 name=str(body["title"])[:255] if kind == "doc" and body.get("title") else None,
-                size=body.get("size") if kind == "doc" else None,
+                size=_size(body.get("size")) if kind == "doc" else None,
             )
         )
     return found
+
+
+def _size(value: object) -> int | None:
+    """A document's size as the bus can carry it (its JSON encoder takes 64-bit integers); any
+    other value is no size a file has, so it is left unknown rather than losing the message."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+        return value
+    return None
