@@ -264,6 +264,34 @@ def bench_delivery(messages: int, chats: int, senders: int) -> None:
     _run(lambda: run(DeliveryOptions(messages, chats, senders)))
 
 
+@bench.command("load")
+@click.option("--messages", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--conversations", type=click.IntRange(min=1), default=2_000, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=1), help="Offered load in messages/s.")
+@click.option("--cores", default="1,2", show_default=True, help="Core process counts, a run each.")
+@click.option(
+    "--bots",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Bot processes per network (receivers and senders).",
+)
+def bench_load(
+    messages: int, conversations: int, rate: float | None, cores: str, bots: int
+) -> None:
+    """The distributed mode end to end: customers on three emulated networks, real processes."""
+    from bench.load import LoadOptions, run
+
+    try:
+        counts = [int(n) for n in cores.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            "a comma-separated list of numbers", param_hint="--cores"
+        ) from None
+    _settings()
+    _run(lambda: run(LoadOptions(messages, conversations, rate, counts, bots)))
+
+
 @bench.command("kb")
 @click.option("--articles", type=click.IntRange(min=2), default=10_000, show_default=True)
 @click.option("--queries", type=click.IntRange(min=1), default=2_000, show_default=True)

@@ -1,0 +1,155 @@
+"""`supportbridge bench load`: the distributed mode end to end under load, with 1 and then 2
+core processes (or the counts asked for).
+
+Customers write on the three emulated networks; the real `supportbridge bot` processes receive
+(Telegram getUpdates, VK long poll, Messenger webhooks) and send, the real `supportbridge core`
+processes store and decide, with the sample knowledge base answering. Measured per run:
+throughput and latency from "the customer wrote" (the emulator took the message) to "stored and
+decided" (the message's row, written in the transaction that also queues its reply), the
+inbound streams' lag, and how fast the replies reached the customers under the networks' limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.cluster import NETWORKS, WARM_UP_ID, Cluster, Customers, cluster, count_rows
+from bench.cluster import inbound_backlog as stream_lag
+from bench.pipeline import percentile
+from bridge.domain import Direction, Network
+from bridge.knowledge import seed_articles
+from bridge.store.engine import make_engine
+from bridge.store.models import conversations, messages
+
+SAMPLE_KB = Path(__file__).resolve().parents[1] / "config" / "kb" / "sample.yaml"
+STORED = "SELECT count(*) FROM messages WHERE text LIKE 'Question %'"
+MARK = re.compile(r"Question (\d+) from")
+LAG_SAMPLE_S = 0.25
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    messages: int
+    conversations: int
+    rate: float | None
+    cores: Sequence[int]
+    bots: int
+    limit_s: float = 900.0
+
+
+@dataclass
+class Lag:
+    samples: list[int] = field(default_factory=list)
+
+    async def watch(self, running: Cluster, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            backlog = await stream_lag(running.redis.url)
+            if backlog is not None:
+                self.samples.append(backlog)
+            await asyncio.sleep(LAG_SAMPLE_S)
+
+
+async def stored_times(url: str) -> dict[tuple[Network, str, int], float]:
+    """When each benchmark message was stored, by (network, chat, its number)."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(
+                    conversations.c.network,
+                    conversations.c.chat_id,
+                    messages.c.text,
+                    messages.c.created_at,
+                )
+                .join(conversations, messages.c.conversation_id == conversations.c.id)
+                .where(messages.c.direction == Direction.INBOUND)
+            )
+            times = {}
+            for network, chat_id, text, created_at in rows:
+                found = MARK.match(text or "")
+                if found and int(chat_id) < WARM_UP_ID:
+                    times[(Network(network), str(chat_id), int(found[1]))] = created_at.timestamp()
+            return times
+    finally:
+        await engine.dispose()
+
+
+async def one_run(options: LoadOptions, cores: int) -> dict[str, object]:
+    per_person = max(1, options.messages // options.conversations)
+    total = per_person * options.conversations
+    async with cluster(cores, bots_per_network=options.bots) as running:
+        engine = make_engine(running.database_url)
+        await seed_articles(engine, SAMPLE_KB)
+        await engine.dispose()
+        customers = Customers(running.networks, options.conversations)
+        lag, stop = Lag(), asyncio.Event()
+        watcher = asyncio.create_task(lag.watch(running, stop))
+        started = time.time()
+        await customers.write_all(per_person, options.rate)
+        written = time.time()
+        deadline = time.monotonic() + options.limit_s
+        while (await count_rows(running.database_url, STORED) or 0) < total:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not all messages were stored in {options.limit_s:.0f} s")
+            await asyncio.sleep(0.2)
+        stop.set()
+        await watcher
+        stored = await stored_times(running.database_url)
+    waits: dict[Network, list[float]] = {network: [] for network in NETWORKS}
+    for (person, seq), wrote in customers.written_at.items():
+        key = (person.network, person.chat_id, seq)
+        if key in stored:
+            waits[person.network].append((stored[key] - wrote) * 1000)
+    latencies = [wait for network_waits in waits.values() for wait in network_waits]
+    last = {
+        n: max((t for (m, _, _), t in stored.items() if m is n), default=started) for n in NETWORKS
+    }
+    by_network = {
+        network.value: {
+            "msgs_per_s": round(len(waits[network]) / max(last[network] - started, 1e-9), 1),
+            "p50_ms": round(percentile(waits[network], 0.50), 1),
+            "p99_ms": round(percentile(waits[network], 0.99), 1),
+        }
+        for network in NETWORKS
+    }
+    return {
+        "cores": cores,
+        "bot_processes_per_network": options.bots,
+        "messages": total,
+        "conversations": options.conversations,
+        "networks": [n.value for n in NETWORKS],
+        "offered_rate": options.rate,
+        "written_per_s": round(total / max(written - started, 1e-9), 1),
+        "msgs_per_s": round(total / max(max(last.values()) - started, 1e-9), 1),
+        "p50_ms": round(percentile(latencies, 0.50), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "stream_lag_max": max(lag.samples, default=0),
+        "stream_lag_mean": round(sum(lag.samples) / max(len(lag.samples), 1), 1),
+        "by_network": by_network,
+    }
+
+
+async def run(options: LoadOptions) -> None:
+    results = []
+    for cores in options.cores:
+        print(f"  run with {cores} core process(es)...", file=sys.stderr)
+        result = await one_run(options, cores)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    summary: dict[str, object] = {"runs": results}
+    by_cores = {r["cores"]: r for r in results}
+    if 1 in by_cores and 2 in by_cores:
+        one, two = by_cores[1]["msgs_per_s"], by_cores[2]["msgs_per_s"]
+        assert isinstance(one, float) and isinstance(two, float)
+        summary["scaling_1_to_2_cores"] = round(two / one, 2)
+    print(json.dumps(summary), flush=True)

@@ -1,0 +1,188 @@
+"""The distributed mode under faults, with real processes: customers on three emulated networks
+write 20,000 messages over 2,000 conversations while core processes are killed with SIGKILL,
+Redis (AOF on) and PostgreSQL are restarted, and every network answers 30 % of calls with its
+rate-limit error or a 5xx. Afterwards every message is stored once, in order, and every reply
+has reached its customer once.
+
+Redis and PostgreSQL are servers of the test's own (`bench.cluster`), so that restarting them
+cuts off no one else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+
+from bench.cluster import WARM_UP_ID, Cluster, Customers, cluster, count_rows
+from bridge.domain import DeliveryStatus, Direction, Network
+from bridge.store.engine import make_engine
+from bridge.store.models import conversations, messages
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+
+CONVERSATIONS = 2_000
+PER_CONVERSATION = 10
+TOTAL = CONVERSATIONS * PER_CONVERSATION
+WRITE_RATE = 500.0
+FAULT_SHARE = 0.3
+LIMIT_S = 420.0
+STORED_INBOUND = "SELECT count(*) FROM messages WHERE text LIKE 'Question %'"
+QUEUED_OUTBOUND = "SELECT count(*) FROM messages WHERE delivery_status = 'queued'"
+SENT_OUTBOUND = "SELECT count(*) FROM messages WHERE delivery_status = 'sent'"
+SEQUENCE = re.compile(r"Question (\d+) from")
+
+
+@dataclass
+class Chaos:
+    """Faults, each once the store holds a share of the messages, so they hit a busy system."""
+
+    cluster: Cluster
+    done: list[str]
+
+    async def kill_a_core(self) -> None:
+        victim = self.cluster.roles.cores[0]
+        await asyncio.to_thread(self.cluster.roles.kill_core, victim)
+        self.cluster.roles.start_core()
+
+    async def restart_redis(self) -> None:
+        await asyncio.to_thread(self.cluster.redis.restart)
+
+    async def restart_postgres(self) -> None:
+        await asyncio.to_thread(self.cluster.postgres.restart)
+
+    async def stored(self) -> int:
+        return await count_rows(self.cluster.database_url, STORED_INBOUND) or 0
+
+    async def run(self) -> None:
+        plan: list[tuple[float, str, Callable[[], Awaitable[None]]]] = [
+            (0.10, "kill -9 a core", self.kill_a_core),
+            (0.20, "restart Redis", self.restart_redis),
+            (0.35, "kill -9 a core", self.kill_a_core),
+            (0.50, "restart PostgreSQL", self.restart_postgres),
+            (0.65, "kill -9 a core", self.kill_a_core),
+            (0.80, "restart Redis", self.restart_redis),
+        ]
+        for share, name, action in plan:
+            while await self.stored() < share * TOTAL:  # noqa: ASYNC110 - the store has no event
+                await asyncio.sleep(0.2)
+            await action()
+            self.done.append(f"{name} at {share:.0%}")
+
+
+async def settle(cluster: Cluster) -> None:
+    """Until everything written is stored and every reply is sent (or the time is up)."""
+    deadline = time.monotonic() + LIMIT_S
+    while time.monotonic() < deadline:
+        stored = await count_rows(cluster.database_url, STORED_INBOUND)
+        queued = await count_rows(cluster.database_url, QUEUED_OUTBOUND)
+        sent = await count_rows(cluster.database_url, SENT_OUTBOUND)
+        delivered = sum(map(len, cluster.networks.delivered().values()))
+        if stored == TOTAL and queued == 0 and sent == delivered:
+            return
+        print(
+            f"stored {stored}/{TOTAL}, replies queued {queued}, sent {sent}, received {delivered}"
+        )
+        await asyncio.sleep(1)
+
+
+async def test_killed_cores_restarted_servers_and_failing_networks_lose_nothing() -> None:
+    settings = {"SB_SHARD_LEASE_MS": "2000", "SB_CLAIM_IDLE_MS": "2000"}
+    async with cluster(cores=2, settings=settings) as running:
+        running.networks.fail(FAULT_SHARE)
+        customers = Customers(running.networks, CONVERSATIONS)
+        chaos = Chaos(running, [])
+        started = time.monotonic()
+        await asyncio.gather(customers.write_all(PER_CONVERSATION, WRITE_RATE), chaos.run())
+        await settle(running)
+        crashed = running.roles.crashed()
+        stored, outbound = await read_store(running.database_url)
+        delivered = {
+            key: texts
+            for key, texts in running.networks.delivered().items()
+            if int(key[1]) < WARM_UP_ID
+        }
+        fired = sum(
+            rule.fired
+            for plan in (
+                running.networks.telegram.faults,
+                running.networks.vk.faults,
+                running.networks.facebook.faults,
+            )
+            for rule in plan.rules
+        )
+        elapsed = time.monotonic() - started
+        exit_codes = running.roles.stop()
+
+    by_person = {(p.network, p.chat_id): p for p in customers.people}
+    stored_count = sum(map(len, stored.values()))
+    missing = {
+        key: sorted(set(range(PER_CONVERSATION)) - set(stored.get(key, []))) for key in by_person
+    }
+    lost = sum(map(len, missing.values()))
+    lost_by_network = Counter(key[0].value for key, seqs in missing.items() for _ in seqs)
+    doubled = stored_count - sum(len(set(seqs)) for seqs in stored.values())
+    replies_doubled = sum(max(0, len(texts) - 1) for texts in delivered.values())
+    replies_lost = sum(1 for key in outbound if not delivered.get(key))
+    print(
+        f"\nin {elapsed:.0f} s, {fired} injected network faults; {', '.join(chaos.done)}\n"
+        f"inbound: sent {TOTAL} stored {stored_count} lost {lost} doubled {doubled}"
+        f" (lost by network: {dict(lost_by_network)})\n"
+        f"replies: stored {len(outbound)} delivered {sum(map(len, delivered.values()))} "
+        f"lost {replies_lost} doubled {replies_doubled}"
+    )
+    assert not crashed, crashed
+    assert exit_codes == [0] * len(exit_codes), "every role stops cleanly on SIGTERM"
+    assert len(chaos.done) == 6, "every fault was injected during the run"
+    assert fired > 0.2 * (TOTAL / 100 + CONVERSATIONS), "the networks failed a good share of calls"
+    assert (lost, doubled) == (0, 0)
+    assert all(seqs == list(range(PER_CONVERSATION)) for seqs in stored.values()), (
+        "each conversation's messages are stored in the order they were written"
+    )
+    assert set(outbound) == set(by_person), "every conversation got its handoff notice"
+    assert all(statuses == [DeliveryStatus.SENT] for statuses in outbound.values())
+    assert (replies_lost, replies_doubled) == (0, 0)
+    assert set(delivered) == set(outbound)
+
+
+async def read_store(
+    url: str,
+) -> tuple[dict[tuple[Network, str], list[int]], dict[tuple[Network, str], list[DeliveryStatus]]]:
+    """Each conversation's customer message numbers in stored order, and its replies' status."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(
+                        conversations.c.network,
+                        conversations.c.chat_id,
+                        messages.c.direction,
+                        messages.c.text,
+                        messages.c.delivery_status,
+                    )
+                    .join(conversations, messages.c.conversation_id == conversations.c.id)
+                    .order_by(messages.c.id)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    stored: dict[tuple[Network, str], list[int]] = {}
+    outbound: dict[tuple[Network, str], list[DeliveryStatus]] = {}
+    for network, chat_id, direction, text, status in rows:
+        key = (Network(network), str(chat_id))
+        if int(chat_id) >= WARM_UP_ID:
+            continue
+        if direction == Direction.INBOUND:
+            found = SEQUENCE.match(text or "")
+            assert found, f"an inbound message that no customer wrote: {text!r}"
+            stored.setdefault(key, []).append(int(found[1]))
+        else:
+            outbound.setdefault(key, []).append(DeliveryStatus(status))
+    return stored, outbound
