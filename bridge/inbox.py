@@ -70,6 +70,11 @@ class InboxRow:
 class Inbox:
     rows: list[InboxRow]
     counts: dict[View, int]
+    """Conversations in each view, within the network and language chosen."""
+    by_network: dict[Network, int]
+    """Conversations of the chosen view on each network, within the language chosen."""
+    by_language: dict[str, int]
+    """Conversations of the chosen view in each language, within the network chosen."""
 
 
 def _view_condition(view: View, agent_id: int) -> sa.ColumnElement[bool]:
@@ -92,11 +97,10 @@ async def inbox(
 ) -> Inbox:
     """One page of the view, longest-waiting first, and how many each view holds."""
     c, i, a = conversations.c, identities.c, agents.c
-    narrow: list[sa.ColumnElement[bool]] = []
-    if query.network is not None:
-        narrow.append(c.network == query.network)
-    if query.language is not None:
-        narrow.append(c.language == query.language)
+    by_network = [] if query.network is None else [c.network == query.network]
+    by_language = [] if query.language is None else [c.language == query.language]
+    narrow = by_network + by_language
+    in_view = _view_condition(query.view, agent_id)
     # what the customer said last: the bot's acknowledgements would all read the same
     preview = (
         sa.select(messages.c.text)
@@ -126,7 +130,7 @@ async def inbox(
         )
         .join(identities, i.id == c.identity_id)
         .outerjoin(agents, a.id == c.assignee_id)
-        .where(_view_condition(query.view, agent_id), *narrow)
+        .where(in_view, *narrow)
         .order_by(*order)
         .limit(PAGE_SIZE)
     )
@@ -136,12 +140,25 @@ async def inbox(
             for view in View
         )
     ).where(*narrow)
+    # Each filter's counts leave out its own choice, so they tell what choosing another gives.
+    networks = (
+        sa.select(c.network, sa.func.count()).where(in_view, *by_language).group_by(c.network)
+    )
+    languages = (
+        sa.select(c.language, sa.func.count())
+        .where(in_view, c.language.is_not(None), *by_network)
+        .group_by(c.language)
+    )
     async with engine.connect() as conn:
         rows = (await conn.execute(page)).all()
         totals = (await conn.execute(counts)).one()._mapping
+        per_network = {Network(n): int(count) for n, count in await conn.execute(networks)}
+        per_language = {str(lang): int(count) for lang, count in await conn.execute(languages)}
     return Inbox(
         [_row(row, sla_minutes, now) for row in rows],
         {view: int(totals[view.value] or 0) for view in View},
+        {network: per_network.get(network, 0) for network in Network},
+        per_language,
     )
 
 

@@ -200,6 +200,23 @@ async def test_the_inbox_filters_by_network_and_language(site: Web) -> None:
     assert "Не работает интернет" in by_language and "my router is broken" not in by_language
 
 
+async def test_every_network_and_language_choice_shows_how_many_it_holds(site: Web) -> None:
+    await site.sign_in(site.agent)
+    await site.customer_writes(1, 1, "Не работает интернет")
+    await site.customer_writes(2, 1, "Роутер не включается")
+    await site.customer_writes(3, 1, "my router is broken", network=Network.VK)
+
+    page = await (await site.client.get("/?view=waiting&language=ru")).text()
+    answer = await (await site.client.get("/api/conversations?view=waiting&network=vk")).json()
+
+    assert re.search(r'value="telegram"\s*>Telegram \(2\)<', page)
+    assert re.search(r'value="vk"\s*>Vk \(0\)<', page), "within the language chosen"
+    assert re.search(r"selected>Русский \(2\)<", page)
+    assert re.search(r">English \(1\)<", page), "the language's own choice left out"
+    assert answer["network_counts"]["telegram"] == 2, "the network's own choice left out"
+    assert answer["language_counts"] == {"en": 1}
+
+
 async def test_the_sla_clock_turns_amber_then_red(site: Web) -> None:
     await site.sign_in(site.agent)
     amber = await site.customer_writes(1, 1, "one")

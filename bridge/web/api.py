@@ -107,6 +107,8 @@ class ConversationRowOut(BaseModel):
 class InboxOut(BaseModel):
     conversations: list[ConversationRowOut]
     counts: dict[str, int]
+    network_counts: dict[str, int]
+    language_counts: dict[str, int]
 
 
 class MessageOut(BaseModel):
@@ -221,7 +223,12 @@ async def list_conversations(request: web.Request) -> web.Response:
         for row in result.rows
     ]
     return _json(
-        InboxOut(conversations=rows, counts={v.value: n for v, n in result.counts.items()})
+        InboxOut(
+            conversations=rows,
+            counts={v.value: n for v, n in result.counts.items()},
+            network_counts={network.value: n for network, n in result.by_network.items()},
+            language_counts=result.by_language,
+        )
     )
 
 
