@@ -28,11 +28,13 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from bench.pipeline import shards_shared
 from bench.ports import free_port
 from bots.emulators.facebook import FacebookEmulator
 from bots.emulators.faults import Fault, FaultKind
 from bots.emulators.telegram import TelegramEmulator
 from bots.emulators.vk import VkEmulator
+from bridge.bus.redis import RedisBus
 from bridge.domain import Network
 from bridge.store.migrate import upgrade
 
@@ -44,6 +46,7 @@ FACEBOOK_APP_SECRET = "fb-cluster-app-secret"
 FACEBOOK_VERIFY_TOKEN = "fb-cluster-verify"
 NETWORKS = (Network.TELEGRAM, Network.VK, Network.FACEBOOK)
 START_TIMEOUT_S = 60.0
+INBOUND_SHARDS = 16
 WARM_UP_ID = 900_000
 NETWORKS_WARMED_UP = "SELECT count(DISTINCT network) FROM messages WHERE text LIKE 'warm-up %'"
 
@@ -379,6 +382,7 @@ async def cluster(
             "SB_DATABASE_URL": postgres.url,
             "SB_REDIS_URL": redis_server.url,
             "SB_LOG_LEVEL": "WARNING",
+            "SB_INBOUND_SHARDS": str(INBOUND_SHARDS),
             **networks.settings(),
             **(settings or {}),
         }
@@ -395,6 +399,11 @@ async def cluster(
         )
         running = Cluster(root, postgres, redis_server, networks, roles)
         await _warm_up(running)
+        bus = RedisBus(redis_server.url, int(env["SB_INBOUND_SHARDS"]))
+        try:
+            await shards_shared(bus, cores)  # no hand-over of shards in the middle of a run
+        finally:
+            await bus.close()
         yield running
     finally:
         if roles is not None:

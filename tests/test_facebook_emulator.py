@@ -60,10 +60,14 @@ class Receiver:
         return web.Response(text="EVENT_RECEIVED")
 
     async def events(self, count: int) -> list[dict[str, Any]]:
+        """The first `count` events pushed, however the emulator batched them into POSTs."""
         async with asyncio.timeout(5):
-            while len(self.bodies) < count:
+            while len(self.received()) < count:
                 self.arrived.clear()
                 await self.arrived.wait()
+        return self.received()
+
+    def received(self) -> list[dict[str, Any]]:
         found = []
         for body, _ in self.bodies:
             payload = json.loads(body)
@@ -250,3 +254,14 @@ async def test_customer_http_api(world: World) -> None:
 def test_sign_matches_hmac_sha256() -> None:
     body = b'{"object":"page"}'
     assert sign(body, "k") == "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest()
+
+
+async def test_events_that_wait_together_are_pushed_in_one_post(world: World) -> None:
+    emulator, _, receiver, _ = world
+    for n in range(3):
+        emulator.write_text(PSID, f"message {n}")
+
+    events = await receiver.events(3)
+
+    assert [e["message"]["text"] for e in events] == ["message 0", "message 1", "message 2"]
+    assert len(receiver.bodies) == 1
