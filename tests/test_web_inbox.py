@@ -428,10 +428,22 @@ async def test_the_live_socket_refuses_a_page_of_another_site(site: Web) -> None
     assert refused.value.status == 403
 
 
+async def test_a_socket_first_says_it_is_subscribed_so_the_page_fetches_what_it_missed(
+    site: Web,
+) -> None:
+    await site.sign_in(site.agent)
+    origin = str(site.client.make_url("/")).rstrip("/")
+    socket = await site.client.ws_connect("/ws/inbox", headers={"Origin": origin})
+
+    assert await asyncio.wait_for(socket.receive_json(), 5) == {"kind": "subscribed"}
+    await socket.close()
+
+
 async def test_an_open_inbox_hears_of_a_new_customer_message_at_once(site: Web) -> None:
     await site.sign_in(site.agent)
     origin = str(site.client.make_url("/")).rstrip("/")
     socket = await site.client.ws_connect("/ws/inbox", headers={"Origin": origin})
+    await asyncio.wait_for(socket.receive_json(), 5)  # subscribed
 
     cid = await site.customer_writes(1, 1, "hello")
     event = await asyncio.wait_for(socket.receive_json(), 5)
@@ -466,8 +478,9 @@ async def test_every_web_process_hears_the_events_of_every_core(
         )
         await page.sign_in(agent)
         origin = str(client.make_url("/")).rstrip("/")
-        sockets.append(await client.ws_connect("/ws/inbox", headers={"Origin": origin}))
-    await asyncio.sleep(0.3)  # the subscriptions reach Redis
+        socket = await client.ws_connect("/ws/inbox", headers={"Origin": origin})
+        await asyncio.wait_for(socket.receive_json(), 5)  # subscribed on Redis
+        sockets.append(socket)
 
     await buses[2].publish_events([Event(kind="conversation.state", conversation_id=42)])
 

@@ -19,6 +19,7 @@ from bridge.web import auth
 BUS = web.AppKey("live_bus", Bus)
 SOCKETS = web.AppKey("live_sockets", weakref.WeakSet[web.WebSocketResponse])
 HEARTBEAT_S = 25.0
+SUBSCRIBED = "subscribed"
 
 routes = web.RouteTableDef()
 
@@ -38,6 +39,8 @@ async def inbox_socket(request: web.Request) -> web.StreamResponse:
     await socket.prepare(request)
     request.app[SOCKETS].add(socket)
     async with request.app[BUS].subscribe_events() as events:
+        # From here on nothing is missed; the page fetches what changed since it was rendered.
+        await socket.send_json({"kind": SUBSCRIBED})
         forward = asyncio.ensure_future(_forward(events, socket))
         try:
             async for message in socket:  # the page sends nothing; this ends when it closes

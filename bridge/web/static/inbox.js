@@ -57,7 +57,8 @@ function listen() {
     socket.onopen = () => { delay = 1000; };
     socket.onmessage = (message) => {
       const event = JSON.parse(message.data);
-      if (conversation && event.conversation_id !== conversation) return;
+      // "subscribed": whatever happened between rendering and now is fetched once.
+      if (event.kind !== "subscribed" && conversation && event.conversation_id !== conversation) return;
       clearTimeout(pending);
       pending = setTimeout(refresh, 250);  // a burst of events, one fetch
     };
