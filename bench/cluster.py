@@ -166,16 +166,19 @@ class Roles:
     bots: list[tuple[Network, subprocess.Popen[bytes]]] = field(default_factory=list)
     bot_ports: dict[Network, int] = field(default_factory=dict)
     started: int = 0
+    numbers: dict[int, int] = field(default_factory=dict)
 
     def _spawn(self, *role: str, port: int) -> subprocess.Popen[bytes]:
         self.started += 1
         log = (self.logs / f"{'-'.join(role)}-{self.started}.log").open("wb")
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "bridge.cli", *role],
             env=self.env | {"SB_HTTP_PORT": str(port)},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        self.numbers[process.pid] = self.started
+        return process
 
     def start_core(self) -> subprocess.Popen[bytes]:
         process = self._spawn("core", port=free_port())
@@ -199,10 +202,17 @@ class Roles:
             f"bot {network.value} {p.pid}": p for network, p in self.bots
         }
         return [
-            f"{name} exited with {p.returncode}"
+            f"{name} exited with {p.returncode}: ...{self._log_tail(p)}"
             for name, p in running.items()
             if p.poll() is not None
         ]
+
+    def _log_tail(self, process: subprocess.Popen[bytes]) -> str:
+        """The end of what a role wrote, to tell why it stopped."""
+        for path in self.logs.glob("*.log"):
+            if path.name.endswith(f"-{self.numbers.get(process.pid)}.log"):
+                return path.read_bytes()[-3000:].decode(errors="replace")
+        return ""
 
     def stop(self) -> list[int]:
         """SIGTERM to every role, as a deployment does; their exit codes."""

@@ -280,7 +280,11 @@ class RedisBus(Bus):
                     break
             finally:
                 lost.set()
-                await working
+                try:
+                    await working
+                except Exception:
+                    # Nothing may stop the process: the work is taken up again, here or elsewhere.
+                    log.exception("%s: failed; taking it up again", role)
                 with contextlib.suppress(RedisError, OSError):
                     await self.release_lease(family, 0, consumer)
 
