@@ -147,20 +147,28 @@ def responder() -> Responder | None:
     return None
 
 
+def new_user_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
+    """The environment of a product started as a new user starts it: none of the caller's SB_*
+    settings, no settings file, its own data directory and port."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("SB_")} | {
+        "SB_CONFIG": os.devnull,
+        "SB_DATA_DIR": str(data_dir),
+        "SB_HTTP_PORT": str(port),
+        "SB_LOG_LEVEL": "WARNING",
+        **settings,
+    }
+
+
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[str]:
     """`supportbridge run --sandbox` in an empty directory; its base URL once it answers."""
     from bench.ports import free_port
 
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SB_")} | {
-        "SB_CONFIG": os.devnull,
-        "SB_DATA_DIR": str(tmp_path),
-        "SB_HTTP_PORT": str(port),
-        "SB_LOG_LEVEL": "WARNING",
-    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "run", "--sandbox"], env=env, cwd=tmp_path
+        [sys.executable, "-m", "bridge.cli", "run", "--sandbox"],
+        env=new_user_env(tmp_path, port),
+        cwd=tmp_path,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

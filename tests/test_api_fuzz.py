@@ -3,7 +3,6 @@ operation find no server error, and every answer matches the document."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -17,6 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from bench.ports import free_port
+from tests.conftest import new_user_env
 from tests.test_embedded_run import lines_until
 
 pytestmark = pytest.mark.slow
@@ -33,12 +33,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """`supportbridge run` on an empty store, and an admin's API token."""
     data = tmp_path_factory.mktemp("fuzz")
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SB_")} | {
-        "SB_CONFIG": os.devnull,
-        "SB_DATA_DIR": str(data),
-        "SB_HTTP_PORT": str(port),
-        "SB_LOG_LEVEL": "WARNING",
-    }
+    env = new_user_env(data, port)
     process = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "run"],
         env=env,

@@ -6,7 +6,6 @@ Customer text never runs as code in the agent's browser."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bench.ports import free_port
+from tests.conftest import new_user_env
 from tests.test_embedded_run import lines_until
 
 if TYPE_CHECKING:
@@ -67,13 +67,8 @@ class Product:
 def product(tmp_path: Path) -> Iterator[Product]:
     """`supportbridge run --sandbox` as a new user starts it, and the admin password it prints."""
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SB_")} | {
-        "SB_CONFIG": os.devnull,
-        "SB_DATA_DIR": str(tmp_path),
-        "SB_HTTP_PORT": str(port),
-        "SB_LOG_LEVEL": "WARNING",
-        "SB_KB_REFRESH_SECONDS": "1",  # how soon a saved threshold reaches the pipeline
-    }
+    # SB_KB_REFRESH_SECONDS: how soon a saved threshold reaches the pipeline
+    env = new_user_env(tmp_path, port, SB_KB_REFRESH_SECONDS="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "run", "--sandbox"],
         env=env,
