@@ -147,6 +147,18 @@ async def test_bad_input_gets_a_clear_error_and_changes_nothing(rest: Api) -> No
     assert [m.author_kind for m in drain_outbound(rest.bus, Network.TELEGRAM)] == ["system"]
 
 
+async def test_a_note_of_what_python_counts_as_whitespace_is_refused_not_a_server_error(
+    rest: Api,
+) -> None:
+    cid = await rest.conversation()
+
+    response = await rest.client.post(
+        f"/api/conversations/{cid}/notes", json={"text": "\u001d"}, headers=rest.as_agent()
+    )
+
+    assert response.status == 400
+
+
 async def test_an_unknown_conversation_is_not_found(rest: Api) -> None:
     response = await rest.client.post(
         "/api/conversations/999/reply", json={"text": "hi"}, headers=rest.as_agent()

@@ -8,7 +8,14 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from bridge import conversations as actions
 from bridge.agents import AgentError, AgentInfo, Role, add_agent, list_agents, update_agent
@@ -34,8 +41,22 @@ KNOWLEDGE = web.AppKey("knowledge", KnowledgeResponder)
 Model = TypeVar("Model", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+
+def _python_stripped(text: str) -> str:
+    """Python's strip, as the actions apply it: pydantic's keeps what Python counts as
+    whitespace too (U+001C..U+001F), and such a text would pass here and fail there."""
+    if not text.strip():
+        raise ValueError("the text is only whitespace")
+    return text
+
+
 Text = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)
+    str,
+    # the pattern documents "not only whitespace" for clients, the validator enforces it
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S"
+    ),
+    AfterValidator(_python_stripped),
 ]
 
 
