@@ -19,7 +19,7 @@ from bots.webchat import WebChatChannel
 from bridge.agents import ensure_first_admin
 from bridge.bus import Bus
 from bridge.bus.memory import MemoryBus
-from bridge.channel import InboundSink
+from bridge.channel import InboundSink, Receiver
 from bridge.delivery.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bridge.delivery.sender import Sender
 from bridge.domain import InboundMessage, Network
@@ -132,7 +132,7 @@ async def run_webchat(
         group.create_task(channel.relay(stop))
 
 
-async def poll(channel: NetworkChannel, bus: Bus, stop: asyncio.Event, data_dir: Path) -> None:
+async def poll(channel: Receiver, bus: Bus, stop: asyncio.Event, data_dir: Path) -> None:
     """Long polling by one process only, where several run the same network's role; each
     goes on from where the last one left off."""
     from bridge.bus.redis import RedisBus
@@ -143,14 +143,22 @@ async def poll(channel: NetworkChannel, bus: Bus, stop: asyncio.Event, data_dir:
         await channel.poll(bus.publish_inbound, stop, position)
         return
 
+    from redis.exceptions import RedisError
+
     shared = RedisPollPosition(bus.client, f"{bus.prefix}:poll-position:{network}")
+
+    async def poll_while_leading(until: asyncio.Event) -> None:
+        try:
+            await channel.poll(patient_sink(bus.publish_inbound, until), until, shared)
+        except (RedisError, OSError) as exc:
+            if not until.is_set():
+                raise
+            # Leadership is lost with the bus down (Redis restarting): the events in hand stay
+            # unconfirmed on the network, so whichever process leads next fetches them again.
+            log.info("%s polling ended with the bus unreachable: %s", network, exc)
+
     # `lead` ends the poll (sets its event) on stop, or when another process took over.
-    await bus.lead(
-        f"poll:{network}",
-        consumer_name(),
-        lambda until: channel.poll(patient_sink(bus.publish_inbound, until), until, shared),
-        stop,
-    )
+    await bus.lead(f"poll:{network}", consumer_name(), poll_while_leading, stop)
 
 
 def patient_sink(sink: InboundSink, stop: asyncio.Event) -> InboundSink:
