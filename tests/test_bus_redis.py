@@ -21,7 +21,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bridge.bus import BusEntry
-from bridge.bus.redis import RedisBus
+from bridge.bus.redis import MAX_CONNECTIONS, RedisBus
+from bridge.delivery.ratelimit import Limit, RedisRateLimiter
 from bridge.domain import AuthorKind, Event, Network, OutboundMessage
 from bridge.poll_position import RedisPollPosition
 from tests.factories import inbound
@@ -442,3 +443,17 @@ async def test_a_poll_position_saved_by_one_process_is_read_by_the_next(
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_more_commands_in_flight_than_connections_wait_for_one_instead_of_failing(
+    redis_url: str, redis_prefix: str
+) -> None:
+    bus = RedisBus(redis_url, 1, prefix=redis_prefix)
+    limiter = RedisRateLimiter(bus.client, redis_prefix)
+    chats = [[Limit(f"telegram:1:chat:{n}", 1.0)] for n in range(3 * MAX_CONNECTIONS)]
+    try:
+        waits = await asyncio.gather(*(limiter.acquire(limits) for limits in chats))
+    finally:
+        await bus.close()
+
+    assert waits == [0.0] * len(chats)

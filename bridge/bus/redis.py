@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 PAYLOAD_FIELD = "p"
 BLOCK_MS = 1000
 SOCKET_TIMEOUT_S = 5.0
+# A sender's batch rate-limits all its chats at once; past this many commands in flight the
+# rest wait for a connection instead of failing the batch (redis-py's plain pool raises).
+MAX_CONNECTIONS = 100
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
 
@@ -97,9 +100,15 @@ class RedisBus(Bus):
         super().__init__(shards)
         # RESP2: the reply shapes parsed below. The socket timeout outlasts every BLOCK, so
         # only a dead connection trips it.
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url, protocol=2, socket_timeout=SOCKET_TIMEOUT_S, health_check_interval=30
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=SOCKET_TIMEOUT_S,
+            protocol=2,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            health_check_interval=30,
         )
+        self.client: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self.lease_ms = lease_ms
         self.claim_idle_ms = claim_idle_ms
         self.prefix = prefix
