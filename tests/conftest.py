@@ -4,6 +4,7 @@ sandbox as a user starts it, and Debian's chromium driven by Playwright."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
@@ -145,6 +148,17 @@ def responder() -> Responder | None:
     """The end-to-end pipelines' responder: none (every conversation goes to the agents) unless a
     test parametrizes it."""
     return None
+
+
+@contextlib.asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[str]:
+    """`app` on a loopback port, as the base URL a client is given (an emulated network)."""
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.close()
 
 
 def new_user_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:

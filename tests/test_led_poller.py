@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bots.emulators.telegram import TelegramEmulator
@@ -17,6 +16,7 @@ from bots.telegram import TelegramChannel
 from bridge.bus.redis import RedisBus
 from bridge.domain import InboundMessage
 from bridge.runtime import poll
+from tests.conftest import serve
 
 pytestmark = pytest.mark.redis
 
@@ -26,10 +26,8 @@ TOKEN = "123456:ABC-emulator"
 @pytest.fixture
 async def telegram() -> AsyncIterator[tuple[TelegramEmulator, str]]:
     emulator = TelegramEmulator([TOKEN])
-    server = TestServer(emulator.app, host="127.0.0.1")
-    await server.start_server()
-    yield emulator, str(server.make_url("")).rstrip("/")
-    await server.close()
+    async with serve(emulator.app) as api_url:
+        yield emulator, api_url
 
 
 async def test_a_led_role_whose_work_fails_is_taken_up_again(

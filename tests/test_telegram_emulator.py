@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import sys
 import time
 from collections import deque
@@ -33,11 +32,11 @@ from aiogram.methods import SendMessage
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from bench.ports import free_port
 from bots.emulators.faults import Fault, FaultKind
 from bots.emulators.telegram import SECRET_HEADER, TelegramEmulator
+from tests.conftest import serve
 
 TOKEN = "123456:ABC-test_token"
 ANNA = 4242
@@ -51,16 +50,6 @@ def emulator() -> TelegramEmulator:
     emulator = TelegramEmulator([TOKEN], seed=7, webhook_retry_delay=0.05)
     emulator.customer(ANNA, first_name="Anna", username="anna_k", language_code="ru")
     return emulator
-
-
-@contextlib.asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
 
 
 @pytest.fixture
