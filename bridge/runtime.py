@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bots.registry import NetworkChannel, configured_networks, make_channel, make_webchat
@@ -143,8 +144,6 @@ async def poll(channel: Receiver, bus: Bus, stop: asyncio.Event, data_dir: Path)
         await channel.poll(bus.publish_inbound, stop, position)
         return
 
-    from redis.exceptions import RedisError
-
     shared = RedisPollPosition(bus.client, f"{bus.prefix}:poll-position:{network}")
 
     async def poll_while_leading(until: asyncio.Event) -> None:
@@ -165,7 +164,6 @@ def patient_sink(sink: InboundSink, stop: asyncio.Event) -> InboundSink:
     """A sink that waits out an outage of the bus (Redis restarting) instead of failing the
     poll: the network keeps the events until the poller confirms them, so waiting loses
     nothing, and it also holds back fetching more while the bus cannot take them."""
-    from redis.exceptions import RedisError
 
     async def publish(messages: Sequence[InboundMessage]) -> None:
         delay = 0.2
