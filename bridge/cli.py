@@ -48,7 +48,7 @@ def main() -> None:
 )
 def run(sandbox: bool) -> None:
     """Start everything in one process on the embedded database (migrations included)."""
-    from bridge.runtime import embedded_main
+    from bridge.roles.embedded import embedded_main
 
     settings = _settings()
     _run(lambda: embedded_main(settings, sandbox=sandbox))
@@ -57,7 +57,7 @@ def run(sandbox: bool) -> None:
 @main.command()
 def core() -> None:
     """Start one core worker of the distributed mode (needs SB_REDIS_URL)."""
-    from bridge.runtime import core_main
+    from bridge.roles.core import core_main
 
     settings = _settings()
     if not settings.redis_url:
@@ -73,7 +73,7 @@ def core() -> None:
 def bot(network: str) -> None:
     """Start one network's worker: receive its events, send its outbound messages."""
     from bots.registry import configured_networks
-    from bridge.runtime import bot_main
+    from bridge.roles.bot import bot_main
 
     settings = _settings()
     if Network(network) not in configured_networks(settings):
@@ -88,7 +88,7 @@ def bot(network: str) -> None:
 @main.command()
 def web() -> None:
     """Start the web inbox of the distributed mode (as many as you like)."""
-    from bridge.runtime import web_main
+    from bridge.roles.web import web_main
 
     settings = _settings()
     _run(lambda: web_main(settings))

@@ -1,4 +1,5 @@
-"""Wiring: settings -> engine, bus, pipeline; the long-running roles started by the CLI."""
+"""Wiring shared by the roles (`bridge.roles`): settings -> engine, bus and rate limiter; one
+network's receiving (polling under a lease, or its webhook) and sending."""
 
 from __future__ import annotations
 
@@ -8,35 +9,26 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.registry import NetworkChannel, configured_networks, make_channel, make_webchat
-from bots.webchat import WebChatChannel
-from bridge.agents import ensure_first_admin
+from bots.registry import NetworkChannel
 from bridge.bus import Bus
 from bridge.bus.memory import MemoryBus
 from bridge.channel import InboundSink, Receiver
 from bridge.delivery.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bridge.delivery.sender import Sender
-from bridge.domain import InboundMessage, Network
-from bridge.knowledge import seed_articles
-from bridge.pipeline.responder import load_responder
-from bridge.pipeline.worker import Pipeline
+from bridge.domain import InboundMessage
 from bridge.poll_position import FilePollPosition, RedisPollPosition
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
-from bridge.store.migrate import upgrade
-from bridge.web.app import add_inbox, make_app
-from bridge.web.health import add_health_routes
 
 log = logging.getLogger(__name__)
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -77,11 +69,33 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def run_core(settings: Settings, engine: AsyncEngine, bus: Bus, stop: asyncio.Event) -> None:
-    pipeline = Pipeline(engine, bus, settings, load_responder(settings, engine))
-    name = consumer_name()
-    log.info("core worker %s consuming %d inbound shards", name, settings.inbound_shards)
-    await bus.consume_inbound(name, pipeline.handle, batch_size=settings.batch_size, stop=stop)
+Start = Callable[[Coroutine[Any, Any, None]], None]
+
+
+@contextlib.asynccontextmanager
+async def role_tasks(stop: asyncio.Event) -> AsyncIterator[Start]:
+    """A role's loops, run together like a TaskGroup's; when one fails (or the block does), `stop`
+    is set so that the others end by themselves and the process exits. Cancelling them is not
+    enough: on Python 3.11 a cancellation that arrives as a Redis command completes is lost
+    (redis-py wraps each socket write in asyncio.wait_for), and that loop would go on for ever."""
+
+    async def stopping_on_failure(work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except BaseException:
+            stop.set()
+            raise
+
+    try:
+        async with asyncio.TaskGroup() as group:
+
+            def start(work: Coroutine[Any, Any, None]) -> None:
+                group.create_task(stopping_on_failure(work))
+
+            yield start
+    except BaseException:
+        stop.set()
+        raise
 
 
 def make_limiter(settings: Settings, bus: Bus) -> RateLimiter:
@@ -104,33 +118,19 @@ async def run_channel(
     """One network: receive (polling, unless its webhook is served) and send its outbound."""
     sender = Sender(engine, bus, channel, limiter)
     try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(
+        async with role_tasks(stop) as start:
+            start(
                 bus.consume_outbound(
                     channel.network, consumer_name(), sender.handle, batch_size=64, stop=stop
                 )
             )
             if channel.webhook_routes(bus.publish_inbound):
                 if settings.public_url:
-                    group.create_task(_register_webhook(channel, settings.public_url, stop))
+                    start(_register_webhook(channel, settings.public_url, stop))
             else:
-                group.create_task(poll(channel, bus, stop, settings.data_dir))
+                start(poll(channel, bus, stop, settings.data_dir))
     finally:
         await channel.close()
-
-
-async def run_webchat(
-    settings: Settings,
-    engine: AsyncEngine,
-    bus: Bus,
-    channel: WebChatChannel,
-    limiter: RateLimiter,
-    stop: asyncio.Event,
-) -> None:
-    """The web chat's sender, and the relay of frames to the sockets this process holds."""
-    async with asyncio.TaskGroup() as group:
-        group.create_task(run_channel(settings, engine, bus, channel, limiter, stop))
-        group.create_task(channel.relay(stop))
 
 
 async def poll(channel: Receiver, bus: Bus, stop: asyncio.Event, data_dir: Path) -> None:
@@ -200,142 +200,3 @@ async def _register_webhook(channel: NetworkChannel, public_url: str, stop: asyn
 def webhook_app(app: web.Application, channels: list[NetworkChannel], bus: Bus) -> None:
     for channel in channels:
         app.router.add_routes(channel.webhook_routes(bus.publish_inbound))
-
-
-async def serve_http(
-    settings: Settings,
-    app: web.Application,
-    stop: asyncio.Event,
-    listening: asyncio.Event | None = None,
-) -> None:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, settings.http_host, settings.http_port).start()
-    if listening is not None:
-        listening.set()
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
-async def core_main(settings: Settings) -> None:
-    """`supportbridge core`: one distributed core worker (start as many as you like), with
-    /healthz, /readyz and /metrics on its HTTP port."""
-    stop = stop_on_signals()
-    async with services(settings) as (engine, bus):
-        app = make_app()
-        add_health_routes(app, engine, bus)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(run_core(settings, engine, bus, stop))
-            group.create_task(serve_http(settings, app, stop))
-
-
-async def bot_main(settings: Settings, network: Network) -> None:
-    """`supportbridge bot NETWORK`: one network's receiver and senders (start several)."""
-    stop = stop_on_signals()
-    async with services(settings) as (engine, bus):
-        channel = make_channel(network, settings)
-        app = make_app()
-        add_health_routes(app, engine, bus)
-        webhook_app(app, [channel], bus)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(
-                run_channel(settings, engine, bus, channel, make_limiter(settings, bus), stop)
-            )
-            group.create_task(serve_http(settings, app, stop))
-
-
-async def _seed_knowledge_base(settings: Settings) -> None:
-    """A new installation answers from the sample knowledge base until its own is imported."""
-    seed = settings.kb_seed
-    if not settings.responder or seed is None:
-        return
-    if not seed.is_absolute() and not seed.is_file():
-        seed = PROJECT_ROOT / seed  # started elsewhere than the checkout: its own sample
-    if not seed.is_file():
-        log.info("no knowledge base to start from: %s is not a file", seed)
-        return
-    engine = make_engine(settings.effective_database_url)
-    try:
-        count = await seed_articles(engine, seed)
-    finally:
-        await engine.dispose()
-    if count:
-        print(f"knowledge base: imported {count} articles from {seed}", flush=True)
-
-
-def _sign_in_hint(first_password: str | None) -> str:
-    if first_password is not None:
-        return (
-            f"sign in as admin with the password {first_password} (shown once; change it "
-            "with `supportbridge user password admin`)"
-        )
-    return "sign in with your login (`supportbridge user add LOGIN --admin` creates one)"
-
-
-async def web_main(settings: Settings) -> None:
-    """`supportbridge web`: the inbox, its API and the web chat (start several behind a load
-    balancer; the webhooks are served by the `bot` processes). The web chat's replies are sent
-    by these processes, which share its outbound shards; each reply reaches the visitor's
-    socket through Redis, whichever of them holds it."""
-    stop = stop_on_signals()
-    async with services(settings) as (engine, bus):
-        app = make_app()
-        add_health_routes(app, engine, bus)
-        webchat = await make_webchat(settings, engine, bus)
-        webhook_app(app, [webchat], bus)
-        add_inbox(app, engine, bus, settings)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(serve_http(settings, app, stop))
-            group.create_task(
-                run_webchat(settings, engine, bus, webchat, make_limiter(settings, bus), stop)
-            )
-
-
-async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
-    """`supportbridge run`: migrations, core, every configured network, the web chat and HTTP
-    in one process; with `sandbox`, the networks without a token run against emulators on the
-    same port."""
-    await upgrade(settings.effective_database_url)
-    await _seed_knowledge_base(settings)
-    app = make_app()
-    playground = None
-    if sandbox:
-        from bots.sandbox.app import mount_sandbox, sandbox_settings
-
-        playground = mount_sandbox(app, settings)
-        settings = sandbox_settings(settings)
-    stop = stop_on_signals()
-    async with services(settings) as (engine, bus):
-        channels = [make_channel(n, settings) for n in configured_networks(settings)]
-        webchat = await make_webchat(settings, engine, bus)
-        add_health_routes(app, engine, bus)
-        webhook_app(app, [*channels, webchat], bus)
-        add_inbox(app, engine, bus, settings)
-        first_password = await ensure_first_admin(engine)
-        limiter = make_limiter(settings, bus)
-        async with asyncio.TaskGroup() as group:
-            # The port first: in the sandbox the channels poll emulators served on it.
-            listening = asyncio.Event()
-            group.create_task(serve_http(settings, app, stop, listening))
-            group.create_task(run_core(settings, engine, bus, stop))
-            await listening.wait()  # what is printed next can be opened at once
-            for channel in channels:
-                group.create_task(run_channel(settings, engine, bus, channel, limiter, stop))
-            group.create_task(run_webchat(settings, engine, bus, webchat, limiter, stop))
-            base = f"http://{settings.http_host}:{settings.http_port}"
-            if playground is not None:
-                await playground.start(base)
-            print(
-                f"supportbridge is running at {base}/ "
-                f"(database: {settings.effective_database_url}); press Ctrl+C to stop",
-                flush=True,
-            )
-            print(
-                f'web chat: put <script src="{base}/widget.js" async></script> on a page',
-                flush=True,
-            )
-            if playground is not None:
-                print(f"sandbox: play a customer at {base}/sandbox/", flush=True)
-            print(f"inbox: open {base}/ and {_sign_in_hint(first_password)}", flush=True)

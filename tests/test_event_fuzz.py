@@ -56,7 +56,7 @@ from bridge.domain import MAX_ID_CHARS, MAX_TEXT_CHARS, InboundMessage, Network
 from bridge.pipeline.worker import Pipeline, decode
 from bridge.settings import Settings
 from bridge.store.models import dead_letters, messages
-from bridge.web.app import MAX_REQUEST_BYTES, make_app
+from bridge.web.server import MAX_REQUEST_BYTES, make_app
 
 FUZZ = hypothesis.settings(
     max_examples=100,

@@ -27,7 +27,8 @@ from bridge.knowledge import load_articles, seed_articles
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations, decisions, messages
-from bridge.web.app import add_inbox, make_app
+from bridge.web.app import add_inbox
+from bridge.web.server import make_app
 from tests.factories import ScriptedResponder, drain_outbound, entries, inbound
 
 PASSWORD = "correct horse battery"

@@ -610,7 +610,8 @@ class _ShardOwner:
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
     """Sleep, but wake as soon as `stop` is set."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
 
 
 def _payload(fields: Fields) -> bytes:

@@ -1,6 +1,6 @@
 """The web inbox on the product's HTTP port: templates, static files, sign-in, pages, security
-headers. `add_inbox` puts it on an existing aiohttp application (the one that also serves the
-webhooks and health checks)."""
+headers. `add_inbox` puts it on an existing aiohttp application (`bridge.web.server.make_app`,
+the one that also serves the webhooks and health checks)."""
 
 from __future__ import annotations
 
@@ -33,15 +33,7 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 
-# Larger bodies are refused with 413 before a handler reads them (webhook batches fit well).
-MAX_REQUEST_BYTES = 1024 * 1024
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def make_app() -> web.Application:
-    """The application every role serves on the product's HTTP port."""
-    return web.Application(client_max_size=MAX_REQUEST_BYTES)
 
 
 @web.middleware

@@ -1,0 +1,30 @@
+"""`supportbridge bot NETWORK`: one network's receiver and sender in the distributed mode."""
+
+from __future__ import annotations
+
+from bots.registry import make_channel
+from bridge.domain import Network
+from bridge.runtime import (
+    make_limiter,
+    role_tasks,
+    run_channel,
+    services,
+    stop_on_signals,
+    webhook_app,
+)
+from bridge.settings import Settings
+from bridge.web.health import add_health_routes
+from bridge.web.server import make_app, serve_http
+
+
+async def bot_main(settings: Settings, network: Network) -> None:
+    """`supportbridge bot NETWORK`: one network's receiver and senders (start several)."""
+    stop = stop_on_signals()
+    async with services(settings) as (engine, bus):
+        channel = make_channel(network, settings)
+        app = make_app()
+        add_health_routes(app, engine, bus)
+        webhook_app(app, [channel], bus)
+        async with role_tasks(stop) as start:
+            start(run_channel(settings, engine, bus, channel, make_limiter(settings, bus), stop))
+            start(serve_http(settings, app, stop))

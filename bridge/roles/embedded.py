@@ -1,0 +1,107 @@
+"""`supportbridge run`: everything in one process on the embedded database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from bots.registry import configured_networks, make_channel, make_webchat
+from bridge.agents import ensure_first_admin
+from bridge.knowledge import seed_articles
+from bridge.roles.core import run_core
+from bridge.roles.web import run_webchat
+from bridge.runtime import (
+    make_limiter,
+    role_tasks,
+    run_channel,
+    services,
+    stop_on_signals,
+    webhook_app,
+)
+from bridge.settings import Settings
+from bridge.store.engine import make_engine
+from bridge.store.migrate import upgrade
+from bridge.web.app import add_inbox
+from bridge.web.health import add_health_routes
+from bridge.web.server import make_app, serve_http
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
+    """`supportbridge run`: migrations, core, every configured network, the web chat and HTTP
+    in one process; with `sandbox`, the networks without a token run against emulators on the
+    same port."""
+    await upgrade(settings.effective_database_url)
+    await _seed_knowledge_base(settings)
+    app = make_app()
+    playground = None
+    if sandbox:
+        from bots.sandbox.app import mount_sandbox, sandbox_settings
+
+        playground = mount_sandbox(app, settings)
+        settings = sandbox_settings(settings)
+    stop = stop_on_signals()
+    async with services(settings) as (engine, bus):
+        channels = [make_channel(n, settings) for n in configured_networks(settings)]
+        webchat = await make_webchat(settings, engine, bus)
+        add_health_routes(app, engine, bus)
+        webhook_app(app, [*channels, webchat], bus)
+        add_inbox(app, engine, bus, settings)
+        first_password = await ensure_first_admin(engine)
+        limiter = make_limiter(settings, bus)
+        async with role_tasks(stop) as start:
+            # The port first: in the sandbox the channels poll emulators served on it.
+            listening = asyncio.Event()
+            start(serve_http(settings, app, stop, listening))
+            start(run_core(settings, engine, bus, stop))
+            await listening.wait()  # what is printed next can be opened at once
+            for channel in channels:
+                start(run_channel(settings, engine, bus, channel, limiter, stop))
+            start(run_webchat(settings, engine, bus, webchat, limiter, stop))
+            base = f"http://{settings.http_host}:{settings.http_port}"
+            if playground is not None:
+                await playground.start(base)
+            print(
+                f"supportbridge is running at {base}/ "
+                f"(database: {settings.effective_database_url}); press Ctrl+C to stop",
+                flush=True,
+            )
+            print(
+                f'web chat: put <script src="{base}/widget.js" async></script> on a page',
+                flush=True,
+            )
+            if playground is not None:
+                print(f"sandbox: play a customer at {base}/sandbox/", flush=True)
+            print(f"inbox: open {base}/ and {_sign_in_hint(first_password)}", flush=True)
+
+
+async def _seed_knowledge_base(settings: Settings) -> None:
+    """A new installation answers from the sample knowledge base until its own is imported."""
+    seed = settings.kb_seed
+    if not settings.responder or seed is None:
+        return
+    if not seed.is_absolute() and not seed.is_file():
+        seed = PROJECT_ROOT / seed  # started elsewhere than the checkout: its own sample
+    if not seed.is_file():
+        log.info("no knowledge base to start from: %s is not a file", seed)
+        return
+    engine = make_engine(settings.effective_database_url)
+    try:
+        count = await seed_articles(engine, seed)
+    finally:
+        await engine.dispose()
+    if count:
+        print(f"knowledge base: imported {count} articles from {seed}", flush=True)
+
+
+def _sign_in_hint(first_password: str | None) -> str:
+    if first_password is not None:
+        return (
+            f"sign in as admin with the password {first_password} (shown once; change it "
+            "with `supportbridge user password admin`)"
+        )
+    return "sign in with your login (`supportbridge user add LOGIN --admin` creates one)"

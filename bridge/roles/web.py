@@ -1,0 +1,55 @@
+"""`supportbridge web`: the inbox, its API and the web chat in the distributed mode."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bots.registry import make_webchat
+from bots.webchat import WebChatChannel
+from bridge.bus import Bus
+from bridge.delivery.ratelimit import RateLimiter
+from bridge.runtime import (
+    make_limiter,
+    role_tasks,
+    run_channel,
+    services,
+    stop_on_signals,
+    webhook_app,
+)
+from bridge.settings import Settings
+from bridge.web.app import add_inbox
+from bridge.web.health import add_health_routes
+from bridge.web.server import make_app, serve_http
+
+
+async def run_webchat(
+    settings: Settings,
+    engine: AsyncEngine,
+    bus: Bus,
+    channel: WebChatChannel,
+    limiter: RateLimiter,
+    stop: asyncio.Event,
+) -> None:
+    """The web chat's sender, and the relay of frames to the sockets this process holds."""
+    async with role_tasks(stop) as start:
+        start(run_channel(settings, engine, bus, channel, limiter, stop))
+        start(channel.relay(stop))
+
+
+async def web_main(settings: Settings) -> None:
+    """`supportbridge web`: the inbox, its API and the web chat (start several behind a load
+    balancer; the webhooks are served by the `bot` processes). The web chat's replies are sent
+    by these processes, which share its outbound shards; each reply reaches the visitor's
+    socket through Redis, whichever of them holds it."""
+    stop = stop_on_signals()
+    async with services(settings) as (engine, bus):
+        app = make_app()
+        add_health_routes(app, engine, bus)
+        webchat = await make_webchat(settings, engine, bus)
+        webhook_app(app, [webchat], bus)
+        add_inbox(app, engine, bus, settings)
+        async with role_tasks(stop) as start:
+            start(serve_http(settings, app, stop))
+            start(run_webchat(settings, engine, bus, webchat, make_limiter(settings, bus), stop))
