@@ -19,10 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -48,7 +51,9 @@ NETWORKS = (Network.TELEGRAM, Network.VK, Network.FACEBOOK)
 START_TIMEOUT_S = 60.0
 INBOUND_SHARDS = 16
 WARM_UP_ID = 900_000
-NETWORKS_WARMED_UP = "SELECT count(DISTINCT network) FROM messages WHERE text LIKE 'warm-up %'"
+NETWORKS_WARMED_UP = (
+    "SELECT string_agg(DISTINCT network::text, ',') FROM messages WHERE text LIKE 'warm-up %'"
+)
 
 
 def _owner_command(command: Sequence[str]) -> list[str]:
@@ -167,6 +172,7 @@ class Roles:
     bot_ports: dict[Network, int] = field(default_factory=dict)
     started: int = 0
     numbers: dict[int, int] = field(default_factory=dict)
+    ports: dict[int, int] = field(default_factory=dict)
 
     def _spawn(self, *role: str, port: int) -> subprocess.Popen[bytes]:
         self.started += 1
@@ -178,6 +184,7 @@ class Roles:
             stderr=subprocess.STDOUT,
         )
         self.numbers[process.pid] = self.started
+        self.ports[process.pid] = port
         return process
 
     def start_core(self) -> subprocess.Popen[bytes]:
@@ -196,16 +203,39 @@ class Roles:
         self.bots.append((network, self._spawn("bot", network.value, port=port)))
         self.bot_ports.setdefault(network, port)  # the one the Messenger webhook goes to
 
-    def crashed(self) -> list[str]:
-        """Roles that exited by themselves (none should: they wait out every outage)."""
-        running = {f"core {p.pid}": p for p in self.cores} | {
+    def named(self) -> dict[str, subprocess.Popen[bytes]]:
+        """Every role started and not killed, by a name for messages."""
+        return {f"core {p.pid}": p for p in self.cores} | {
             f"bot {network.value} {p.pid}": p for network, p in self.bots
         }
+
+    def crashed(self) -> list[str]:
+        """Roles that exited by themselves (none should: they wait out every outage)."""
         return [
             f"{name} exited with {p.returncode}: ...{self._log_tail(p)}"
-            for name, p in running.items()
+            for name, p in self.named().items()
             if p.poll() is not None
         ]
+
+    async def wait_ready(self) -> None:
+        """Until every role answers its /readyz: started (a bot's imports take seconds of CPU,
+        the more so with every role starting at once) and connected to PostgreSQL and Redis."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            for process in self.named().values():
+                url = f"http://127.0.0.1:{self.ports[process.pid]}/readyz"
+                while not await _answers(http, url):
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"a role did not get ready\n{self.describe()}")
+                    await asyncio.sleep(0.2)
+
+    def describe(self) -> str:
+        """Every role's state and the end of its log, for an error that must say what went wrong."""
+        return "\n".join(
+            f"--- {name}: {'running' if p.poll() is None else f'exited with {p.returncode}'}\n"
+            f"{self._log_tail(p)[-1000:]}"
+            for name, p in self.named().items()
+        )
 
     def _log_tail(self, process: subprocess.Popen[bytes]) -> str:
         """The end of what a role wrote, to tell why it stopped."""
@@ -216,7 +246,7 @@ class Roles:
 
     def stop(self) -> list[int]:
         """SIGTERM to every role, as a deployment does; their exit codes."""
-        running = [*self.cores, *(process for _, process in self.bots)]
+        running = list(self.named().values())
         for process in running:
             if process.poll() is None:
                 process.terminate()
@@ -243,6 +273,7 @@ class Networks:
     )
     urls: dict[Network, str] = field(default_factory=dict)
     runners: list[web.AppRunner] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
 
     async def start(self) -> None:
         apps = {
@@ -251,12 +282,16 @@ class Networks:
             Network.FACEBOOK: self.facebook.app,
         }
         for network, app in apps.items():
+            app.on_response_prepare.append(self._count_call)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             port = free_port()
             await web.TCPSite(runner, "127.0.0.1", port).start()
             self.runners.append(runner)
             self.urls[network] = f"http://127.0.0.1:{port}"
+
+    async def _count_call(self, request: web.Request, response: web.StreamResponse) -> None:
+        self.calls[f"{request.method} {request.path} {response.status}"] += 1
 
     async def stop(self) -> None:
         await self.vk.close()
@@ -359,19 +394,12 @@ class Cluster:
         return self.postgres.url
 
 
-async def _wait_listening(port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on port {port}") from None
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
+async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
+    try:
+        async with http.get(url) as response:
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
 
 
 @contextlib.asynccontextmanager
@@ -402,7 +430,7 @@ async def cluster(
         for network in NETWORKS:
             for _ in range(bots_per_network):
                 roles.start_bot(network)
-        await _wait_listening(roles.bot_ports[Network.FACEBOOK])
+        await roles.wait_ready()
         await networks.facebook.subscribe(
             f"http://127.0.0.1:{roles.bot_ports[Network.FACEBOOK]}/webhooks/facebook",
             FACEBOOK_VERIFY_TOKEN,
@@ -432,10 +460,16 @@ async def _warm_up(running: Cluster) -> None:
     warm = Customers(running.networks, len(NETWORKS), first_id=WARM_UP_ID)
     deadline = time.monotonic() + START_TIMEOUT_S
     for seq in itertools.count():
-        if (await count_rows(running.database_url, NETWORKS_WARMED_UP) or 0) == len(NETWORKS):
+        through = await fetch_value(running.database_url, NETWORKS_WARMED_UP)
+        if through is not None and len(through.split(",")) == len(NETWORKS):
             return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the bots did not pass the warm-up on; see {running.root}")
+        if time.monotonic() > deadline or running.roles.crashed():
+            calls = ", ".join(f"{call}: {n}" for call, n in sorted(running.networks.calls.items()))
+            raise RuntimeError(
+                f"the bots did not pass the warm-up on (stored from: {through or 'none'}; "
+                f"Messenger webhook pushes failed: {running.networks.facebook.pushes_failed}); "
+                f"calls to the emulators: {calls or 'none'}\n{running.roles.describe()}"
+            )
         for person in warm.people:
             warm.write(person, seq, text=f"warm-up {seq}")
         await asyncio.sleep(0.5)
@@ -443,12 +477,18 @@ async def _warm_up(running: Cluster) -> None:
 
 async def count_rows(url: str, sql: str) -> int | None:
     """One number from the database, or None while it cannot be reached (it may be restarting)."""
+    value = await fetch_value(url, sql)
+    return None if value is None else int(value)
+
+
+async def fetch_value(url: str, sql: str) -> Any:
+    """One value from the database, or None while it cannot be reached (it may be restarting)."""
     try:
         conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"), timeout=5)
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return None
     try:
-        return int(await conn.fetchval(sql))
+        return await conn.fetchval(sql)
     except (OSError, asyncpg.PostgresError):
         return None
     finally:
