@@ -77,4 +77,4 @@ async def make_webchat(settings: Settings, engine: AsyncEngine, bus: Bus) -> Web
         else LocalFanout(hub)
     )
     tokens = VisitorTokens(await load_secret(settings, bus))
-    return WebChatChannel(engine, tokens, hub, fanout)
+    return WebChatChannel(engine, tokens, hub, fanout, settings.webchat_origins)

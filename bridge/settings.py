@@ -11,6 +11,7 @@ import string
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -59,6 +60,10 @@ class Settings(BaseSettings):
         default=None,
         min_length=16,
         description="signs web-chat visitors' tokens; unset: generated and kept by the product",
+    )
+    webchat_origins: list[str] = Field(
+        default_factory=list,
+        description="the sites whose pages may open the web chat; empty: any site",
     )
 
     inbound_shards: int = Field(default=16, ge=1, le=1024)
@@ -114,6 +119,20 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("webchat_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        """Each an origin as browsers send it: scheme://host[:port], nothing after."""
+        origins = []
+        for value in values:
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"{value!r} is not an origin like https://shop.example.com")
+            if parts.path not in ("", "/") or parts.query or parts.fragment:
+                raise ValueError(f"{value!r}: an origin has no path (https://shop.example.com)")
+            origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+        return origins
 
     @field_validator("handoff_ack_en", "handoff_ack_ru")
     @classmethod

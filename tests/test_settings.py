@@ -63,6 +63,8 @@ def test_environment_overrides_the_file(config_file: Path, monkeypatch: pytest.M
         ("SB_DATABASE_URL", "mysql://db/x", "must start with sqlite+aiosqlite://"),
         ("SB_REDIS_URL", "http://x", "must start with redis://"),
         ("SB_AUTO_ANSWER_THRESHOLD", "1.5", "less than or equal to 1"),
+        ("SB_WEBCHAT_ORIGINS", '["shop.example.com"]', "is not an origin like https://"),
+        ("SB_WEBCHAT_ORIGINS", '["https://shop.example.com/chat"]', "an origin has no path"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_setting_and_the_reason(
@@ -74,6 +76,16 @@ def test_a_bad_value_is_one_line_naming_the_setting_and_the_reason(
 
     assert variable in message
     assert reason in message
+
+
+def test_web_chat_origins_are_kept_as_browsers_send_them(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "SB_WEBCHAT_ORIGINS", '["https://Shop.Example.com/", "http://127.0.0.1:8000"]'
+    )
+
+    assert load_settings().webchat_origins == ["https://shop.example.com", "http://127.0.0.1:8000"]
 
 
 def test_a_bad_value_in_the_file_names_the_setting(config_file: Path) -> None:

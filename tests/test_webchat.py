@@ -418,6 +418,57 @@ async def test_the_widget_script_is_served_as_javascript_that_never_parses_text_
         assert unsafe not in body
 
 
+@pytest.fixture
+async def shop_only(
+    engine: AsyncEngine, settings: Settings, memory_bus: MemoryBus
+) -> AsyncIterator[TestServer]:
+    """A web chat open only to pages of https://shop.example.com."""
+    listed = settings.model_copy(update={"webchat_origins": ["https://shop.example.com"]})
+    channel = await make_webchat(listed, engine, memory_bus)
+    app = web.Application()
+    app.add_routes(channel.webhook_routes(memory_bus.publish_inbound))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await channel.close()
+    await server.close()
+
+
+async def greeted(session: aiohttp.ClientSession, server: TestServer, origin: str) -> str:
+    """The first frame a page of `origin` gets on the socket."""
+    socket = await session.ws_connect(server.make_url(SOCKET_PATH), origin=origin)
+    await socket.send_json({"type": "hello", "token": None})
+    frame = await socket.receive_json(timeout=5)
+    await socket.close()
+    return str(frame["type"])
+
+
+async def test_a_page_of_a_listed_site_opens_the_chat(shop_only: TestServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        assert await greeted(session, shop_only, "https://shop.example.com") == "welcome"
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://shop.example.com", ""])
+async def test_a_page_of_a_site_not_listed_is_refused_with_403(
+    shop_only: TestServer, origin: str
+) -> None:
+    headers = {"Origin": origin} if origin else {}
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(shop_only.make_url(SOCKET_PATH), headers=headers)
+    assert refused.value.status == 403
+
+
+async def test_the_products_own_pages_always_open_the_chat(shop_only: TestServer) -> None:
+    own = f"http://{shop_only.host}:{shop_only.port}"
+    async with aiohttp.ClientSession() as session:
+        assert await greeted(session, shop_only, own) == "welcome"
+
+
+async def test_without_a_list_a_page_of_any_site_opens_the_chat(chat: Chat) -> None:
+    assert await greeted(chat.session, chat.server, "https://any-brand.example") == "welcome"
+
+
 @pytest.mark.redis
 async def test_a_reply_sent_by_one_process_reaches_the_socket_another_process_holds(
     engine: AsyncEngine, settings: Settings, redis_url: str, redis_prefix: str

@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -83,12 +84,18 @@ class WebChatChannel:
     network = Network.WEBCHAT
 
     def __init__(
-        self, engine: AsyncEngine, tokens: VisitorTokens, hub: Hub, fanout: Fanout
+        self,
+        engine: AsyncEngine,
+        tokens: VisitorTokens,
+        hub: Hub,
+        fanout: Fanout,
+        origins: Sequence[str] = (),
     ) -> None:
         self.engine = engine
         self.tokens = tokens
         self.hub = hub
         self.fanout = fanout
+        self.origins = frozenset(origins)
         self.widget = resources.files(__package__).joinpath("widget.js").read_text("utf-8")
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
 
@@ -143,7 +150,7 @@ class WebChatChannel:
         return [web.get(WIDGET_PATH, widget), web.get(SOCKET_PATH, chat)]
 
     async def _chat(self, request: web.Request, sink: InboundSink) -> web.WebSocketResponse:
-        # Any origin: the widget runs on the brand's own site, which is not ours.
+        self._check_origin(request)
         socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_TRANSPORT_BYTES)
         await socket.prepare(request)
         self._sockets.add(socket)
@@ -160,6 +167,18 @@ class WebChatChannel:
             if visit.visitor is not None:
                 self.hub.remove(visit.visitor, socket)
         return socket
+
+    def _check_origin(self, request: web.Request) -> None:
+        """The widget runs on the brand's sites, not ours: any of them when no list is set, else
+        only those listed (and our own pages), so that no other site puts our chat on its pages."""
+        if not self.origins:
+            return
+        origin = request.headers.get("Origin", "").lower()
+        if origin in self.origins or urlsplit(origin).netloc == request.host.lower():
+            return
+        raise web.HTTPForbidden(
+            text=f"the web chat is not open to pages of {origin or 'an unnamed origin'}"
+        )
 
     async def _on_frame(self, visit: _Visit, raw: str, sink: InboundSink) -> None:
         try:
