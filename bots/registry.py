@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bridge.bus import Bus
-from bridge.channel import Channel, Receiver
+from bridge.channel import Channel, CustomerHistory, Receiver
 from bridge.domain import Network
 from bridge.settings import Settings
 
@@ -61,9 +59,9 @@ def make_channel(network: Network, settings: Settings) -> NetworkChannel:
     raise ValueError(f"network {network.value} is not configured (its token setting is unset)")
 
 
-async def make_webchat(settings: Settings, engine: AsyncEngine, bus: Bus) -> WebChatChannel:
-    """The web chat needs no account anywhere: every product has it. It reads a returning
-    visitor's history from the store, and reaches a visitor's socket through Redis when the
+async def make_webchat(settings: Settings, bus: Bus, history: CustomerHistory) -> WebChatChannel:
+    """The web chat needs no account anywhere: every product has it. It shows a returning
+    visitor the conversation's `history`, and reaches a visitor's socket through Redis when the
     process holding it may be another one."""
     from bots.webchat import WebChatChannel
     from bots.webchat.hub import Hub, LocalFanout, RedisFanout
@@ -77,4 +75,4 @@ async def make_webchat(settings: Settings, engine: AsyncEngine, bus: Bus) -> Web
         else LocalFanout(hub)
     )
     tokens = VisitorTokens(await load_secret(settings, bus))
-    return WebChatChannel(engine, tokens, hub, fanout, settings.webchat_origins)
+    return WebChatChannel(history, tokens, hub, fanout, settings.webchat_origins)

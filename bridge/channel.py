@@ -4,6 +4,7 @@ the bridge never imports a network's client library."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -11,10 +12,32 @@ from typing import Protocol
 from aiohttp import web
 
 from bridge.delivery.ratelimit import Limit
-from bridge.domain import InboundMessage, Network, OutboundMessage
+from bridge.domain import AuthorKind, Button, InboundMessage, Network, OutboundMessage
 
 InboundSink = Callable[[Sequence[InboundMessage]], Awaitable[None]]
 """Where a receiver hands what it normalised: the bus's inbound side."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeenMessage:
+    """A message of a conversation as its customer may see it."""
+
+    id: int
+    author_kind: AuthorKind
+    text: str
+    buttons: list[Button]
+    network_message_id: str | None
+    created_at: dt.datetime
+
+
+class HistoryUnavailable(Exception):
+    """The conversation store could not be read now; asking again later may succeed."""
+
+
+CustomerHistory = Callable[[Network, str, int], Awaitable[list[SeenMessage]]]
+"""The latest (at most the given number of) messages of a chat's conversation that its customer
+may see, oldest first; raises HistoryUnavailable. A channel whose customers come back to read
+their conversation (the web chat) is given one; the bridge reads it from its store."""
 
 
 @dataclass(frozen=True, slots=True)

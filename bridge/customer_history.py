@@ -3,30 +3,29 @@ them, never the agents' internal notes nor a reply that could not be delivered."
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.domain import AuthorKind, Button, DeliveryStatus, Direction, Network
+from bridge.channel import CustomerHistory, HistoryUnavailable, SeenMessage
+from bridge.domain import Button, DeliveryStatus, Direction, Network
 from bridge.store.models import conversations, messages
 
 
-@dataclass(frozen=True, slots=True)
-class SeenMessage:
-    id: int
-    author_kind: AuthorKind
-    text: str
-    buttons: list[Button]
-    network_message_id: str | None
-    created_at: dt.datetime
+def customer_history(engine: AsyncEngine) -> CustomerHistory:
+    """The store's reader of a chat's history, for the channels that show it to the customer."""
+
+    async def read(network: Network, chat_id: str, limit: int) -> list[SeenMessage]:
+        try:
+            return await _latest(engine, network, chat_id, limit)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            raise HistoryUnavailable(str(exc)) from exc
+
+    return read
 
 
-async def customer_history(
-    engine: AsyncEngine, network: Network, chat_id: str, *, limit: int
+async def _latest(
+    engine: AsyncEngine, network: Network, chat_id: str, limit: int
 ) -> list[SeenMessage]:
-    """The latest `limit` messages of the chat's conversation, oldest first."""
     m, c = messages.c, conversations.c
     query = (
         sa.select(m.id, m.author_kind, m.text, m.buttons, m.network_message_id, m.created_at)

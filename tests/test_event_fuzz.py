@@ -52,6 +52,7 @@ from bots.webchat.token import VisitorTokens
 from bridge.bus import BusEntry
 from bridge.bus.base import encode
 from bridge.bus.memory import MemoryBus
+from bridge.customer_history import customer_history
 from bridge.domain import MAX_ID_CHARS, MAX_TEXT_CHARS, InboundMessage, Network
 from bridge.pipeline.worker import Pipeline, decode
 from bridge.settings import Settings
@@ -515,7 +516,7 @@ async def webhooks(
         VkChannel("vk-token", VK_GROUP, api_url=NO_API, callback_secret=SECRET),
         FacebookChannel("page-token", app_secret=FB_APP_SECRET, verify_token="v", api_url=NO_API),
     ]
-    webchat = await make_webchat(settings, engine, memory_bus)
+    webchat = await make_webchat(settings, memory_bus, customer_history(engine))
     app = make_app()
     for channel in [*channels, webchat]:
         app.router.add_routes(channel.webhook_routes(memory_bus.publish_inbound))

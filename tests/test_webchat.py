@@ -24,7 +24,9 @@ from bots.webchat.channel import SOCKET_PATH, VISITOR_BURST, WIDGET_PATH
 from bots.webchat.protocol import MAX_FRAME_BYTES
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
+from bridge.channel import HistoryUnavailable, SeenMessage
 from bridge.conversations import add_note, reply_as_agent
+from bridge.customer_history import customer_history
 from bridge.delivery.ratelimit import MemoryRateLimiter
 from bridge.delivery.sender import RetryPolicy, Sender
 from bridge.domain import (
@@ -138,7 +140,7 @@ async def chat(
 ) -> AsyncIterator[Chat]:
     """The embedded product's web chat: the channel as `run` makes it, the pipeline and the
     web chat's sender, on the in-process bus."""
-    channel = await make_webchat(settings, engine, memory_bus)
+    channel = await make_webchat(settings, memory_bus, customer_history(engine))
     app = web.Application()
     app.add_routes(channel.webhook_routes(memory_bus.publish_inbound))
     server = TestServer(app, host="127.0.0.1")
@@ -424,7 +426,7 @@ async def shop_only(
 ) -> AsyncIterator[TestServer]:
     """A web chat open only to pages of https://shop.example.com."""
     listed = settings.model_copy(update={"webchat_origins": ["https://shop.example.com"]})
-    channel = await make_webchat(listed, engine, memory_bus)
+    channel = await make_webchat(listed, memory_bus, customer_history(engine))
     app = web.Application()
     app.add_routes(channel.webhook_routes(memory_bus.publish_inbound))
     server = TestServer(app, host="127.0.0.1")
@@ -469,6 +471,38 @@ async def test_without_a_list_a_page_of_any_site_opens_the_chat(chat: Chat) -> N
     assert await greeted(chat.session, chat.server, "https://any-brand.example") == "welcome"
 
 
+async def test_while_the_store_cannot_be_read_hello_is_answered_unavailable_and_retrying_works(
+    settings: Settings, memory_bus: MemoryBus
+) -> None:
+    store_down = True
+
+    async def history(network: Network, chat_id: str, limit: int) -> list[SeenMessage]:
+        if store_down:
+            raise HistoryUnavailable("connection refused")
+        return []
+
+    channel = await make_webchat(settings, memory_bus, history)
+    app = web.Application()
+    app.add_routes(channel.webhook_routes(memory_bus.publish_inbound))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            socket = await session.ws_connect(server.make_url(SOCKET_PATH))
+            await socket.send_json({"type": "hello", "token": None})
+            refused = await socket.receive_json(timeout=5)
+            store_down = False
+            await socket.send_json({"type": "hello", "token": None})
+            welcome = await socket.receive_json(timeout=5)
+            await socket.close()
+    finally:
+        await channel.close()
+        await server.close()
+
+    assert (refused["type"], refused["code"]) == ("error", "unavailable")
+    assert welcome["type"] == "welcome"
+
+
 @pytest.mark.redis
 async def test_a_reply_sent_by_one_process_reaches_the_socket_another_process_holds(
     engine: AsyncEngine, settings: Settings, redis_url: str, redis_prefix: str
@@ -478,8 +512,8 @@ async def test_a_reply_sent_by_one_process_reaches_the_socket_another_process_ho
     distributed = settings.model_copy(update={"redis_url": redis_url, "redis_prefix": redis_prefix})
     holder_bus = RedisBus(redis_url, 4, prefix=redis_prefix)
     sender_bus = RedisBus(redis_url, 4, prefix=redis_prefix)
-    holder = await make_webchat(distributed, engine, holder_bus)
-    other = await make_webchat(distributed, engine, sender_bus)
+    holder = await make_webchat(distributed, holder_bus, customer_history(engine))
+    other = await make_webchat(distributed, sender_bus, customer_history(engine))
     app = web.Application()
     app.add_routes(holder.webhook_routes(holder_bus.publish_inbound))
     server = TestServer(app, host="127.0.0.1")

@@ -19,17 +19,21 @@ from dataclasses import dataclass, field
 from importlib import resources
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bots.webchat import protocol
 from bots.webchat.hub import JSON, Fanout, Hub, RedisFanout
 from bots.webchat.protocol import FrameError, Hello, Press, Say
 from bots.webchat.token import VisitorTokens
-from bridge.channel import Delivered, DeliveryError, InboundSink, PollPosition
-from bridge.customer_history import customer_history
+from bridge.channel import (
+    CustomerHistory,
+    Delivered,
+    DeliveryError,
+    HistoryUnavailable,
+    InboundSink,
+    PollPosition,
+)
 from bridge.delivery.ratelimit import Limit
 from bridge.domain import InboundMessage, Network, OutboundMessage
 
@@ -85,13 +89,13 @@ class WebChatChannel:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        history: CustomerHistory,
         tokens: VisitorTokens,
         hub: Hub,
         fanout: Fanout,
         origins: Sequence[str] = (),
     ) -> None:
-        self.engine = engine
+        self.history = history
         self.tokens = tokens
         self.hub = hub
         self.fanout = fanout
@@ -206,10 +210,8 @@ class WebChatChannel:
         visit.visitor = visitor
         self.hub.add(visitor, visit.socket)
         try:
-            seen = await customer_history(
-                self.engine, Network.WEBCHAT, visitor, limit=HISTORY_LIMIT
-            )
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            seen = await self.history(Network.WEBCHAT, visitor, HISTORY_LIMIT)
+        except HistoryUnavailable as exc:
             log.warning("webchat: history of a visitor not read: %s", exc)
             self.hub.remove(visitor, visit.socket)
             visit.visitor = None  # the widget says hello again when it reconnects

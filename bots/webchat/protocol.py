@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from bridge.customer_history import SeenMessage
+from bridge.channel import SeenMessage
 from bridge.domain import MAX_TEXT_CHARS, AuthorKind, Button, OutboundMessage
 
 # Room for the longest text with every character escaped (\uXXXX), and the frame around it.

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bots.registry import configured_networks, make_channel, make_webchat
 from bridge.agents import ensure_first_admin
+from bridge.customer_history import customer_history
 from bridge.knowledge import seed_articles
 from bridge.roles.core import run_core
 from bridge.roles.web import run_webchat
@@ -47,7 +48,7 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
         channels = [make_channel(n, settings) for n in configured_networks(settings)]
-        webchat = await make_webchat(settings, engine, bus)
+        webchat = await make_webchat(settings, bus, customer_history(engine))
         add_health_routes(app, engine, bus)
         webhook_app(app, [*channels, webchat], bus)
         add_inbox(app, engine, bus, settings)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bots.registry import make_webchat
 from bots.webchat import WebChatChannel
 from bridge.bus import Bus
+from bridge.customer_history import customer_history
 from bridge.delivery.ratelimit import RateLimiter
 from bridge.runtime import (
     make_limiter,
@@ -47,7 +48,7 @@ async def web_main(settings: Settings) -> None:
     async with services(settings) as (engine, bus):
         app = make_app()
         add_health_routes(app, engine, bus)
-        webchat = await make_webchat(settings, engine, bus)
+        webchat = await make_webchat(settings, bus, customer_history(engine))
         webhook_app(app, [webchat], bus)
         add_inbox(app, engine, bus, settings)
         async with role_tasks(stop) as start:
