@@ -33,6 +33,7 @@ from bridge.domain import (
 from bridge.pipeline.phrases import FEEDBACK_NO
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
+from bridge.runtime import run_channel
 from bridge.settings import Settings
 from bridge.store.models import agents, conversations, decisions, identities, messages
 from tests.factories import ScriptedResponder
@@ -51,6 +52,7 @@ class Bridge:
     bus: MemoryBus
     sender: Sender
     webhook_url: str
+    api_url: str
     agent_id: int
 
     async def rows(self, query: sa.Select[tuple[object, ...]]) -> list[sa.Row[tuple[object, ...]]]:
@@ -100,9 +102,8 @@ async def bridge(
     telegram = TelegramEmulator([TOKEN], webhook_retry_delay=0.05)
     api = TestServer(telegram.app, host="127.0.0.1")
     await api.start_server()
-    channel = TelegramChannel(
-        TOKEN, api_url=str(api.make_url("")).rstrip("/"), webhook_secret=SECRET, poll_timeout_s=1
-    )
+    api_url = str(api.make_url("")).rstrip("/")
+    channel = TelegramChannel(TOKEN, api_url=api_url, webhook_secret=SECRET, poll_timeout_s=1)
     bus = MemoryBus(settings.inbound_shards)
     routes = web.Application()
     routes.add_routes(channel.webhook_routes(bus.publish_inbound))
@@ -129,7 +130,8 @@ async def bridge(
     ]
     if polling:
         tasks.append(asyncio.ensure_future(channel.poll(bus.publish_inbound, stop)))
-    yield Bridge(telegram, channel, engine, bus, sender, str(hook.make_url(WEBHOOK_PATH)), agent_id)
+    webhook_url = str(hook.make_url(WEBHOOK_PATH))
+    yield Bridge(telegram, channel, engine, bus, sender, webhook_url, api_url, agent_id)
     stop.set()
     await asyncio.wait_for(asyncio.gather(*tasks), 10)
     await channel.bot.session.close()
@@ -174,14 +176,56 @@ async def test_customer_identity_name_and_language_come_from_telegram(bridge: Br
 
 
 @pytest.mark.webhook
-async def test_webhook_update_is_verified_and_stored(bridge: Bridge) -> None:
+async def test_a_customer_writing_through_the_webhook_is_stored_and_the_agents_reply_reaches_them(
+    bridge: Bridge,
+) -> None:
     await bridge.channel.bot.set_webhook(bridge.webhook_url, secret_token=SECRET)
     customer(bridge, 503)
     bridge.telegram.write_text(503, "через вебхук")
     await bridge.wait_stored(1)
+    acknowledgement = await bridge.telegram.wait_for_bot_messages(503, 1)
+
+    conversation_id = await bridge.conversation_id(503)
+    await reply_as_agent(bridge.engine, bridge.bus, conversation_id, bridge.agent_id, "Принято")
+    received = await bridge.telegram.wait_for_bot_messages(503, 2)
 
     stored = await bridge.rows(sa.select(messages.c.text).where(messages.c.direction == "inbound"))
     assert stored == [("через вебхук",)]
+    assert acknowledgement[0].current_text.startswith("Спасибо!")
+    assert received[1].current_text == "Принято"
+    assert [status for _, status, _ in await bridge.settled_statuses()] == [DeliveryStatus.SENT] * 2
+
+
+@pytest.mark.webhook
+async def test_with_a_public_url_the_worker_registers_its_webhook_itself(
+    bridge: Bridge, settings: Settings
+) -> None:
+    public_url = bridge.webhook_url.removesuffix(WEBHOOK_PATH)
+    stop = asyncio.Event()
+    worker = asyncio.ensure_future(
+        run_channel(
+            settings.model_copy(update={"public_url": public_url}),
+            bridge.engine,
+            bridge.bus,
+            TelegramChannel(TOKEN, api_url=bridge.api_url, webhook_secret=SECRET),
+            MemoryRateLimiter(),
+            stop,
+        )
+    )
+    try:
+        for _ in range(100):
+            if (await bridge.channel.bot.get_webhook_info()).url:
+                break
+            await asyncio.sleep(0.05)
+        customer(bridge, 506)
+        bridge.telegram.write_text(506, "вебхук сам")
+        await bridge.wait_stored(1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 10)
+
+    info = await bridge.channel.bot.get_webhook_info()
+    assert info.url == bridge.webhook_url
 
 
 def update_json(update_id: int, user_id: int, text: str) -> dict[str, object]:
