@@ -18,6 +18,10 @@ InboundSink = Callable[[Sequence[InboundMessage]], Awaitable[None]]
 """Where a receiver hands what it normalised: the bus's inbound side."""
 
 
+FileFetcher = Callable[[str], Awaitable[bytes]]
+"""The content of a file a customer sent, by the network's id of it (`Channel.fetch_file`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SeenMessage:
     """A message of a conversation as its customer may see it."""

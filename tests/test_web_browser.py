@@ -5,6 +5,8 @@ Customer text never runs as code in the agent's browser."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import signal
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from PIL import Image, ImageDraw
 
 from bench.ports import free_port
 from tests.conftest import new_user_env
@@ -130,6 +133,49 @@ def test_an_agent_answers_a_telegram_customer_from_the_inbox(
     page.wait_for_selector(".thread-head .state-resolved")
     page.goto(f"{product.base}/?view=resolved")
     assert "Ольга" in page.inner_text(".conversations")
+
+
+def photo_of_a_router() -> bytes:
+    """A real PNG, as a phone's camera would send (drawn, so the screenshot shows it)."""
+    image = Image.new("RGB", (480, 320), "#f4f1ea")
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((60, 120, 420, 220), radius=18, fill="#2b2b2b")
+    for n, colour in enumerate(["#3ad13a", "#3ad13a", "#e0312b", "#e0312b"]):
+        draw.ellipse((110 + n * 70, 155, 140 + n * 70, 185), fill=colour)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_an_agent_opens_the_photo_a_customer_sent(chromium: Browser, product: Product) -> None:
+    photo = photo_of_a_router()
+    body = {
+        "data_base64": base64.b64encode(photo).decode(),
+        "caption": "Вот так мигает, позовите оператора",
+        "first_name": "Пётр",
+    }
+    request = urllib.request.Request(
+        f"{product.base}{CUSTOMERS}7200/photos",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert json.loads(response.read())["ok"]
+    product.wait_for_bot_messages(7200, 1)
+    page = sign_in(chromium, product)
+    page.click("text=Вот так мигает")
+    page.wait_for_selector(".messages a.attachment")
+    shoot(page, "inbox-attachment.png")
+
+    with page.context.expect_page() as opened:
+        page.click(".messages a.attachment")
+    tab = opened.value
+    tab.wait_for_load_state()
+    shoot(tab, "inbox-attachment-opened.png")
+
+    assert tab.evaluate("document.contentType") == "image/png"
+    shown = tab.evaluate("[document.images[0].naturalWidth, document.images[0].naturalHeight]")
+    assert shown == [480, 320]
 
 
 XSS_CORPUS = [

@@ -30,10 +30,9 @@ from bridge.store.models import conversations, decisions, messages
 from bridge.web.app import add_inbox
 from bridge.web.server import make_app
 from tests.factories import ScriptedResponder, drain_outbound, entries, inbound
+from tests.web_client import CSRF_FIELD, PASSWORD, sign_in
 
-PASSWORD = "correct horse battery"
 SAMPLE_KB = Path(__file__).resolve().parents[1] / "config" / "kb" / "sample.yaml"
-CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @dataclass
@@ -58,23 +57,6 @@ class Web:
                     )
                 ).scalar_one()
             )
-
-
-async def sign_in(client: TestClient[web.Request, web.Application], who: AgentInfo) -> str:
-    """Sign in as `who` through the form; returns the CSRF token of the session."""
-    page = await client.get("/login")
-    csrf = CSRF_FIELD.search(await page.text())
-    assert csrf is not None
-    response = await client.post(
-        "/login",
-        data={"login": who.login, "password": PASSWORD, "csrf": csrf[1], "next": "/"},
-        allow_redirects=False,
-    )
-    assert response.status == 303, await response.text()
-    inbox = await client.get("/")
-    token = CSRF_FIELD.search(await inbox.text())
-    assert token is not None
-    return token[1]
 
 
 @pytest.fixture

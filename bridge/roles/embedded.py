@@ -51,7 +51,7 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
         webchat = await make_webchat(settings, bus, customer_history(engine))
         add_health_routes(app, engine, bus)
         webhook_app(app, [*channels, webchat], bus)
-        add_inbox(app, engine, bus, settings)
+        add_inbox(app, engine, bus, settings, {c.network: c.fetch_file for c in channels})
         first_password = await ensure_first_admin(engine)
         limiter = make_limiter(settings, bus)
         async with role_tasks(stop) as start:

@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.registry import make_webchat
+from bots.registry import configured_networks, make_channel, make_webchat
 from bots.webchat import WebChatChannel
 from bridge.bus import Bus
 from bridge.customer_history import customer_history
@@ -50,7 +50,15 @@ async def web_main(settings: Settings) -> None:
         add_health_routes(app, engine, bus)
         webchat = await make_webchat(settings, bus, customer_history(engine))
         webhook_app(app, [webchat], bus)
-        add_inbox(app, engine, bus, settings)
-        async with role_tasks(stop) as start:
-            start(serve_http(settings, app, stop))
-            start(run_webchat(settings, engine, bus, webchat, make_limiter(settings, bus), stop))
+        # Only to fetch the files customers sent when an agent opens one: the `bot` processes
+        # receive and send.
+        networks = [make_channel(n, settings) for n in configured_networks(settings)]
+        add_inbox(app, engine, bus, settings, {c.network: c.fetch_file for c in networks})
+        try:
+            async with role_tasks(stop) as start:
+                start(serve_http(settings, app, stop))
+                limiter = make_limiter(settings, bus)
+                start(run_webchat(settings, engine, bus, webchat, limiter, stop))
+        finally:
+            for channel in networks:
+                await channel.close()

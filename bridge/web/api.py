@@ -31,6 +31,7 @@ from bridge.inbox import InboxQuery, View, conversation_view, inbox
 from bridge.kb_responder import KnowledgeResponder
 from bridge.store.models import utcnow
 from bridge.web import auth
+from bridge.web.files import attachment_response
 from bridge.web.openapi import MAX_ID, Api, ErrorOut, row_id
 from bridge.web.pages import BUS, ENGINE, SETTINGS
 
@@ -278,6 +279,17 @@ async def get_conversation(request: web.Request) -> web.Response:
             history=[MessageOut.model_validate(m, from_attributes=True) for m in view.history],
         )
     )
+
+
+@api.route(
+    "GET",
+    "/api/conversations/{conversation_id}/messages/{message_id}/attachments/{number}",
+    "A file the customer sent (the number-th of the message's attachments, from 1), fetched"
+    " from their network: images as such, anything else as a download",
+    file_type="*/*",
+)
+async def get_attachment(request: web.Request) -> web.Response:
+    return await attachment_response(request)
 
 
 async def _act(

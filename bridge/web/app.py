@@ -4,7 +4,7 @@ the one that also serves the webhooks and health checks)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -13,6 +13,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
+from bridge.channel import FileFetcher
+from bridge.domain import Network
 from bridge.kb_responder import KnowledgeResponder
 from bridge.settings import Settings
 from bridge.web import (
@@ -25,6 +27,8 @@ from bridge.web import (
     pages,
     threshold_pages,
 )
+from bridge.web.files import FILES
+from bridge.web.files import routes as file_routes
 
 HERE = Path(__file__).parent
 # Pages load scripts and styles from this site only: an injected <script> cannot run.
@@ -75,8 +79,16 @@ def _environment(app: web.Application) -> jinja2.Environment:
     return env
 
 
-def add_inbox(app: web.Application, engine: AsyncEngine, bus: Bus, settings: Settings) -> None:
+def add_inbox(
+    app: web.Application,
+    engine: AsyncEngine,
+    bus: Bus,
+    settings: Settings,
+    files: Mapping[Network, FileFetcher] | None = None,
+) -> None:
+    """`files`: how to fetch customers' attachments, per network (one without it says so)."""
     app[pages.ENGINE] = engine
+    app[FILES] = files or {}
     app[pages.BUS] = bus
     app[pages.SETTINGS] = settings
     _environment(app)
@@ -88,6 +100,7 @@ def add_inbox(app: web.Application, engine: AsyncEngine, bus: Bus, settings: Set
     app.router.add_routes(admin_pages.routes)
     app.router.add_routes(threshold_pages.routes)
     app.router.add_routes(dashboard_pages.routes)
+    app.router.add_routes(file_routes)
     live.install(app, bus)
     api.install(app, KnowledgeResponder(engine, settings.kb_refresh_seconds))
     app.router.add_static("/static/", HERE / "static")

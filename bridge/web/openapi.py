@@ -40,6 +40,8 @@ class Endpoint:
     answer: type[BaseModel] | None
     admin: bool
     query: tuple[tuple[str, dict[str, Any]], ...]
+    # A file fetched from elsewhere (not JSON): its type, and a 502 when it cannot be had.
+    file_type: str | None = None
 
 
 @dataclass
@@ -58,10 +60,11 @@ class Api:
         answer: type[BaseModel] | None = None,
         admin: bool = False,
         query: tuple[tuple[str, dict[str, Any]], ...] = (),
+        file_type: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method, path, summary, handler, body, answer, admin, query)
+                Endpoint(method, path, summary, handler, body, answer, admin, query, file_type)
             )
             return handler
 
@@ -126,6 +129,8 @@ def _responses(e: Endpoint, refs: dict[type[BaseModel], Any]) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "done"}
     if e.answer is not None:
         ok["content"] = {"application/json": {"schema": refs[e.answer]}}
+    if e.file_type is not None:
+        ok["content"] = {e.file_type: {"schema": {"type": "string", "format": "binary"}}}
     responses: dict[str, Any] = {
         "200": ok,
         "401": {"description": "not signed in", **error},
@@ -137,4 +142,6 @@ def _responses(e: Endpoint, refs: dict[type[BaseModel], Any]) -> dict[str, Any]:
         responses["404"] = {"description": "not found", **error}
     if e.method != "GET":
         responses["409"] = {"description": "refused in this state", **error}
+    if e.file_type is not None:
+        responses["502"] = {"description": "the network did not hand the file over", **error}
     return responses

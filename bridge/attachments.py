@@ -1,0 +1,110 @@
+"""Opening a customer's attachment for an agent. The store keeps only what the network said of a
+file (kind, name, type, size, the network's id); its content is fetched from the network when an
+agent opens it, through that network's channel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.channel import FileFetcher
+from bridge.domain import Attachment, Direction, Network
+from bridge.store.models import messages
+
+log = logging.getLogger(__name__)
+
+# Telegram's Bot API hands bots files of up to 20 MB; nothing larger is taken from any network.
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+FETCH_TIMEOUT_S = 30.0
+# Shown in the browser; every other type is downloaded (an HTML or SVG file a customer sent must
+# never run as a page of the inbox).
+INLINE_TYPES = {
+    b"\xff\xd8\xff": "image/jpeg",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class AttachmentNotFound(LookupError):
+    """No such attachment: the message, its conversation or its number does not match."""
+
+
+class AttachmentUnavailable(Exception):
+    """The attachment exists but its file cannot be had now; the reason is for the agent."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentFile:
+    content: bytes
+    content_type: str
+    content_disposition: str
+
+
+async def open_attachment(
+    engine: AsyncEngine,
+    files: Mapping[Network, FileFetcher],
+    conversation_id: int,
+    message_id: int,
+    number: int,
+) -> AttachmentFile:
+    """The `number`-th (from 1) attachment of a customer's message, fetched from its network."""
+    network, attachment = await _find(engine, conversation_id, message_id, number)
+    fetch = files.get(network)
+    if fetch is None:
+        raise AttachmentUnavailable(f"files of {network.value} cannot be opened from here")
+    try:
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            content = await fetch(attachment.network_file_id)
+    except TimeoutError:
+        raise AttachmentUnavailable(f"{network.value} did not hand the file over in time") from None
+    except Exception as exc:
+        # Whatever the network's library raises, the agent is told and the inbox goes on.
+        log.warning("attachment of message %d not fetched: %r", message_id, exc)
+        raise AttachmentUnavailable(f"{network.value} did not hand the file over: {exc}") from None
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise AttachmentUnavailable(f"the file is larger than {MAX_ATTACHMENT_BYTES} bytes")
+    return _as_file(content, attachment, message_id, number)
+
+
+async def _find(
+    engine: AsyncEngine, conversation_id: int, message_id: int, number: int
+) -> tuple[Network, Attachment]:
+    m = messages.c
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(m.network, m.attachments).where(
+                    m.id == message_id,
+                    m.conversation_id == conversation_id,
+                    m.direction == Direction.INBOUND,
+                )
+            )
+        ).first()
+    if row is None or not 1 <= number <= len(row.attachments or ()):
+        raise AttachmentNotFound("no such attachment")
+    try:
+        return Network(row.network), Attachment.model_validate(row.attachments[number - 1])
+    except (ValueError, ValidationError):
+        raise AttachmentNotFound("no such attachment") from None
+
+
+def _as_file(
+    content: bytes, attachment: Attachment, message_id: int, number: int
+) -> AttachmentFile:
+    inline = next((kind for magic, kind in INLINE_TYPES.items() if content.startswith(magic)), None)
+    if inline is not None:
+        return AttachmentFile(content, inline, "inline")
+    name = attachment.name or f"{attachment.kind}-{message_id}-{number}"
+    fallback = SAFE_NAME.sub("_", name).strip("._") or "file"
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return AttachmentFile(content, "application/octet-stream", disposition)
