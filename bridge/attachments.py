@@ -15,14 +15,12 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.channel import FileFetcher
+from bridge.channel import MAX_FILE_BYTES, FileFetcher
 from bridge.domain import Attachment, Direction, Network
 from bridge.store.models import messages
 
 log = logging.getLogger(__name__)
 
-# Telegram's Bot API hands bots files of up to 20 MB; nothing larger is taken from any network.
-MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 FETCH_TIMEOUT_S = 30.0
 # Shown in the browser; every other type is downloaded (an HTML or SVG file a customer sent must
 # never run as a page of the inbox).
@@ -71,8 +69,8 @@ async def open_attachment(
         # Whatever the network's library raises, the agent is told and the inbox goes on.
         log.warning("attachment of message %d not fetched: %r", message_id, exc)
         raise AttachmentUnavailable(f"{network.value} did not hand the file over: {exc}") from None
-    if len(content) > MAX_ATTACHMENT_BYTES:
-        raise AttachmentUnavailable(f"the file is larger than {MAX_ATTACHMENT_BYTES} bytes")
+    if len(content) > MAX_FILE_BYTES:
+        raise AttachmentUnavailable(f"the file is larger than {MAX_FILE_BYTES} bytes")
     return _as_file(content, attachment, message_id, number)
 
 

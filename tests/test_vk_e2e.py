@@ -88,6 +88,7 @@ async def bridge(
     vk = VkEmulator(group_id=GROUP, token=TOKEN, confirmation=CONFIRMATION)
     api = TestServer(vk.app, host="127.0.0.1")
     await api.start_server()
+    vk.files_url = str(api.make_url(""))
     channel = VkChannel(
         TOKEN,
         GROUP,
@@ -301,3 +302,53 @@ async def test_an_auto_answer_asks_with_a_callback_keyboard_and_no_hands_off(
     assert state == [(ConversationState.WAITING, HandoffReason.NOT_HELPFUL)]
     feedback = await bridge.rows(sa.select(decisions.c.feedback))
     assert feedback == [(FEEDBACK_NO,)]
+
+
+async def stored_attachments(bridge: Bridge) -> list[dict[str, object]]:
+    await bridge.wait_stored(1)
+    rows = await bridge.rows(
+        sa.select(messages.c.attachments).where(messages.c.direction == "inbound")
+    )
+    return list(rows[0][0])
+
+
+async def test_a_photo_the_customer_sent_is_fetched_in_full_size_when_an_agent_opens_it(
+    bridge: Bridge,
+) -> None:
+    customer(bridge, 1501)
+    original = b"\xff\xd8\xff" + b"the router, 2560x1920"
+    bridge.vk.write_photo(1501, original, text="вот фото")
+    [photo] = await stored_attachments(bridge)
+
+    fetched = await bridge.channel.fetch_file(str(photo["network_file_id"]))
+
+    assert photo["kind"] == "photo"
+    assert fetched == original
+
+
+async def test_a_document_the_customer_sent_is_fetched_with_its_title(bridge: Bridge) -> None:
+    customer(bridge, 1502)
+    bridge.vk.write_document(1502, b"%PDF-1.4 receipt", "Квитанция.pdf")
+    [document] = await stored_attachments(bridge)
+
+    fetched = await bridge.channel.fetch_file(str(document["network_file_id"]))
+
+    assert (document["kind"], document["name"]) == ("document", "Квитанция.pdf")
+    assert fetched == b"%PDF-1.4 receipt"
+
+
+async def test_a_file_vk_no_longer_has_is_a_lookup_error_that_says_so(bridge: Bridge) -> None:
+    customer(bridge, 1503)
+    sent = bridge.vk.write_document(1503, b"old", "old.txt")
+    [document] = await stored_attachments(bridge)
+    bridge.vk.forget_file(sent["attachments"][0]["doc"]["url"])
+
+    with pytest.raises(LookupError, match="VK's file server answered 404"):
+        await bridge.channel.fetch_file(str(document["network_file_id"]))
+
+
+async def test_an_attachment_id_stored_without_its_message_is_refused_clearly(
+    bridge: Bridge,
+) -> None:
+    with pytest.raises(LookupError, match="stored without its message"):
+        await bridge.channel.fetch_file("photo1501_457239017_abc")

@@ -8,6 +8,8 @@ sources: ../shared/reference/networks.md section 2.
 What it does as VK documents:
 * every answer is HTTP 200, `{"response": ...}` or `{"error": {"error_code", "error_msg",
   "request_params"}}` (vk_api parses JSON only on 2xx, so API errors must be 200);
+* customers' photos (sizes `s`, `x`, `w`, each at its own address) and documents, served from
+  `/_files/...` at `files_url`, and `messages.getById` for the community's messages;
 * codes 5 (bad token), 6 / 9 / 10 (injected), 100 (bad parameter), 901 (the user has not allowed
   messages, or denied them), 911 (bad keyboard), 914 (text over 9000 characters);
 * `messages.send` deduplicates by `random_id` per community: a repeat is not delivered again;
@@ -194,8 +196,13 @@ class VkEmulator:
         random_id_window_s: float | None = None,
         callback_retry_delay: float = 1.0,
         callback_retries: int = 5,
+        files_url: str | None = None,
     ) -> None:
         self.group_id = group_id
+        # Where `/_files/...` is reachable (VK's file servers are hosts of their own, so the
+        # addresses in attachments are absolute); set it once the app listens.
+        self.files_url = files_url
+        self._files: dict[str, tuple[bytes, str]] = {}
         self.token = token
         self.confirmation = confirmation
         self.faults = FaultPlan(seed)
@@ -227,6 +234,7 @@ class VkEmulator:
             "messages.send": self._send,
             "messages.sendMessageEventAnswer": self._send_event_answer,
             "users.get": self._users_get,
+            "messages.getById": self._get_by_id,
         }
         self.app = self._build_app()
 
@@ -255,10 +263,17 @@ class VkEmulator:
         )
         return self._customers[user_id]
 
-    def write(self, user_id: int, text: str, *, payload: str | None = None) -> JSON:
+    def write(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        payload: str | None = None,
+        attachments: Sequence[JSON] = (),
+    ) -> JSON:
         """User `user_id` writes to the community; returns the message object it will receive."""
         customer = self._customer(user_id)
-        if not text.strip():
+        if not text.strip() and not attachments:
             raise ValueError("VK does not send an empty message")
         customer.allows_messages = True
         message: JSON = {
@@ -270,7 +285,7 @@ class VkEmulator:
             "conversation_message_id": len(self._customer_messages) + 1,
             "out": 0,
             "version": 1,
-            "attachments": [],
+            "attachments": list(attachments),
             "fwd_messages": [],
             "important": False,
             "is_hidden": False,
@@ -287,6 +302,50 @@ class VkEmulator:
         }
         self._add_event("message_new", {"message": dict(message), "client_info": client_info})
         return dict(message)
+
+    def write_photo(self, user_id: int, data: bytes, *, text: str = "") -> JSON:
+        """User `user_id` sends a photo: VK gives its sizes, each at an address of its own (the
+        largest, `w` here, holds `data`; the smaller ones are other images)."""
+        photo_id = next(self._message_ids)
+        sizes = [
+            {
+                "type": kind,
+                "url": self._file(data if kind == "w" else kind.encode(), "image/jpeg"),
+                "width": width,
+                "height": height,
+            }
+            for kind, width, height in (("s", 75, 56), ("x", 604, 453), ("w", 2560, 1920))
+        ]
+        photo = {
+            "id": photo_id,
+            "album_id": -3,  # the album VK keeps photos sent in messages in
+            "owner_id": user_id,
+            "access_key": self._new_key()[:18],
+            "date": int(time.time()),
+            "sizes": sizes,
+            "text": "",
+        }
+        return self.write(user_id, text, attachments=[{"type": "photo", "photo": photo}])
+
+    def write_document(self, user_id: int, data: bytes, title: str, *, text: str = "") -> JSON:
+        """User `user_id` sends a file as a VK document."""
+        extension = title.rsplit(".", 1)[-1].lower() if "." in title else ""
+        doc = {
+            "id": next(self._message_ids),
+            "owner_id": user_id,
+            "title": title,
+            "size": len(data),
+            "ext": extension,
+            "url": self._file(data, "application/octet-stream"),
+            "date": int(time.time()),
+            "type": 8,  # "unknown" in VK's document types
+            "access_key": self._new_key()[:18],
+        }
+        return self.write(user_id, text, attachments=[{"type": "doc", "doc": doc}])
+
+    def forget_file(self, url: str) -> None:
+        """VK's file servers no longer have it (the address expired, the file was removed)."""
+        self._files.pop(url.rsplit("/", 1)[-1], None)
 
     def edit(self, user_id: int, message_id: int, text: str) -> JSON:
         """User `user_id` edits their message; message_edit carries the message object itself."""
@@ -417,6 +476,13 @@ class VkEmulator:
             customer = self.customer(user_id, first_name=f"User{user_id}")
         return customer
 
+    def _file(self, data: bytes, content_type: str) -> str:
+        if self.files_url is None:
+            raise ValueError("set files_url (where the emulator listens) before sending files")
+        name = self._new_key()
+        self._files[name] = (data, content_type)
+        return f"{self.files_url.rstrip('/')}/_files/{name}"
+
     def _new_key(self) -> str:
         return f"{self._rng.getrandbits(160):040x}"
 
@@ -476,6 +542,19 @@ class VkEmulator:
         event.answered = True
         return 1
 
+    async def _get_by_id(self, params: JSON, _request: web.Request) -> JSON:
+        """The community's messages by id, as messages.getById answers a community token: the
+        unknown ids are left out."""
+        raw = str(params.get("message_ids", ""))
+        try:
+            ids = [int(part) for part in raw.split(",") if part.strip()]
+        except ValueError:
+            raise VkApiError(100, "message_ids is invalid") from None
+        if not ids or len(ids) > 100:
+            raise VkApiError(100, "message_ids is undefined or has more than 100 ids")
+        items = [dict(self._customer_messages[i]) for i in ids if i in self._customer_messages]
+        return {"count": len(items), "items": items}
+
     async def _users_get(self, params: JSON, _request: web.Request) -> list[JSON]:
         raw = str(params.get("user_ids", params.get("user_id", "")))
         latin = str(params.get("lang", "")) in ("en", "3")
@@ -508,6 +587,7 @@ class VkEmulator:
             [
                 web.route("*", "/method/{method}", self._handle_method),
                 web.get(f"/lp/{self.group_id}", self._handle_long_poll, name="long_poll"),
+                web.get("/_files/{name}", self._handle_file),
                 *self._customer_routes("/_emulator"),
                 *fault_routes(self.faults, "/_emulator/faults"),
             ]
@@ -535,6 +615,13 @@ class VkEmulator:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         return self._session
+
+    async def _handle_file(self, request: web.Request) -> web.Response:
+        found = self._files.get(request.match_info["name"])
+        if found is None:
+            return web.Response(status=404, text="not found")
+        data, content_type = found
+        return web.Response(body=data, content_type=content_type)
 
     async def _handle_method(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]

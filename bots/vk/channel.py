@@ -29,8 +29,14 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from vk_api.exceptions import TOO_MANY_RPS_CODE, ApiError, ApiHttpError
 
-from bots.vk.events import BUTTON_KEY, VkUpdate, author_id, to_inbound
-from bridge.channel import Delivered, DeliveryError, InboundSink, PollPosition
+from bots.vk.events import BUTTON_KEY, VkUpdate, author_id, file_url, to_inbound
+from bridge.channel import (
+    MAX_FILE_BYTES,
+    Delivered,
+    DeliveryError,
+    InboundSink,
+    PollPosition,
+)
 from bridge.delivery.ratelimit import Limit
 from bridge.domain import Button, Network, OutboundMessage
 
@@ -148,9 +154,32 @@ class VkChannel:
         return Delivered(str(first))
 
     async def fetch_file(self, network_file_id: str) -> bytes:
-        raise DeliveryError(
-            f"fetching VK attachment {network_file_id} is not supported yet", permanent=True
-        )
+        """A customer's photo or document. VK's file addresses are signed and expire, so the
+        message it came in is read again (messages.getById) for a fresh one."""
+        message_id, _, name = network_file_id.partition(":")
+        if not message_id.isdigit() or not name:
+            raise LookupError(f"VK attachment {network_file_id} was stored without its message")
+        try:
+            found = await self.call(
+                "messages.getById", message_ids=message_id, group_id=self.group_id
+            )
+        except ApiError as exc:
+            raise LookupError(f"VK error {exc.code}: {exc.error.get('error_msg', '')}") from exc
+        items = found.get("items") or [{}]
+        url = file_url(items[0], name)
+        if url is None:
+            raise LookupError("VK no longer has this attachment")
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        content = bytearray()
+        async with self._http.get(url, timeout=aiohttp.ClientTimeout(total=60)) as response:
+            if response.status != 200:
+                raise LookupError(f"VK's file server answered {response.status}")
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                content += chunk
+                if len(content) > MAX_FILE_BYTES:
+                    raise LookupError(f"the file is larger than {MAX_FILE_BYTES} bytes")
+        return bytes(content)
 
     # -- receiving --------------------------------------------------------------------------
 

@@ -161,19 +161,44 @@ def _attachments(message: VkMessage) -> list[Attachment]:
         body = item.get(kind) if isinstance(kind, str) else None
         if kind not in ("photo", "doc") or not isinstance(body, dict):
             continue
-        # VK's own attachment name: <type><owner_id>_<id>[_<access_key>]
-        ident = f"{kind}{body.get('owner_id')}_{body.get('id')}"
-        if key := body.get("access_key"):
-            ident += f"_{key}"
+        # The file's addresses expire, so its message is kept: a fresh one is asked for then.
+        file_id = f"{message.id}:{attachment_name(kind, body)}"
         found.append(
             Attachment(
                 kind="photo" if kind == "photo" else "document",
-                network_file_id=ident[:128],
+                network_file_id=file_id[:128],
                 name=str(body["title"])[:255] if kind == "doc" and body.get("title") else None,
                 size=_size(body.get("size")) if kind == "doc" else None,
             )
         )
     return found
+
+
+def attachment_name(kind: str, body: Mapping[str, Any]) -> str:
+    """VK's own name of an attachment: <type><owner_id>_<id>[_<access_key>]."""
+    name = f"{kind}{body.get('owner_id')}_{body.get('id')}"
+    if key := body.get("access_key"):
+        name += f"_{key}"
+    return name
+
+
+def file_url(message: Mapping[str, Any], name: str) -> str | None:
+    """Where the attachment `name` of a message object (messages.getById) can be downloaded
+    now: a photo's largest size, a document's own address."""
+    for item in message.get("attachments") or ():
+        kind = item.get("type") if isinstance(item, dict) else None
+        body = item.get(kind) if isinstance(kind, str) else None
+        if not isinstance(kind, str) or not isinstance(body, dict):
+            continue
+        if attachment_name(kind, body) != name:
+            continue
+        if kind == "doc":
+            return str(body["url"]) if body.get("url") else None
+        sizes = [s for s in body.get("sizes") or () if isinstance(s, dict) and s.get("url")]
+        if sizes:
+            largest = max(sizes, key=lambda s: int(s.get("width") or 0) * int(s.get("height") or 0))
+            return str(largest["url"])
+    return None
 
 
 def _size(value: object) -> int | None:
