@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from bridge.bus import Bus
-from bridge.channel import Channel, CustomerHistory, Receiver
+from bridge.channel import Channel, CustomerHistory, FileKeeper, Receiver
 from bridge.domain import Network
 from bridge.settings import Settings
 
@@ -59,10 +59,12 @@ def make_channel(network: Network, settings: Settings) -> NetworkChannel:
     raise ValueError(f"network {network.value} is not configured (its token setting is unset)")
 
 
-async def make_webchat(settings: Settings, bus: Bus, history: CustomerHistory) -> WebChatChannel:
+async def make_webchat(
+    settings: Settings, bus: Bus, history: CustomerHistory, files: FileKeeper
+) -> WebChatChannel:
     """The web chat needs no account anywhere: every product has it. It shows a returning
-    visitor the conversation's `history`, and reaches a visitor's socket through Redis when the
-    process holding it may be another one."""
+    visitor the conversation's `history`, keeps the files visitors send in `files`, and reaches
+    a visitor's socket through Redis when the process holding it may be another one."""
     from bots.webchat import WebChatChannel
     from bots.webchat.hub import Hub, LocalFanout, RedisFanout
     from bots.webchat.token import VisitorTokens, load_secret
@@ -75,4 +77,4 @@ async def make_webchat(settings: Settings, bus: Bus, history: CustomerHistory) -
         else LocalFanout(hub)
     )
     tokens = VisitorTokens(await load_secret(settings, bus))
-    return WebChatChannel(history, tokens, hub, fanout, settings.webchat_origins)
+    return WebChatChannel(history, files, tokens, hub, fanout, settings.webchat_origins)

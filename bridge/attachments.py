@@ -17,19 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.channel import MAX_FILE_BYTES, FileFetcher
 from bridge.domain import Attachment, Direction, Network
+from bridge.file_types import picture_type
 from bridge.store.models import messages
 
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_S = 30.0
-# Shown in the browser; every other type is downloaded (an HTML or SVG file a customer sent must
-# never run as a page of the inbox).
-INLINE_TYPES = {
-    b"\xff\xd8\xff": "image/jpeg",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"GIF87a": "image/gif",
-    b"GIF89a": "image/gif",
-}
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -99,7 +92,9 @@ async def _find(
 def _as_file(
     content: bytes, attachment: Attachment, message_id: int, number: int
 ) -> AttachmentFile:
-    inline = next((kind for magic, kind in INLINE_TYPES.items() if content.startswith(magic)), None)
+    # a picture is shown; anything else is downloaded, so that an HTML or SVG file a customer
+    # sent never runs as a page of the inbox
+    inline = picture_type(content)
     if inline is not None:
         return AttachmentFile(content, inline, "inline")
     name = attachment.name or f"{attachment.kind}-{message_id}-{number}"

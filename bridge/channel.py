@@ -35,16 +35,30 @@ class SeenMessage:
     buttons: list[Button]
     network_message_id: str | None
     created_at: dt.datetime
+    files: list[str]  # the names of the files it carries (or their kinds, when unnamed)
 
 
-class HistoryUnavailable(Exception):
-    """The conversation store could not be read now; asking again later may succeed."""
+class StoreUnavailable(Exception):
+    """The conversation store could not be read or written now; trying later may succeed."""
 
 
 CustomerHistory = Callable[[Network, str, int], Awaitable[list[SeenMessage]]]
 """The latest (at most the given number of) messages of a chat's conversation that its customer
-may see, oldest first; raises HistoryUnavailable. A channel whose customers come back to read
+may see, oldest first; raises StoreUnavailable. A channel whose customers come back to read
 their conversation (the web chat) is given one; the bridge reads it from its store."""
+
+
+class FileKeeper(Protocol):
+    """Keeps the files customers send on a channel whose network keeps none (the web chat).
+    Both raise StoreUnavailable when the store cannot be reached."""
+
+    async def keep(self, key: str, name: str | None, mime_type: str | None, content: bytes) -> None:
+        """Keep `content` under `key`; a second call with the same key keeps the first."""
+        ...
+
+    async def load(self, key: str) -> bytes:
+        """The content kept under `key`; LookupError when there is none."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.channel import CustomerHistory, HistoryUnavailable, SeenMessage
+from bridge.channel import CustomerHistory, SeenMessage, StoreUnavailable
 from bridge.domain import Button, DeliveryStatus, Direction, Network
 from bridge.store.models import conversations, messages
 
@@ -18,7 +18,7 @@ def customer_history(engine: AsyncEngine) -> CustomerHistory:
         try:
             return await _latest(engine, network, chat_id, limit)
         except (sa.exc.SQLAlchemyError, OSError) as exc:
-            raise HistoryUnavailable(str(exc)) from exc
+            raise StoreUnavailable(str(exc)) from exc
 
     return read
 
@@ -28,7 +28,15 @@ async def _latest(
 ) -> list[SeenMessage]:
     m, c = messages.c, conversations.c
     query = (
-        sa.select(m.id, m.author_kind, m.text, m.buttons, m.network_message_id, m.created_at)
+        sa.select(
+            m.id,
+            m.author_kind,
+            m.text,
+            m.buttons,
+            m.network_message_id,
+            m.created_at,
+            m.attachments,
+        )
         .join(conversations, c.id == m.conversation_id)
         .where(
             c.network == network,
@@ -49,6 +57,7 @@ async def _latest(
             buttons=[Button.model_validate(b) for b in row.buttons or ()],
             network_message_id=row.network_message_id,
             created_at=row.created_at,
+            files=[str(a.get("name") or a.get("kind") or "file") for a in row.attachments or ()],
         )
         for row in reversed(rows)
     ]

@@ -58,6 +58,7 @@ from bridge.pipeline.worker import Pipeline, decode
 from bridge.settings import Settings
 from bridge.store.models import dead_letters, messages
 from bridge.web.server import MAX_REQUEST_BYTES, make_app
+from bridge.webchat_files import StoredFiles
 
 FUZZ = hypothesis.settings(
     max_examples=100,
@@ -516,7 +517,9 @@ async def webhooks(
         VkChannel("vk-token", VK_GROUP, api_url=NO_API, callback_secret=SECRET),
         FacebookChannel("page-token", app_secret=FB_APP_SECRET, verify_token="v", api_url=NO_API),
     ]
-    webchat = await make_webchat(settings, memory_bus, customer_history(engine))
+    webchat = await make_webchat(
+        settings, memory_bus, customer_history(engine), StoredFiles(engine)
+    )
     app = make_app()
     for channel in [*channels, webchat]:
         app.router.add_routes(channel.webhook_routes(memory_bus.publish_inbound))
@@ -631,6 +634,10 @@ async def test_a_text_over_the_message_limit_is_stored_cut_to_it(webhooks: Webho
     assert await webhooks.dead_letters() == 0
 
 
+# a text frame past the frame limit, though short of what a file frame may hold
+MAX_FRAME_TEXT = webchat_protocol.MAX_FRAME_BYTES + 1
+
+
 async def test_a_refused_webchat_frame_gets_an_error_frame_and_the_socket_goes_on(
     webhooks: Webhooks,
 ) -> None:
@@ -639,7 +646,11 @@ async def test_a_refused_webchat_frame_gets_an_error_frame_and_the_socket_goes_o
         ('{"type": "hello", "tok', "bad_json"),
         ("[" * 60_000, "bad_json"),
         (as_frame({"type": "typing"}), "unknown_type"),
-        ("x" * (webchat_protocol.MAX_FRAME_BYTES + 1), "too_large"),
+        ("x" * (webchat_protocol.MAX_FILE_FRAME_BYTES + 1), "too_large"),
+        (
+            as_frame({"type": "message", "id": "big-0001", "text": "x" * MAX_FRAME_TEXT}),
+            "too_large",
+        ),
     ]
     async with (
         aiohttp.ClientSession() as http,

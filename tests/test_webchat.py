@@ -5,6 +5,7 @@ returning visitors, resends, bad frames; and a reply crossing processes through 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -21,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bots.registry import make_webchat
 from bots.webchat import WebChatChannel
 from bots.webchat.channel import SOCKET_PATH, VISITOR_BURST, WIDGET_PATH
-from bots.webchat.protocol import MAX_FRAME_BYTES
+from bots.webchat.protocol import MAX_FILE_BYTES, MAX_FRAME_BYTES
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
-from bridge.channel import HistoryUnavailable, SeenMessage
+from bridge.channel import SeenMessage, StoreUnavailable
 from bridge.conversations import add_note, reply_as_agent
 from bridge.customer_history import customer_history
 from bridge.delivery.ratelimit import MemoryRateLimiter
@@ -41,7 +42,15 @@ from bridge.domain import (
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import agents, conversations, dead_letters, decisions, messages
+from bridge.store.models import (
+    agents,
+    conversations,
+    dead_letters,
+    decisions,
+    messages,
+    webchat_files,
+)
+from bridge.webchat_files import StoredFiles
 from tests.factories import ScriptedResponder
 
 ACK_RU = "Спасибо! Скоро вам ответит оператор"
@@ -63,6 +72,23 @@ class Visitor:
     async def say(self, text: str, client_id: str | None = None) -> str:
         client_id = client_id or uuid.uuid4().hex
         await self.send({"type": "message", "id": client_id, "text": text})
+        return client_id
+
+    async def send_file(
+        self, content: bytes, name: str, *, mime: str = "", text: str = "", client_id: str = ""
+    ) -> str:
+        client_id = client_id or uuid.uuid4().hex
+        data = base64.b64encode(content).decode()
+        await self.send(
+            {
+                "type": "file",
+                "id": client_id,
+                "name": name,
+                "mime": mime,
+                "data": data,
+                "text": text,
+            }
+        )
         return client_id
 
     async def next(self, kind: str, *, within: float = 10.0, **match: object) -> JSON:
@@ -140,7 +166,9 @@ async def chat(
 ) -> AsyncIterator[Chat]:
     """The embedded product's web chat: the channel as `run` makes it, the pipeline and the
     web chat's sender, on the in-process bus."""
-    channel = await make_webchat(settings, memory_bus, customer_history(engine))
+    channel = await make_webchat(
+        settings, memory_bus, customer_history(engine), StoredFiles(engine)
+    )
     app = web.Application()
     app.add_routes(channel.webhook_routes(memory_bus.publish_inbound))
     server = TestServer(app, host="127.0.0.1")
@@ -285,6 +313,105 @@ async def test_a_message_sent_again_after_a_reconnect_is_stored_once(chat: Chat)
     assert [m["id"] for m in again.history if m["author"] == "visitor"] == [client_id]
 
 
+PHOTO = b"\xff\xd8\xff\xe0 a router blinking red" + bytes(300)
+
+
+async def attachments_stored(chat: Chat, count: int = 1) -> list[list[JSON]]:
+    """The attachments of each customer message, once `count` of them are stored."""
+    query = (
+        sa.select(messages.c.attachments)
+        .where(messages.c.direction == Direction.INBOUND)
+        .order_by(messages.c.id)
+    )
+    for _ in range(200):
+        rows = await chat.rows(query)
+        if len(rows) >= count:
+            return [list(row[0] or []) for row in rows]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} customer messages stored")
+
+
+async def test_a_visitor_sends_a_photo_that_the_agent_can_open_and_the_visitor_sees_again(
+    chat: Chat,
+) -> None:
+    visitor = await chat.connect()
+    client_id = await visitor.send_file(PHOTO, "router.jpg", mime="image/jpeg", text="Вот")
+    await visitor.next("ack", id=client_id)
+    await visitor.reply()
+
+    [[photo]] = await attachments_stored(chat)
+    opened = await chat.channel.fetch_file(photo["network_file_id"])
+    back = await chat.connect(visitor.token)
+
+    assert (photo["kind"], photo["name"], photo["mime_type"]) == (
+        "photo",
+        "router.jpg",
+        "image/jpeg",
+    )
+    assert opened == PHOTO
+    [shown] = [m for m in back.history if m["author"] == "visitor"]
+    assert (shown["text"], shown["files"]) == ("Вот", ["router.jpg"])
+
+
+async def test_a_document_is_kept_as_a_document_whatever_type_the_browser_claims(
+    chat: Chat,
+) -> None:
+    visitor = await chat.connect()
+    page = b"<html><script>alert(1)</script></html>"
+    client_id = await visitor.send_file(page, "invoice.jpg", mime="image/jpeg")
+    await visitor.next("ack", id=client_id)
+
+    [[document]] = await attachments_stored(chat)
+
+    assert document["kind"] == "document"
+    assert await chat.channel.fetch_file(document["network_file_id"]) == page
+
+
+async def test_a_file_sent_again_after_a_reconnect_is_kept_and_stored_once(chat: Chat) -> None:
+    visitor = await chat.connect()
+    client_id = await visitor.send_file(PHOTO, "router.jpg")
+    await visitor.next("ack", id=client_id)
+    await visitor.socket.close()
+
+    again = await chat.connect(visitor.token)
+    await again.send_file(PHOTO, "router.jpg", client_id=client_id)
+    await again.next("ack", id=client_id)
+    await asyncio.sleep(0.3)
+
+    assert len(await attachments_stored(chat)) == 1
+    files = await chat.rows(sa.select(sa.func.count()).select_from(webchat_files))
+    assert files[0][0] == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "data", "code"),
+    [
+        (bytes(MAX_FILE_BYTES + 1), None, "too_large"),
+        (b"", "not base64 at all!", "invalid"),
+        (b"", "", "invalid"),
+    ],
+    ids=["over-5-MB", "not-base64", "empty"],
+)
+async def test_a_file_that_cannot_be_taken_is_refused_with_a_reason_and_nothing_is_kept(
+    chat: Chat, content: bytes, data: str | None, code: str
+) -> None:
+    visitor = await chat.connect()
+    frame = {
+        "type": "file",
+        "id": "refused-file-1",
+        "name": "big.bin",
+        "data": base64.b64encode(content).decode() if data is None else data,
+    }
+    await visitor.send(frame)
+    refused = await visitor.next("error")
+    client_id = await visitor.say("А так можно?")
+    await visitor.next("ack", id=client_id)
+
+    assert (refused["code"], refused["id"]) == (code, "refused-file-1")
+    assert await attachments_stored(chat) == [[]]
+    assert (await chat.rows(sa.select(sa.func.count()).select_from(webchat_files)))[0][0] == 0
+
+
 async def test_broken_and_oversized_frames_get_an_error_and_the_socket_keeps_working(
     chat: Chat,
 ) -> None:
@@ -426,7 +553,7 @@ async def shop_only(
 ) -> AsyncIterator[TestServer]:
     """A web chat open only to pages of https://shop.example.com."""
     listed = settings.model_copy(update={"webchat_origins": ["https://shop.example.com"]})
-    channel = await make_webchat(listed, memory_bus, customer_history(engine))
+    channel = await make_webchat(listed, memory_bus, customer_history(engine), StoredFiles(engine))
     app = web.Application()
     app.add_routes(channel.webhook_routes(memory_bus.publish_inbound))
     server = TestServer(app, host="127.0.0.1")
@@ -472,16 +599,16 @@ async def test_without_a_list_a_page_of_any_site_opens_the_chat(chat: Chat) -> N
 
 
 async def test_while_the_store_cannot_be_read_hello_is_answered_unavailable_and_retrying_works(
-    settings: Settings, memory_bus: MemoryBus
+    engine: AsyncEngine, settings: Settings, memory_bus: MemoryBus
 ) -> None:
     store_down = True
 
     async def history(network: Network, chat_id: str, limit: int) -> list[SeenMessage]:
         if store_down:
-            raise HistoryUnavailable("connection refused")
+            raise StoreUnavailable("connection refused")
         return []
 
-    channel = await make_webchat(settings, memory_bus, history)
+    channel = await make_webchat(settings, memory_bus, history, StoredFiles(engine))
     app = web.Application()
     app.add_routes(channel.webhook_routes(memory_bus.publish_inbound))
     server = TestServer(app, host="127.0.0.1")
@@ -512,8 +639,12 @@ async def test_a_reply_sent_by_one_process_reaches_the_socket_another_process_ho
     distributed = settings.model_copy(update={"redis_url": redis_url, "redis_prefix": redis_prefix})
     holder_bus = RedisBus(redis_url, 4, prefix=redis_prefix)
     sender_bus = RedisBus(redis_url, 4, prefix=redis_prefix)
-    holder = await make_webchat(distributed, holder_bus, customer_history(engine))
-    other = await make_webchat(distributed, sender_bus, customer_history(engine))
+    holder = await make_webchat(
+        distributed, holder_bus, customer_history(engine), StoredFiles(engine)
+    )
+    other = await make_webchat(
+        distributed, sender_bus, customer_history(engine), StoredFiles(engine)
+    )
     app = web.Application()
     app.add_routes(holder.webhook_routes(holder_bus.publish_inbound))
     server = TestServer(app, host="127.0.0.1")

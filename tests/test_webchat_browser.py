@@ -5,7 +5,12 @@ same conversation; customer text never runs as code; on a desktop it is a panel 
 
 from __future__ import annotations
 
+import io
+import sqlite3
+from pathlib import Path
+
 import pytest
+from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, Locator, Page
 
 from tests.conftest import PHONE, SCREENSHOTS
@@ -69,6 +74,29 @@ def test_a_visitor_on_a_phone_writes_sees_the_answer_and_comes_back_to_the_same_
     texts = chat.locator(".bubble").all_inner_texts()
     assert texts[0] == "Не работает интернет"
     assert texts[-2:] == ["Да, спасибо", "Рады помочь! Пишите в любое время."]
+
+
+def test_a_visitor_on_a_phone_sends_a_photo_which_is_scaled_down_and_kept(
+    sandbox: str, phone: Page, tmp_path: Path
+) -> None:
+    camera = Image.new("RGB", (4000, 3000), "#e9e4da")
+    ImageDraw.Draw(camera).rectangle((800, 1200, 3200, 1800), fill="#222")
+    shot = tmp_path / "IMG_2041.png"
+    camera.save(shot)
+    chat = open_chat(phone, sandbox)
+
+    chat.locator("input[type=file]").set_input_files(str(shot))
+    sent = chat.locator(".row.mine .file", has_text="IMG_2041.jpg")
+    sent.wait_for(timeout=10_000)
+    chat.locator(".row.mine:not(.pending)").first.wait_for(timeout=10_000)  # acknowledged
+    phone.screenshot(path=str(SCREENSHOTS / "webchat-phone-photo.png"))
+
+    with sqlite3.connect(tmp_path / "supportbridge.db") as db:
+        name, content = db.execute("SELECT name, content FROM webchat_files").fetchone()
+    kept = Image.open(io.BytesIO(content))
+    assert (name, kept.format, kept.size) == ("IMG_2041.jpg", "JPEG", (1600, 1200))
+    attach = chat.locator(".attach").bounding_box()
+    assert attach is not None and attach["height"] >= TAP
 
 
 ATTACKS = [

@@ -24,18 +24,20 @@ from redis.exceptions import RedisError
 
 from bots.webchat import protocol
 from bots.webchat.hub import JSON, Fanout, Hub, RedisFanout
-from bots.webchat.protocol import FrameError, Hello, Press, Say
+from bots.webchat.protocol import FrameError, Hello, Press, Say, SendFile
 from bots.webchat.token import VisitorTokens
 from bridge.channel import (
     CustomerHistory,
     Delivered,
     DeliveryError,
-    HistoryUnavailable,
+    FileKeeper,
     InboundSink,
     PollPosition,
+    StoreUnavailable,
 )
 from bridge.delivery.ratelimit import Limit
-from bridge.domain import InboundMessage, Network, OutboundMessage
+from bridge.domain import Attachment, InboundMessage, Network, OutboundMessage
+from bridge.file_types import picture_type
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ HISTORY_LIMIT = 50
 HEARTBEAT_S = 25.0  # mobile networks drop a silent connection; the ping keeps it up
 # Beyond what a frame may hold (protocol.MAX_FRAME_BYTES, refused with an error frame), aiohttp
 # itself closes the socket (1009): the widget reconnects.
-MAX_TRANSPORT_BYTES = 1024 * 1024
+MAX_TRANSPORT_BYTES = protocol.MAX_FILE_FRAME_BYTES + 1024
 # A person types a message every few seconds; a burst covers the widget's resends after a
 # reconnect.
 VISITOR_BURST = 10
@@ -90,12 +92,14 @@ class WebChatChannel:
     def __init__(
         self,
         history: CustomerHistory,
+        files: FileKeeper,
         tokens: VisitorTokens,
         hub: Hub,
         fanout: Fanout,
         origins: Sequence[str] = (),
     ) -> None:
         self.history = history
+        self.files = files
         self.tokens = tokens
         self.hub = hub
         self.fanout = fanout
@@ -130,7 +134,8 @@ class WebChatChannel:
         return Delivered(protocol.reply_id(message.message_id))
 
     async def fetch_file(self, network_file_id: str) -> bytes:
-        raise LookupError(f"the web chat takes no attachments: {network_file_id}")
+        """A file a visitor sent: the web chat keeps them itself (no network does)."""
+        return await self.files.load(network_file_id)
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -211,17 +216,36 @@ class WebChatChannel:
         self.hub.add(visitor, visit.socket)
         try:
             seen = await self.history(Network.WEBCHAT, visitor, HISTORY_LIMIT)
-        except HistoryUnavailable as exc:
+        except StoreUnavailable as exc:
             log.warning("webchat: history of a visitor not read: %s", exc)
             self.hub.remove(visitor, visit.socket)
             visit.visitor = None  # the widget says hello again when it reconnects
             raise FrameError("unavailable", "the chat is unavailable; reconnect later") from None
         await visit.send(protocol.welcome(token, [protocol.from_history(m) for m in seen]))
 
+    async def _keep(self, visitor: str, frame: SendFile) -> Attachment:
+        """Keep the visitor's file (once, whatever the resends) and describe it for the store."""
+        content = frame.content()
+        photo = picture_type(content)
+        key = f"{visitor}:{frame.id}"  # the message's own id: a resend keeps the one file
+        try:
+            await self.files.keep(key, frame.name, photo or frame.mime, content)
+        except StoreUnavailable as exc:
+            log.warning("webchat: a visitor's file not kept: %s", exc)
+            raise FrameError("unavailable", "not accepted now; send it again", frame.id) from None
+        return Attachment(
+            kind="photo" if photo else "document",
+            network_file_id=key,
+            name=frame.name or None,
+            mime_type=photo or frame.mime,
+            size=len(content),
+        )
+
     async def _accept(
-        self, visit: _Visit, visitor: str, frame: Say | Press, sink: InboundSink
+        self, visit: _Visit, visitor: str, frame: Say | SendFile | Press, sink: InboundSink
     ) -> None:
-        text, data = (frame.text, None) if isinstance(frame, Say) else (frame.label, frame.data)
+        text, data = (frame.label, frame.data) if isinstance(frame, Press) else (frame.text, None)
+        attachments = [await self._keep(visitor, frame)] if isinstance(frame, SendFile) else []
         inbound = InboundMessage(
             network=Network.WEBCHAT,
             # scoped to the visitor: another visitor's ids can never make this one a duplicate
@@ -233,6 +257,7 @@ class WebChatChannel:
             display_name=f"Web visitor {visitor[:6]}",
             language=visit.language,
             button_data=data,
+            attachments=attachments,
         )
         try:
             await sink([inbound])
@@ -242,8 +267,9 @@ class WebChatChannel:
         await visit.send(protocol.ack(frame.id))
         try:
             # the visitor's other tabs show it too (this one knows it by its id already)
+            files = [a.name or a.kind for a in attachments]
             await self.fanout.deliver(
-                visitor, protocol.visitor_message(frame.id, text, inbound.received_at)
+                visitor, protocol.visitor_message(frame.id, text, inbound.received_at, files)
             )
         except (RedisError, OSError) as exc:
             log.info("webchat: message not shown on the visitor's other tabs: %s", exc)

@@ -1,19 +1,23 @@
 """The frames of `/ws/chat`, JSON text both ways.
 
 Widget -> server: `hello` first (`token`: the stored one or null, `language`), then `message`
-(`id`: the widget's own id of the message, `text`) and `button` (`id`, `data`, `label`: a press
-of a button under a reply). The id makes a message sent again after a reconnect a duplicate the
-store drops.
+(`id`: the widget's own id of the message, `text`), `file` (`id`, `name`, `mime`, `data`: the
+content in base64, at most MAX_FILE_BYTES, `text`: an optional caption) and `button` (`id`,
+`data`, `label`: a press of a button under a reply). The id makes a message sent again after a
+reconnect a duplicate the store drops.
 
 Server -> widget: `welcome` (`token` to keep, `history`), `message` (`id`, `author` visitor / bot
-/ agent, `text`, `buttons`, `at` unix time), `ack` (`id`: accepted, will not be lost) and `error`
-(`code`, `message`, and the `id` of the refused message when known). A refused frame changes
-nothing and the socket stays open.
+/ agent, `text`, `buttons`, `files`: the names of the files it carries, `at` unix time), `ack`
+(`id`: accepted, will not be lost) and `error` (`code`, `message`, and the `id` of the refused
+message when known). A refused frame changes nothing and the socket stays open.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -24,6 +28,9 @@ from bridge.domain import MAX_TEXT_CHARS, AuthorKind, Button, OutboundMessage
 
 # Room for the longest text with every character escaped (\uXXXX), and the frame around it.
 MAX_FRAME_BYTES = 64 * 1024
+# A photo the widget has scaled down is a few hundred kB; a document may be larger.
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_FILE_FRAME_BYTES = MAX_FILE_BYTES * 4 // 3 + MAX_FRAME_BYTES
 MAX_BUTTON_CHARS = 64
 
 JSON = dict[str, Any]
@@ -55,6 +62,26 @@ class Say(_Frame):
     ]
 
 
+class SendFile(_Frame):
+    type: Literal["file"]
+    id: ClientId
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
+    # what the visitor's browser says it is: kept for the agent, never trusted to show it
+    mime: Annotated[str, StringConstraints(max_length=127)] | None = None
+    data: Annotated[str, StringConstraints(min_length=1, max_length=MAX_FILE_FRAME_BYTES)]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT_CHARS)] = ""
+
+    def content(self) -> bytes:
+        try:
+            content = base64.b64decode(self.data, validate=True)
+        except binascii.Error:
+            raise FrameError("invalid", "data: not base64", self.id) from None
+        if len(content) > MAX_FILE_BYTES:
+            message = f"a file may have at most {MAX_FILE_BYTES // (1024 * 1024)} MB"
+            raise FrameError("too_large", message, self.id)
+        return content
+
+
 class Press(_Frame):
     type: Literal["button"]
     id: ClientId
@@ -62,7 +89,7 @@ class Press(_Frame):
     label: Annotated[str, StringConstraints(min_length=1, max_length=MAX_BUTTON_CHARS)]
 
 
-ClientFrame = Hello | Say | Press
+ClientFrame = Hello | Say | SendFile | Press
 _ADAPTER: TypeAdapter[ClientFrame] = TypeAdapter(
     Annotated[ClientFrame, Field(discriminator="type")]
 )
@@ -85,8 +112,9 @@ class FrameError(Exception):
 
 
 def parse(raw: str) -> ClientFrame:
-    if len(raw) > MAX_FRAME_BYTES or len(raw.encode()) > MAX_FRAME_BYTES:
-        raise FrameError("too_large", f"a frame may have at most {MAX_FRAME_BYTES} bytes")
+    size = len(raw.encode())
+    if size > MAX_FILE_FRAME_BYTES:
+        raise FrameError("too_large", f"a frame may have at most {MAX_FILE_FRAME_BYTES} bytes")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -94,9 +122,11 @@ def parse(raw: str) -> ClientFrame:
     if not isinstance(data, dict):
         raise FrameError("bad_json", "a frame is a JSON object")
     kind = data.get("type")
-    if kind not in ("hello", "message", "button"):
+    if kind not in ("hello", "message", "file", "button"):
         raise FrameError("unknown_type", f"unknown frame type {kind!r}")
     client_id = data.get("id") if isinstance(data.get("id"), str) else None
+    if kind != "file" and size > MAX_FRAME_BYTES:
+        raise FrameError("too_large", f"a frame may have at most {MAX_FRAME_BYTES} bytes")
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
@@ -117,8 +147,8 @@ def ack(client_id: str) -> JSON:
     return {"type": "ack", "id": client_id}
 
 
-def visitor_message(client_id: str, text: str, at: float) -> JSON:
-    return _message(client_id, "visitor", text, [], at)
+def visitor_message(client_id: str, text: str, at: float, files: Sequence[str] = ()) -> JSON:
+    return _message(client_id, "visitor", text, [], at, files)
 
 
 def reply(message: OutboundMessage, at: float) -> JSON:
@@ -136,7 +166,7 @@ def from_history(seen: SeenMessage) -> JSON:
     if seen.author_kind is AuthorKind.CUSTOMER:
         # stored as "<visitor>:<widget's id>": the widget knows its messages by the second part
         client_id = (seen.network_message_id or "").partition(":")[2] or reply_id(seen.id)
-        return visitor_message(client_id, seen.text, at)
+        return visitor_message(client_id, seen.text, at, seen.files)
     return _message(reply_id(seen.id), _author(seen.author_kind), seen.text, seen.buttons, at)
 
 
@@ -149,12 +179,15 @@ def _author(kind: AuthorKind) -> str:
     return "agent" if kind is AuthorKind.AGENT else "bot"
 
 
-def _message(id_: str, author: str, text: str, buttons: list[Button], at: float) -> JSON:
+def _message(
+    id_: str, author: str, text: str, buttons: list[Button], at: float, files: Sequence[str] = ()
+) -> JSON:
     return {
         "type": "message",
         "id": id_,
         "author": author,
         "text": text,
         "buttons": [{"label": b.label, "data": b.data} for b in buttons],
+        "files": list(files),
         "at": at,
     }

@@ -18,6 +18,8 @@
   var lang = String(config.lang || navigator.language || "en").slice(0, 2).toLowerCase() === "ru" ? "ru" : "en";
   var accent = /^#[0-9a-fA-F]{3,8}$/.test(config.color || "") ? config.color : "#0b6bcb";
   var MAX_CHARS = 8192;
+  var MAX_FILE_BYTES = 5 * 1024 * 1024;
+  var PHOTO_SIDE = 1600; // a phone's photo is scaled down to this, which an agent reads well
 
   var TEXTS = {
     en: {
@@ -38,7 +40,10 @@
       retry: "Try again",
       too_long: "The message is too long.",
       too_fast: "Too many messages at once — wait a moment.",
+      too_large: "The file is too large (at most 5 MB).",
       other: "The message was refused.",
+      attach: "Attach a photo or a file",
+      file: "File",
       powered: "supportbridge"
     },
     ru: {
@@ -59,7 +64,10 @@
       retry: "Повторить",
       too_long: "Сообщение слишком длинное.",
       too_fast: "Слишком много сообщений подряд — подождите немного.",
+      too_large: "Файл слишком большой (не больше 5 МБ).",
       other: "Сообщение не принято.",
+      attach: "Прикрепить фото или файл",
+      file: "Файл",
       powered: "supportbridge"
     }
   };
@@ -139,6 +147,13 @@
     ".send { width: 44px; height: 44px; border-radius: 50%; border: 0; background: var(--accent); color: #fff; cursor: pointer;",
     "  display: flex; align-items: center; justify-content: center; flex: none; }",
     ".send:disabled { opacity: .4; cursor: default; }",
+    ".attach { width: 44px; height: 44px; border-radius: 50%; border: 0; background: transparent; color: #687785; cursor: pointer;",
+    "  display: flex; align-items: center; justify-content: center; flex: none; }",
+    ".attach:hover { background: #eef2f6; color: var(--accent); }",
+    ".attach svg { width: 22px; height: 22px; }",
+    ".picker { display: none; }",
+    ".file { display: block; font-size: 14px; font-weight: 600; }",
+    ".file + .file, .bubble-text + .file, .file + .bubble-text { margin-top: 4px; }",
     ".send svg { width: 20px; height: 20px; }",
     ".powered { text-align: center; font-size: 11px; color: #97a3ae; background: #fff; padding: 0 0 6px; }",
     "@media (max-width: 480px) {",
@@ -178,6 +193,7 @@
   var CHAT_ICON = ["M21 12a8 8 0 0 1-11.6 7.1L4 20.5l1.4-4.9A8 8 0 1 1 21 12z"];
   var CLOSE_ICON = ["M6 6l12 12", "M18 6L6 18"];
   var SEND_ICON = ["M5 12h13", "M12 5l7 7-7 7"];
+  var CLIP_ICON = ["M21 11.5l-8.6 8.6a5.5 5.5 0 0 1-7.8-7.8l8.6-8.6a3.7 3.7 0 0 1 5.2 5.2l-8.6 8.6a1.8 1.8 0 0 1-2.6-2.6l7.9-7.9"];
 
   var host = el("div");
   host.id = "supportbridge-chat";
@@ -235,6 +251,17 @@
   sendButton.setAttribute("aria-label", t.send);
   sendButton.disabled = true;
   sendButton.appendChild(icon(SEND_ICON));
+  var attachButton = el("button", "attach");
+  attachButton.type = "button";
+  attachButton.setAttribute("aria-label", t.attach);
+  attachButton.title = t.attach;
+  attachButton.appendChild(icon(CLIP_ICON));
+  var picker = el("input", "picker");
+  picker.type = "file";
+  picker.tabIndex = -1;
+  picker.setAttribute("aria-hidden", "true");
+  form.appendChild(attachButton);
+  form.appendChild(picker);
   form.appendChild(input);
   form.appendChild(sendButton);
 
@@ -309,7 +336,10 @@
       if (!mine && (!previous || previous.author !== m.author)) {
         row.appendChild(el("div", "who", m.author === "agent" ? t.agent : t.bot));
       }
-      row.appendChild(el("div", "bubble", m.text));
+      var bubble = el("div", "bubble");
+      if (m.text) bubble.appendChild(el("span", "bubble-text", m.text));
+      (m.files || []).forEach(function (name) { bubble.appendChild(el("span", "file", "📎 " + name)); });
+      row.appendChild(bubble);
       if (m.state === "failed") {
         row.appendChild(el("div", "meta", t.failed + " · " + (m.error || t.other)));
         if (m.retryable) {
@@ -384,7 +414,7 @@
         messages.slice(seen + 1).forEach(function (m) { if (m.author !== "visitor") unseen += 1; });
       }
       outbox.forEach(function (item) {
-        if (find(item.id) < 0) messages.push({ id: item.id, author: "visitor", text: item.text || item.label, at: item.at, state: "pending" });
+        if (find(item.id) < 0) messages.push(shown(item));
       });
       setUnread(unseen);
       render();
@@ -415,28 +445,41 @@
     if (at >= 0) {
       messages[at].state = "failed";
       messages[at].error = t[frame.code] || t.other;
-      messages[at].retryable = frame.code === "too_fast" && !messages[at].button;
+      messages[at].retryable = frame.code === "too_fast" && !messages[at].button && !messages[at].files.length;
     }
     render();
   }
 
   function forget(id) {
     outbox = outbox.filter(function (item) { return item.id !== id; });
-    save("outbox", outbox);
+    keepOutbox();
+  }
+
+  function keepOutbox() {
+    // a file's content is kept in this page only: storage would not hold it
+    save("outbox", outbox.filter(function (item) { return item.type !== "file"; }));
+  }
+
+  function shown(item) {
+    return {
+      id: item.id, author: "visitor", text: item.text || item.label || "", at: item.at, state: "pending",
+      button: item.type === "button", files: item.type === "file" ? [item.name || t.file] : []
+    };
   }
 
   function transmit(item) {
     if (ready && socket && socket.readyState === 1) {
       var frame = { type: item.type, id: item.id };
       if (item.type === "button") { frame.data = item.data; frame.label = item.label; } else { frame.text = item.text; }
+      if (item.type === "file") { frame.name = item.name; frame.mime = item.mime; frame.data = item.data; }
       socket.send(JSON.stringify(frame));
     }
   }
 
   function queue(item) {
     outbox.push(item);
-    save("outbox", outbox);
-    upsert({ id: item.id, author: "visitor", text: item.text || item.label, at: item.at, state: "pending", button: item.type === "button" });
+    keepOutbox();
+    upsert(shown(item));
     render();
     if (ready) transmit(item); else connect();
   }
@@ -444,6 +487,49 @@
   function retry(failed) {
     messages.splice(find(failed.id), 1);
     queue({ type: "message", id: newId(), text: failed.text, at: Date.now() / 1000 });
+  }
+
+  function refuseLocally(name, error) {
+    upsert({ id: newId(), author: "visitor", text: "", files: [name], at: Date.now() / 1000, state: "failed", error: error });
+    render();
+  }
+
+  function base64Of(blob, done) {
+    var reader = new FileReader();
+    reader.onload = function () { done(String(reader.result).split(",", 2)[1] || ""); };
+    reader.onerror = function () { done(null); };
+    reader.readAsDataURL(blob);
+  }
+
+  // A phone's photo (several MB) is sent as a JPEG of at most PHOTO_SIDE pixels a side.
+  function scaled(file, done) {
+    if (!/^image\/(jpeg|png|webp|heic|heif)$/.test(file.type) || typeof createImageBitmap !== "function") {
+      done(file);
+      return;
+    }
+    createImageBitmap(file).then(function (bitmap) {
+      var ratio = Math.min(1, PHOTO_SIDE / Math.max(bitmap.width, bitmap.height));
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.round(bitmap.width * ratio);
+      canvas.height = Math.round(bitmap.height * ratio);
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      canvas.toBlob(function (blob) { done(blob || file); }, "image/jpeg", 0.85);
+    }, function () { done(file); });
+  }
+
+  function sendFile(file) {
+    var name = String(file.name || t.file).slice(0, 255);
+    scaled(file, function (blob) {
+      if (blob.size > MAX_FILE_BYTES) { refuseLocally(name, t.too_large); return; }
+      var photo = blob !== file;
+      base64Of(blob, function (data) {
+        if (data === null) { refuseLocally(name, t.other); return; }
+        queue({
+          type: "file", id: newId(), name: photo ? name.replace(/\.[^.]*$/, "") + ".jpg" : name,
+          mime: photo ? "image/jpeg" : String(file.type || "").slice(0, 127), data: data, text: "", at: Date.now() / 1000
+        });
+      });
+    });
   }
 
   function press(button) {
@@ -488,6 +574,11 @@
   closeButton.addEventListener("click", close);
   panel.addEventListener("keydown", function (event) { if (event.key === "Escape") close(); });
   input.addEventListener("input", grow);
+  attachButton.addEventListener("click", function () { picker.click(); });
+  picker.addEventListener("change", function () {
+    if (picker.files && picker.files[0]) sendFile(picker.files[0]);
+    picker.value = ""; // the same file can be picked again
+  });
   input.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();

@@ -26,6 +26,7 @@ from bridge.store.migrate import upgrade
 from bridge.web.app import add_inbox
 from bridge.web.health import add_health_routes
 from bridge.web.server import make_app, serve_http
+from bridge.webchat_files import StoredFiles
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,11 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
         channels = [make_channel(n, settings) for n in configured_networks(settings)]
-        webchat = await make_webchat(settings, bus, customer_history(engine))
+        webchat = await make_webchat(settings, bus, customer_history(engine), StoredFiles(engine))
         add_health_routes(app, engine, bus)
         webhook_app(app, [*channels, webchat], bus)
-        add_inbox(app, engine, bus, settings, {c.network: c.fetch_file for c in channels})
+        files = {c.network: c.fetch_file for c in [*channels, webchat]}
+        add_inbox(app, engine, bus, settings, files)
         first_password = await ensure_first_admin(engine)
         limiter = make_limiter(settings, bus)
         async with role_tasks(stop) as start:

@@ -23,6 +23,7 @@ from bridge.settings import Settings
 from bridge.web.app import add_inbox
 from bridge.web.health import add_health_routes
 from bridge.web.server import make_app, serve_http
+from bridge.webchat_files import StoredFiles
 
 
 async def run_webchat(
@@ -48,12 +49,13 @@ async def web_main(settings: Settings) -> None:
     async with services(settings) as (engine, bus):
         app = make_app()
         add_health_routes(app, engine, bus)
-        webchat = await make_webchat(settings, bus, customer_history(engine))
+        webchat = await make_webchat(settings, bus, customer_history(engine), StoredFiles(engine))
         webhook_app(app, [webchat], bus)
         # Only to fetch the files customers sent when an agent opens one: the `bot` processes
         # receive and send.
         networks = [make_channel(n, settings) for n in configured_networks(settings)]
-        add_inbox(app, engine, bus, settings, {c.network: c.fetch_file for c in networks})
+        files = {c.network: c.fetch_file for c in [*networks, webchat]}
+        add_inbox(app, engine, bus, settings, files)
         try:
             async with role_tasks(stop) as start:
                 start(serve_http(settings, app, stop))

@@ -276,6 +276,20 @@ class ThresholdChange(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class WebChatFile(Base):
+    """A file a web-chat visitor sent: kept here, as the web chat has no network that would keep
+    it. The key is the visitor's and their message's, so a resend after a reconnect keeps one."""
+
+    __tablename__ = "webchat_files"
+
+    key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(255))
+    mime_type: Mapped[str | None] = mapped_column(sa.String(127))
+    size: Mapped[int] = mapped_column(sa.Integer)
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class KbArticle(Base):
     """A knowledge-base article; `kb.articles.Article` is its in-memory form (bridge.knowledge)."""
 
@@ -316,3 +330,4 @@ customer_links = _table(CustomerLink)
 canned_responses = _table(CannedResponse)
 thresholds = _table(Threshold)
 threshold_changes = _table(ThresholdChange)
+webchat_files = _table(WebChatFile)

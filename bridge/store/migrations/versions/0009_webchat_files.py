@@ -1,0 +1,33 @@
+"""webchat_files: the files web-chat visitors send (the web chat has no network to keep them)
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "webchat_files",
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("mime_type", sa.String(length=127), nullable=True),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_webchat_files")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("webchat_files")
