@@ -1,6 +1,7 @@
 """Opening a customer's attachment for an agent. The store keeps only what the network said of a
-file (kind, name, type, size, the network's id); its content is fetched from the network when an
-agent opens it, through that network's channel."""
+file (kind, name, type, size, the network's id); its content is fetched when an agent opens it,
+through the channel of the customer's network (the web chat's own from the store, as no network
+keeps them)."""
 
 from __future__ import annotations
 
