@@ -147,7 +147,9 @@ def photo_of_a_router() -> bytes:
     return buffer.getvalue()
 
 
-def test_an_agent_opens_the_photo_a_customer_sent(chromium: Browser, product: Product) -> None:
+def test_an_agent_sees_the_photo_a_customer_sent_and_opens_it_in_full(
+    chromium: Browser, product: Product
+) -> None:
     photo = photo_of_a_router()
     body = {
         "data_base64": base64.b64encode(photo).decode(),
@@ -165,6 +167,7 @@ def test_an_agent_opens_the_photo_a_customer_sent(chromium: Browser, product: Pr
     page = sign_in(chromium, product)
     page.click("text=Вот так мигает")
     page.wait_for_selector(".messages a.attachment")
+    page.wait_for_function("document.querySelector('.messages a.attachment img').naturalWidth > 0")
     shoot(page, "inbox-attachment.png")
 
     with page.context.expect_page() as opened:
