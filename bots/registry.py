@@ -28,7 +28,11 @@ def configured_networks(settings: Settings) -> list[Network]:
     return [network for network, token in configured.items() if token]
 
 
-def make_channel(network: Network, settings: Settings) -> NetworkChannel:
+def make_channel(
+    network: Network, settings: Settings, files: FileKeeper | None = None
+) -> NetworkChannel:
+    """The channel of a configured network; `files` keeps the files customers send where the
+    network keeps them only for a while (Messenger)."""
     if network is Network.TELEGRAM and settings.telegram_token:
         from bots.telegram import TelegramChannel
 
@@ -55,6 +59,7 @@ def make_channel(network: Network, settings: Settings) -> NetworkChannel:
             app_secret=settings.facebook_app_secret or "",
             verify_token=settings.facebook_verify_token or "",
             api_url=settings.facebook_api_url,
+            files=files,
         )
     raise ValueError(f"network {network.value} is not configured (its token setting is unset)")
 

@@ -54,11 +54,11 @@ from bridge.bus.base import encode
 from bridge.bus.memory import MemoryBus
 from bridge.customer_history import customer_history
 from bridge.domain import MAX_ID_CHARS, MAX_TEXT_CHARS, InboundMessage, Network
+from bridge.kept_files import StoredFiles
 from bridge.pipeline.worker import Pipeline, decode
 from bridge.settings import Settings
 from bridge.store.models import dead_letters, messages
 from bridge.web.server import MAX_REQUEST_BYTES, make_app
-from bridge.webchat_files import StoredFiles
 
 FUZZ = hypothesis.settings(
     max_examples=100,

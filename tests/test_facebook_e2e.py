@@ -38,6 +38,7 @@ from bridge.domain import (
     Network,
     OutboundMessage,
 )
+from bridge.kept_files import StoredFiles
 from bridge.pipeline.phrases import FEEDBACK_YES
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
@@ -173,11 +174,13 @@ async def bridge(
     facebook = FacebookEmulator(TOKEN, app_secret=APP_SECRET, webhook_retry_delay=0.05)
     api = TestServer(facebook.app, host="127.0.0.1")
     await api.start_server()
+    facebook.files_url = str(api.make_url(""))
     channel = FacebookChannel(
         TOKEN,
         app_secret=APP_SECRET,
         verify_token=VERIFY,
         api_url=str(api.make_url("")).rstrip("/"),
+        files=StoredFiles(engine),
     )
     bus = MemoryBus(settings.inbound_shards)
     routes = web.Application()
@@ -398,6 +401,43 @@ async def test_an_agent_reply_after_7_days_is_refused_with_the_reason(bridge: Br
 def payload(*events: dict[str, object]) -> WebhookPayload:
     entry = {"id": "1", "time": 1, "messaging": list(events)}
     return WebhookPayload.model_validate({"object": "page", "entry": [entry]})
+
+
+JPEG = b"\xff\xd8\xff\xe0 the bill, photographed" + bytes(500)
+
+
+async def stored_attachments(bridge: Bridge) -> list[dict[str, Any]]:
+    await bridge.wait_stored(1)
+    rows = await bridge.rows(
+        sa.select(messages.c.attachments).where(messages.c.direction == "inbound")
+    )
+    return list(rows[0][0] or [])
+
+
+async def test_a_photo_is_kept_as_it_comes_and_opens_after_its_address_expired(
+    bridge: Bridge,
+) -> None:
+    bridge.facebook.send_file("7701", JPEG)
+    [photo] = await stored_attachments(bridge)
+    bridge.facebook.forget_files()
+
+    opened = await bridge.channel.fetch_file(photo["network_file_id"])
+
+    assert photo["kind"] == "photo"
+    assert opened == JPEG
+
+
+async def test_a_file_messenger_no_longer_serves_leaves_the_message_and_says_it_is_not_kept(
+    bridge: Bridge,
+) -> None:
+    bridge.facebook.send_file(
+        "7702", b"%PDF-1.4", kind="file", content_type="application/pdf", expired=True
+    )
+    [document] = await stored_attachments(bridge)
+
+    with pytest.raises(LookupError, match="not kept when it came"):
+        await bridge.channel.fetch_file(document["network_file_id"])
+    assert document["kind"] == "document"
 
 
 def test_quick_replies_and_postbacks_are_button_presses_and_receipts_are_not_messages() -> None:

@@ -343,7 +343,7 @@ async def test_a_file_vk_no_longer_has_is_a_lookup_error_that_says_so(bridge: Br
     [document] = await stored_attachments(bridge)
     bridge.vk.forget_file(sent["attachments"][0]["doc"]["url"])
 
-    with pytest.raises(LookupError, match="VK's file server answered 404"):
+    with pytest.raises(LookupError, match="VK: the file server answered 404"):
         await bridge.channel.fetch_file(str(document["network_file_id"]))
 
 

@@ -39,6 +39,7 @@ from bridge.domain import (
     Network,
     OutboundMessage,
 )
+from bridge.kept_files import StoredFiles
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
@@ -47,10 +48,9 @@ from bridge.store.models import (
     conversations,
     dead_letters,
     decisions,
+    kept_files,
     messages,
-    webchat_files,
 )
-from bridge.webchat_files import StoredFiles
 from tests.factories import ScriptedResponder
 
 ACK_RU = "Спасибо! Скоро вам ответит оператор"
@@ -379,7 +379,7 @@ async def test_a_file_sent_again_after_a_reconnect_is_kept_and_stored_once(chat:
     await asyncio.sleep(0.3)
 
     assert len(await attachments_stored(chat)) == 1
-    files = await chat.rows(sa.select(sa.func.count()).select_from(webchat_files))
+    files = await chat.rows(sa.select(sa.func.count()).select_from(kept_files))
     assert files[0][0] == 1
 
 
@@ -409,7 +409,7 @@ async def test_a_file_that_cannot_be_taken_is_refused_with_a_reason_and_nothing_
 
     assert (refused["code"], refused["id"]) == (code, "refused-file-1")
     assert await attachments_stored(chat) == [[]]
-    assert (await chat.rows(sa.select(sa.func.count()).select_from(webchat_files)))[0][0] == 0
+    assert (await chat.rows(sa.select(sa.func.count()).select_from(kept_files)))[0][0] == 0
 
 
 async def test_broken_and_oversized_frames_get_an_error_and_the_socket_keeps_working(

@@ -92,7 +92,7 @@ def test_a_visitor_on_a_phone_sends_a_photo_which_is_scaled_down_and_kept(
     phone.screenshot(path=str(SCREENSHOTS / "webchat-phone-photo.png"))
 
     with sqlite3.connect(tmp_path / "supportbridge.db") as db:
-        name, content = db.execute("SELECT name, content FROM webchat_files").fetchone()
+        name, content = db.execute("SELECT name, content FROM kept_files").fetchone()
     kept = Image.open(io.BytesIO(content))
     assert (name, kept.format, kept.size) == ("IMG_2041.jpg", "JPEG", (1600, 1200))
     attach = chat.locator(".attach").bounding_box()

@@ -25,8 +25,9 @@ import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
 
-from bots.facebook.events import WebhookPayload, to_inbound
-from bridge.channel import Delivered, DeliveryError, InboundSink, PollPosition
+from bots.downloads import download
+from bots.facebook.events import Inbound, WebhookPayload, to_inbound
+from bridge.channel import Delivered, DeliveryError, FileKeeper, InboundSink, PollPosition
 from bridge.delivery.ratelimit import Limit
 from bridge.domain import AuthorKind, Button, Network, OutboundMessage
 
@@ -46,6 +47,8 @@ PAGE_PER_SECOND = 20.0
 # 613 / 4 / 32: rate limits; 1 / 2: unknown / temporary errors (FBD error-codes).
 TRANSIENT_CODES = frozenset({1, 2, 4, 32, 613})
 OUTSIDE_WINDOW = (10, 2018278)
+# The platform waits up to 20 s for a webhook's answer; the files are fetched within it.
+DOWNLOAD_TIMEOUT_S = 12.0
 
 
 class FacebookChannel:
@@ -59,6 +62,7 @@ class FacebookChannel:
         verify_token: str,
         api_url: str | None = None,
         api_version: str = "v19.0",
+        files: FileKeeper | None = None,
     ) -> None:
         # An empty secret would let anyone sign a webhook (HMAC with an empty key) or pass
         # the verification: refuse to start rather than accept forged pushes.
@@ -74,6 +78,7 @@ class FacebookChannel:
         self.last_seen: dict[str, float] = {}
         """PSID -> unix time of the person's last message, from verified webhooks."""
         self._session: aiohttp.ClientSession | None = None
+        self.files = files
 
     async def close(self) -> None:
         if self._session is not None:
@@ -165,9 +170,28 @@ class FacebookChannel:
         return self._session
 
     async def fetch_file(self, network_file_id: str) -> bytes:
-        # Messenger attachments are kept as a note in the text only (their CDN URLs expire and
-        # exceed the store's id column), so no file id of this network reaches here.
-        raise LookupError(f"Messenger attachments are not stored: {network_file_id}")
+        """A file the customer sent, as it was kept when it came (Messenger's addresses expire)."""
+        if self.files is None:
+            raise LookupError("Messenger files are not kept by this process")
+        return await self.files.load(network_file_id)
+
+    async def _keep_files(self, inbound: Sequence[Inbound]) -> None:
+        """Download the files of the messages while their addresses hold, and keep them. One
+        that cannot be had is left out (the agent is told when opening it); a store that cannot
+        keep it fails the webhook, so that the platform delivers it again."""
+        wanted = [(key, url) for item in inbound for key, url in item.downloads]
+        if self.files is None or not wanted:
+            return
+        await asyncio.gather(*(self._keep_file(key, url) for key, url in wanted))
+
+    async def _keep_file(self, key: str, url: str) -> None:
+        assert self.files is not None
+        try:
+            content, mime_type = await download(self._http(), url, timeout_s=DOWNLOAD_TIMEOUT_S)
+        except (LookupError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("facebook: a customer's file was not downloaded: %s", exc)
+            return
+        await self.files.keep(key, None, mime_type, content)
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -197,6 +221,7 @@ class FacebookChannel:
             inbound = to_inbound(payload)
             # A failure here answers 500, so the platform delivers the events again.
             if inbound:
+                await self._keep_files(inbound)
                 await sink([item.message for item in inbound])
             for item in inbound:
                 psid = item.message.chat_id

@@ -21,7 +21,7 @@ from pydantic import (
     ValidationError,
 )
 
-from bridge.domain import MAX_ID_CHARS, MAX_TEXT_CHARS, InboundMessage, Network
+from bridge.domain import MAX_ID_CHARS, MAX_TEXT_CHARS, Attachment, InboundMessage, Network
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,25 @@ class QuickReply(_Model):
     payload: str
 
 
+# The attachments that are files with an address; stickers come as images too.
+FILE_TYPES = frozenset({"image", "file", "video", "audio"})
+
+
 class MessageAttachment(_Model):
     type: str
+    payload: Any = None  # an object for files, a location...; anything else is no file
+
+    @property
+    def url(self) -> str | None:
+        """Where a file's content can be downloaded for a while (the platform's CDN)."""
+        url = self.payload.get("url") if isinstance(self.payload, dict) else None
+        if (
+            self.type in FILE_TYPES
+            and isinstance(url, str)
+            and url.startswith(("https://", "http://"))
+        ):
+            return url
+        return None
 
 
 class Message(_Model):
@@ -92,10 +109,12 @@ class WebhookPayload(_Model):
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """A customer message and when the person sent it (which opens Messenger's windows)."""
+    """A customer message and when the person sent it (which opens Messenger's windows), and
+    where to download the files it carries (their keys in the message's attachments)."""
 
     message: InboundMessage
     sent_at: float
+    downloads: tuple[tuple[str, str], ...] = ()
 
 
 def to_inbound(payload: WebhookPayload) -> list[Inbound]:
@@ -113,7 +132,10 @@ def to_inbound(payload: WebhookPayload) -> list[Inbound]:
                 continue
             message = _from_event(event)
             if message is not None:
-                found.append(Inbound(message, event.timestamp / 1000))
+                downloads = tuple(
+                    (attachment.network_file_id, url) for attachment, url in _files(event.message)
+                )
+                found.append(Inbound(message, event.timestamp / 1000, downloads))
     return found
 
 
@@ -129,8 +151,9 @@ def _from_event(event: MessagingEvent) -> InboundMessage | None:
 
 def _from_message(event: MessagingEvent, message: Message) -> InboundMessage:
     text = message.text or ""
-    if not text:
-        # an image, a sticker, a location...: kept as a note, so the agent knows it came
+    files = [attachment for attachment, _ in _files(message)]
+    if not text and not files:
+        # a sticker, a location...: kept as a note, so the agent knows it came
         kinds = ", ".join(a.type for a in message.attachments) or "empty message"
         text = f"[{kinds}]"
     payload = message.quick_reply.payload if message.quick_reply is not None else None
@@ -144,6 +167,7 @@ def _from_message(event: MessagingEvent, message: Message) -> InboundMessage:
         user_id=event.sender.id,
         text=text[:MAX_TEXT_CHARS],
         button_data=payload if button else None,
+        attachments=files,
     )
 
 
@@ -161,6 +185,29 @@ def _from_postback(event: MessagingEvent, postback: Postback) -> InboundMessage:
         text=(postback.title or payload)[:MAX_TEXT_CHARS],
         button_data=payload if button else None,
     )
+
+
+def _files(message: Message | None) -> list[tuple[Attachment, str]]:
+    """The files of a message with where to download them, each under a key of its own: their
+    addresses expire, so the channel downloads them as they come and keeps them."""
+    if message is None:
+        return []
+    return [
+        (
+            Attachment(
+                kind="photo" if item.type == "image" else "document",
+                network_file_id=file_key(message.mid, n),
+            ),
+            item.url,
+        )
+        for n, item in enumerate(message.attachments[:10])
+        if item.url is not None
+    ]
+
+
+def file_key(mid: str, number: int) -> str:
+    """The same for a message delivered twice, so that its file is kept once."""
+    return "fb:" + hashlib.sha256(f"{mid}:{number}".encode()).hexdigest()
 
 
 def message_key(mid: str) -> str:

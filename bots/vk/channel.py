@@ -29,9 +29,9 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from vk_api.exceptions import TOO_MANY_RPS_CODE, ApiError, ApiHttpError
 
+from bots.downloads import download
 from bots.vk.events import BUTTON_KEY, VkUpdate, author_id, file_url, to_inbound
 from bridge.channel import (
-    MAX_FILE_BYTES,
     Delivered,
     DeliveryError,
     InboundSink,
@@ -171,15 +171,11 @@ class VkChannel:
             raise LookupError("VK no longer has this attachment")
         if self._http is None:
             self._http = aiohttp.ClientSession()
-        content = bytearray()
-        async with self._http.get(url, timeout=aiohttp.ClientTimeout(total=60)) as response:
-            if response.status != 200:
-                raise LookupError(f"VK's file server answered {response.status}")
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                content += chunk
-                if len(content) > MAX_FILE_BYTES:
-                    raise LookupError(f"the file is larger than {MAX_FILE_BYTES} bytes")
-        return bytes(content)
+        try:
+            content, _ = await download(self._http, url, timeout_s=60)
+        except LookupError as exc:
+            raise LookupError(f"VK: {exc}") from None
+        return content
 
     # -- receiving --------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bots.registry import make_channel
 from bridge.domain import Network
+from bridge.kept_files import StoredFiles
 from bridge.runtime import (
     make_limiter,
     role_tasks,
@@ -21,7 +22,7 @@ async def bot_main(settings: Settings, network: Network) -> None:
     """`supportbridge bot NETWORK`: one network's receiver and senders (start several)."""
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
-        channel = make_channel(network, settings)
+        channel = make_channel(network, settings, StoredFiles(engine))
         app = make_app()
         add_health_routes(app, engine, bus)
         webhook_app(app, [channel], bus)

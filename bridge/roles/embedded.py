@@ -9,6 +9,7 @@ from pathlib import Path
 from bots.registry import configured_networks, make_channel, make_webchat
 from bridge.agents import ensure_first_admin
 from bridge.customer_history import customer_history
+from bridge.kept_files import StoredFiles
 from bridge.knowledge import seed_articles
 from bridge.roles.core import run_core
 from bridge.roles.web import run_webchat
@@ -26,7 +27,6 @@ from bridge.store.migrate import upgrade
 from bridge.web.app import add_inbox
 from bridge.web.health import add_health_routes
 from bridge.web.server import make_app, serve_http
-from bridge.webchat_files import StoredFiles
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,9 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
         settings = sandbox_settings(settings)
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
-        channels = [make_channel(n, settings) for n in configured_networks(settings)]
-        webchat = await make_webchat(settings, bus, customer_history(engine), StoredFiles(engine))
+        kept = StoredFiles(engine)
+        channels = [make_channel(n, settings, kept) for n in configured_networks(settings)]
+        webchat = await make_webchat(settings, bus, customer_history(engine), kept)
         add_health_routes(app, engine, bus)
         webhook_app(app, [*channels, webchat], bus)
         files = {c.network: c.fetch_file for c in [*channels, webchat]}

@@ -11,6 +11,7 @@ from bots.webchat import WebChatChannel
 from bridge.bus import Bus
 from bridge.customer_history import customer_history
 from bridge.delivery.ratelimit import RateLimiter
+from bridge.kept_files import StoredFiles
 from bridge.runtime import (
     make_limiter,
     role_tasks,
@@ -23,7 +24,6 @@ from bridge.settings import Settings
 from bridge.web.app import add_inbox
 from bridge.web.health import add_health_routes
 from bridge.web.server import make_app, serve_http
-from bridge.webchat_files import StoredFiles
 
 
 async def run_webchat(
@@ -47,13 +47,14 @@ async def web_main(settings: Settings) -> None:
     socket through Redis, whichever of them holds it."""
     stop = stop_on_signals()
     async with services(settings) as (engine, bus):
+        kept = StoredFiles(engine)
         app = make_app()
         add_health_routes(app, engine, bus)
-        webchat = await make_webchat(settings, bus, customer_history(engine), StoredFiles(engine))
+        webchat = await make_webchat(settings, bus, customer_history(engine), kept)
         webhook_app(app, [webchat], bus)
         # Only to fetch the files customers sent when an agent opens one: the `bot` processes
         # receive and send.
-        networks = [make_channel(n, settings) for n in configured_networks(settings)]
+        networks = [make_channel(n, settings, kept) for n in configured_networks(settings)]
         files = {c.network: c.fetch_file for c in [*networks, webchat]}
         add_inbox(app, engine, bus, settings, files)
         try:

@@ -276,11 +276,12 @@ class ThresholdChange(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class WebChatFile(Base):
-    """A file a web-chat visitor sent: kept here, as the web chat has no network that would keep
-    it. The key is the visitor's and their message's, so a resend after a reconnect keeps one."""
+class KeptFile(Base):
+    """A file a customer sent where no network keeps it for us: the web chat's, and Messenger's
+    (whose addresses expire). The key comes from the message, so a message received twice keeps
+    one file."""
 
-    __tablename__ = "webchat_files"
+    __tablename__ = "kept_files"
 
     key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     name: Mapped[str | None] = mapped_column(sa.String(255))
@@ -330,4 +331,4 @@ customer_links = _table(CustomerLink)
 canned_responses = _table(CannedResponse)
 thresholds = _table(Threshold)
 threshold_changes = _table(ThresholdChange)
-webchat_files = _table(WebChatFile)
+kept_files = _table(KeptFile)

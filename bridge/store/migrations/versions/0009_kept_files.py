@@ -1,4 +1,4 @@
-"""webchat_files: the files web-chat visitors send (the web chat has no network to keep them)
+"""kept_files: the files customers send where no network keeps them (web chat, Messenger)
 
 Revision ID: 0009
 Revises: 0008
@@ -18,16 +18,16 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "webchat_files",
+        "kept_files",
         sa.Column("key", sa.String(length=128), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=True),
         sa.Column("mime_type", sa.String(length=127), nullable=True),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("key", name=op.f("pk_webchat_files")),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_kept_files")),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("webchat_files")
+    op.drop_table("kept_files")

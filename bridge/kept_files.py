@@ -1,5 +1,6 @@
-"""The files web-chat visitors send, kept in the conversation store (`webchat_files`): the web
-chat has no network that would keep them, and every `web` process must serve them."""
+"""The files customers send where no network keeps them for us (the web chat has no network,
+Messenger's addresses expire), kept in the conversation store (`kept_files`), where every
+process can serve them."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.channel import StoreUnavailable
 from bridge.pipeline.ingest import insert_ignoring_conflicts
-from bridge.store.models import utcnow, webchat_files
+from bridge.store.models import kept_files, utcnow
 
 
 class StoredFiles:
-    """The store as the web chat's FileKeeper."""
+    """The store as a channel's FileKeeper."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -21,7 +22,7 @@ class StoredFiles:
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(
-                    insert_ignoring_conflicts(conn, webchat_files).values(
+                    insert_ignoring_conflicts(conn, kept_files).values(
                         key=key,
                         name=name,
                         mime_type=mime_type,
@@ -38,11 +39,11 @@ class StoredFiles:
             async with self.engine.connect() as conn:
                 content = (
                     await conn.execute(
-                        sa.select(webchat_files.c.content).where(webchat_files.c.key == key)
+                        sa.select(kept_files.c.content).where(kept_files.c.key == key)
                     )
                 ).scalar_one_or_none()
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         if content is None:
-            raise LookupError(f"no web-chat file {key}")
+            raise LookupError("the file was not kept when it came")
         return bytes(content)
