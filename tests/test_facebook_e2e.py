@@ -174,7 +174,7 @@ async def bridge(
     facebook = FacebookEmulator(TOKEN, app_secret=APP_SECRET, webhook_retry_delay=0.05)
     api = TestServer(facebook.app, host="127.0.0.1")
     await api.start_server()
-    facebook.files_url = str(api.make_url(""))
+    facebook.files.url = str(api.make_url(""))
     channel = FacebookChannel(
         TOKEN,
         app_secret=APP_SECRET,
@@ -419,7 +419,7 @@ async def test_a_photo_is_kept_as_it_comes_and_opens_after_its_address_expired(
 ) -> None:
     bridge.facebook.send_file("7701", JPEG)
     [photo] = await stored_attachments(bridge)
-    bridge.facebook.forget_files()
+    bridge.facebook.files.forget()
 
     opened = await bridge.channel.fetch_file(photo["network_file_id"])
 

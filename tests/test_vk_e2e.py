@@ -88,7 +88,7 @@ async def bridge(
     vk = VkEmulator(group_id=GROUP, token=TOKEN, confirmation=CONFIRMATION)
     api = TestServer(vk.app, host="127.0.0.1")
     await api.start_server()
-    vk.files_url = str(api.make_url(""))
+    vk.files.url = str(api.make_url(""))
     channel = VkChannel(
         TOKEN,
         GROUP,
@@ -341,7 +341,7 @@ async def test_a_file_vk_no_longer_has_is_a_lookup_error_that_says_so(bridge: Br
     customer(bridge, 1503)
     sent = bridge.vk.write_document(1503, b"old", "old.txt")
     [document] = await stored_attachments(bridge)
-    bridge.vk.forget_file(sent["attachments"][0]["doc"]["url"])
+    bridge.vk.files.forget(sent["attachments"][0]["doc"]["url"])
 
     with pytest.raises(LookupError, match="VK: the file server answered 404"):
         await bridge.channel.fetch_file(str(document["network_file_id"]))

@@ -20,8 +20,8 @@ handshake), in order, the events waiting batched into one POST (up to 100 entrie
 `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the exact body bytes with the app secret>`; a
 non-200 answer is retried with doubling back-off, as the platform retries until it succeeds.
 
-A customer's files come as attachments with a CDN address (`/_files/...` at `files_url`) that
-expires (`forget_files`).
+A customer's files come as attachments with a CDN address (`/_files/...`: `files`, a
+bots.emulators.files.FileHost) that expires (`files.forget`).
 
 A test (or, over `/_emulator/...`, another process) plays the customers: writes as PSID X,
 presses a quick reply, sends a postback, reads the page's messages, moves a customer's last
@@ -54,6 +54,7 @@ import aiohttp
 from aiohttp import web
 
 from bots.emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
+from bots.emulators.files import FileHost
 
 log = logging.getLogger(__name__)
 
@@ -196,10 +197,7 @@ class FacebookEmulator:
         files_url: str | None = None,
     ) -> None:
         self.page_token = page_token
-        # Where `/_files/...` is reachable (the platform's CDN is a host of its own, so the
-        # addresses in attachments are absolute); set it once the app listens.
-        self.files_url = files_url
-        self._files: dict[str, tuple[bytes, str]] = {}
+        self.files = FileHost(files_url)
         self.app_secret = app_secret
         self.page_id = page_id
         self.app_id = app_id
@@ -239,19 +237,10 @@ class FacebookEmulator:
     ) -> str:
         """Person `psid` sends a file (`kind` image, file, video or audio); the webhook carries
         its CDN address (one that no longer answers, with `expired`). Returns the message's mid."""
-        if self.files_url is None:
-            raise ValueError("set files_url (where the emulator listens) before sending files")
-        name = "".join(self._rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=24))
-        if not expired:
-            self._files[name] = (data, content_type)
-        url = f"{self.files_url.rstrip('/')}/_files/{name}?oe=expires"
+        url = self.files.add(data, content_type, served=not expired) + "?oe=expires"
         return self._customer_message(
             psid, {"attachments": [{"type": kind, "payload": {"url": url}}]}
         )
-
-    def forget_files(self) -> None:
-        """The CDN addresses expired: every file sent so far is gone from them."""
-        self._files.clear()
 
     def press_quick_reply(self, psid: str, payload: str) -> str:
         """The person taps a quick reply of the page's latest message that offered them."""
@@ -475,7 +464,7 @@ class FacebookEmulator:
         app.add_routes(
             [
                 web.post("/{version:v[0-9.]+}/{node}/messages", self._handle_send),
-                web.get("/_files/{name}", self._handle_file),
+                self.files.route(),
                 *self._customer_routes("/_emulator"),
                 *fault_routes(self.faults, "/_emulator/faults"),
             ]
@@ -488,13 +477,6 @@ class FacebookEmulator:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    async def _handle_file(self, request: web.Request) -> web.Response:
-        found = self._files.get(request.match_info["name"])
-        if found is None:
-            return web.Response(status=404, text="URL signature expired")
-        data, content_type = found
-        return web.Response(body=data, content_type=content_type)
 
     async def _handle_send(self, request: web.Request) -> web.StreamResponse:
         trace_id = "".join(self._rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=11))

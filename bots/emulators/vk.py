@@ -9,7 +9,8 @@ What it does as VK documents:
 * every answer is HTTP 200, `{"response": ...}` or `{"error": {"error_code", "error_msg",
   "request_params"}}` (vk_api parses JSON only on 2xx, so API errors must be 200);
 * customers' photos (sizes `s`, `x`, `w`, each at its own address) and documents, served from
-  `/_files/...` at `files_url`, and `messages.getById` for the community's messages;
+  `/_files/...` (`files`, a bots.emulators.files.FileHost), and `messages.getById` for the
+  community's messages;
 * codes 5 (bad token), 6 / 9 / 10 (injected), 100 (bad parameter), 901 (the user has not allowed
   messages, or denied them), 911 (bad keyboard), 914 (text over 9000 characters);
 * `messages.send` deduplicates by `random_id` per community: a repeat is not delivered again;
@@ -49,6 +50,7 @@ import aiohttp
 from aiohttp import web
 
 from bots.emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
+from bots.emulators.files import FileHost
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +201,7 @@ class VkEmulator:
         files_url: str | None = None,
     ) -> None:
         self.group_id = group_id
-        # Where `/_files/...` is reachable (VK's file servers are hosts of their own, so the
-        # addresses in attachments are absolute); set it once the app listens.
-        self.files_url = files_url
-        self._files: dict[str, tuple[bytes, str]] = {}
+        self.files = FileHost(files_url)
         self.token = token
         self.confirmation = confirmation
         self.faults = FaultPlan(seed)
@@ -310,7 +309,7 @@ class VkEmulator:
         sizes = [
             {
                 "type": kind,
-                "url": self._file(data if kind == "w" else kind.encode(), "image/jpeg"),
+                "url": self.files.add(data if kind == "w" else kind.encode(), "image/jpeg"),
                 "width": width,
                 "height": height,
             }
@@ -336,16 +335,12 @@ class VkEmulator:
             "title": title,
             "size": len(data),
             "ext": extension,
-            "url": self._file(data, "application/octet-stream"),
+            "url": self.files.add(data, "application/octet-stream"),
             "date": int(time.time()),
             "type": 8,  # "unknown" in VK's document types
             "access_key": self._new_key()[:18],
         }
         return self.write(user_id, text, attachments=[{"type": "doc", "doc": doc}])
-
-    def forget_file(self, url: str) -> None:
-        """VK's file servers no longer have it (the address expired, the file was removed)."""
-        self._files.pop(url.rsplit("/", 1)[-1], None)
 
     def edit(self, user_id: int, message_id: int, text: str) -> JSON:
         """User `user_id` edits their message; message_edit carries the message object itself."""
@@ -476,13 +471,6 @@ class VkEmulator:
             customer = self.customer(user_id, first_name=f"User{user_id}")
         return customer
 
-    def _file(self, data: bytes, content_type: str) -> str:
-        if self.files_url is None:
-            raise ValueError("set files_url (where the emulator listens) before sending files")
-        name = self._new_key()
-        self._files[name] = (data, content_type)
-        return f"{self.files_url.rstrip('/')}/_files/{name}"
-
     def _new_key(self) -> str:
         return f"{self._rng.getrandbits(160):040x}"
 
@@ -587,7 +575,7 @@ class VkEmulator:
             [
                 web.route("*", "/method/{method}", self._handle_method),
                 web.get(f"/lp/{self.group_id}", self._handle_long_poll, name="long_poll"),
-                web.get("/_files/{name}", self._handle_file),
+                self.files.route(),
                 *self._customer_routes("/_emulator"),
                 *fault_routes(self.faults, "/_emulator/faults"),
             ]
@@ -615,13 +603,6 @@ class VkEmulator:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         return self._session
-
-    async def _handle_file(self, request: web.Request) -> web.Response:
-        found = self._files.get(request.match_info["name"])
-        if found is None:
-            return web.Response(status=404, text="not found")
-        data, content_type = found
-        return web.Response(body=data, content_type=content_type)
 
     async def _handle_method(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
