@@ -4,12 +4,21 @@ process can serve them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.channel import StoreUnavailable
 from bridge.pipeline.ingest import insert_ignoring_conflicts
 from bridge.store.models import kept_files, utcnow
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 3600.0
 
 
 class StoredFiles:
@@ -45,5 +54,30 @@ class StoredFiles:
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         if content is None:
-            raise LookupError("the file was not kept when it came")
+            raise LookupError(
+                "the file is not kept: it could not be had when it came, or it is older than the"
+                " days files are kept (kept_files_days)"
+            )
         return bytes(content)
+
+
+async def forget_old_files(engine: AsyncEngine, days: int) -> int:
+    """Delete the files kept longer than `days`; how many went."""
+    cutoff = utcnow() - dt.timedelta(days=days)
+    async with engine.begin() as conn:
+        result = await conn.execute(sa.delete(kept_files).where(kept_files.c.created_at < cutoff))
+    return result.rowcount
+
+
+async def prune_kept_files(engine: AsyncEngine, days: int, stop: asyncio.Event) -> None:
+    """Forget old files now and then, until `stop` (every core process does it: a delete that
+    finds nothing costs nothing, and none of them is special)."""
+    while not stop.is_set():
+        try:
+            if gone := await forget_old_files(engine, days):
+                log.info("forgot %d kept files older than %d days", gone, days)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            log.warning("old kept files not forgotten now: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PRUNE_EVERY_S):
+                await stop.wait()

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     shard_lease_ms: int = Field(default=10_000, ge=500)
     claim_idle_ms: int = Field(default=15_000, ge=100)
     dead_letter_max_bytes: int = Field(default=16_384, ge=256)
+    kept_files_days: int = Field(
+        default=365,
+        ge=1,
+        description="how long the files kept for customers' networks (web chat, Messenger) stay",
+    )
 
     responder: str | None = Field(
         default="bridge.kb_responder:knowledge_responder",

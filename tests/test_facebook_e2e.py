@@ -435,7 +435,7 @@ async def test_a_file_messenger_no_longer_serves_leaves_the_message_and_says_it_
     )
     [document] = await stored_attachments(bridge)
 
-    with pytest.raises(LookupError, match="not kept when it came"):
+    with pytest.raises(LookupError, match="the file is not kept"):
         await bridge.channel.fetch_file(document["network_file_id"])
     assert document["kind"] == "document"
 

@@ -8,6 +8,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
+from bridge.kept_files import prune_kept_files
 from bridge.pipeline.responder import load_responder
 from bridge.pipeline.worker import Pipeline
 from bridge.runtime import consumer_name, role_tasks, services, stop_on_signals
@@ -19,10 +20,13 @@ log = logging.getLogger(__name__)
 
 
 async def run_core(settings: Settings, engine: AsyncEngine, bus: Bus, stop: asyncio.Event) -> None:
+    """The pipeline over this process's inbound shards, and the store's housekeeping."""
     pipeline = Pipeline(engine, bus, settings, load_responder(settings, engine))
     name = consumer_name()
     log.info("core worker %s consuming %d inbound shards", name, settings.inbound_shards)
-    await bus.consume_inbound(name, pipeline.handle, batch_size=settings.batch_size, stop=stop)
+    async with role_tasks(stop) as start:
+        start(bus.consume_inbound(name, pipeline.handle, batch_size=settings.batch_size, stop=stop))
+        start(prune_kept_files(engine, settings.kept_files_days, stop))
 
 
 async def core_main(settings: Settings) -> None:
