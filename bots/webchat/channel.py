@@ -45,8 +45,8 @@ WIDGET_PATH = "/widget.js"
 SOCKET_PATH = "/ws/chat"
 HISTORY_LIMIT = 50
 HEARTBEAT_S = 25.0  # mobile networks drop a silent connection; the ping keeps it up
-# Beyond what a frame may hold (protocol.MAX_FRAME_BYTES, refused with an error frame), aiohttp
-# itself closes the socket (1009): the widget reconnects.
+# Beyond what a file frame may hold (protocol.MAX_FILE_FRAME_BYTES; a larger one is refused with
+# an error frame), aiohttp itself closes the socket (1009): the widget reconnects.
 MAX_TRANSPORT_BYTES = protocol.MAX_FILE_FRAME_BYTES + 1024
 # A person types a message every few seconds; a burst covers the widget's resends after a
 # reconnect.
@@ -227,7 +227,7 @@ class WebChatChannel:
         """Keep the visitor's file (once, whatever the resends) and describe it for the store."""
         content = frame.content()
         photo = picture_type(content)
-        key = f"{visitor}:{frame.id}"  # the message's own id: a resend keeps the one file
+        key = f"webchat:{visitor}:{frame.id}"  # the message's own: a resend keeps the one file
         try:
             await self.files.keep(key, frame.name, photo or frame.mime, content)
         except StoreUnavailable as exc:
