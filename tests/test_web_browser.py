@@ -24,11 +24,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bench.ports import free_port
-from tests.conftest import new_user_env
+from tests.conftest import PHONE, new_user_env
 from tests.test_embedded_run import lines_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Locator, Page
 
 SCREENSHOTS = Path(__file__).parent.parent / "screenshots"
 CUSTOMERS = "/sandbox/telegram/_emulator/users/"
@@ -135,6 +135,15 @@ def test_an_agent_answers_a_telegram_customer_from_the_inbox(
     assert "Ольга" in page.inner_text(".conversations")
 
 
+def shown_in_full(image: Locator) -> None:
+    """Until the image has loaded (the page's CSP forbids the eval that wait_for_function's
+    polling needs, so Python polls)."""
+    deadline = time.monotonic() + 10
+    while not image.evaluate("img => img.complete && img.naturalWidth > 0"):
+        assert time.monotonic() < deadline, "the image did not load"
+        time.sleep(0.1)
+
+
 def photo_of_a_router() -> bytes:
     """A real PNG, as a phone's camera would send (drawn, so the screenshot shows it)."""
     image = Image.new("RGB", (480, 320), "#f4f1ea")
@@ -167,7 +176,7 @@ def test_an_agent_sees_the_photo_a_customer_sent_and_opens_it_in_full(
     page = sign_in(chromium, product)
     page.click("text=Вот так мигает")
     page.wait_for_selector(".messages a.attachment")
-    page.wait_for_function("document.querySelector('.messages a.attachment img').naturalWidth > 0")
+    shown_in_full(page.locator(".messages a.attachment img"))
     shoot(page, "inbox-attachment.png")
 
     with page.context.expect_page() as opened:
@@ -179,6 +188,24 @@ def test_an_agent_sees_the_photo_a_customer_sent_and_opens_it_in_full(
     assert tab.evaluate("document.contentType") == "image/png"
     shown = tab.evaluate("[document.images[0].naturalWidth, document.images[0].naturalHeight]")
     assert shown == [480, 320]
+
+
+@pytest.mark.parametrize("network", ["telegram", "vk", "facebook"])
+def test_a_photo_sent_from_the_sandbox_on_any_network_shows_in_the_inbox(
+    chromium: Browser, product: Product, tmp_path: Path, network: str
+) -> None:
+    photo = tmp_path / "router.png"
+    photo.write_bytes(photo_of_a_router())
+    customer = chromium.new_context(viewport=PHONE).new_page()
+    customer.goto(f"{product.base}/sandbox/#{network}")
+    customer.locator("#file").set_input_files(str(photo))
+    customer.locator(".msg.me", has_text="router.png").wait_for()
+    assert customer.locator("#error").is_hidden()
+
+    page = sign_in(chromium, product)
+    page.locator(".conversation-row").first.click()
+    shown_in_full(page.locator(".messages a.attachment img"))
+    shoot(page, f"inbox-attachment-{network}.png")
 
 
 XSS_CORPUS = [

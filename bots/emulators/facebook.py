@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import contextlib
 import hashlib
 import hmac
@@ -519,6 +521,16 @@ class FacebookEmulator:
         def write(body: JSON, psid: str) -> JSON:
             return {"mid": self.write_text(psid, _field(body, "text"))}
 
+        def send_file(body: JSON, psid: str) -> JSON:
+            try:
+                data = base64.b64decode(_field(body, "data_base64"), validate=True)
+            except binascii.Error:
+                raise ValueError("data_base64 is not base64") from None
+            kind, content_type = str(body.get("kind", "image")), str(body.get("content_type", ""))
+            if kind not in ("image", "file", "video", "audio"):
+                raise ValueError("kind is one of image, file, video, audio")
+            return {"mid": self.send_file(psid, data, kind=kind, content_type=content_type)}
+
         def quick_reply(body: JSON, psid: str) -> JSON:
             return {"mid": self.press_quick_reply(psid, _field(body, "payload"))}
 
@@ -554,6 +566,7 @@ class FacebookEmulator:
 
         return [
             _customer_route("POST", f"{user}/messages", write),
+            _customer_route("POST", f"{user}/files", send_file),
             _customer_route("POST", f"{user}/quick-replies", quick_reply),
             _customer_route("POST", f"{user}/postbacks", postback),
             _customer_route("POST", f"{user}/read", read),

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import contextlib
 import itertools
 import json
@@ -716,6 +718,18 @@ class VkEmulator:
             route("POST", f"{user}/messages", lambda b: self.write(uid(b), str(b["text"]))),
             route(
                 "POST",
+                f"{user}/photos",
+                lambda b: self.write_photo(uid(b), _file(b), text=str(b.get("text", ""))),
+            ),
+            route(
+                "POST",
+                f"{user}/documents",
+                lambda b: self.write_document(
+                    uid(b), _file(b), str(b["title"]), text=str(b.get("text", ""))
+                ),
+            ),
+            route(
+                "POST",
                 f"{user}/messages/{{message_id:[0-9]+}}/edit",
                 lambda b: self.edit(uid(b), int(b["message_id"]), str(b["text"])),
             ),
@@ -761,6 +775,14 @@ def _int(params: JSON, name: str) -> int:
         return int(str(params[name]))
     except (KeyError, ValueError):
         raise VkApiError(100, f"{name} is undefined or not a number") from None
+
+
+def _file(body: JSON) -> bytes:
+    """A customer's file, sent to the emulator as `data_base64`."""
+    try:
+        return base64.b64decode(str(body["data_base64"]), validate=True)
+    except binascii.Error:
+        raise ValueError("data_base64 is not base64") from None
 
 
 def _keyboard(raw: Any) -> JSON | None:

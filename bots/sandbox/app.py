@@ -113,11 +113,16 @@ class Sandbox:
         app.router.add_get("/sandbox/webchat/", page(brand))
 
     async def start(self, base_url: str) -> None:
-        """Once the port listens: Messenger's app is subscribed to the product's webhook, as
-        an operator does in Meta's dashboard (the GET verification with the verify token)."""
+        """Once the port listens: the emulators serve the customers' files at its address, and
+        Messenger's app is subscribed to the product's webhook, as an operator does in Meta's
+        dashboard (the GET verification with the verify token)."""
+        base_url = base_url.rstrip("/")
+        if self.vk is not None:
+            self.vk.files.url = base_url + PREFIXES[Network.VK]
         if self.facebook is None:
             return
-        url = base_url.rstrip("/") + FACEBOOK_WEBHOOK_PATH
+        self.facebook.files.url = base_url + PREFIXES[Network.FACEBOOK]
+        url = base_url + FACEBOOK_WEBHOOK_PATH
         try:
             await self.facebook.subscribe(url, FACEBOOK_VERIFY_TOKEN)
         except (ValueError, aiohttp.ClientError) as exc:
