@@ -5,7 +5,6 @@ process can serve them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 
@@ -14,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.channel import StoreUnavailable
 from bridge.pipeline.ingest import insert_ignoring_conflicts
+from bridge.stopping import pause
 from bridge.store.models import kept_files, utcnow
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,4 @@ async def prune_kept_files(engine: AsyncEngine, days: int, stop: asyncio.Event) 
                 log.info("forgot %d kept files older than %d days", gone, days)
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             log.warning("old kept files not forgotten now: %s", exc)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(PRUNE_EVERY_S):
-                await stop.wait()
+        await pause(stop, PRUNE_EVERY_S)

@@ -26,6 +26,7 @@ from bridge.delivery.sender import Sender
 from bridge.domain import InboundMessage
 from bridge.poll_position import FilePollPosition, RedisPollPosition
 from bridge.settings import Settings
+from bridge.stopping import pause
 from bridge.store.engine import make_engine
 
 log = logging.getLogger(__name__)
@@ -175,8 +176,7 @@ def patient_sink(sink: InboundSink, stop: asyncio.Event) -> InboundSink:
                 if stop.is_set():
                     raise  # unconfirmed, so the network hands the events out again
                 log.warning("inbound bus unavailable (%s); retrying in %.1f s", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await pause(stop, delay)
                 delay = min(delay * 2, 5.0)
 
     return publish
@@ -192,8 +192,7 @@ async def _register_webhook(channel: NetworkChannel, public_url: str, stop: asyn
             return
         except Exception as exc:
             log.warning("%s webhook registration failed: %s", channel.network.value, exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+        await pause(stop, delay)
         delay = min(delay * 2, 300.0)
 
 

@@ -32,6 +32,7 @@ from bots.telegram.events import message_key, to_inbound
 from bridge.channel import Delivered, DeliveryError, InboundSink, PollPosition
 from bridge.delivery.ratelimit import Limit
 from bridge.domain import Button, Network, OutboundMessage
+from bridge.stopping import pause
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +119,10 @@ class TelegramChannel:
                     self.offset = updates[-1].update_id + 1
                 delay = 1.0
             except TelegramRetryAfter as exc:
-                await _sleep_or_stop(stop, exc.retry_after)
+                await pause(stop, exc.retry_after)
             except (TelegramAPIError, OSError, TimeoutError) as exc:
                 log.warning("telegram polling: %s; retrying in %.0f s", exc, delay)
-                await _sleep_or_stop(stop, delay)
+                await pause(stop, delay)
                 delay = min(delay * 2, 60.0)
 
     async def _next_updates(self, stop: asyncio.Event) -> list[Update]:
@@ -196,10 +197,3 @@ def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
 def split_text(text: str) -> list[str]:
     """Telegram takes at most 4096 characters a message: longer replies go in several."""
     return [text[i : i + MAX_MESSAGE_CHARS] for i in range(0, len(text), MAX_MESSAGE_CHARS)]
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

@@ -39,6 +39,7 @@ from bridge.channel import (
 )
 from bridge.delivery.ratelimit import Limit
 from bridge.domain import Button, Network, OutboundMessage
+from bridge.stopping import pause
 
 log = logging.getLogger(__name__)
 
@@ -199,11 +200,11 @@ class VkChannel:
                 delay = 1.0
             except (ApiError, ApiHttpError, requests.RequestException) as exc:
                 log.warning("vk polling: %s; retrying in %.0f s", exc, delay)
-                await _sleep_or_stop(stop, delay)
+                await pause(stop, delay)
                 delay = min(delay * 2, 60.0)
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 log.warning("vk polling: %r; retrying in %.0f s", exc, delay)
-                await _sleep_or_stop(stop, delay)
+                await pause(stop, delay)
                 delay = min(delay * 2, 60.0)
 
     async def _handle_reply(self, reply: dict[str, Any], sink: InboundSink) -> None:
@@ -389,10 +390,3 @@ async def _save_position(position: PollPosition, ts: str) -> None:
     except Exception as exc:
         # Only a restart in between would need it; the next save comes with the next events.
         log.warning("vk polling: position not saved: %s", exc)
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

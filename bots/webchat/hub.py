@@ -15,6 +15,8 @@ from aiohttp import WSCloseCode, web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bridge.stopping import pause
+
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
@@ -107,8 +109,7 @@ class RedisFanout:
                 if time.monotonic() - started > 60:
                     delay = 0.5  # it had been working: a new outage starts from a short wait
                 log.warning("webchat relay: %s; resubscribing in %.1f s", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await pause(stop, delay)
                 delay = min(delay * 2, 10.0)
 
     async def _listen(self) -> None:

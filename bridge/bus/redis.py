@@ -28,6 +28,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from bridge.bus.base import HANDLERS_IN_FLIGHT, BatchHandler, Bus, BusEntry, GroupCommit
 from bridge.domain import Event, Network
+from bridge.stopping import pause
 
 log = logging.getLogger(__name__)
 
@@ -275,13 +276,13 @@ class RedisBus(Bus):
                 log.warning("%s: %s; retrying", role, exc)
                 won = False
             if not won:
-                await _pause(stop, self.lease_ms / 3000)
+                await pause(stop, self.lease_ms / 3000)
                 continue
             lost = asyncio.Event()
             working = asyncio.ensure_future(work(lost))
             try:
                 while not stop.is_set() and not working.done():
-                    await _pause(stop, self.lease_ms / 3000)
+                    await pause(stop, self.lease_ms / 3000)
                     with contextlib.suppress(RedisError, OSError):
                         if (await self.renew_leases(family, [0], consumer))[0]:
                             continue
@@ -364,11 +365,11 @@ class _GroupReader:
             # Also NOGROUP after the server lost the stream: create the group again.
             self.group_ready = self.settled = False
             log.warning("stream %s: %s; retrying", self.stream, exc)
-            await _pause(stop, self.backoff.next())
+            await pause(stop, self.backoff.next())
             return
         except Exception:
             log.exception("stream %s: reading failed; retrying", self.stream)
-            await _pause(stop, self.backoff.next())
+            await pause(stop, self.backoff.next())
             return
         if not entries:
             return
@@ -381,7 +382,7 @@ class _GroupReader:
                 self.stream,
                 len(entries),
             )
-            await _pause(stop, self.backoff.next())
+            await pause(stop, self.backoff.next())
             return
         try:
             await self._ack([entry.entry_id for entry in entries])
@@ -391,7 +392,7 @@ class _GroupReader:
             log.warning(
                 "stream %s: ack failed: %s; the batch will be delivered again", self.stream, exc
             )
-            await _pause(stop, self.backoff.next())
+            await pause(stop, self.backoff.next())
             return
         self.backoff.reset()
 
@@ -406,10 +407,10 @@ class _GroupReader:
             claimed = await self._claim(batch_size)
             if claimed or self.in_order:
                 if not claimed:
-                    await _pause(stop, self.poll_s)  # the holder may still be working on them
+                    await pause(stop, self.poll_s)  # the holder may still be working on them
                 return claimed
         if not self.may_read_new():
-            await _pause(stop, self.poll_s)
+            await pause(stop, self.poll_s)
             return []
         return await self._read(">", batch_size, block=self.block_ms)
 
@@ -523,7 +524,7 @@ class _ShardOwner:
                     await self._balance()
                 except (RedisError, OSError) as exc:
                     log.warning("shard leases: %s; retrying", exc)
-                await _pause(self.stop, self.lease_s / 3)
+                await pause(self.stop, self.lease_s / 3)
         except asyncio.CancelledError:
             for task in self.tasks.values():
                 task.cancel()  # a batch cut short is not acked, so it comes again
@@ -605,13 +606,6 @@ class _ShardOwner:
             await reader.leave()
             with contextlib.suppress(RedisError, OSError):
                 await self.bus.release_lease(self.family, shard, self.consumer)
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep, but wake as soon as `stop` is set."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await stop.wait()
 
 
 def _payload(fields: Fields) -> bytes:
