@@ -7,9 +7,9 @@ import aiohttp
 from bridge.channel import MAX_FILE_BYTES
 
 
-async def download(http: aiohttp.ClientSession, url: str, *, timeout_s: float) -> tuple[bytes, str]:
-    """The file at `url` and the type its server gives it. LookupError when the server does not
-    hand it over or it is larger than MAX_FILE_BYTES; transport errors propagate."""
+async def download(http: aiohttp.ClientSession, url: str, *, timeout_s: float) -> bytes:
+    """The file at `url`. LookupError when the server does not hand it over or it is larger
+    than MAX_FILE_BYTES; transport errors propagate."""
     content = bytearray()
     async with http.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
         if response.status != 200:
@@ -18,4 +18,4 @@ async def download(http: aiohttp.ClientSession, url: str, *, timeout_s: float) -
             content += chunk
             if len(content) > MAX_FILE_BYTES:
                 raise LookupError(f"the file is larger than {MAX_FILE_BYTES} bytes")
-        return bytes(content), response.content_type
+    return bytes(content)

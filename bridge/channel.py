@@ -49,10 +49,11 @@ their conversation (the web chat) is given one; the bridge reads it from its sto
 
 
 class FileKeeper(Protocol):
-    """Keeps the files customers send on a channel whose network keeps none (the web chat).
+    """Keeps the files customers send where no network keeps them for us (the web chat has no
+    network, Messenger's addresses expire); what the file is stays in the message's attachment.
     Both raise StoreUnavailable when the store cannot be reached."""
 
-    async def keep(self, key: str, name: str | None, mime_type: str | None, content: bytes) -> None:
+    async def keep(self, key: str, content: bytes) -> None:
         """Keep `content` under `key`; a second call with the same key keeps the first."""
         ...
 

@@ -27,17 +27,12 @@ class StoredFiles:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def keep(self, key: str, name: str | None, mime_type: str | None, content: bytes) -> None:
+    async def keep(self, key: str, content: bytes) -> None:
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(
                     insert_ignoring_conflicts(conn, kept_files).values(
-                        key=key,
-                        name=name,
-                        mime_type=mime_type,
-                        size=len(content),
-                        content=content,
-                        created_at=utcnow(),
+                        key=key, content=content, created_at=utcnow()
                     )
                 )
         except (sa.exc.SQLAlchemyError, OSError) as exc:

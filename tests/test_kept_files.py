@@ -25,8 +25,8 @@ async def age(engine: AsyncEngine, key: str, days: float) -> None:
 
 async def test_a_second_file_under_the_same_key_keeps_the_first(engine: AsyncEngine) -> None:
     files = StoredFiles(engine)
-    await files.keep("webchat:v1:m1", "a.jpg", "image/jpeg", b"first")
-    await files.keep("webchat:v1:m1", "a.jpg", "image/jpeg", b"second")
+    await files.keep("webchat:v1:m1", b"first")
+    await files.keep("webchat:v1:m1", b"second")
 
     assert await files.load("webchat:v1:m1") == b"first"
 
@@ -35,8 +35,8 @@ async def test_files_older_than_the_days_kept_are_forgotten_and_newer_ones_stay(
     engine: AsyncEngine,
 ) -> None:
     files = StoredFiles(engine)
-    await files.keep("old", None, None, b"last year")
-    await files.keep("new", None, None, b"this week")
+    await files.keep("old", b"last year")
+    await files.keep("new", b"this week")
     await age(engine, "old", 31)
     await age(engine, "new", 29)
 
@@ -52,7 +52,7 @@ async def test_the_core_processes_prune_as_they_run_and_stop_when_told(
     engine: AsyncEngine,
 ) -> None:
     files = StoredFiles(engine)
-    await files.keep("old", None, None, b"x")
+    await files.keep("old", b"x")
     await age(engine, "old", 400)
     stop = asyncio.Event()
 

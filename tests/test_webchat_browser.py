@@ -6,6 +6,7 @@ same conversation; customer text never runs as code; on a desktop it is a panel 
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
 from pathlib import Path
 
@@ -92,7 +93,11 @@ def test_a_visitor_on_a_phone_sends_a_photo_which_is_scaled_down_and_kept(
     phone.screenshot(path=str(SCREENSHOTS / "webchat-phone-photo.png"))
 
     with sqlite3.connect(tmp_path / "supportbridge.db") as db:
-        name, content = db.execute("SELECT name, content FROM kept_files").fetchone()
+        [attachment] = json.loads(
+            db.execute("SELECT attachments FROM messages WHERE direction = 'inbound'").fetchone()[0]
+        )
+        (content,) = db.execute("SELECT content FROM kept_files").fetchone()
+    name = attachment["name"]
     kept = Image.open(io.BytesIO(content))
     assert (name, kept.format, kept.size) == ("IMG_2041.jpg", "JPEG", (1600, 1200))
     attach = chat.locator(".attach").bounding_box()

@@ -187,11 +187,11 @@ class FacebookChannel:
     async def _keep_file(self, key: str, url: str) -> None:
         assert self.files is not None
         try:
-            content, mime_type = await download(self._http(), url, timeout_s=DOWNLOAD_TIMEOUT_S)
+            content = await download(self._http(), url, timeout_s=DOWNLOAD_TIMEOUT_S)
         except (LookupError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("facebook: a customer's file was not downloaded: %s", exc)
             return
-        await self.files.keep(key, None, mime_type, content)
+        await self.files.keep(key, content)
 
     # -- receiving --------------------------------------------------------------------------
 

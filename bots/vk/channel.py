@@ -173,7 +173,7 @@ class VkChannel:
         if self._http is None:
             self._http = aiohttp.ClientSession()
         try:
-            content, _ = await download(self._http, url, timeout_s=60)
+            content = await download(self._http, url, timeout_s=60)
         except LookupError as exc:
             raise LookupError(f"VK: {exc}") from None
         return content

@@ -229,7 +229,7 @@ class WebChatChannel:
         photo = picture_type(content)
         key = f"webchat:{visitor}:{frame.id}"  # the message's own: a resend keeps the one file
         try:
-            await self.files.keep(key, frame.name, photo or frame.mime, content)
+            await self.files.keep(key, content)
         except StoreUnavailable as exc:
             log.warning("webchat: a visitor's file not kept: %s", exc)
             raise FrameError("unavailable", "not accepted now; send it again", frame.id) from None

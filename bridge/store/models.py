@@ -279,14 +279,11 @@ class ThresholdChange(Base):
 class KeptFile(Base):
     """A file a customer sent where no network keeps it for us: the web chat's, and Messenger's
     (whose addresses expire). The key comes from the message, so a message received twice keeps
-    one file."""
+    one file; what the file is (kind, name, type, size) is in the message's attachment."""
 
     __tablename__ = "kept_files"
 
     key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
-    name: Mapped[str | None] = mapped_column(sa.String(255))
-    mime_type: Mapped[str | None] = mapped_column(sa.String(127))
-    size: Mapped[int] = mapped_column(sa.Integer)
     content: Mapped[bytes] = mapped_column(sa.LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -20,9 +20,6 @@ def upgrade() -> None:
     op.create_table(
         "kept_files",
         sa.Column("key", sa.String(length=128), nullable=False),
-        sa.Column("name", sa.String(length=255), nullable=True),
-        sa.Column("mime_type", sa.String(length=127), nullable=True),
-        sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_kept_files")),
