@@ -21,7 +21,8 @@ InboundSink = Callable[[Sequence[InboundMessage]], Awaitable[None]]
 FileFetcher = Callable[[str], Awaitable[bytes]]
 """The content of a file a customer sent, by the network's id of it (`Channel.fetch_file`)."""
 
-# Telegram's Bot API hands bots files of up to 20 MB; no channel fetches a larger one.
+# Telegram's Bot API hands bots files of up to 20 MB; no channel fetches a larger one (the web
+# chat takes smaller ones still: bots.webchat.protocol.MAX_UPLOAD_BYTES).
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
 

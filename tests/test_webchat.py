@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bots.registry import make_webchat
 from bots.webchat import WebChatChannel
 from bots.webchat.channel import SOCKET_PATH, VISITOR_BURST, WIDGET_PATH
-from bots.webchat.protocol import MAX_FILE_BYTES, MAX_FRAME_BYTES
+from bots.webchat.protocol import MAX_FRAME_BYTES, MAX_UPLOAD_BYTES
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
 from bridge.channel import SeenMessage, StoreUnavailable
@@ -386,7 +386,7 @@ async def test_a_file_sent_again_after_a_reconnect_is_kept_and_stored_once(chat:
 @pytest.mark.parametrize(
     ("content", "data", "code"),
     [
-        (bytes(MAX_FILE_BYTES + 1), None, "too_large"),
+        (bytes(MAX_UPLOAD_BYTES + 1), None, "too_large"),
         (b"", "not base64 at all!", "invalid"),
         (b"", "", "invalid"),
     ],

@@ -120,6 +120,12 @@ class VkChannel:
             self._http = None
         self.session.close()
 
+    def _client(self) -> aiohttp.ClientSession:
+        """The session of the long polls and the file downloads (vk_api's is synchronous)."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
     async def call(self, method: str, **values: Any) -> Any:
         """One API method, off the event loop."""
         return await asyncio.to_thread(self.vk.method, method, values)
@@ -170,10 +176,8 @@ class VkChannel:
         url = file_url(items[0], name)
         if url is None:
             raise LookupError("VK no longer has this attachment")
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
         try:
-            content = await download(self._http, url, timeout_s=60)
+            content = await download(self._client(), url, timeout_s=60)
         except LookupError as exc:
             raise LookupError(f"VK: {exc}") from None
         return content
@@ -231,8 +235,6 @@ class VkChannel:
 
     async def _check(self, stop: asyncio.Event) -> dict[str, Any] | None:
         """One a_check, or None when `stop` came first."""
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
         assert self.server is not None
         params = {
             "act": "a_check",
@@ -241,7 +243,9 @@ class VkChannel:
             "wait": self.poll_wait_s,
         }
         timeout = aiohttp.ClientTimeout(total=self.poll_wait_s + 10)
-        request = asyncio.ensure_future(self._get_json(self._http, self.server, params, timeout))
+        request = asyncio.ensure_future(
+            self._get_json(self._client(), self.server, params, timeout)
+        )
         stopping = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -2,7 +2,7 @@
 
 Widget -> server: `hello` first (`token`: the stored one or null, `language`), then `message`
 (`id`: the widget's own id of the message, `text`), `file` (`id`, `name`, `mime`, `data`: the
-content in base64, at most MAX_FILE_BYTES, `text`: an optional caption) and `button` (`id`,
+content in base64, at most MAX_UPLOAD_BYTES, `text`: an optional caption) and `button` (`id`,
 `data`, `label`: a press of a button under a reply). The id makes a message sent again after a
 reconnect a duplicate the store drops.
 
@@ -29,8 +29,8 @@ from bridge.domain import MAX_TEXT_CHARS, AuthorKind, Button, OutboundMessage
 # Room for the longest text with every character escaped (\uXXXX), and the frame around it.
 MAX_FRAME_BYTES = 64 * 1024
 # A photo the widget has scaled down is a few hundred kB; a document may be larger.
-MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_FILE_FRAME_BYTES = MAX_FILE_BYTES * 4 // 3 + MAX_FRAME_BYTES
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_FILE_FRAME_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + MAX_FRAME_BYTES
 MAX_BUTTON_CHARS = 64
 
 JSON = dict[str, Any]
@@ -76,8 +76,8 @@ class SendFile(_Frame):
             content = base64.b64decode(self.data, validate=True)
         except binascii.Error:
             raise FrameError("invalid", "data: not base64", self.id) from None
-        if len(content) > MAX_FILE_BYTES:
-            message = f"a file may have at most {MAX_FILE_BYTES // (1024 * 1024)} MB"
+        if len(content) > MAX_UPLOAD_BYTES:
+            message = f"a file may have at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"
             raise FrameError("too_large", message, self.id)
         return content
 
