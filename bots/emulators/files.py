@@ -4,9 +4,19 @@ attachments are absolute; `url` is where the emulator listens, set once it does)
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 
 from aiohttp import web
+
+
+def uploaded(value: object) -> bytes:
+    """A customer's file as a test or the sandbox hands it to an emulator: `data_base64`."""
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except binascii.Error:
+        raise ValueError("data_base64 is not base64") from None
 
 
 class FileHost:

@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import contextlib
 import itertools
 import json
@@ -52,7 +50,7 @@ import aiohttp
 from aiohttp import web
 
 from bots.emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
-from bots.emulators.files import FileHost
+from bots.emulators.files import FileHost, uploaded
 
 log = logging.getLogger(__name__)
 
@@ -719,13 +717,15 @@ class VkEmulator:
             route(
                 "POST",
                 f"{user}/photos",
-                lambda b: self.write_photo(uid(b), _file(b), text=str(b.get("text", ""))),
+                lambda b: self.write_photo(
+                    uid(b), uploaded(b["data_base64"]), text=str(b.get("text", ""))
+                ),
             ),
             route(
                 "POST",
                 f"{user}/documents",
                 lambda b: self.write_document(
-                    uid(b), _file(b), str(b["title"]), text=str(b.get("text", ""))
+                    uid(b), uploaded(b["data_base64"]), str(b["title"]), text=str(b.get("text", ""))
                 ),
             ),
             route(
@@ -775,14 +775,6 @@ def _int(params: JSON, name: str) -> int:
         return int(str(params[name]))
     except (KeyError, ValueError):
         raise VkApiError(100, f"{name} is undefined or not a number") from None
-
-
-def _file(body: JSON) -> bytes:
-    """A customer's file, sent to the emulator as `data_base64`."""
-    try:
-        return base64.b64decode(str(body["data_base64"]), validate=True)
-    except binascii.Error:
-        raise ValueError("data_base64 is not base64") from None
 
 
 def _keyboard(raw: Any) -> JSON | None:
