@@ -5,12 +5,15 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
 COPY pyproject.toml README.md ./
+COPY requirements/run.txt ./requirements/
+# The locked tree first (its own layer, cached while the lock is unchanged), then the project alone.
+RUN pip install -r requirements/run.txt
 COPY bridge ./bridge
 COPY bots ./bots
 COPY kb ./kb
 COPY bench ./bench
 COPY config ./config
-RUN pip install . && useradd --system --home /app supportbridge && chown -R supportbridge /app
+RUN pip install --no-deps --no-build-isolation . && useradd --system --home /app supportbridge && chown -R supportbridge /app
 USER supportbridge
 
 # Settings come from SB_* variables; the annotated file documents them.

@@ -183,12 +183,13 @@ class RedisBus(Bus):
                 for event in batch:
                     yield event
 
-        try:
-            yield events()
-        finally:
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.unsubscribe(self.events_channel)
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+        # aclosing, not a direct aclose() call: older redis stubs leave aclose untyped.
+        async with contextlib.aclosing(pubsub):
+            try:
+                yield events()
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.unsubscribe(self.events_channel)
 
     # -- backlog ---------------------------------------------------------------------------
 
