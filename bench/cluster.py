@@ -33,13 +33,13 @@ from redis.exceptions import RedisError
 
 from bench.pipeline import shards_shared
 from bench.ports import free_port
-from bots.emulators.facebook import FacebookEmulator
-from bots.emulators.faults import Fault, FaultKind
-from bots.emulators.telegram import TelegramEmulator
-from bots.emulators.vk import VkEmulator
 from bridge.bus.redis import RedisBus
 from bridge.domain import Network
 from bridge.store.migrate import upgrade
+from emulators.facebook import FacebookEmulator
+from emulators.faults import Fault, FaultKind
+from emulators.telegram import TelegramEmulator
+from emulators.vk import VkEmulator
 
 TELEGRAM_TOKEN = "700100:cluster-bot"
 VK_TOKEN = "vk-cluster-token"
@@ -178,7 +178,7 @@ class Roles:
         self.started += 1
         log = (self.logs / f"{'-'.join(role)}-{self.started}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", *role],
+            [sys.executable, "-m", "supportbridge.cli", *role],
             env=self.env | {"SB_HTTP_PORT": str(port)},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -24,7 +24,6 @@ from aiohttp import web
 
 from bench.pipeline import BENCH_DATABASE_URL, BENCH_REDIS_URL, fresh_postgres_database
 from bench.ports import free_port
-from bots.emulators.telegram import TelegramEmulator
 from bridge.bus.redis import RedisBus
 from bridge.domain import (
     AuthorKind,
@@ -37,6 +36,7 @@ from bridge.domain import (
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.models import conversations, customers, identities, messages, utcnow
+from emulators.telegram import TelegramEmulator
 
 TOKEN = "700000:bench-delivery"
 
@@ -143,7 +143,9 @@ def sender_processes(api_url: str, count: int) -> Iterator[None]:
             "SB_LOG_LEVEL": "WARNING",
         }
         processes.append(
-            subprocess.Popen([sys.executable, "-m", "bridge.cli", "bot", "telegram"], env=env)
+            subprocess.Popen(
+                [sys.executable, "-m", "supportbridge.cli", "bot", "telegram"], env=env
+            )
         )
     try:
         yield

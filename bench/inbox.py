@@ -21,9 +21,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.pipeline import fresh_postgres_database, percentile
-from bridge.agents import add_agent
 from bridge.bus.memory import MemoryBus
 from bridge.domain import AuthorKind, ConversationState, DeliveryStatus, Direction, Network
+from bridge.inbox.agents import add_agent
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.models import conversations, customers, identities, messages, utcnow

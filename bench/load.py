@@ -26,7 +26,7 @@ from bench.cluster import NETWORKS, WARM_UP_ID, Cluster, Customers, cluster, cou
 from bench.cluster import inbound_backlog as stream_lag
 from bench.pipeline import percentile
 from bridge.domain import Direction, Network
-from bridge.knowledge import seed_articles
+from bridge.knowledge.articles import seed_articles
 from bridge.store.engine import make_engine
 from bridge.store.models import conversations, messages
 

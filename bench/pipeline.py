@@ -261,7 +261,7 @@ def core_processes(
     }
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "core"],
+            [sys.executable, "-m", "supportbridge.cli", "core"],
             env=env | {"SB_HTTP_PORT": str(free_port())},  # each its own /metrics
         )
         for _ in range(options.cores)

@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     )
 
     responder: str | None = Field(
-        default="bridge.kb_responder:knowledge_responder",
+        default="bridge.knowledge.responder:knowledge_responder",
         description="import path 'module:factory' of the Responder; empty: hand off everything",
     )
     kb_seed: Path | None = Path("config") / "kb" / "sample.yaml"
@@ -138,6 +138,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"{value!r}: an origin has no path (https://shop.example.com)")
             origins.append(f"{parts.scheme}://{parts.netloc}".lower())
         return origins
+
+    @field_validator("responder")
+    @classmethod
+    def _moved_responder(cls, value: str | None) -> str | None:
+        # The default responder's module moved; a config file written before still names it.
+        if value == "bridge.kb_responder:knowledge_responder":
+            return "bridge.knowledge.responder:knowledge_responder"
+        return value
 
     @field_validator("handoff_ack_en", "handoff_ack_ru")
     @classmethod

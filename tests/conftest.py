@@ -180,7 +180,7 @@ def sandbox(tmp_path: Path) -> Iterator[str]:
 
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "run", "--sandbox"],
+        [sys.executable, "-m", "supportbridge.cli", "run", "--sandbox"],
         env=new_user_env(tmp_path, port),
         cwd=tmp_path,
     )

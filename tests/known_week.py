@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.domain import AuthorKind, ConversationState, DecisionOutcome, Direction, Network
 from bridge.pipeline.phrases import FEEDBACK_NO, FEEDBACK_YES
-from bridge.reports import Period
+from bridge.reports.figures import Period
 from bridge.store.models import agents, conversations, customers, decisions, identities, messages
 
 MONDAY = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)

@@ -35,7 +35,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     port = free_port()
     env = new_user_env(data, port)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "run"],
+        [sys.executable, "-m", "supportbridge.cli", "run"],
         env=env,
         cwd=data,
         stdout=subprocess.PIPE,
@@ -45,7 +45,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         assert process.stdout is not None
         lines_until(process.stdout, "inbox:", timeout=40)
         issued = subprocess.run(
-            [sys.executable, "-m", "bridge.cli", "user", "token", "admin", "--name", "fuzz"],
+            [sys.executable, "-m", "supportbridge.cli", "user", "token", "admin", "--name", "fuzz"],
             env=env,
             cwd=data,
             capture_output=True,

@@ -15,16 +15,16 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.emulators.telegram import MAX_DOWNLOAD_SIZE, TelegramEmulator
 from bots.telegram import TelegramChannel
-from bridge.agents import add_agent
 from bridge.bus.memory import MemoryBus
 from bridge.domain import Attachment, Direction, Network
+from bridge.inbox.agents import add_agent
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations, messages
 from bridge.web.app import add_inbox
 from bridge.web.server import make_app
+from emulators.telegram import MAX_DOWNLOAD_SIZE, TelegramEmulator
 from tests.factories import entries, inbound
 from tests.web_client import PASSWORD, sign_in
 

@@ -20,11 +20,11 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from bridge.backends.poll_position import RedisPollPosition
 from bridge.bus import BusEntry
 from bridge.bus.redis import MAX_CONNECTIONS, RedisBus
 from bridge.delivery.ratelimit import Limit, RedisRateLimiter
 from bridge.domain import AuthorKind, Event, Network, OutboundMessage
-from bridge.poll_position import RedisPollPosition
 from tests.factories import inbound
 
 pytestmark = pytest.mark.redis

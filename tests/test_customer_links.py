@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
-from bridge.customers import LinkRefused, find_customers, link_customers, undo_link
 from bridge.domain import Network
-from bridge.inbox import conversation_view
+from bridge.inbox.customers import LinkRefused, find_customers, link_customers, undo_link
+from bridge.inbox.views import conversation_view
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations, identities

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
-from bridge.conversations import SuggestionNotFound, judge_suggestion
 from bridge.domain import AuthorKind, ConversationState, DecisionOutcome, HandoffReason, Network
+from bridge.inbox.actions import SuggestionNotFound, judge_suggestion
 from bridge.pipeline.phrases import FEEDBACK_NO, FEEDBACK_YES, feedback_buttons
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings

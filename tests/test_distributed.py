@@ -52,7 +52,7 @@ class Cores:
     def start(self) -> subprocess.Popen[bytes]:
         port = free_port()  # its /healthz, /readyz and /metrics
         env = self.env | {"SB_HTTP_PORT": str(port)}
-        process = subprocess.Popen([sys.executable, "-m", "bridge.cli", "core"], env=env)
+        process = subprocess.Popen([sys.executable, "-m", "supportbridge.cli", "core"], env=env)
         self.running.append(process)
         self.ports[process.pid] = port
         return process

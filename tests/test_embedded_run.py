@@ -21,7 +21,7 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from bench.ports import free_port
-from bridge.agents import authenticate
+from bridge.inbox.agents import authenticate
 from bridge.store.engine import make_engine
 from bridge.store.migrate import alembic_config, current_revision
 

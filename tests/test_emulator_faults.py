@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.emulators.faults import Fault, FaultKind, FaultPlan
+from emulators.faults import Fault, FaultKind, FaultPlan
 
 LIMITED = Fault(FaultKind.RATE_LIMIT, retry_after=3)
 

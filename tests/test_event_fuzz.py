@@ -32,12 +32,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.emulators.facebook import sign
 from bots.facebook import FacebookChannel
 from bots.facebook import channel as facebook_channel
 from bots.facebook.events import WebhookPayload
 from bots.facebook.events import to_inbound as facebook_to_inbound
-from bots.registry import NetworkChannel, make_webchat
 from bots.telegram import TelegramChannel
 from bots.telegram import channel as telegram_channel
 from bots.telegram.events import to_inbound as telegram_to_inbound
@@ -52,13 +50,15 @@ from bots.webchat.token import VisitorTokens
 from bridge.bus import BusEntry
 from bridge.bus.base import encode
 from bridge.bus.memory import MemoryBus
-from bridge.customer_history import customer_history
 from bridge.domain import MAX_ID_CHARS, MAX_TEXT_CHARS, InboundMessage, Network
-from bridge.kept_files import StoredFiles
 from bridge.pipeline.worker import Pipeline, decode
 from bridge.settings import Settings
+from bridge.store.customer_history import customer_history
+from bridge.store.kept_files import StoredFiles
 from bridge.store.models import dead_letters, messages
 from bridge.web.server import MAX_REQUEST_BYTES, make_app
+from emulators.facebook import sign
+from supportbridge.networks import NetworkChannel, make_webchat
 
 FUZZ = hypothesis.settings(
     max_examples=100,

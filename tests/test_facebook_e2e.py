@@ -19,14 +19,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.emulators.facebook import SIGNATURE_HEADER, FacebookEmulator, sign
-from bots.emulators.faults import Fault, FaultKind
 from bots.facebook import FacebookChannel
 from bots.facebook.channel import WEBHOOK_PATH, quick_replies
 from bots.facebook.events import WebhookPayload, to_inbound
 from bridge.bus.memory import MemoryBus
 from bridge.channel import DeliveryError
-from bridge.conversations import reply_as_agent
 from bridge.delivery.ratelimit import MemoryRateLimiter
 from bridge.delivery.sender import RetryPolicy, Sender
 from bridge.domain import (
@@ -38,12 +35,15 @@ from bridge.domain import (
     Network,
     OutboundMessage,
 )
-from bridge.kept_files import StoredFiles
+from bridge.inbox.actions import reply_as_agent
 from bridge.pipeline.phrases import FEEDBACK_YES
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
+from bridge.store.kept_files import StoredFiles
 from bridge.store.models import agents, conversations, decisions, messages, utcnow
+from emulators.facebook import SIGNATURE_HEADER, FacebookEmulator, sign
+from emulators.faults import Fault, FaultKind
 from tests.factories import ScriptedResponder
 
 TOKEN = "EAAB-e2e-page-token"

@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bots.emulators.facebook import SIGNATURE_HEADER, FacebookEmulator, sign
-from bots.emulators.faults import Fault, FaultKind
+from emulators.facebook import SIGNATURE_HEADER, FacebookEmulator, sign
+from emulators.faults import Fault, FaultKind
 
 TOKEN = "EAAB-test-page-token"
 SECRET = "test-app-secret"

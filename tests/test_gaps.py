@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
-from bridge.gaps import cluster, knowledge_gaps, unanswered_questions
+from bridge.knowledge.gaps import cluster, knowledge_gaps, unanswered_questions
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from tests.factories import ScriptedResponder, entries, inbound

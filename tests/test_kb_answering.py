@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
 from bridge.domain import AuthorKind, ConversationState, HandoffReason
-from bridge.kb_responder import KnowledgeResponder
-from bridge.knowledge import seed_articles, upsert_articles
+from bridge.knowledge.articles import seed_articles, upsert_articles
+from bridge.knowledge.responder import KnowledgeResponder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations, decisions, messages

@@ -4,7 +4,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kb.cli import kb
 from kb.evaluate import (
     THRESHOLDS,
     answered_stats,
@@ -12,6 +11,7 @@ from kb.evaluate import (
     expected_calibration_error,
     run_eval,
 )
+from supportbridge.kb_commands import kb
 
 KB_ROWS = [
     ("how do I change my plan", "tariff"),

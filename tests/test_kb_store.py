@@ -13,13 +13,13 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.cli import main
-from bridge.knowledge import load_articles, replace_articles, upsert_articles
+from bridge.knowledge.articles import load_articles, replace_articles, upsert_articles
 from bridge.store.engine import make_engine
 from bridge.store.migrate import downgrade, upgrade
 from bridge.store.models import articles
 from kb.articles import Article
 from kb.io import read_articles
+from supportbridge.cli import main
 
 SAMPLE = Path(__file__).resolve().parents[1] / "config" / "kb" / "sample.yaml"
 

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.kept_files import StoredFiles, forget_old_files, prune_kept_files
+from bridge.store.kept_files import StoredFiles, forget_old_files, prune_kept_files
 from bridge.store.models import kept_files, utcnow
 
 

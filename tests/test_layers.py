@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 BOTS = Path(__file__).resolve().parents[1] / "bots"
-BRIDGE_INSIDES = ("bridge.store", "bridge.pipeline", "bridge.web", "bridge.customer_history")
+BRIDGE_INSIDES = ("bridge.store", "bridge.pipeline", "bridge.web", "bridge.store.customer_history")
 DATABASE_LIBRARIES = ("sqlalchemy", "asyncpg", "aiosqlite")
 
 

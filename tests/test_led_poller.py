@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bots.emulators.telegram import TelegramEmulator
 from bots.telegram import TelegramChannel
 from bridge.bus.redis import RedisBus
 from bridge.domain import InboundMessage
-from bridge.runtime import poll
+from emulators.telegram import TelegramEmulator
+from supportbridge.runtime import poll
 from tests.conftest import serve
 
 pytestmark = pytest.mark.redis

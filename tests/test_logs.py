@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.logs import about_conversation, configure
+from bridge.util.logs import about_conversation, configure
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.domain import Network
-from bridge.reports import Period, Report, compute
+from bridge.reports.figures import Period, Report, compute
 from tests.known_week import SLA, WEEK, at, fill_known_week
 
 

@@ -9,9 +9,15 @@ import sys
 
 import pytest
 
-from bridge.runtime import role_tasks
+from supportbridge.runtime import role_tasks
 
-KNOWLEDGE_BASE_MODULES = ("sklearn", "scipy", "kb.matcher", "bridge.kb_responder", "bridge.web.app")
+KNOWLEDGE_BASE_MODULES = (
+    "sklearn",
+    "scipy",
+    "kb.matcher",
+    "bridge.knowledge.responder",
+    "bridge.web.app",
+)
 
 
 def test_a_bot_process_does_not_load_the_knowledge_base_or_the_inbox() -> None:
@@ -19,7 +25,7 @@ def test_a_bot_process_does_not_load_the_knowledge_base_or_the_inbox() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, bridge.roles.bot; "
+            "import sys, supportbridge.roles.bot; "
             f"print(','.join(m for m in {KNOWLEDGE_BASE_MODULES!r} if m in sys.modules))",
         ],
         capture_output=True,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.settings import SettingsError, load_settings
+from bridge.settings import Settings, SettingsError, load_settings
 
 
 @pytest.fixture
@@ -169,3 +169,8 @@ def test_the_shipped_config_file_is_valid(
     monkeypatch.setenv("SB_CONFIG", str(shipped))
 
     assert load_settings().inbound_shards == 16
+
+
+def test_a_config_naming_the_responder_by_its_former_module_still_loads() -> None:
+    settings = Settings(responder="bridge.kb_responder:knowledge_responder")
+    assert settings.responder == "bridge.knowledge.responder:knowledge_responder"

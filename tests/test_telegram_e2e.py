@@ -13,12 +13,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.emulators.faults import Fault, FaultKind
-from bots.emulators.telegram import SECRET_HEADER, TelegramEmulator
 from bots.telegram import TelegramChannel
 from bots.telegram.channel import WEBHOOK_PATH
 from bridge.bus.memory import MemoryBus
-from bridge.conversations import reply_as_agent
 from bridge.delivery.ratelimit import MemoryRateLimiter
 from bridge.delivery.sender import RetryPolicy, Sender
 from bridge.domain import (
@@ -30,12 +27,15 @@ from bridge.domain import (
     Network,
     OutboundMessage,
 )
+from bridge.inbox.actions import reply_as_agent
 from bridge.pipeline.phrases import FEEDBACK_NO
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
-from bridge.runtime import run_channel
 from bridge.settings import Settings
 from bridge.store.models import agents, conversations, decisions, identities, messages
+from emulators.faults import Fault, FaultKind
+from emulators.telegram import SECRET_HEADER, TelegramEmulator
+from supportbridge.runtime import run_channel
 from tests.factories import ScriptedResponder
 
 TOKEN = "123456:ABC-emulator"

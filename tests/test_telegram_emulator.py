@@ -34,8 +34,8 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bench.ports import free_port
-from bots.emulators.faults import Fault, FaultKind
-from bots.emulators.telegram import SECRET_HEADER, TelegramEmulator
+from emulators.faults import Fault, FaultKind
+from emulators.telegram import SECRET_HEADER, TelegramEmulator
 from tests.conftest import serve
 
 TOKEN = "123456:ABC-test_token"
@@ -692,7 +692,7 @@ async def test_standalone_entry_point_serves_the_given_token(
 ) -> None:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "bots.emulators.telegram", "--port", str(port), "--token", "42:XY"],
+        *[sys.executable, "-m", "emulators.telegram", "--port", str(port), "--token", "42:XY"],
         cwd=Path(__file__).parent.parent,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,

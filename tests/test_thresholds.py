@@ -7,16 +7,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.agents import Role, add_agent
 from bridge.bus.memory import MemoryBus
 from bridge.domain import DecisionOutcome, Network
-from bridge.evidence import Evidence, curve, label, threshold_curve
-from bridge.knowledge import upsert_articles
+from bridge.inbox.agents import Role, add_agent
+from bridge.knowledge.articles import upsert_articles
+from bridge.knowledge.evidence import Evidence, curve, label, threshold_curve
 from bridge.pipeline.phrases import FEEDBACK_NO, FEEDBACK_YES
-from bridge.pipeline.worker import Pipeline
-from bridge.settings import Settings
-from bridge.store.models import articles, decisions, threshold_changes
-from bridge.thresholds import (
+from bridge.pipeline.thresholds import (
     GLOBAL,
     LiveThresholds,
     ThresholdError,
@@ -24,6 +21,9 @@ from bridge.thresholds import (
     network_scope,
     save_threshold,
 )
+from bridge.pipeline.worker import Pipeline
+from bridge.settings import Settings
+from bridge.store.models import articles, decisions, threshold_changes
 from kb.articles import Article
 from tests.factories import ScriptedResponder, entries, inbound
 

@@ -13,20 +13,20 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.emulators.faults import Fault, FaultKind
-from bots.emulators.vk import VkEmulator
 from bots.vk import VkChannel
 from bots.vk.channel import WEBHOOK_PATH
 from bridge.bus.memory import MemoryBus
-from bridge.conversations import reply_as_agent
 from bridge.delivery.ratelimit import MemoryRateLimiter
 from bridge.delivery.sender import RetryPolicy, Sender
 from bridge.domain import ConversationState, DeliveryStatus, HandoffReason, Network
+from bridge.inbox.actions import reply_as_agent
 from bridge.pipeline.phrases import FEEDBACK_NO
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import agents, conversations, decisions, identities, messages
+from emulators.faults import Fault, FaultKind
+from emulators.vk import VkEmulator
 from tests.factories import ScriptedResponder
 
 TOKEN = "vk-test-token"

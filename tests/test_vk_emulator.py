@@ -13,12 +13,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from vk_api.exceptions import ApiError
 
-from bots.emulators.faults import Fault, FaultKind
-from bots.emulators.vk import VkEmulator
 from bots.vk import VkChannel
+from bridge.backends.poll_position import FilePollPosition
 from bridge.channel import DeliveryError
 from bridge.domain import AuthorKind, Button, InboundMessage, Network, OutboundMessage
-from bridge.poll_position import FilePollPosition
+from emulators.faults import Fault, FaultKind
+from emulators.vk import VkEmulator
 
 TOKEN = "vk-test-token"
 GROUP = 77

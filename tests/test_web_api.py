@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.agents import Role, add_agent
 from bridge.bus.memory import MemoryBus
 from bridge.domain import ConversationState, Network
+from bridge.inbox.agents import Role, add_agent
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations

@@ -73,7 +73,7 @@ def product(tmp_path: Path) -> Iterator[Product]:
     # SB_KB_REFRESH_SECONDS: how soon a saved threshold reaches the pipeline
     env = new_user_env(tmp_path, port, SB_KB_REFRESH_SECONDS="1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "run", "--sandbox"],
+        [sys.executable, "-m", "supportbridge.cli", "run", "--sandbox"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,

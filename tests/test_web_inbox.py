@@ -18,12 +18,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.agents import AgentInfo, Role, add_agent
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
 from bridge.domain import ConversationState, DeliveryStatus, Direction, Event, Network
-from bridge.kb_responder import KnowledgeResponder
-from bridge.knowledge import load_articles, seed_articles
+from bridge.inbox.agents import AgentInfo, Role, add_agent
+from bridge.knowledge.articles import load_articles, seed_articles
+from bridge.knowledge.responder import KnowledgeResponder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations, decisions, messages

@@ -19,15 +19,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.registry import make_webchat
 from bots.webchat import WebChatChannel
 from bots.webchat.channel import SOCKET_PATH, VISITOR_BURST, WIDGET_PATH
 from bots.webchat.protocol import MAX_FRAME_BYTES, MAX_UPLOAD_BYTES
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
 from bridge.channel import SeenMessage, StoreUnavailable
-from bridge.conversations import add_note, reply_as_agent
-from bridge.customer_history import customer_history
 from bridge.delivery.ratelimit import MemoryRateLimiter
 from bridge.delivery.sender import RetryPolicy, Sender
 from bridge.domain import (
@@ -39,10 +36,12 @@ from bridge.domain import (
     Network,
     OutboundMessage,
 )
-from bridge.kept_files import StoredFiles
+from bridge.inbox.actions import add_note, reply_as_agent
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
+from bridge.store.customer_history import customer_history
+from bridge.store.kept_files import StoredFiles
 from bridge.store.models import (
     agents,
     conversations,
@@ -51,6 +50,7 @@ from bridge.store.models import (
     kept_files,
     messages,
 )
+from supportbridge.networks import make_webchat
 from tests.factories import ScriptedResponder
 
 ACK_RU = "Спасибо! Скоро вам ответит оператор"

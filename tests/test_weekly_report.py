@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.ports import free_port
-from bridge.cli import main
-from bridge.weekly import last_full_week
+from bridge.reports.weekly import last_full_week
+from supportbridge.cli import main
 from tests.known_week import fill_known_week
 
 

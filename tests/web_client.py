@@ -8,7 +8,7 @@ import re
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bridge.agents import AgentInfo
+from bridge.inbox.agents import AgentInfo
 
 PASSWORD = "correct horse battery"
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')

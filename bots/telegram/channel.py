@@ -32,7 +32,7 @@ from bots.telegram.events import message_key, to_inbound
 from bridge.channel import Delivered, DeliveryError, InboundSink, PollPosition
 from bridge.delivery.ratelimit import Limit
 from bridge.domain import Button, Network, OutboundMessage
-from bridge.stopping import pause
+from bridge.util.stopping import pause
 
 log = logging.getLogger(__name__)
 

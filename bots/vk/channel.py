@@ -39,7 +39,7 @@ from bridge.channel import (
 )
 from bridge.delivery.ratelimit import Limit
 from bridge.domain import Button, Network, OutboundMessage
-from bridge.stopping import pause
+from bridge.util.stopping import pause
 
 log = logging.getLogger(__name__)
 

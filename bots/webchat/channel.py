@@ -37,7 +37,7 @@ from bridge.channel import (
 )
 from bridge.delivery.ratelimit import Limit
 from bridge.domain import Attachment, InboundMessage, Network, OutboundMessage
-from bridge.file_types import picture_type
+from bridge.util.file_types import picture_type
 
 log = logging.getLogger(__name__)
 

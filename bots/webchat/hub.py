@@ -15,7 +15,7 @@ from aiohttp import WSCloseCode, web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bridge.stopping import pause
+from bridge.util.stopping import pause
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from bridge.bus.base import HANDLERS_IN_FLIGHT, BatchHandler, Bus, BusEntry, GroupCommit
 from bridge.domain import Event, Network
-from bridge.stopping import pause
+from bridge.util.stopping import pause
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,13 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge import metrics
 from bridge.bus import Bus, BusEntry
 from bridge.channel import Channel, DeliveryError
 from bridge.delivery.ratelimit import RateLimiter
 from bridge.domain import DeliveryStatus, Event, OutboundMessage
-from bridge.logs import about_conversation
 from bridge.store.models import messages, utcnow
+from bridge.util import metrics
+from bridge.util.logs import about_conversation
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from bridge.language import guess_language
 from bridge.pipeline import phrases
 from bridge.pipeline.ingest import ConversationRow, Stored
 from bridge.pipeline.responder import Answer, Question, Responder
+from bridge.pipeline.thresholds import LiveThresholds
 from bridge.settings import Settings
-from bridge.thresholds import LiveThresholds
 from kb.intents import asks_for_human, is_strongly_negative, says_not_helped
 
 _WITH_PEOPLE = (ConversationState.WAITING, ConversationState.ASSIGNED)

@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bridge import metrics
 from bridge.bus import Bus, BusEntry
 from bridge.domain import (
     Button,
@@ -35,9 +34,10 @@ from bridge.domain import (
 from bridge.pipeline.ingest import ConversationRow, Stored, apply_edits, ingest
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.route import Reply, Routed, Router, StateChange
+from bridge.pipeline.thresholds import LiveThresholds
 from bridge.settings import Settings
 from bridge.store.models import conversations, dead_letters, decisions, messages, utcnow
-from bridge.thresholds import LiveThresholds
+from bridge.util import metrics
 
 log = logging.getLogger(__name__)
 

@@ -289,7 +289,8 @@ class KeptFile(Base):
 
 
 class KbArticle(Base):
-    """A knowledge-base article; `kb.articles.Article` is its in-memory form (bridge.knowledge)."""
+    """A knowledge-base article; `kb.articles.Article` is its in-memory form
+    (`bridge.knowledge.articles` converts between them)."""
 
     __tablename__ = "articles"
 

@@ -10,11 +10,11 @@ import aiohttp_jinja2
 import sqlalchemy as sa
 from aiohttp import web
 
-from bridge.agents import AgentError, Role, add_agent, list_agents, update_agent
-from bridge.canned import CannedError, add_canned, delete_canned, list_canned
 from bridge.domain import Direction, Network
-from bridge.gaps import knowledge_gaps
-from bridge.knowledge import load_articles, upsert_articles
+from bridge.inbox.agents import AgentError, Role, add_agent, list_agents, update_agent
+from bridge.inbox.canned import CannedError, add_canned, delete_canned, list_canned
+from bridge.knowledge.articles import load_articles, upsert_articles
+from bridge.knowledge.gaps import knowledge_gaps
 from bridge.store.models import conversations, messages, utcnow
 from bridge.web import auth
 from bridge.web.pages import ENGINE, context, quote_error

@@ -17,18 +17,18 @@ from pydantic import (
     ValidationError,
 )
 
-from bridge import conversations as actions
-from bridge.agents import AgentError, AgentInfo, Role, add_agent, list_agents, update_agent
-from bridge.customers import (
+from bridge.domain import MAX_TEXT_CHARS, ConversationState, Network
+from bridge.inbox import actions
+from bridge.inbox.agents import AgentError, AgentInfo, Role, add_agent, list_agents, update_agent
+from bridge.inbox.customers import (
     LinkRefused,
     customer_of,
     find_customers,
     link_customers,
     undo_link,
 )
-from bridge.domain import MAX_TEXT_CHARS, ConversationState, Network
-from bridge.inbox import InboxQuery, View, conversation_view, inbox
-from bridge.kb_responder import KnowledgeResponder
+from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
+from bridge.knowledge.responder import KnowledgeResponder
 from bridge.store.models import utcnow
 from bridge.web import auth
 from bridge.web.files import attachment_response

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.bus import Bus
 from bridge.channel import FileFetcher
 from bridge.domain import Network
-from bridge.kb_responder import KnowledgeResponder
+from bridge.knowledge.responder import KnowledgeResponder
 from bridge.settings import Settings
 from bridge.web import (
     admin_pages,

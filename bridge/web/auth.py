@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.agents import AgentInfo, get_agent
+from bridge.inbox.agents import AgentInfo, get_agent
 from bridge.store.models import api_tokens, utcnow, web_sessions
 
 SESSION_COOKIE = "sb_session"

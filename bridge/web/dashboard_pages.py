@@ -11,7 +11,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bridge.domain import Network
-from bridge.reports import Period, compute, tables
+from bridge.reports.figures import Period, compute, tables
 from bridge.web.pages import ENGINE, SETTINGS, context
 
 routes = web.RouteTableDef()

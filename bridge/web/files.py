@@ -1,5 +1,5 @@
 """Customers' attachments, opened by agents: the inbox's link and the API's endpoint answer with
-the file as the network hands it over (`bridge.attachments`)."""
+the file as the network hands it over (`bridge.inbox.attachments`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from bridge.attachments import AttachmentNotFound, AttachmentUnavailable, open_attachment
 from bridge.channel import FileFetcher
 from bridge.domain import Network
+from bridge.inbox.attachments import AttachmentNotFound, AttachmentUnavailable, open_attachment
 from bridge.web.openapi import row_id
 from bridge.web.pages import ENGINE
 

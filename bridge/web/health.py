@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
-from bridge.metrics import STREAM_LAG, exposition
+from bridge.util.metrics import STREAM_LAG, exposition
 
 log = logging.getLogger(__name__)
 

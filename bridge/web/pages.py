@@ -2,7 +2,7 @@
 
 Every page is rendered on the server from Jinja2 templates with autoescaping on, so customer text
 is always shown as text. Forms post back and redirect (post/redirect/get); each action is a
-function of `bridge.conversations` or `bridge.agents`, the same ones the REST API calls.
+function of `bridge.inbox.actions` or `bridge.inbox.agents`, the same ones the REST API calls.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge import conversations as actions
-from bridge.agents import AgentError, authenticate, list_agents, update_agent
 from bridge.bus import Bus
-from bridge.canned import list_canned
-from bridge.customers import (
+from bridge.domain import Network
+from bridge.inbox import actions
+from bridge.inbox.agents import AgentError, authenticate, list_agents, update_agent
+from bridge.inbox.canned import list_canned
+from bridge.inbox.customers import (
     LinkRefused,
     customer_of,
     find_customers,
@@ -29,9 +30,8 @@ from bridge.customers import (
     links_of,
     undo_link,
 )
-from bridge.domain import Network
-from bridge.inbox import InboxQuery, View, conversation_view, inbox
-from bridge.knowledge import load_articles
+from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
+from bridge.knowledge.articles import load_articles
 from bridge.settings import Settings
 from bridge.store.models import utcnow
 from bridge.web import auth

@@ -13,9 +13,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bridge.domain import Network
-from bridge.evidence import Curve, Evidence, threshold_curve
-from bridge.knowledge import load_articles
-from bridge.thresholds import (
+from bridge.knowledge.articles import load_articles
+from bridge.knowledge.evidence import Curve, Evidence, threshold_curve
+from bridge.pipeline.thresholds import (
     GLOBAL,
     LiveThresholds,
     ThresholdError,

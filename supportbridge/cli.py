@@ -12,8 +12,8 @@ from typing import Any
 import click
 
 from bridge.domain import Network
-from bridge.logs import configure
 from bridge.settings import Settings, SettingsError, load_settings
+from bridge.util.logs import configure
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -48,7 +48,7 @@ def main() -> None:
 )
 def run(sandbox: bool) -> None:
     """Start everything in one process on the embedded database (migrations included)."""
-    from bridge.roles.embedded import embedded_main
+    from supportbridge.roles.embedded import embedded_main
 
     settings = _settings()
     _run(lambda: embedded_main(settings, sandbox=sandbox))
@@ -57,7 +57,7 @@ def run(sandbox: bool) -> None:
 @main.command()
 def core() -> None:
     """Start one core worker of the distributed mode (needs SB_REDIS_URL)."""
-    from bridge.roles.core import core_main
+    from supportbridge.roles.core import core_main
 
     settings = _settings()
     if not settings.redis_url:
@@ -72,8 +72,8 @@ def core() -> None:
 )
 def bot(network: str) -> None:
     """Start one network's worker: receive its events, send its outbound messages."""
-    from bots.registry import configured_networks
-    from bridge.roles.bot import bot_main
+    from supportbridge.networks import configured_networks
+    from supportbridge.roles.bot import bot_main
 
     settings = _settings()
     if Network(network) not in configured_networks(settings):
@@ -88,7 +88,7 @@ def bot(network: str) -> None:
 @main.command()
 def web() -> None:
     """Start the web inbox of the distributed mode (as many as you like)."""
-    from bridge.roles.web import web_main
+    from supportbridge.roles.web import web_main
 
     settings = _settings()
     _run(lambda: web_main(settings))
@@ -117,7 +117,7 @@ def _password_option() -> Callable[[Callable[..., None]], Callable[..., None]]:
 @click.option("--language", type=click.Choice(["en", "ru"]), default="en", show_default=True)
 def user_add(login: str, password: str, name: str | None, admin: bool, language: str) -> None:
     """Create an agent (with --admin, an admin): the first admin starts here."""
-    from bridge.agents import AgentError, Role, add_agent
+    from bridge.inbox.agents import AgentError, Role, add_agent
     from bridge.store.migrate import migrated_engine
 
     async def create() -> str:
@@ -142,7 +142,7 @@ def user_add(login: str, password: str, name: str | None, admin: bool, language:
 @click.option("--name", required=True, help="What the token is for (e.g. the CRM's name).")
 def user_token(login: str, name: str) -> None:
     """Issue a REST API token acting as LOGIN (printed once; send it as a Bearer token)."""
-    from bridge.agents import AgentError, find_agent
+    from bridge.inbox.agents import AgentError, find_agent
     from bridge.store.migrate import migrated_engine
     from bridge.web.auth import issue_api_token
 
@@ -164,7 +164,7 @@ def user_token(login: str, name: str) -> None:
 @_password_option()
 def user_password(login: str, password: str) -> None:
     """Set an agent's password."""
-    from bridge.agents import AgentError, find_agent, update_agent
+    from bridge.inbox.agents import AgentError, find_agent, update_agent
     from bridge.store.migrate import migrated_engine
 
     async def change() -> None:
@@ -213,7 +213,7 @@ def report(week: bool, before: dt.datetime | None, out: Path | None) -> None:
     """Write the weekly report (HTML and JSON); e-mail it when SMTP is configured."""
     import smtplib
 
-    from bridge.weekly import build, last_full_week, send, write
+    from bridge.reports.weekly import build, last_full_week, send, write
 
     settings = _settings()
     period = last_full_week((before or dt.datetime.now(dt.UTC)).date())
@@ -322,7 +322,7 @@ def bench_inbox(conversations: int, messages: int, requests: int) -> None:
 
 
 def _attach_kb() -> None:
-    from kb.cli import kb
+    from supportbridge.kb_commands import kb
 
     main.add_command(kb)
 

@@ -14,13 +14,13 @@ from importlib import resources
 import aiohttp
 from aiohttp import web
 
-from bots.emulators.facebook import FacebookEmulator
-from bots.emulators.telegram import TelegramEmulator
-from bots.emulators.vk import VkEmulator
 from bots.facebook.channel import WEBHOOK_PATH as FACEBOOK_WEBHOOK_PATH
-from bots.registry import configured_networks
 from bridge.domain import Network
 from bridge.settings import Settings
+from emulators.facebook import FacebookEmulator
+from emulators.telegram import TelegramEmulator
+from emulators.vk import VkEmulator
+from supportbridge.networks import configured_networks
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """What the agents' inbox shows: the conversation list with its filters, counts and SLA clocks,
 and one conversation with the customer's whole history. Read-only queries; actions live in
-`bridge.conversations`."""
+`bridge.inbox.actions`."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from bridge.reports import Period, Report, compute, tables
+from bridge.reports.figures import Period, Report, compute, tables
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
 

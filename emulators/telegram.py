@@ -16,7 +16,7 @@ documents as a user, edits them, presses inline buttons, blocks the bot, and rea
 sent with the emulator's own receive time of each send (the delivery benchmark's evidence).
 `faults` injects 429s, 5xx answers, slow answers and dropped connections on demand.
 
-Run standalone: `python -m bots.emulators.telegram --port 8081 --token 123:ABC`.
+Run standalone: `python -m emulators.telegram --port 8081 --token 123:ABC`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from bots.emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
+from emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
 
 log = logging.getLogger(__name__)
 

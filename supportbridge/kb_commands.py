@@ -1,4 +1,4 @@
-"""`kb` commands: part of the `supportbridge` command line, runnable alone as `python -m kb.cli`."""
+"""`supportbridge kb`: import and export the stored articles, measure the matcher."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def import_command(file: Path, replace: bool) -> None:
     Without --replace, articles with a new id are added and those with a stored id updated.
     """
     # Imported here: the store (SQLAlchemy, drivers) would slow down every `supportbridge` start.
-    from bridge.knowledge import replace_articles, upsert_articles
+    from bridge.knowledge.articles import replace_articles, upsert_articles
     from kb.io import KbFileError, articles_from_rows, read_rows
 
     url = _database_url()
@@ -93,7 +93,7 @@ def import_command(file: Path, replace: bool) -> None:
 @click.argument("file", type=OUT)
 def export_command(file: Path) -> None:
     """Write every stored article to FILE; the format follows the extension (.yaml/.yml/.csv)."""
-    from bridge.knowledge import load_articles
+    from bridge.knowledge.articles import load_articles
     from kb.io import KbFileError, file_format, write_articles
 
     url = _database_url()
@@ -137,6 +137,3 @@ async def _migrated_engine(url: str) -> AsyncEngine:
     await upgrade(url)
     return make_engine(url)
 
-
-if __name__ == "__main__":
-    kb()

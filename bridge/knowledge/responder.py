@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.knowledge import load_articles
+from bridge.knowledge.articles import load_articles
 from bridge.pipeline.responder import Answer, Question, Responder
 from bridge.settings import Settings
 from bridge.store.models import articles

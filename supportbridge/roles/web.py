@@ -6,13 +6,17 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.registry import configured_networks, make_channel, make_webchat
 from bots.webchat import WebChatChannel
 from bridge.bus import Bus
-from bridge.customer_history import customer_history
 from bridge.delivery.ratelimit import RateLimiter
-from bridge.kept_files import StoredFiles
-from bridge.runtime import (
+from bridge.settings import Settings
+from bridge.store.customer_history import customer_history
+from bridge.store.kept_files import StoredFiles
+from bridge.web.app import add_inbox
+from bridge.web.health import add_health_routes
+from bridge.web.server import make_app, serve_http
+from supportbridge.networks import configured_networks, make_channel, make_webchat
+from supportbridge.runtime import (
     make_limiter,
     role_tasks,
     run_channel,
@@ -20,10 +24,6 @@ from bridge.runtime import (
     stop_on_signals,
     webhook_app,
 )
-from bridge.settings import Settings
-from bridge.web.app import add_inbox
-from bridge.web.health import add_health_routes
-from bridge.web.server import make_app, serve_http
 
 
 async def run_webchat(

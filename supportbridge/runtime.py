@@ -1,4 +1,4 @@
-"""Wiring shared by the roles (`bridge.roles`): settings -> engine, bus and rate limiter; one
+"""Wiring shared by the roles (`supportbridge.roles`): settings -> engine, bus and rate limiter; one
 network's receiving (polling under a lease, or its webhook) and sending."""
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.registry import NetworkChannel
+from bridge.backends.poll_position import FilePollPosition, RedisPollPosition
 from bridge.bus import Bus
 from bridge.bus.memory import MemoryBus
 from bridge.channel import InboundSink, Receiver
 from bridge.delivery.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bridge.delivery.sender import Sender
 from bridge.domain import InboundMessage
-from bridge.poll_position import FilePollPosition, RedisPollPosition
 from bridge.settings import Settings
-from bridge.stopping import pause
 from bridge.store.engine import make_engine
+from bridge.util.stopping import pause
+from supportbridge.networks import NetworkChannel
 
 log = logging.getLogger(__name__)
 

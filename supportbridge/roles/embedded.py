@@ -6,14 +6,20 @@ import asyncio
 import logging
 from pathlib import Path
 
-from bots.registry import configured_networks, make_channel, make_webchat
-from bridge.agents import ensure_first_admin
-from bridge.customer_history import customer_history
-from bridge.kept_files import StoredFiles
-from bridge.knowledge import seed_articles
-from bridge.roles.core import run_core
-from bridge.roles.web import run_webchat
-from bridge.runtime import (
+from bridge.inbox.agents import ensure_first_admin
+from bridge.knowledge.articles import seed_articles
+from bridge.settings import Settings
+from bridge.store.customer_history import customer_history
+from bridge.store.engine import make_engine
+from bridge.store.kept_files import StoredFiles
+from bridge.store.migrate import upgrade
+from bridge.web.app import add_inbox
+from bridge.web.health import add_health_routes
+from bridge.web.server import make_app, serve_http
+from supportbridge.networks import configured_networks, make_channel, make_webchat
+from supportbridge.roles.core import run_core
+from supportbridge.roles.web import run_webchat
+from supportbridge.runtime import (
     make_limiter,
     role_tasks,
     run_channel,
@@ -21,12 +27,6 @@ from bridge.runtime import (
     stop_on_signals,
     webhook_app,
 )
-from bridge.settings import Settings
-from bridge.store.engine import make_engine
-from bridge.store.migrate import upgrade
-from bridge.web.app import add_inbox
-from bridge.web.health import add_health_routes
-from bridge.web.server import make_app, serve_http
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
     app = make_app()
     playground = None
     if sandbox:
-        from bots.sandbox.app import mount_sandbox, sandbox_settings
+        from emulators.sandbox.app import mount_sandbox, sandbox_settings
 
         playground = mount_sandbox(app, settings)
         settings = sandbox_settings(settings)

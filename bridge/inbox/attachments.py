@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.channel import MAX_FILE_BYTES, FileFetcher
 from bridge.domain import Attachment, Direction, Network
-from bridge.file_types import picture_type
 from bridge.store.models import messages
+from bridge.util.file_types import picture_type
 
 log = logging.getLogger(__name__)
 

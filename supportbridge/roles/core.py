@@ -8,13 +8,13 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
-from bridge.kept_files import prune_kept_files
 from bridge.pipeline.responder import load_responder
 from bridge.pipeline.worker import Pipeline
-from bridge.runtime import consumer_name, role_tasks, services, stop_on_signals
 from bridge.settings import Settings
+from bridge.store.kept_files import prune_kept_files
 from bridge.web.health import add_health_routes
 from bridge.web.server import make_app, serve_http
+from supportbridge.runtime import consumer_name, role_tasks, services, stop_on_signals
 
 log = logging.getLogger(__name__)
 

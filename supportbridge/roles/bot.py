@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from bots.registry import make_channel
 from bridge.domain import Network
-from bridge.kept_files import StoredFiles
-from bridge.runtime import (
+from bridge.settings import Settings
+from bridge.store.kept_files import StoredFiles
+from bridge.web.health import add_health_routes
+from bridge.web.server import make_app, serve_http
+from supportbridge.networks import make_channel
+from supportbridge.runtime import (
     make_limiter,
     role_tasks,
     run_channel,
@@ -13,9 +16,6 @@ from bridge.runtime import (
     stop_on_signals,
     webhook_app,
 )
-from bridge.settings import Settings
-from bridge.web.health import add_health_routes
-from bridge.web.server import make_app, serve_http
 
 
 async def bot_main(settings: Settings, network: Network) -> None:

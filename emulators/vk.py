@@ -9,7 +9,7 @@ What it does as VK documents:
 * every answer is HTTP 200, `{"response": ...}` or `{"error": {"error_code", "error_msg",
   "request_params"}}` (vk_api parses JSON only on 2xx, so API errors must be 200);
 * customers' photos (sizes `s`, `x`, `w`, each at its own address) and documents, served from
-  `/_files/...` (`files`, a bots.emulators.files.FileHost), and `messages.getById` for the
+  `/_files/...` (`files`, a emulators.files.FileHost), and `messages.getById` for the
   community's messages;
 * codes 5 (bad token), 6 / 9 / 10 (injected), 100 (bad parameter), 901 (the user has not allowed
   messages, or denied them), 911 (bad keyboard), 914 (text over 9000 characters);
@@ -29,7 +29,7 @@ edits, presses a callback button, denies messages, and reads what the community 
 emulator's own receive time of each send. `faults` injects error 6 (RATE_LIMIT), error 10
 (SERVER_ERROR), slow answers and dropped connections; `fail_next` any VK error code (e.g. 9).
 
-Run standalone: `python -m bots.emulators.vk --port 8082 --group-id 1 --token vk-emulator`.
+Run standalone: `python -m emulators.vk --port 8082 --group-id 1 --token vk-emulator`.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bots.emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
-from bots.emulators.files import FileHost, uploaded
+from emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
+from emulators.files import FileHost, uploaded
 
 log = logging.getLogger(__name__)
 

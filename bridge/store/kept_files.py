@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.channel import StoreUnavailable
 from bridge.pipeline.ingest import insert_ignoring_conflicts
-from bridge.stopping import pause
 from bridge.store.models import kept_files, utcnow
+from bridge.util.stopping import pause
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ handshake), in order, the events waiting batched into one POST (up to 100 entrie
 non-200 answer is retried with doubling back-off, as the platform retries until it succeeds.
 
 A customer's files come as attachments with a CDN address (`/_files/...`: `files`, a
-bots.emulators.files.FileHost) that expires (`files.forget`).
+emulators.files.FileHost) that expires (`files.forget`).
 
 A test (or, over `/_emulator/...`, another process) plays the customers: writes as PSID X,
 presses a quick reply, sends a postback, reads the page's messages, moves a customer's last
@@ -29,7 +29,7 @@ message into the past, makes a person unavailable; and reads what the page sent 
 emulator's receive times. `faults` injects 613 (rate limit), 5xx, slow answers and dropped
 connections; `fail_next` injects any Graph error code (4, 32, 551, 10/2018278, 2, 190...).
 
-Run standalone: `python -m bots.emulators.facebook --port 8083`, then
+Run standalone: `python -m emulators.facebook --port 8083`, then
 `POST /_emulator/subscribe {"url": ..., "verify_token": ...}`.
 """
 
@@ -53,8 +53,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bots.emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
-from bots.emulators.files import FileHost, uploaded
+from emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
+from emulators.files import FileHost, uploaded
 
 log = logging.getLogger(__name__)
 
