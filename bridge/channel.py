@@ -11,7 +11,6 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bridge.delivery.ratelimit import Limit
 from bridge.domain import AuthorKind, Button, InboundMessage, Network, OutboundMessage
 
 InboundSink = Callable[[Sequence[InboundMessage]], Awaitable[None]]
@@ -24,6 +23,19 @@ FileFetcher = Callable[[str], Awaitable[bytes]]
 # Telegram's Bot API hands bots files of up to 20 MB; no channel fetches a larger one (the web
 # chat takes smaller ones still: bots.webchat.protocol.MAX_UPLOAD_BYTES).
 MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A network's rate limit on one key (a bot, a chat): `per_second` sends, `burst` at once."""
+
+    key: str
+    per_second: float
+    burst: int = 1
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.per_second
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +116,26 @@ class PollPosition(Protocol):
     async def load(self) -> str | None: ...
 
     async def save(self, position: str) -> None: ...
+
+
+Receive = Callable[[bytes], Awaitable[None]]
+
+
+class Broadcast(Protocol):
+    """One topic's messages to every process of the product, kept nowhere: within this process in
+    the embedded mode, through Redis pub/sub in the distributed one (the web chat reaches a
+    visitor's socket in whichever process holds it this way)."""
+
+    def subscribe(self, receive: Receive) -> None:
+        """`receive` gets every payload published on the topic from now on."""
+        ...
+
+    async def publish(self, payload: bytes) -> None: ...
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Carry what other processes publish to this process's receivers until `stop`
+        (returns at once where there are no other processes)."""
+        ...
 
 
 class Receiver(Protocol):

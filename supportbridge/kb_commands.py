@@ -136,4 +136,3 @@ async def _migrated_engine(url: str) -> AsyncEngine:
 
     await upgrade(url)
     return make_engine(url)
-

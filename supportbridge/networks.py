@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from bridge.bus import Bus
+from bridge.backends import Backend
 from bridge.channel import Channel, CustomerHistory, FileKeeper, Receiver
 from bridge.domain import Network
 from bridge.settings import Settings
@@ -65,21 +65,17 @@ def make_channel(
 
 
 async def make_webchat(
-    settings: Settings, bus: Bus, history: CustomerHistory, files: FileKeeper
+    settings: Settings, backend: Backend, history: CustomerHistory, files: FileKeeper
 ) -> WebChatChannel:
     """The web chat needs no account anywhere: every product has it. It shows a returning
     visitor the conversation's `history`, keeps the files visitors send in `files`, and reaches
-    a visitor's socket through Redis when the process holding it may be another one."""
+    a visitor's socket through the backend's broadcast, whichever process holds it. Visitors'
+    tokens are signed with the setting, or else with a secret generated once and kept by the
+    backend where every process finds it."""
     from bots.webchat import WebChatChannel
-    from bots.webchat.hub import Hub, LocalFanout, RedisFanout
-    from bots.webchat.token import VisitorTokens, load_secret
-    from bridge.bus.redis import RedisBus
+    from bots.webchat.token import VisitorTokens
 
-    hub = Hub()
-    fanout = (
-        RedisFanout(bus.client, f"{bus.prefix}:webchat", hub)
-        if isinstance(bus, RedisBus)
-        else LocalFanout(hub)
-    )
-    tokens = VisitorTokens(await load_secret(settings, bus))
-    return WebChatChannel(history, files, tokens, hub, fanout, settings.webchat_origins)
+    secret = settings.webchat_secret
+    tokens = VisitorTokens(secret.encode() if secret else await backend.shared_secret("webchat"))
+    broadcast = backend.broadcast("webchat")
+    return WebChatChannel(history, files, tokens, broadcast, settings.webchat_origins)

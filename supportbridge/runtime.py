@@ -1,4 +1,4 @@
-"""Wiring shared by the roles (`supportbridge.roles`): settings -> engine, bus and rate limiter; one
+"""Wiring shared by the roles (`supportbridge.roles`): settings -> engine and backend; one
 network's receiving (polling under a lease, or its webhook) and sending."""
 
 from __future__ import annotations
@@ -10,18 +10,16 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.backends.poll_position import FilePollPosition, RedisPollPosition
-from bridge.bus import Bus
+from bridge.backends import Backend
+from bridge.backends.local import LocalBackend
 from bridge.bus.memory import MemoryBus
 from bridge.channel import InboundSink, Receiver
-from bridge.delivery.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bridge.delivery.sender import Sender
 from bridge.domain import InboundMessage
 from bridge.settings import Settings
@@ -32,18 +30,21 @@ from supportbridge.networks import NetworkChannel
 log = logging.getLogger(__name__)
 
 
-def make_bus(settings: Settings) -> Bus:
+def make_backend(settings: Settings) -> Backend:
+    """The one choice between one process and many: Redis when it is configured."""
     if settings.redis_url:
+        from bridge.backends.redis import RedisBackend
         from bridge.bus.redis import RedisBus
 
-        return RedisBus(
+        bus = RedisBus(
             settings.redis_url,
             settings.inbound_shards,
             lease_ms=settings.shard_lease_ms,
             claim_idle_ms=settings.claim_idle_ms,
             prefix=settings.redis_prefix,
         )
-    return MemoryBus(settings.inbound_shards)
+        return RedisBackend(bus)
+    return LocalBackend(MemoryBus(settings.inbound_shards), settings.data_dir)
 
 
 def consumer_name() -> str:
@@ -51,13 +52,13 @@ def consumer_name() -> str:
 
 
 @contextlib.asynccontextmanager
-async def services(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Bus]]:
+async def services(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Backend]]:
     engine = make_engine(settings.effective_database_url)
-    bus = make_bus(settings)
+    backend = make_backend(settings)
     try:
-        yield engine, bus
+        yield engine, backend
     finally:
-        await bus.close()
+        await backend.close()
         await engine.dispose()
 
 
@@ -99,25 +100,16 @@ async def role_tasks(stop: asyncio.Event) -> AsyncIterator[Start]:
         raise
 
 
-def make_limiter(settings: Settings, bus: Bus) -> RateLimiter:
-    if settings.redis_url:
-        from bridge.bus.redis import RedisBus
-
-        assert isinstance(bus, RedisBus)
-        return RedisRateLimiter(bus.client, settings.redis_prefix)
-    return MemoryRateLimiter()
-
-
 async def run_channel(
     settings: Settings,
     engine: AsyncEngine,
-    bus: Bus,
+    backend: Backend,
     channel: NetworkChannel,
-    limiter: RateLimiter,
     stop: asyncio.Event,
 ) -> None:
     """One network: receive (polling, unless its webhook is served) and send its outbound."""
-    sender = Sender(engine, bus, channel, limiter)
+    bus = backend.bus
+    sender = Sender(engine, bus, channel, backend.rate_limiter())
     try:
         async with role_tasks(stop) as start:
             start(
@@ -129,36 +121,30 @@ async def run_channel(
                 if settings.public_url:
                     start(_register_webhook(channel, settings.public_url, stop))
             else:
-                start(poll(channel, bus, stop, settings.data_dir))
+                start(poll(channel, backend, stop))
     finally:
         await channel.close()
 
 
-async def poll(channel: Receiver, bus: Bus, stop: asyncio.Event, data_dir: Path) -> None:
+async def poll(channel: Receiver, backend: Backend, stop: asyncio.Event) -> None:
     """Long polling by one process only, where several run the same network's role; each
     goes on from where the last one left off."""
-    from bridge.bus.redis import RedisBus
-
-    network = channel.network.value
-    if not isinstance(bus, RedisBus):
-        position = FilePollPosition(data_dir / f"{network}.poll-position")
-        await channel.poll(bus.publish_inbound, stop, position)
-        return
-
-    shared = RedisPollPosition(bus.client, f"{bus.prefix}:poll-position:{network}")
+    network = channel.network
+    position = backend.poll_position(network)
+    sink = backend.bus.publish_inbound
 
     async def poll_while_leading(until: asyncio.Event) -> None:
         try:
-            await channel.poll(patient_sink(bus.publish_inbound, until), until, shared)
+            await channel.poll(patient_sink(sink, until), until, position)
         except (RedisError, OSError) as exc:
             if not until.is_set():
                 raise
             # Leadership is lost with the bus down (Redis restarting): the events in hand stay
             # unconfirmed on the network, so whichever process leads next fetches them again.
-            log.info("%s polling ended with the bus unreachable: %s", network, exc)
+            log.info("%s polling ended with the bus unreachable: %s", network.value, exc)
 
     # `lead` ends the poll (sets its event) on stop, or when another process took over.
-    await bus.lead(f"poll:{network}", consumer_name(), poll_while_leading, stop)
+    await backend.lead(f"poll:{network.value}", consumer_name(), poll_while_leading, stop)
 
 
 def patient_sink(sink: InboundSink, stop: asyncio.Event) -> InboundSink:
@@ -196,6 +182,6 @@ async def _register_webhook(channel: NetworkChannel, public_url: str, stop: asyn
         delay = min(delay * 2, 300.0)
 
 
-def webhook_app(app: web.Application, channels: list[NetworkChannel], bus: Bus) -> None:
+def webhook_app(app: web.Application, channels: list[NetworkChannel], backend: Backend) -> None:
     for channel in channels:
-        app.router.add_routes(channel.webhook_routes(bus.publish_inbound))
+        app.router.add_routes(channel.webhook_routes(backend.bus.publish_inbound))

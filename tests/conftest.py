@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bridge.backends.local import LocalBackend
 from bridge.bus.memory import MemoryBus
 from bridge.pipeline.responder import Responder
 from bridge.settings import Settings
@@ -105,6 +106,12 @@ def settings(tmp_path: os.PathLike[str]) -> Settings:
 @pytest.fixture
 def memory_bus(settings: Settings) -> MemoryBus:
     return MemoryBus(settings.inbound_shards)
+
+
+@pytest.fixture
+def local_backend(memory_bus: MemoryBus, settings: Settings) -> LocalBackend:
+    """The embedded mode's backend, on the test's in-process bus."""
+    return LocalBackend(memory_bus, settings.data_dir)
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ from bots.webchat import channel as webchat_channel
 from bots.webchat import protocol as webchat_protocol
 from bots.webchat.protocol import FrameError, Hello, Say
 from bots.webchat.token import VisitorTokens
+from bridge.backends.local import LocalBackend
 from bridge.bus import BusEntry
 from bridge.bus.base import encode
 from bridge.bus.memory import MemoryBus
@@ -510,7 +511,7 @@ class Webhooks:
 
 @pytest.fixture
 async def webhooks(
-    engine: AsyncEngine, settings: Settings, memory_bus: MemoryBus
+    engine: AsyncEngine, settings: Settings, memory_bus: MemoryBus, local_backend: LocalBackend
 ) -> AsyncIterator[Webhooks]:
     channels: list[NetworkChannel] = [
         TelegramChannel(TG_TOKEN, api_url=NO_API, webhook_secret=SECRET),
@@ -518,7 +519,7 @@ async def webhooks(
         FacebookChannel("page-token", app_secret=FB_APP_SECRET, verify_token="v", api_url=NO_API),
     ]
     webchat = await make_webchat(
-        settings, memory_bus, customer_history(engine), StoredFiles(engine)
+        settings, local_backend, customer_history(engine), StoredFiles(engine)
     )
     app = make_app()
     for channel in [*channels, webchat]:

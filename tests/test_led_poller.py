@@ -12,6 +12,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bots.telegram import TelegramChannel
+from bridge.backends.redis import RedisBackend
 from bridge.bus.redis import RedisBus
 from bridge.domain import InboundMessage
 from emulators.telegram import TelegramEmulator
@@ -71,7 +72,7 @@ async def test_a_poller_that_loses_redis_while_stopping_leaves_its_updates_to_th
     bus.publish_inbound = redis_down  # type: ignore[method-assign]
     first = TelegramChannel(TOKEN, api_url=api_url, poll_timeout_s=1)
     stop = asyncio.Event()
-    polling = asyncio.ensure_future(poll(first, bus, stop, tmp_path))
+    polling = asyncio.ensure_future(poll(first, RedisBackend(bus), stop))
     while not attempts:  # noqa: ASYNC110 - the poller has no event to wait on
         await asyncio.sleep(0.05)
     stop.set()

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bots.webchat import WebChatChannel
 from bots.webchat.channel import SOCKET_PATH, VISITOR_BURST, WIDGET_PATH
 from bots.webchat.protocol import MAX_FRAME_BYTES, MAX_UPLOAD_BYTES
+from bridge.backends.local import LocalBackend
+from bridge.backends.redis import RedisBackend
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
 from bridge.channel import SeenMessage, StoreUnavailable
@@ -162,12 +164,16 @@ class Chat:
 
 @pytest.fixture
 async def chat(
-    engine: AsyncEngine, settings: Settings, memory_bus: MemoryBus, responder: Responder | None
+    engine: AsyncEngine,
+    settings: Settings,
+    memory_bus: MemoryBus,
+    local_backend: LocalBackend,
+    responder: Responder | None,
 ) -> AsyncIterator[Chat]:
     """The embedded product's web chat: the channel as `run` makes it, the pipeline and the
     web chat's sender, on the in-process bus."""
     channel = await make_webchat(
-        settings, memory_bus, customer_history(engine), StoredFiles(engine)
+        settings, local_backend, customer_history(engine), StoredFiles(engine)
     )
     app = web.Application()
     app.add_routes(channel.webhook_routes(memory_bus.publish_inbound))
@@ -549,11 +555,13 @@ async def test_the_widget_script_is_served_as_javascript_that_never_parses_text_
 
 @pytest.fixture
 async def shop_only(
-    engine: AsyncEngine, settings: Settings, memory_bus: MemoryBus
+    engine: AsyncEngine, settings: Settings, memory_bus: MemoryBus, local_backend: LocalBackend
 ) -> AsyncIterator[TestServer]:
     """A web chat open only to pages of https://shop.example.com."""
     listed = settings.model_copy(update={"webchat_origins": ["https://shop.example.com"]})
-    channel = await make_webchat(listed, memory_bus, customer_history(engine), StoredFiles(engine))
+    channel = await make_webchat(
+        listed, local_backend, customer_history(engine), StoredFiles(engine)
+    )
     app = web.Application()
     app.add_routes(channel.webhook_routes(memory_bus.publish_inbound))
     server = TestServer(app, host="127.0.0.1")
@@ -599,7 +607,7 @@ async def test_without_a_list_a_page_of_any_site_opens_the_chat(chat: Chat) -> N
 
 
 async def test_while_the_store_cannot_be_read_hello_is_answered_unavailable_and_retrying_works(
-    engine: AsyncEngine, settings: Settings, memory_bus: MemoryBus
+    engine: AsyncEngine, settings: Settings, memory_bus: MemoryBus, local_backend: LocalBackend
 ) -> None:
     store_down = True
 
@@ -608,7 +616,7 @@ async def test_while_the_store_cannot_be_read_hello_is_answered_unavailable_and_
             raise StoreUnavailable("connection refused")
         return []
 
-    channel = await make_webchat(settings, memory_bus, history, StoredFiles(engine))
+    channel = await make_webchat(settings, local_backend, history, StoredFiles(engine))
     app = web.Application()
     app.add_routes(channel.webhook_routes(memory_bus.publish_inbound))
     server = TestServer(app, host="127.0.0.1")
@@ -640,10 +648,10 @@ async def test_a_reply_sent_by_one_process_reaches_the_socket_another_process_ho
     holder_bus = RedisBus(redis_url, 4, prefix=redis_prefix)
     sender_bus = RedisBus(redis_url, 4, prefix=redis_prefix)
     holder = await make_webchat(
-        distributed, holder_bus, customer_history(engine), StoredFiles(engine)
+        distributed, RedisBackend(holder_bus), customer_history(engine), StoredFiles(engine)
     )
     other = await make_webchat(
-        distributed, sender_bus, customer_history(engine), StoredFiles(engine)
+        distributed, RedisBackend(sender_bus), customer_history(engine), StoredFiles(engine)
     )
     app = web.Application()
     app.add_routes(holder.webhook_routes(holder_bus.publish_inbound))

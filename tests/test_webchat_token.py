@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from bots.webchat.token import SECRET_FILE, VisitorTokens, load_secret
+from bots.webchat.token import VisitorTokens
+from bridge.backends.local import LocalBackend
+from bridge.backends.redis import RedisBackend
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
+from bridge.channel import SeenMessage
+from bridge.domain import Network
 from bridge.settings import Settings
+from supportbridge.networks import make_webchat
 
 SECRET = b"a-test-secret-of-enough-length"
 
@@ -70,36 +75,49 @@ def test_a_short_secret_is_refused() -> None:
 async def test_without_the_setting_a_secret_is_generated_once_and_kept_in_the_data_directory(
     tmp_path: Path,
 ) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
-    bus = MemoryBus(1)
+    backend = LocalBackend(MemoryBus(1), tmp_path / "data")
 
-    first = await load_secret(settings, bus)
-    again = await load_secret(settings, bus)
+    first = await backend.shared_secret("webchat")
+    again = await backend.shared_secret("webchat")
 
     assert first == again and len(first) >= 32
-    kept = tmp_path / "data" / SECRET_FILE
+    kept = tmp_path / "data" / "webchat.secret"
     assert kept.read_bytes() == first
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600  # readable by the owner only
 
 
 async def test_the_setting_is_the_secret_when_given(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, webchat_secret="configured-secret-1234")
+    backend = LocalBackend(MemoryBus(1), tmp_path)
 
-    assert await load_secret(settings, MemoryBus(1)) == b"configured-secret-1234"
-    assert not (tmp_path / SECRET_FILE).exists()
+    channel = await make_webchat(settings, backend, no_history, NoFiles())
+
+    _, token = VisitorTokens(b"configured-secret-1234").issue()
+    assert channel.tokens.verify(token) is not None
+    assert not (tmp_path / "webchat.secret").exists()
 
 
 @pytest.mark.redis
 async def test_processes_on_one_redis_share_one_generated_secret(
-    tmp_path: Path, redis_url: str, redis_prefix: str
+    redis_url: str, redis_prefix: str
 ) -> None:
-    first, second = (RedisBus(redis_url, 1, prefix=redis_prefix) for _ in range(2))
+    first, second = (RedisBackend(RedisBus(redis_url, 1, prefix=redis_prefix)) for _ in range(2))
     try:
-        settings = Settings(data_dir=tmp_path, redis_url=redis_url, redis_prefix=redis_prefix)
-        secrets = [await load_secret(settings, bus) for bus in (first, second)]
+        secrets = [await backend.shared_secret("webchat") for backend in (first, second)]
     finally:
         await first.close()
         await second.close()
 
     assert secrets[0] == secrets[1] and len(secrets[0]) >= 32
-    assert not (tmp_path / SECRET_FILE).exists()
+
+
+async def no_history(network: Network, chat_id: str, limit: int) -> list[SeenMessage]:
+    return []
+
+
+class NoFiles:
+    async def keep(self, key: str, content: bytes) -> None:
+        raise AssertionError("no file is sent in these tests")
+
+    async def load(self, key: str) -> bytes:
+        raise LookupError(key)

@@ -1,7 +1,7 @@
 """The Facebook Messenger channel: signed webhooks in, the Graph API Send API out, plain aiohttp.
 
 Messenger only pushes (no polling). Sending is bound by the platform's messaging windows
-(../shared/reference/networks.md 3.2): a standard message only within 24 h of the person's last
+(docs/networks.md 3.2): a standard message only within 24 h of the person's last
 message; after that, only a human agent's reply with tag HUMAN_AGENT, and only within 7 days.
 The channel checks the windows itself before calling, so an agent sees why a reply cannot go
 instead of a bare error code.
@@ -27,8 +27,7 @@ from pydantic import ValidationError
 
 from bots.downloads import download
 from bots.facebook.events import Inbound, WebhookPayload, to_inbound
-from bridge.channel import Delivered, DeliveryError, FileKeeper, InboundSink, PollPosition
-from bridge.delivery.ratelimit import Limit
+from bridge.channel import Delivered, DeliveryError, FileKeeper, InboundSink, Limit, PollPosition
 from bridge.domain import AuthorKind, Button, Network, OutboundMessage
 
 log = logging.getLogger(__name__)

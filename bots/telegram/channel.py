@@ -29,8 +29,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bots.telegram.events import message_key, to_inbound
-from bridge.channel import Delivered, DeliveryError, InboundSink, PollPosition
-from bridge.delivery.ratelimit import Limit
+from bridge.channel import Delivered, DeliveryError, InboundSink, Limit, PollPosition
 from bridge.domain import Button, Network, OutboundMessage
 from bridge.util.stopping import pause
 

@@ -35,9 +35,9 @@ from bridge.channel import (
     Delivered,
     DeliveryError,
     InboundSink,
+    Limit,
     PollPosition,
 )
-from bridge.delivery.ratelimit import Limit
 from bridge.domain import Button, Network, OutboundMessage
 from bridge.util.stopping import pause
 
@@ -49,7 +49,7 @@ MAX_MESSAGE_CHARS = 9000
 COMMUNITY_PER_SECOND = 20.0
 # 6 too many requests per second, 9 flood control, 10 internal server error (VKS errors.json)
 RETRYABLE_CODES = frozenset({6, 9, 10})
-# vk_api 11.10.1 posts to api.vk.ru, earlier releases to api.vk.com (networks.md 2.1)
+# vk_api 11.10.1 posts to api.vk.ru, earlier releases to api.vk.com (docs/networks.md 2.1)
 VK_API_PREFIXES = ("https://api.vk.ru/method/", "https://api.vk.com/method/")
 
 
@@ -212,7 +212,7 @@ class VkChannel:
                 delay = min(delay * 2, 60.0)
 
     async def _handle_reply(self, reply: dict[str, Any], sink: InboundSink) -> None:
-        """One a_check answer; `failed` as VK's SDKs handle it (networks.md 2.2)."""
+        """One a_check answer; `failed` as VK's SDKs handle it (docs/networks.md 2.2)."""
         failed = reply.get("failed")
         if failed == 1:
             self.ts = str(reply["ts"])  # events before it are lost; go on from here

@@ -1,8 +1,8 @@
 """The web-chat channel: `/widget.js` for the brand's page, and `/ws/chat`, the widget's socket.
 
 A visitor's messages go to the same inbound sink as every network's; the replies come from the
-sender (`send`) and go to the visitor's open sockets through the fanout. A reply is marked sent
-once it is handed to the fanout: it is in the visitor's conversation, shown live on an open
+sender (`send`) and go to the visitor's open sockets through the broadcast. A reply is marked sent
+once it is broadcast: it is in the visitor's conversation, shown live on an open
 widget, or from the history the widget receives when the visitor comes back (web chat has no
 network that could still refuse it). The frames are described in `bots.webchat.protocol`.
 """
@@ -19,23 +19,25 @@ from dataclasses import dataclass, field
 from importlib import resources
 from urllib.parse import urlsplit
 
+import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.exceptions import RedisError
 
 from bots.webchat import protocol
-from bots.webchat.hub import JSON, Fanout, Hub, RedisFanout
+from bots.webchat.hub import JSON, Hub
 from bots.webchat.protocol import FrameError, Hello, Press, Say, SendFile
 from bots.webchat.token import VisitorTokens
 from bridge.channel import (
+    Broadcast,
     CustomerHistory,
     Delivered,
     DeliveryError,
     FileKeeper,
     InboundSink,
+    Limit,
     PollPosition,
     StoreUnavailable,
 )
-from bridge.delivery.ratelimit import Limit
 from bridge.domain import Attachment, InboundMessage, Network, OutboundMessage
 from bridge.util.file_types import picture_type
 
@@ -94,15 +96,15 @@ class WebChatChannel:
         history: CustomerHistory,
         files: FileKeeper,
         tokens: VisitorTokens,
-        hub: Hub,
-        fanout: Fanout,
+        broadcast: Broadcast,
         origins: Sequence[str] = (),
     ) -> None:
         self.history = history
         self.files = files
         self.tokens = tokens
-        self.hub = hub
-        self.fanout = fanout
+        self.hub = Hub()
+        self.broadcast = broadcast
+        broadcast.subscribe(self._push)
         self.origins = frozenset(origins)
         self.widget = resources.files(__package__).joinpath("widget.js").read_text("utf-8")
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
@@ -116,10 +118,21 @@ class WebChatChannel:
         """Nothing to register: the widget on the brand's page connects to us."""
 
     async def relay(self, stop: asyncio.Event) -> None:
-        """Push the frames that other processes send to the sockets this one holds (Redis);
-        when one process does everything, the sender reaches the sockets itself."""
-        if isinstance(self.fanout, RedisFanout):
-            await self.fanout.run(stop)
+        """Push the frames that other processes send to the sockets this one holds."""
+        await self.broadcast.run(stop)
+
+    async def _deliver(self, visitor: str, frame: JSON) -> None:
+        """Get `frame` to the visitor's open sockets, in whichever process they are."""
+        await self.broadcast.publish(orjson.dumps({"to": visitor, "frame": frame}))
+
+    async def _push(self, payload: bytes) -> None:
+        try:
+            item = orjson.loads(payload)
+            visitor, frame = str(item["to"]), dict(item["frame"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.warning("webchat relay: skipped a malformed frame: %s", exc)
+            return
+        await self.hub.push(visitor, frame)
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -128,7 +141,7 @@ class WebChatChannel:
 
     async def send(self, message: OutboundMessage) -> Delivered:
         try:
-            await self.fanout.deliver(message.chat_id, protocol.reply(message, time.time()))
+            await self._deliver(message.chat_id, protocol.reply(message, time.time()))
         except (RedisError, OSError) as exc:
             raise DeliveryError(f"web chat relay unavailable: {exc}", permanent=False) from exc
         return Delivered(protocol.reply_id(message.message_id))
@@ -268,7 +281,7 @@ class WebChatChannel:
         try:
             # the visitor's other tabs show it too (this one knows it by its id already)
             files = [a.name or a.kind for a in attachments]
-            await self.fanout.deliver(
+            await self._deliver(
                 visitor, protocol.visitor_message(frame.id, text, inbound.received_at, files)
             )
         except (RedisError, OSError) as exc:

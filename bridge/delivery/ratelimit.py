@@ -11,20 +11,10 @@ import abc
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    key: str
-    per_second: float
-    burst: int = 1
-
-    @property
-    def interval(self) -> float:
-        return 1.0 / self.per_second
+from bridge.channel import Limit
 
 
 def gcra_wait(tat: float, now: float, limit: Limit) -> float:

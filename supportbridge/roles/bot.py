@@ -9,7 +9,6 @@ from bridge.web.health import add_health_routes
 from bridge.web.server import make_app, serve_http
 from supportbridge.networks import make_channel
 from supportbridge.runtime import (
-    make_limiter,
     role_tasks,
     run_channel,
     services,
@@ -21,11 +20,11 @@ from supportbridge.runtime import (
 async def bot_main(settings: Settings, network: Network) -> None:
     """`supportbridge bot NETWORK`: one network's receiver and senders (start several)."""
     stop = stop_on_signals()
-    async with services(settings) as (engine, bus):
+    async with services(settings) as (engine, backend):
         channel = make_channel(network, settings, StoredFiles(engine))
         app = make_app()
-        add_health_routes(app, engine, bus)
-        webhook_app(app, [channel], bus)
+        add_health_routes(app, engine, backend.bus)
+        webhook_app(app, [channel], backend)
         async with role_tasks(stop) as start:
-            start(run_channel(settings, engine, bus, channel, make_limiter(settings, bus), stop))
+            start(run_channel(settings, engine, backend, channel, stop))
             start(serve_http(settings, app, stop))

@@ -33,9 +33,9 @@ async def core_main(settings: Settings) -> None:
     """`supportbridge core`: one distributed core worker (start as many as you like), with
     /healthz, /readyz and /metrics on its HTTP port."""
     stop = stop_on_signals()
-    async with services(settings) as (engine, bus):
+    async with services(settings) as (engine, backend):
         app = make_app()
-        add_health_routes(app, engine, bus)
+        add_health_routes(app, engine, backend.bus)
         async with role_tasks(stop) as start:
-            start(run_core(settings, engine, bus, stop))
+            start(run_core(settings, engine, backend.bus, stop))
             start(serve_http(settings, app, stop))

@@ -20,7 +20,6 @@ from supportbridge.networks import configured_networks, make_channel, make_webch
 from supportbridge.roles.core import run_core
 from supportbridge.roles.web import run_webchat
 from supportbridge.runtime import (
-    make_limiter,
     role_tasks,
     run_channel,
     services,
@@ -47,25 +46,24 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
         playground = mount_sandbox(app, settings)
         settings = sandbox_settings(settings)
     stop = stop_on_signals()
-    async with services(settings) as (engine, bus):
+    async with services(settings) as (engine, backend):
         kept = StoredFiles(engine)
         channels = [make_channel(n, settings, kept) for n in configured_networks(settings)]
-        webchat = await make_webchat(settings, bus, customer_history(engine), kept)
-        add_health_routes(app, engine, bus)
-        webhook_app(app, [*channels, webchat], bus)
+        webchat = await make_webchat(settings, backend, customer_history(engine), kept)
+        add_health_routes(app, engine, backend.bus)
+        webhook_app(app, [*channels, webchat], backend)
         files = {c.network: c.fetch_file for c in [*channels, webchat]}
-        add_inbox(app, engine, bus, settings, files)
+        add_inbox(app, engine, backend.bus, settings, files)
         first_password = await ensure_first_admin(engine)
-        limiter = make_limiter(settings, bus)
         async with role_tasks(stop) as start:
             # The port first: in the sandbox the channels poll emulators served on it.
             listening = asyncio.Event()
             start(serve_http(settings, app, stop, listening))
-            start(run_core(settings, engine, bus, stop))
+            start(run_core(settings, engine, backend.bus, stop))
             await listening.wait()  # what is printed next can be opened at once
             for channel in channels:
-                start(run_channel(settings, engine, bus, channel, limiter, stop))
-            start(run_webchat(settings, engine, bus, webchat, limiter, stop))
+                start(run_channel(settings, engine, backend, channel, stop))
+            start(run_webchat(settings, engine, backend, webchat, stop))
             base = f"http://{settings.http_host}:{settings.http_port}"
             if playground is not None:
                 await playground.start(base)

@@ -7,8 +7,7 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bots.webchat import WebChatChannel
-from bridge.bus import Bus
-from bridge.delivery.ratelimit import RateLimiter
+from bridge.backends import Backend
 from bridge.settings import Settings
 from bridge.store.customer_history import customer_history
 from bridge.store.kept_files import StoredFiles
@@ -17,7 +16,6 @@ from bridge.web.health import add_health_routes
 from bridge.web.server import make_app, serve_http
 from supportbridge.networks import configured_networks, make_channel, make_webchat
 from supportbridge.runtime import (
-    make_limiter,
     role_tasks,
     run_channel,
     services,
@@ -29,14 +27,13 @@ from supportbridge.runtime import (
 async def run_webchat(
     settings: Settings,
     engine: AsyncEngine,
-    bus: Bus,
+    backend: Backend,
     channel: WebChatChannel,
-    limiter: RateLimiter,
     stop: asyncio.Event,
 ) -> None:
     """The web chat's sender, and the relay of frames to the sockets this process holds."""
     async with role_tasks(stop) as start:
-        start(run_channel(settings, engine, bus, channel, limiter, stop))
+        start(run_channel(settings, engine, backend, channel, stop))
         start(channel.relay(stop))
 
 
@@ -46,22 +43,21 @@ async def web_main(settings: Settings) -> None:
     by these processes, which share its outbound shards; each reply reaches the visitor's
     socket through Redis, whichever of them holds it."""
     stop = stop_on_signals()
-    async with services(settings) as (engine, bus):
+    async with services(settings) as (engine, backend):
         kept = StoredFiles(engine)
         app = make_app()
-        add_health_routes(app, engine, bus)
-        webchat = await make_webchat(settings, bus, customer_history(engine), kept)
-        webhook_app(app, [webchat], bus)
+        add_health_routes(app, engine, backend.bus)
+        webchat = await make_webchat(settings, backend, customer_history(engine), kept)
+        webhook_app(app, [webchat], backend)
         # Only to fetch the files customers sent when an agent opens one: the `bot` processes
         # receive and send.
         networks = [make_channel(n, settings, kept) for n in configured_networks(settings)]
         files = {c.network: c.fetch_file for c in [*networks, webchat]}
-        add_inbox(app, engine, bus, settings, files)
+        add_inbox(app, engine, backend.bus, settings, files)
         try:
             async with role_tasks(stop) as start:
                 start(serve_http(settings, app, stop))
-                limiter = make_limiter(settings, bus)
-                start(run_webchat(settings, engine, bus, webchat, limiter, stop))
+                start(run_webchat(settings, engine, backend, webchat, stop))
         finally:
             for channel in networks:
                 await channel.close()
