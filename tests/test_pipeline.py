@@ -105,6 +105,17 @@ async def test_handoff_acknowledgement_is_queued_in_the_customers_language(
     assert memory_bus.outbound_size(Network.TELEGRAM) == 2
 
 
+async def test_the_conversation_takes_the_language_the_knowledge_base_detects(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    """Russian speakers write brand names in Latin: one detector decides for the pipeline and the
+    knowledge base alike, so the answer comes in the language its article was matched in."""
+    await pipeline.handle(entries(inbound(1, 1, "не работает wi-fi router modem")))
+
+    conversation = (await rows(engine, sa.select(conversations)))[0]
+    assert conversation.language == "ru"
+
+
 async def test_acknowledgement_is_sent_once_per_handoff(
     pipeline: Pipeline, engine: AsyncEngine, memory_bus: MemoryBus
 ) -> None:

@@ -21,13 +21,13 @@ from bridge.domain import (
     HandoffReason,
     Network,
 )
-from bridge.language import guess_language
 from bridge.pipeline import phrases
 from bridge.pipeline.ingest import ConversationRow, Stored
 from bridge.pipeline.responder import Answer, Question, Responder
 from bridge.pipeline.thresholds import LiveThresholds
 from bridge.settings import Settings
 from kb.intents import asks_for_human, is_strongly_negative, says_not_helped
+from kb.language import detect_language
 
 _WITH_PEOPLE = (ConversationState.WAITING, ConversationState.ASSIGNED)
 
@@ -104,7 +104,7 @@ class Router:
             conversation.last_message_at = now
             # a button press carries our own data, not the customer's words
             text = item.inbound.text if item.inbound.kind != "button" else ""
-            language = guess_language(text, item.inbound.language)
+            language = detect_language(text, item.inbound.language)
             if language:
                 conversation.language = language
             feedback = phrases.parse_feedback(item.inbound.button_data)
