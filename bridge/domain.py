@@ -140,11 +140,21 @@ class OutboundMessage(BaseModel):
     )
 
 
+class EventKind(enum.StrEnum):
+    """What changed, for the live inbox (its names are what the pages receive)."""
+
+    MESSAGE_CREATED = "message.created"
+    MESSAGE_EDITED = "message.edited"
+    MESSAGE_STATUS = "message.status"  # a reply's delivery status: queued, sent or failed
+    CONVERSATION_STATE = "conversation.state"
+    CUSTOMER_LINKED = "customer.linked"
+
+
 class Event(BaseModel):
     """A change the inbox shows live: a message stored, a state changed, a delivery status."""
 
     model_config = ConfigDict(frozen=True)
 
-    kind: str
+    kind: EventKind
     conversation_id: int
     data: dict[str, Any] = Field(default_factory=dict)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.bus import Bus, BusEntry
 from bridge.channel import Channel, DeliveryError
 from bridge.delivery.ratelimit import RateLimiter
-from bridge.domain import DeliveryStatus, Event, OutboundMessage
+from bridge.domain import DeliveryStatus, Event, EventKind, OutboundMessage
 from bridge.store.models import messages, utcnow
 from bridge.util import metrics
 from bridge.util.logs import about_conversation
@@ -163,7 +163,7 @@ class Sender:
             await self.bus.publish_events(
                 [
                     Event(
-                        kind="message.delivery",
+                        kind=EventKind.MESSAGE_STATUS,
                         conversation_id=message.conversation_id,
                         data={
                             "message_id": message.message_id,

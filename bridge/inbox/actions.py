@@ -11,16 +11,17 @@ from bridge.bus import Bus
 from bridge.domain import (
     MAX_TEXT_CHARS,
     AuthorKind,
-    Button,
     ConversationState,
     DecisionOutcome,
     DeliveryStatus,
     Direction,
     Event,
+    EventKind,
     HandoffReason,
     OutboundMessage,
 )
 from bridge.store.models import conversations, decisions, messages, utcnow
+from bridge.store.outbox import load_outbound
 
 
 class ConversationNotFound(LookupError):
@@ -77,21 +78,12 @@ async def reply_as_agent(
                 awaiting_since=None,
             )
         )
-    outbound = OutboundMessage(
-        message_id=message_id,
-        conversation_id=conversation_id,
-        network=row.network,
-        chat_id=row.chat_id,
-        text=text,
-        idempotency_key=key,
-        author_kind=AuthorKind.AGENT,
-        customer_last_message_at=row.last_message_at.timestamp(),
-    )
+        (outbound,) = await load_outbound(conn, messages.c.id == message_id)
     await bus.publish_outbound([outbound])
     await bus.publish_events(
         [
             Event(
-                kind="message.created",
+                kind=EventKind.MESSAGE_CREATED,
                 conversation_id=conversation_id,
                 data={"message_id": message_id},
             )
@@ -163,7 +155,7 @@ async def _set_state(
     await bus.publish_events(
         [
             Event(
-                kind="conversation.state",
+                kind=EventKind.CONVERSATION_STATE,
                 conversation_id=conversation_id,
                 data={k: v for k, v in values.items() if k in ("state", "assignee_id")},
             )
@@ -246,7 +238,7 @@ async def add_note(
     await bus.publish_events(
         [
             Event(
-                kind="message.created",
+                kind=EventKind.MESSAGE_CREATED,
                 conversation_id=conversation_id,
                 data={"message_id": note_id},
             )
@@ -259,29 +251,18 @@ async def retry_delivery(
     engine: AsyncEngine, bus: Bus, conversation_id: int, message_id: int
 ) -> None:
     """Queue a failed outgoing message again (same idempotency key: it is still sent once)."""
-    m, c = messages.c, conversations.c
+    m = messages.c
     async with engine.begin() as conn:
-        row = (
+        found = (
             await conn.execute(
-                sa.select(
-                    m.id,
-                    m.network,
-                    m.text,
-                    m.idempotency_key,
-                    m.author_kind,
-                    m.buttons,
-                    c.chat_id,
-                    c.last_message_at,
-                )
-                .join(conversations, c.id == m.conversation_id)
-                .where(
+                sa.select(m.id).where(
                     m.id == message_id,
                     m.conversation_id == conversation_id,
                     m.direction == Direction.OUTBOUND,
                 )
             )
         ).first()
-        if row is None:
+        if found is None:
             raise ConversationNotFound(conversation_id)
         updated = await conn.execute(
             sa.update(messages)
@@ -290,25 +271,12 @@ async def retry_delivery(
         )
         if updated.rowcount != 1:
             raise ActionRefused("only a failed message can be sent again")
-    await bus.publish_outbound(
-        [
-            OutboundMessage(
-                message_id=row.id,
-                conversation_id=conversation_id,
-                network=row.network,
-                chat_id=row.chat_id,
-                text=row.text,
-                idempotency_key=row.idempotency_key,
-                author_kind=row.author_kind,
-                buttons=[Button.model_validate(b) for b in row.buttons or ()],
-                customer_last_message_at=row.last_message_at.timestamp(),
-            )
-        ]
-    )
+        outbound = await load_outbound(conn, m.id == message_id)
+    await bus.publish_outbound(outbound)
     await bus.publish_events(
         [
             Event(
-                kind="message.status",
+                kind=EventKind.MESSAGE_STATUS,
                 conversation_id=conversation_id,
                 data={"message_id": message_id, "status": DeliveryStatus.QUEUED.value},
             )

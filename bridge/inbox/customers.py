@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
-from bridge.domain import Event, Network
+from bridge.domain import Event, EventKind, Network
 from bridge.store.models import conversations, customer_links, identities, utcnow
 
 SEARCH_LIMIT = 10
@@ -165,7 +165,7 @@ async def links_of(engine: AsyncEngine, customer_id: int) -> list[Link]:
 async def _tell(bus: Bus, conversation_ids: list[int], change: str) -> None:
     await bus.publish_events(
         [
-            Event(kind="customer.linked", conversation_id=cid, data={"change": change})
+            Event(kind=EventKind.CUSTOMER_LINKED, conversation_id=cid, data={"change": change})
             for cid in conversation_ids
         ]
     )

@@ -22,12 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.bus import Bus, BusEntry
 from bridge.domain import (
-    Button,
     ConversationState,
     DecisionOutcome,
     DeliveryStatus,
     Direction,
     Event,
+    EventKind,
     InboundMessage,
     OutboundMessage,
 )
@@ -37,6 +37,7 @@ from bridge.pipeline.route import Reply, Routed, Router, StateChange
 from bridge.pipeline.thresholds import LiveThresholds
 from bridge.settings import Settings
 from bridge.store.models import conversations, dead_letters, decisions, messages, utcnow
+from bridge.store.outbox import load_outbound, to_outbound
 from bridge.util import metrics
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class Pipeline:
         await self.bus.publish_events(
             _events(result.stored, routed.changes, new_replies)
             + [
-                Event(kind="message.edited", conversation_id=cid, data={"message_id": mid})
+                Event(kind=EventKind.MESSAGE_EDITED, conversation_id=cid, data={"message_id": mid})
                 for mid, cid in edited
             ]
         )
@@ -171,39 +172,36 @@ async def _store_replies(
 ) -> list[OutboundMessage]:
     if not replies:
         return []
+    rows = [
+        {
+            "conversation_id": r.conversation.id,
+            "network": r.conversation.network,
+            "direction": Direction.OUTBOUND,
+            "author_kind": r.author_kind,
+            "text": r.text,
+            "idempotency_key": r.idempotency_key,
+            "in_reply_to_id": r.cause.message_id,
+            "delivery_status": DeliveryStatus.QUEUED,
+            "buttons": [b.model_dump() for b in r.buttons] or None,
+            "created_at": now,
+        }
+        for r in replies
+    ]
     result = await conn.execute(
-        sa.insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
-        [
-            {
-                "conversation_id": r.conversation.id,
-                "network": r.conversation.network,
-                "direction": Direction.OUTBOUND,
-                "author_kind": r.author_kind,
-                "text": r.text,
-                "idempotency_key": r.idempotency_key,
-                "in_reply_to_id": r.cause.message_id,
-                "delivery_status": DeliveryStatus.QUEUED,
-                "buttons": [b.model_dump() for b in r.buttons] or None,
-                "created_at": now,
-            }
-            for r in replies
-        ],
+        sa.insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows
     )
     return [
-        OutboundMessage(
-            message_id=message_id,
-            conversation_id=r.conversation.id,
-            network=r.conversation.network,
-            chat_id=r.conversation.chat_id,
-            text=r.text,
-            idempotency_key=r.idempotency_key,
-            author_kind=r.author_kind,
-            buttons=list(r.buttons),
-            in_reply_to=r.cause.inbound.network_message_id,
+        to_outbound(
+            row
+            | {
+                "message_id": message_id,
+                "chat_id": r.conversation.chat_id,
+                "in_reply_to": r.cause.inbound.network_message_id,
+                "last_message_at": r.conversation.last_message_at,
+            },
             received_at=r.cause.inbound.received_at,
-            customer_last_message_at=r.conversation.last_message_at.timestamp(),
         )
-        for message_id, r in zip(result.scalars().all(), replies, strict=True)
+        for message_id, row, r in zip(result.scalars().all(), rows, replies, strict=True)
     ]
 
 
@@ -269,43 +267,11 @@ async def _still_queued_replies(
     conn: AsyncConnection, inbound_ids: list[int]
 ) -> list[OutboundMessage]:
     """Replies of already-stored messages that may not have reached the outbound stream."""
-    reply, cause, c = messages.alias("reply"), messages.alias("cause"), conversations.c
-    result = await conn.execute(
-        sa.select(
-            reply.c.id,
-            reply.c.conversation_id,
-            reply.c.network,
-            c.chat_id,
-            reply.c.text,
-            reply.c.idempotency_key,
-            reply.c.author_kind,
-            cause.c.network_message_id,
-            c.last_message_at,
-            reply.c.buttons,
-        )
-        .join(conversations, c.id == reply.c.conversation_id)
-        .join(cause, cause.c.id == reply.c.in_reply_to_id)
-        .where(
-            reply.c.in_reply_to_id.in_(inbound_ids),
-            reply.c.delivery_status == DeliveryStatus.QUEUED,
-        )
-        .order_by(reply.c.id)
+    return await load_outbound(
+        conn,
+        messages.c.in_reply_to_id.in_(inbound_ids),
+        messages.c.delivery_status == DeliveryStatus.QUEUED,
     )
-    return [
-        OutboundMessage(
-            message_id=row[0],
-            conversation_id=row[1],
-            network=row[2],
-            chat_id=row[3],
-            text=row[4],
-            idempotency_key=row[5],
-            author_kind=row[6],
-            in_reply_to=row[7],
-            customer_last_message_at=row[8].timestamp(),
-            buttons=[Button.model_validate(b) for b in row[9] or ()],
-        )
-        for row in result.all()
-    ]
 
 
 def _events(
@@ -313,7 +279,7 @@ def _events(
 ) -> list[Event]:
     events = [
         Event(
-            kind="message.created",
+            kind=EventKind.MESSAGE_CREATED,
             conversation_id=s.conversation.id,
             data={"message_id": s.message_id},
         )
@@ -321,7 +287,7 @@ def _events(
     ]
     events += [
         Event(
-            kind="message.created",
+            kind=EventKind.MESSAGE_CREATED,
             conversation_id=o.conversation_id,
             data={"message_id": o.message_id},
         )
@@ -329,7 +295,7 @@ def _events(
     ]
     events += [
         Event(
-            kind="conversation.state",
+            kind=EventKind.CONVERSATION_STATE,
             conversation_id=change.conversation_id,
             data={"state": change.state.value, "reason": change.reason},
         )
