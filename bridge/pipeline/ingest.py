@@ -9,13 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.domain import AuthorKind, ConversationState, Direction, InboundMessage, Network
+from bridge.store.engine import insert_ignoring_conflicts
 from bridge.store.models import conversations, customers, identities, messages
 
 
@@ -52,13 +51,6 @@ class Stored:
 class IngestResult:
     stored: list[Stored]
     duplicate_ids: list[int]
-
-
-def insert_ignoring_conflicts(conn: AsyncConnection, table: sa.Table) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def unique_in_batch(batch: Iterable[InboundMessage]) -> list[InboundMessage]:

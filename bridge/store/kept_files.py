@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.channel import StoreUnavailable
-from bridge.pipeline.ingest import insert_ignoring_conflicts
+from bridge.store.engine import insert_ignoring_conflicts
 from bridge.store.models import kept_files, utcnow
 from bridge.util.stopping import pause
 

@@ -14,13 +14,11 @@ from importlib import resources
 import aiohttp
 from aiohttp import web
 
-from bots.facebook.channel import WEBHOOK_PATH as FACEBOOK_WEBHOOK_PATH
 from bridge.domain import Network
 from bridge.settings import Settings
 from emulators.facebook import FacebookEmulator
 from emulators.telegram import TelegramEmulator
 from emulators.vk import VkEmulator
-from supportbridge.networks import configured_networks
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +36,14 @@ PREFIXES = {
 TELEGRAM_PREFIX = PREFIXES[Network.TELEGRAM]
 
 
-def emulated_networks(settings: Settings) -> list[Network]:
-    """The networks the sandbox emulates: those without a token of their own."""
-    configured = configured_networks(settings)
+def emulated_networks(configured: list[Network]) -> list[Network]:
+    """The networks the sandbox emulates: those without a token of their own (`configured`)."""
     return [network for network in PREFIXES if network not in configured]
 
 
-def sandbox_settings(settings: Settings) -> Settings:
-    """The settings with every emulated network's channel pointed at its emulator."""
+def sandbox_settings(settings: Settings, networks: list[Network]) -> Settings:
+    """The settings with each emulated network's channel pointed at its emulator."""
     base = f"http://{settings.http_host}:{settings.http_port}"
-    networks = emulated_networks(settings)
     update: dict[str, object] = {}
     if Network.TELEGRAM in networks:
         update |= {"telegram_token": SANDBOX_TOKEN, "telegram_api_url": base + TELEGRAM_PREFIX}
@@ -112,7 +108,7 @@ class Sandbox:
         app.router.add_get("/sandbox/", page(customer))
         app.router.add_get("/sandbox/webchat/", page(brand))
 
-    async def start(self, base_url: str) -> None:
+    async def start(self, base_url: str, facebook_webhook_path: str) -> None:
         """Once the port listens: the emulators serve the customers' files at its address, and
         Messenger's app is subscribed to the product's webhook, as an operator does in Meta's
         dashboard (the GET verification with the verify token)."""
@@ -122,16 +118,15 @@ class Sandbox:
         if self.facebook is None:
             return
         self.facebook.files.url = base_url + PREFIXES[Network.FACEBOOK]
-        url = base_url + FACEBOOK_WEBHOOK_PATH
+        url = base_url + facebook_webhook_path
         try:
             await self.facebook.subscribe(url, FACEBOOK_VERIFY_TOKEN)
         except (ValueError, aiohttp.ClientError) as exc:
             log.warning("sandbox: the Messenger emulator could not subscribe to %s: %s", url, exc)
 
 
-def mount_sandbox(app: web.Application, settings: Settings) -> Sandbox:
-    """Mount the emulators of the networks `settings` has no token for (call before
-    `sandbox_settings` fills them in)."""
-    sandbox = Sandbox(emulated_networks(settings))
+def mount_sandbox(app: web.Application, networks: list[Network]) -> Sandbox:
+    """Mount the emulators of `networks` on the product's app."""
+    sandbox = Sandbox(networks)
     sandbox.mount(app)
     return sandbox

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from bots.facebook.channel import WEBHOOK_PATH as FACEBOOK_WEBHOOK_PATH
 from bridge.inbox.agents import ensure_first_admin
 from bridge.knowledge.articles import seed_articles
 from bridge.settings import Settings
@@ -41,10 +42,11 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
     app = make_app()
     playground = None
     if sandbox:
-        from emulators.sandbox.app import mount_sandbox, sandbox_settings
+        from emulators.sandbox.app import emulated_networks, mount_sandbox, sandbox_settings
 
-        playground = mount_sandbox(app, settings)
-        settings = sandbox_settings(settings)
+        emulated = emulated_networks(configured_networks(settings))
+        playground = mount_sandbox(app, emulated)
+        settings = sandbox_settings(settings, emulated)
     stop = stop_on_signals()
     async with services(settings) as (engine, backend):
         kept = StoredFiles(engine)
@@ -66,7 +68,7 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
             start(run_webchat(settings, engine, backend, webchat, stop))
             base = f"http://{settings.http_host}:{settings.http_port}"
             if playground is not None:
-                await playground.start(base)
+                await playground.start(base, FACEBOOK_WEBHOOK_PATH)
             print(
                 f"supportbridge is running at {base}/ "
                 f"(database: {settings.effective_database_url}); press Ctrl+C to stop",
