@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    from kb.articles import Article
+from supportbridge.startup import on_migrated_store
 
 CSV = click.Path(exists=True, dir_okay=False, path_type=Path)
 OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
@@ -64,7 +59,6 @@ def import_command(file: Path, replace: bool) -> None:
     from bridge.knowledge.articles import replace_articles, upsert_articles
     from kb.io import KbFileError, articles_from_rows, read_rows
 
-    url = _database_url()
     try:
         rows = read_rows(file)
         # Progress on stderr: stdout keeps only the one-line result, for scripts.
@@ -75,15 +69,7 @@ def import_command(file: Path, replace: bool) -> None:
             f"{len(exc.problems)} problem(s), nothing imported:\n" + "\n".join(exc.problems)
         ) from exc
     write = replace_articles if replace else upsert_articles
-
-    async def store() -> None:
-        engine = await _migrated_engine(url)
-        try:
-            await write(engine, articles)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(store())
+    on_migrated_store(lambda engine: write(engine, articles))
     click.echo(
         f"imported {len(articles)} articles from {file}" + (" (replaced)" if replace else "")
     )
@@ -96,20 +82,12 @@ def export_command(file: Path) -> None:
     from bridge.knowledge.articles import load_articles
     from kb.io import KbFileError, file_format, write_articles
 
-    url = _database_url()
     try:
         file_format(file)
     except KbFileError as exc:
         raise click.ClickException(str(exc)) from exc
 
-    async def load() -> list[Article]:
-        engine = await _migrated_engine(url)
-        try:
-            return await load_articles(engine)
-        finally:
-            await engine.dispose()
-
-    articles = asyncio.run(load())
+    articles = on_migrated_store(load_articles)
     try:
         with click.progressbar(
             length=len(articles), label=f"Writing {file.name}", file=sys.stderr
@@ -118,21 +96,3 @@ def export_command(file: Path) -> None:
     except KbFileError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"exported {len(articles)} articles to {file}")
-
-
-def _database_url() -> str:
-    from bridge.settings import SettingsError, load_settings
-
-    try:
-        return load_settings().effective_database_url
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-async def _migrated_engine(url: str) -> AsyncEngine:
-    """The store's engine, migrated first: a fresh embedded install has no tables yet."""
-    from bridge.store.engine import make_engine
-    from bridge.store.migrate import upgrade
-
-    await upgrade(url)
-    return make_engine(url)

@@ -1,0 +1,100 @@
+"""`supportbridge bench`: the benchmarks of bench/, which print figures (JSON on the last line)."""
+
+from __future__ import annotations
+
+import click
+
+from supportbridge.startup import run_or_exit, settings_or_exit
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks: they print figures (JSON on the last line), they do not pass or fail."""
+
+
+@bench.command("pipeline")
+@click.option(
+    "--mode", type=click.Choice(["embedded", "distributed"]), default="embedded", show_default=True
+)
+@click.option("--messages", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--conversations", type=click.IntRange(min=1), default=2_000, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=1), help="Offered load in messages/s.")
+@click.option("--cores", type=click.IntRange(min=1), default=2, show_default=True)
+def bench_pipeline(
+    mode: str, messages: int, conversations: int, rate: float | None, cores: int
+) -> None:
+    """Push synthetic inbound messages through the real pipeline."""
+    from bench.pipeline import BenchOptions, run_bench
+
+    settings = settings_or_exit()
+    options = BenchOptions(mode, messages, conversations, rate, cores)
+    run_or_exit(lambda: run_bench(settings, options))
+
+
+@bench.command("delivery")
+@click.option("--messages", type=click.IntRange(min=1), default=300, show_default=True)
+@click.option("--chats", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--senders", type=click.IntRange(min=1), default=2, show_default=True)
+def bench_delivery(messages: int, chats: int, senders: int) -> None:
+    """Outbound throughput to the Telegram emulator with the shared rate limits on."""
+    from bench.delivery import DeliveryOptions, run
+
+    settings_or_exit()
+    run_or_exit(lambda: run(DeliveryOptions(messages, chats, senders)))
+
+
+@bench.command("load")
+@click.option("--messages", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--conversations", type=click.IntRange(min=1), default=2_000, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=1), help="Offered load in messages/s.")
+@click.option("--cores", default="1,2", show_default=True, help="Core process counts, a run each.")
+@click.option(
+    "--bots",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Bot processes per network (receivers and senders).",
+)
+def bench_load(
+    messages: int, conversations: int, rate: float | None, cores: str, bots: int
+) -> None:
+    """The distributed mode end to end: customers on three emulated networks, real processes."""
+    from bench.load import LoadOptions, run
+
+    try:
+        counts = [int(n) for n in cores.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            "a comma-separated list of numbers", param_hint="--cores"
+        ) from None
+    settings_or_exit()
+    run_or_exit(lambda: run(LoadOptions(messages, conversations, rate, counts, bots)))
+
+
+@bench.command("kb")
+@click.option("--articles", type=click.IntRange(min=2), default=10_000, show_default=True)
+@click.option("--queries", type=click.IntRange(min=1), default=2_000, show_default=True)
+def bench_kb(articles: int, queries: int) -> None:
+    """Knowledge-base query latency, index memory and fit time (default path, no embeddings)."""
+    import json
+
+    from bench.kb import run_kb_bench
+
+    click.echo(json.dumps(run_kb_bench(articles, queries)))
+
+
+@bench.command("inbox")
+@click.option("--conversations", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--messages", type=click.IntRange(min=1), default=2_000, show_default=True)
+@click.option("--requests", type=click.IntRange(min=1), default=30, show_default=True)
+def bench_inbox(conversations: int, messages: int, requests: int) -> None:
+    """Server time of the inbox list and of a long conversation on PostgreSQL."""
+    import json
+
+    from bench.inbox import InboxBenchOptions, run
+
+    settings_or_exit()
+    options = InboxBenchOptions(
+        conversations=conversations, long_conversation=messages, requests=requests
+    )
+    click.echo(json.dumps(run(options)))
