@@ -190,6 +190,20 @@ async def test_the_inbox_and_a_conversation_read_as_json(rest: Api) -> None:
     assert [m["author_kind"] for m in detail["history"]] == ["customer", "system"]
 
 
+async def test_a_conversations_messages_carry_the_fields_the_document_lists(rest: Api) -> None:
+    cid = await rest.conversation()
+
+    schemas = (await (await rest.client.get("/api/openapi.json")).json())["components"]["schemas"]
+    detail = await (
+        await rest.client.get(f"/api/conversations/{cid}", headers=rest.as_agent())
+    ).json()
+
+    listed = schemas["ConversationOut"]["properties"]["history"]["items"]["$ref"]
+    fields = set(schemas[listed.rsplit("/", 1)[1]]["properties"])
+    assert detail["history"]
+    assert all(set(message) == fields for message in detail["history"])
+
+
 async def test_an_admin_adds_and_disables_an_agent(rest: Api) -> None:
     added = await rest.client.post(
         "/api/admin/agents",

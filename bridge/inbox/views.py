@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.domain import ConversationState, DecisionOutcome, Network
@@ -180,8 +181,11 @@ def _row(row: Any, sla_minutes: dict[Network, int], now: dt.datetime) -> InboxRo
     )
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryMessage:
+class HistoryMessage(BaseModel):
+    """One message of the customer's history, on any of their networks."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: int
     conversation_id: int
     network: Network
@@ -195,9 +199,10 @@ class HistoryMessage:
     delivery_error: str | None
     article_id: str | None
     confidence: float | None
-    suggested_article: str | None = None
-    suggested_confidence: float | None = None
-    verdict: str | None = None
+    # Shadow mode's suggestion: the inbox shows it; the API's answer has never carried it.
+    suggested_article: str | None = Field(default=None, exclude=True)
+    suggested_confidence: float | None = Field(default=None, exclude=True)
+    verdict: str | None = Field(default=None, exclude=True)
 
 
 @dataclass(frozen=True, slots=True)

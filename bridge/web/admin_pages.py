@@ -17,7 +17,8 @@ from bridge.knowledge.articles import load_articles, upsert_articles
 from bridge.knowledge.gaps import knowledge_gaps
 from bridge.store.models import conversations, messages, utcnow
 from bridge.web import auth
-from bridge.web.pages import ENGINE, context, quote_error
+from bridge.web.keys import ENGINE
+from bridge.web.pages import back_with_error, context
 from kb.articles import Article, ArticleError
 
 routes = web.RouteTableDef()
@@ -50,7 +51,7 @@ async def add_agent_action(request: web.Request) -> web.StreamResponse:
             language=str(form.get("language", "en")),
         )
     except (AgentError, ValueError) as exc:
-        raise web.HTTPSeeOther(f"/admin/agents?error={quote_error(str(exc))}") from None
+        raise back_with_error("/admin/agents", exc) from None
     raise web.HTTPSeeOther("/admin/agents")
 
 
@@ -64,7 +65,7 @@ async def change_agent_action(request: web.Request) -> web.StreamResponse:
         active = {"1": True, "0": False}.get(str(form.get("active", "")))
         await update_agent(engine, agent_id, role=role, active=active)
     except (AgentError, ValueError) as exc:
-        raise web.HTTPSeeOther(f"/admin/agents?error={quote_error(str(exc))}") from None
+        raise back_with_error("/admin/agents", exc) from None
     if active is False:
         await auth.end_sessions_of(engine, agent_id)
     raise web.HTTPSeeOther("/admin/agents")
@@ -90,7 +91,7 @@ async def add_canned_action(request: web.Request) -> web.StreamResponse:
             request.app[ENGINE], str(form.get("title", "")), str(form.get("text", "")), language
         )
     except CannedError as exc:
-        raise web.HTTPSeeOther(f"/admin/canned?error={quote_error(str(exc))}") from None
+        raise back_with_error("/admin/canned", exc) from None
     raise web.HTTPSeeOther("/admin/canned")
 
 

@@ -4,12 +4,13 @@ the one that also serves the webhooks and health checks)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
@@ -27,8 +28,8 @@ from bridge.web import (
     pages,
     threshold_pages,
 )
-from bridge.web.files import FILES
 from bridge.web.files import routes as file_routes
+from bridge.web.keys import BUS, ENGINE, FILES, SETTINGS
 
 HERE = Path(__file__).parent
 # Pages load scripts and styles from this site only: an injected <script> cannot run.
@@ -36,8 +37,6 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
@@ -87,20 +86,20 @@ def add_inbox(
     files: Mapping[Network, FileFetcher] | None = None,
 ) -> None:
     """`files`: how to fetch customers' attachments, per network (one without it says so)."""
-    app[pages.ENGINE] = engine
+    app[ENGINE] = engine
     app[FILES] = files or {}
-    app[pages.BUS] = bus
-    app[pages.SETTINGS] = settings
+    app[BUS] = bus
+    app[SETTINGS] = settings
     _environment(app)
     app.middlewares.append(security_headers)
     app.middlewares.append(api.json_errors)
-    auth.install(app, engine)
+    app.middlewares.append(auth.auth_middleware)
     app.middlewares.append(language_middleware)
     app.router.add_routes(pages.routes)
     app.router.add_routes(admin_pages.routes)
     app.router.add_routes(threshold_pages.routes)
     app.router.add_routes(dashboard_pages.routes)
     app.router.add_routes(file_routes)
-    live.install(app, bus)
+    live.install(app)
     api.install(app, KnowledgeResponder(engine, settings.kb_refresh_seconds))
     app.router.add_static("/static/", HERE / "static")

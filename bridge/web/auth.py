@@ -11,15 +11,16 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.inbox.agents import AgentInfo, get_agent
 from bridge.store.models import api_tokens, utcnow, web_sessions
+from bridge.web.keys import ENGINE
 
 SESSION_COOKIE = "sb_session"
 LOGIN_CSRF_COOKIE = "sb_login_csrf"
@@ -41,9 +42,6 @@ PUBLIC_PREFIXES = (
     "/api/openapi.json",
 )
 ADMIN_PREFIXES = ("/admin/", "/api/admin/")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-ENGINE_KEY = web.AppKey("auth_engine", AsyncEngine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +152,7 @@ def _wants_json(request: web.Request) -> bool:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if _is_public(request.path):
         return await handler(request)
-    engine = request.app[ENGINE_KEY]
+    engine = request.app[ENGINE]
     bearer = request.headers.get("Authorization", "")
     if bearer.startswith("Bearer "):
         session = await find_api_token(engine, bearer.removeprefix("Bearer ").strip())
@@ -178,8 +176,3 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise web.HTTPForbidden(text="admins only")
     request[SESSION_KEY] = session
     return await handler(request)
-
-
-def install(app: web.Application, engine: AsyncEngine) -> None:
-    app[ENGINE_KEY] = engine
-    app.middlewares.append(auth_middleware)

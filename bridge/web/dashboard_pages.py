@@ -11,8 +11,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bridge.domain import Network
-from bridge.reports.figures import Period, compute, tables
-from bridge.web.pages import ENGINE, SETTINGS, context
+from bridge.reports.figures import Period, Report, compute, tables
+from bridge.web.keys import ENGINE, SETTINGS
+from bridge.web.pages import context
 
 routes = web.RouteTableDef()
 DEFAULT_DAYS = 7
@@ -39,10 +40,14 @@ def _period(request: web.Request) -> Period:
     return Period(start, end, network)
 
 
+async def _report(request: web.Request) -> Report:
+    """The figures of the range and network the query asks for."""
+    return await compute(request.app[ENGINE], _period(request), request.app[SETTINGS].sla_for())
+
+
 def _volume_lines(
-    volume: dict[Network, dict[dt.date, int]], days: list[dt.date]
+    volume: dict[Network, dict[dt.date, int]], days: list[dt.date], peak: int
 ) -> list[dict[str, str]]:
-    peak = max([1, *(n for per_day in volume.values() for n in per_day.values())])
     step = CHART_W / max(1, len(days) - 1)
     return [
         {
@@ -58,10 +63,8 @@ def _volume_lines(
 
 @routes.get("/admin/dashboard")
 async def dashboard_page(request: web.Request) -> web.Response:
-    period = _period(request)
-    report = await compute(request.app[ENGINE], period, request.app[SETTINGS].sla_for())
-    named = tables(report)
-    volume = report.volume
+    report = await _report(request)
+    period, volume = report.period, report.volume
     peak = max([1, *(n for per_day in volume.values() for n in per_day.values())])
     handoff_peak = max([1, *report.handoffs.values()])
     return aiohttp_jinja2.render_template(
@@ -70,12 +73,12 @@ async def dashboard_page(request: web.Request) -> web.Response:
         context(
             request,
             report=report,
-            tables=named,
+            tables=tables(report),
             period_from=period.start.date().isoformat(),
             period_to=(period.end - dt.timedelta(days=1)).date().isoformat(),
             network=period.network,
             networks=list(Network),
-            lines=_volume_lines(volume, period.days),
+            lines=_volume_lines(volume, period.days, peak),
             peak=peak,
             handoff_peak=handoff_peak,
             chart={"w": CHART_W, "h": CHART_H},
@@ -86,8 +89,8 @@ async def dashboard_page(request: web.Request) -> web.Response:
 
 @routes.get("/admin/dashboard.csv")
 async def dashboard_csv(request: web.Request) -> web.Response:
-    period = _period(request)
-    report = await compute(request.app[ENGINE], period, request.app[SETTINGS].sla_for())
+    report = await _report(request)
+    period = report.period
     name = request.query.get("table", "summary")
     named = tables(report)
     if name not in named:

@@ -3,17 +3,11 @@ the file as the network hands it over (`bridge.inbox.attachments`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from aiohttp import web
 
-from bridge.channel import FileFetcher
-from bridge.domain import Network
 from bridge.inbox.attachments import AttachmentNotFound, AttachmentUnavailable, open_attachment
+from bridge.web.keys import ENGINE, FILES
 from bridge.web.openapi import row_id
-from bridge.web.pages import ENGINE
-
-FILES = web.AppKey("files", Mapping[Network, FileFetcher])
 
 routes = web.RouteTableDef()
 

@@ -12,11 +12,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bridge.bus import Bus
 from bridge.domain import Event
 from bridge.web import auth
+from bridge.web.keys import BUS
 
-BUS = web.AppKey("live_bus", Bus)
 SOCKETS = web.AppKey("live_sockets", weakref.WeakSet[web.WebSocketResponse])
 HEARTBEAT_S = 25.0
 SUBSCRIBED = "subscribed"
@@ -60,8 +59,7 @@ async def _close_sockets(app: web.Application) -> None:
         await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
-def install(app: web.Application, bus: Bus) -> None:
-    app[BUS] = bus
+def install(app: web.Application) -> None:
     app[SOCKETS] = weakref.WeakSet()
     app.on_shutdown.append(_close_sockets)
     app.router.add_routes(routes)

@@ -1,19 +1,19 @@
 """A small registry that keeps the REST API and its OpenAPI 3 document in step: each endpoint is
 declared once, with pydantic models for its body and answer, and the document is built from the
-declarations (schemas by pydantic), so it cannot drift from what the handlers accept."""
+declarations (schemas by pydantic), so it cannot drift from what the handlers accept and answer."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, JsonSchemaValue, models_json_schema
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_ID = 2**31 - 1  # the store's integer keys
 
 
@@ -45,10 +45,10 @@ class Endpoint:
 
 
 @dataclass
-class Api:
-    title: str
-    version: str
-    endpoints: list[Endpoint] = field(default_factory=list)
+class Endpoints:
+    """The endpoints of one resource: each handler declares itself with `route`."""
+
+    declared: list[Endpoint] = field(default_factory=list)
 
     def route(
         self,
@@ -63,31 +63,51 @@ class Api:
         file_type: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.endpoints.append(
+            self.declared.append(
                 Endpoint(method, path, summary, handler, body, answer, admin, query, file_type)
             )
             return handler
 
         return register
 
+
+@dataclass(frozen=True)
+class Api:
+    """The whole API, put together from its resources: the routes to serve, and the document."""
+
+    title: str
+    version: str
+    resources: tuple[Endpoints, ...]
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        return [e for resource in self.resources for e in resource.declared]
+
     def routes(self) -> list[web.RouteDef]:
         return [web.route(e.method, e.path, e.handler) for e in self.endpoints]
 
     def document(self) -> dict[str, Any]:
-        models: set[type[BaseModel]] = {ErrorOut}
+        # a body as the endpoint accepts it, an answer as it is sent (without excluded fields)
+        models: set[tuple[type[BaseModel], JsonSchemaMode]] = {(ErrorOut, "serialization")}
         for e in self.endpoints:
-            models.update(m for m in (e.body, e.answer) if m is not None)
-        keyed, schemas = models_json_schema(
-            [(model, "validation") for model in sorted(models, key=lambda m: m.__name__)],
+            if e.body is not None:
+                models.add((e.body, "validation"))
+            if e.answer is not None:
+                models.add((e.answer, "serialization"))
+        refs, schemas = models_json_schema(
+            sorted(models, key=lambda pair: (pair[0].__name__, pair[1])),
             ref_template="#/components/schemas/{model}",
         )
-        refs = {model: keyed[(model, "validation")] for model in models}
         paths: dict[str, dict[str, Any]] = {}
         for e in self.endpoints:
             operation: dict[str, Any] = {
                 "summary": e.summary + (" (admins only)" if e.admin else ""),
                 "operationId": e.handler.__name__,
-                "responses": _responses(e, refs),
+                "responses": _responses(
+                    e,
+                    refs[(ErrorOut, "serialization")],
+                    refs[(e.answer, "serialization")] if e.answer is not None else None,
+                ),
             }
             parameters = [
                 {
@@ -106,7 +126,7 @@ class Api:
             if e.body is not None:
                 operation["requestBody"] = {
                     "required": True,
-                    "content": {"application/json": {"schema": refs[e.body]}},
+                    "content": {"application/json": {"schema": refs[(e.body, "validation")]}},
                 }
             paths.setdefault(e.path, {})[e.method.lower()] = operation
         return {
@@ -124,11 +144,13 @@ class Api:
         }
 
 
-def _responses(e: Endpoint, refs: dict[type[BaseModel], Any]) -> dict[str, Any]:
-    error = {"content": {"application/json": {"schema": refs[ErrorOut]}}}
+def _responses(
+    e: Endpoint, error_ref: JsonSchemaValue, answer_ref: JsonSchemaValue | None
+) -> dict[str, Any]:
+    error = {"content": {"application/json": {"schema": error_ref}}}
     ok: dict[str, Any] = {"description": "done"}
-    if e.answer is not None:
-        ok["content"] = {"application/json": {"schema": refs[e.answer]}}
+    if answer_ref is not None:
+        ok["content"] = {"application/json": {"schema": answer_ref}}
     if e.file_type is not None:
         ok["content"] = {e.file_type: {"schema": {"type": "string", "format": "binary"}}}
     responses: dict[str, Any] = {

@@ -17,7 +17,6 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.bus import Bus
 from bridge.domain import Network
 from bridge.inbox import actions
 from bridge.inbox.agents import AgentError, authenticate, list_agents, update_agent
@@ -32,15 +31,11 @@ from bridge.inbox.customers import (
 )
 from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
 from bridge.knowledge.articles import load_articles
-from bridge.settings import Settings
 from bridge.store.models import utcnow
 from bridge.web import auth
 from bridge.web.i18n import LANGUAGES, gettext
+from bridge.web.keys import BUS, ENGINE, SETTINGS
 from bridge.web.openapi import row_id
-
-ENGINE = web.AppKey("pages_engine", AsyncEngine)
-BUS = web.AppKey("pages_bus", Bus)
-SETTINGS = web.AppKey("pages_settings", Settings)
 
 routes = web.RouteTableDef()
 
@@ -222,7 +217,7 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
     except actions.ConversationNotFound:
         raise web.HTTPNotFound(text="no such conversation") from None
     except (ValueError, actions.ActionRefused, actions.SuggestionNotFound, LinkRefused) as exc:
-        raise web.HTTPSeeOther(f"/c/{cid}?error={quote_error(str(exc))}") from None
+        raise back_with_error(f"/c/{cid}", exc) from None
     raise web.HTTPSeeOther(f"/c/{cid}")
 
 
@@ -233,8 +228,10 @@ async def _article_answer(engine: AsyncEngine, article_id: str | None, language:
     return (found[0].answer_for(language) or "") if found else ""
 
 
-def quote_error(text: str) -> str:
-    return quote(text[:200])
+def back_with_error(page: str, error: Exception) -> web.HTTPSeeOther:
+    """Back to the form's page, which shows why the action was refused."""
+    separator = "&" if "?" in page else "?"
+    return web.HTTPSeeOther(f"{page}{separator}error={quote(str(error)[:200])}")
 
 
 @routes.post("/c/{conversation_id}/{action}")

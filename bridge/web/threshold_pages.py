@@ -23,8 +23,8 @@ from bridge.pipeline.thresholds import (
     save_threshold,
 )
 from bridge.web import auth
-from bridge.web.api import KNOWLEDGE
-from bridge.web.pages import ENGINE, SETTINGS, context, quote_error
+from bridge.web.keys import ENGINE, KNOWLEDGE, SETTINGS
+from bridge.web.pages import back_with_error, context
 from kb.datasets import DatasetError, read_labelled_csv
 
 routes = web.RouteTableDef()
@@ -147,5 +147,5 @@ async def save(request: web.Request) -> web.StreamResponse:
             request.app[ENGINE], request.app[SETTINGS], scope, value, session.agent.id
         )
     except (ThresholdError, ValueError) as exc:
-        raise web.HTTPSeeOther(f"{back}&error={quote_error(str(exc))}") from None
+        raise back_with_error(back, exc) from None
     raise web.HTTPSeeOther(back)

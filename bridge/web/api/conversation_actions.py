@@ -1,0 +1,173 @@
+"""What an agent does to a conversation: reply, add a note, claim, transfer, resolve, reopen,
+send a failed message again, judge the bot's suggestion. Each is a function of
+`bridge.inbox.actions`, the same the inbox's forms call."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import AfterValidator, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.bus import Bus
+from bridge.domain import MAX_TEXT_CHARS
+from bridge.inbox import actions
+from bridge.inbox.agents import AgentInfo, list_agents
+from bridge.web import auth
+from bridge.web.api.common import Body, Done, RowId, json_response, path_id, read_body
+from bridge.web.keys import BUS, ENGINE
+from bridge.web.openapi import Endpoints
+
+endpoints = Endpoints()
+Action = Callable[[AsyncEngine, Bus, int, int], Awaitable[object]]
+"""An action on a conversation, given (engine, bus, conversation's id, acting agent's id)."""
+
+
+def _python_stripped(text: str) -> str:
+    """Python's strip, as the actions apply it: pydantic's keeps what Python counts as
+    whitespace too (U+001C..U+001F), and such a text would pass here and fail there."""
+    if not text.strip():
+        raise ValueError("the text is only whitespace")
+    return text
+
+
+Text = Annotated[
+    str,
+    # the pattern documents "not only whitespace" for clients, the validator enforces it
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S"
+    ),
+    AfterValidator(_python_stripped),
+]
+
+
+class TextIn(Body):
+    text: Text
+
+
+class TransferIn(Body):
+    agent_id: RowId
+
+
+class VerdictIn(Body):
+    accepted: bool
+
+
+async def _act(request: web.Request, action: Action) -> web.Response:
+    session = auth.current_session(request)
+    try:
+        await action(
+            request.app[ENGINE],
+            request.app[BUS],
+            path_id(request, "conversation_id"),
+            session.agent.id,
+        )
+    except actions.ConversationNotFound:
+        raise web.HTTPNotFound(text="no such conversation") from None
+    except (actions.ActionRefused, actions.SuggestionNotFound) as exc:
+        raise web.HTTPConflict(text=str(exc) or "refused") from None
+    return json_response(Done())
+
+
+async def _active_agent(request: web.Request, agent_id: int) -> AgentInfo:
+    found = [a for a in await list_agents(request.app[ENGINE]) if a.id == agent_id and a.active]
+    if not found:
+        raise web.HTTPConflict(text=f"agent_id: no active agent {agent_id}")
+    return found[0]
+
+
+@endpoints.route(
+    "POST",
+    "/api/conversations/{conversation_id}/reply",
+    "Send a reply to the customer on their network (takes the conversation)",
+    body=TextIn,
+    answer=Done,
+)
+async def reply(request: web.Request) -> web.Response:
+    body = await read_body(request, TextIn)
+    return await _act(
+        request,
+        lambda engine, bus, cid, me: actions.reply_as_agent(engine, bus, cid, me, body.text),
+    )
+
+
+@endpoints.route(
+    "POST",
+    "/api/conversations/{conversation_id}/notes",
+    "Add an internal note (never sent to the customer)",
+    body=TextIn,
+    answer=Done,
+)
+async def note(request: web.Request) -> web.Response:
+    body = await read_body(request, TextIn)
+    return await _act(
+        request, lambda engine, bus, cid, me: actions.add_note(engine, bus, cid, me, body.text)
+    )
+
+
+@endpoints.route(
+    "POST", "/api/conversations/{conversation_id}/claim", "Take the conversation", answer=Done
+)
+async def claim(request: web.Request) -> web.Response:
+    return await _act(request, actions.assign)
+
+
+@endpoints.route(
+    "POST",
+    "/api/conversations/{conversation_id}/transfer",
+    "Give the conversation to another agent",
+    body=TransferIn,
+    answer=Done,
+)
+async def transfer(request: web.Request) -> web.Response:
+    body = await read_body(request, TransferIn)
+    target = await _active_agent(request, body.agent_id)
+    return await _act(
+        request, lambda engine, bus, cid, _me: actions.assign(engine, bus, cid, target.id)
+    )
+
+
+@endpoints.route("POST", "/api/conversations/{conversation_id}/resolve", "Resolve", answer=Done)
+async def resolve(request: web.Request) -> web.Response:
+    return await _act(request, lambda engine, bus, cid, _me: actions.resolve(engine, bus, cid))
+
+
+@endpoints.route(
+    "POST", "/api/conversations/{conversation_id}/reopen", "Reopen a resolved one", answer=Done
+)
+async def reopen(request: web.Request) -> web.Response:
+    return await _act(request, actions.reopen)
+
+
+@endpoints.route(
+    "POST",
+    "/api/conversations/{conversation_id}/messages/{message_id}/retry",
+    "Send a failed message again",
+    answer=Done,
+)
+async def retry(request: web.Request) -> web.Response:
+    message_id = path_id(request, "message_id")
+    return await _act(
+        request,
+        lambda engine, bus, cid, _me: actions.retry_delivery(engine, bus, cid, message_id),
+    )
+
+
+@endpoints.route(
+    "POST",
+    "/api/conversations/{conversation_id}/suggestions/{message_id}",
+    "Shadow mode: accept or reject the article the bot suggested for a question",
+    body=VerdictIn,
+    answer=Done,
+)
+async def judge(request: web.Request) -> web.Response:
+    body = await read_body(request, VerdictIn)
+    message_id = path_id(request, "message_id")
+    return await _act(
+        request,
+        lambda engine, _bus, cid, me: actions.judge_suggestion(
+            engine, cid, message_id, me, accepted=body.accepted
+        ),
+    )

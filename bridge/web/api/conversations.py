@@ -1,0 +1,109 @@
+"""Conversations as the inbox shows them: a view of the list with every view's count, and one
+conversation with the customer's history on every network."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from bridge.domain import ConversationState, Network
+from bridge.inbox.views import HistoryMessage, InboxQuery, View, conversation_view, inbox
+from bridge.store.models import utcnow
+from bridge.web import auth
+from bridge.web.api.common import LANGUAGE_PARAM, json_response, path_id
+from bridge.web.keys import ENGINE, SETTINGS
+from bridge.web.openapi import Endpoints
+
+endpoints = Endpoints()
+NETWORK_PARAM = {"type": "string", "enum": [n.value for n in Network]}
+
+
+class SlaOut(BaseModel):
+    waiting_s: float
+    limit_s: float
+    level: str
+
+
+class ConversationRowOut(BaseModel):
+    id: int
+    network: Network
+    state: ConversationState
+    customer: str
+    language: str | None
+    preview: str
+    last_message_at: dt.datetime
+    handoff_reason: str | None
+    assignee: str | None
+    sla: SlaOut | None
+
+
+class InboxOut(BaseModel):
+    conversations: list[ConversationRowOut]
+    counts: dict[str, int]
+    network_counts: dict[str, int]
+    language_counts: dict[str, int]
+
+
+class ConversationOut(BaseModel):
+    id: int
+    network: Network
+    state: ConversationState
+    customer_id: int
+    customer: str
+    language: str | None
+    handoff_reason: str | None
+    assignee_id: int | None
+    assignee: str | None
+    networks: list[Network]
+    history: list[HistoryMessage]
+
+
+@endpoints.route(
+    "GET",
+    "/api/conversations",
+    "A view of the inbox (longest waiting first) and the count of every view",
+    answer=InboxOut,
+    query=(
+        ("view", {"type": "string", "enum": [v.value for v in View]}),
+        ("network", NETWORK_PARAM),
+        ("language", LANGUAGE_PARAM),
+    ),
+)
+async def list_conversations(request: web.Request) -> web.Response:
+    session = auth.current_session(request)
+    try:
+        query = InboxQuery(
+            View(request.query.get("view", View.WAITING.value)),
+            Network(request.query["network"]) if request.query.get("network") else None,
+            request.query.get("language") or None,
+        )
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    result = await inbox(
+        request.app[ENGINE], session.agent.id, query, request.app[SETTINGS].sla_for(), utcnow()
+    )
+    return json_response(
+        InboxOut(
+            conversations=[
+                ConversationRowOut.model_validate(row, from_attributes=True) for row in result.rows
+            ],
+            counts={v.value: n for v, n in result.counts.items()},
+            network_counts={network.value: n for network, n in result.by_network.items()},
+            language_counts=result.by_language,
+        )
+    )
+
+
+@endpoints.route(
+    "GET",
+    "/api/conversations/{conversation_id}",
+    "A conversation with the customer's history on every network",
+    answer=ConversationOut,
+)
+async def get_conversation(request: web.Request) -> web.Response:
+    view = await conversation_view(request.app[ENGINE], path_id(request, "conversation_id"))
+    if view is None:
+        raise web.HTTPNotFound(text="no such conversation")
+    return json_response(ConversationOut.model_validate(view, from_attributes=True))
