@@ -2,7 +2,7 @@
 
 Only what a person sends the page becomes a customer message: text, a quick-reply tap or a
 postback. The page's own echoes, delivery and read receipts are acknowledged and dropped.
-Shapes: ../shared/reference/networks.md section 3.1 (FBD webhook-events).
+Shapes: docs/networks.md 3.1 (FB reference/webhook-events).
 """
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ def _from_button(event: MessageEvent, names: Mapping[int, str]) -> InboundMessag
 
 def button_data(payload: dict[str, Any] | str | None) -> str | None:
     """Our button's data from a payload; VK's schema types it a string, vk_api's examples an
-    object (networks.md 2.3), so both are read."""
+    object (docs/networks.md 2.3), so both are read."""
     if isinstance(payload, str):
         try:
             payload = json.loads(payload)
