@@ -2,7 +2,7 @@
 
 Serves `POST /{version}/me/messages?access_token=...` (and `/{page-id}/messages`) like
 graph.facebook.com, so a plain HTTP client pointed at it (`SB_FACEBOOK_API_URL`) works unchanged.
-Facts and their sources: ../shared/reference/networks.md section 3.
+Facts and their sources: docs/networks.md section 3.
 
 What it enforces, as the platform documents:
 * the page token (else error 190), recipient is a known PSID (100/2018001), text < 2000
@@ -35,9 +35,7 @@ Run standalone: `python -m emulators.facebook --port 8083`, then
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import itertools
@@ -53,8 +51,19 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
+from emulators.control import PREFIX, customer_route, emulator_app, json_body
+from emulators.faults import (
+    Fault,
+    FaultKind,
+    FaultPlan,
+    NextErrors,
+    fault_after_call,
+    fault_before_call,
+)
 from emulators.files import FileHost, uploaded
+from emulators.pushes import Backoff, PushClient, stop
+from emulators.signals import Signal
+from emulators.standalone import options, serve
 
 log = logging.getLogger(__name__)
 
@@ -160,26 +169,6 @@ class _Customer:
     page_messages: list[PageMessage] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class _InjectedError:
-    error: GraphError
-    remaining: int
-
-
-class _Signal:
-    """Wakes everyone waiting when it fires; a waiter takes the event before checking its state."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def fire(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    def event(self) -> asyncio.Event:
-        return self._event
-
-
 class FacebookEmulator:
     """One emulated Page of one app; `app` is the aiohttp application."""
 
@@ -207,14 +196,14 @@ class FacebookEmulator:
         self._webhook_retry_cap = webhook_retry_cap
         self._webhook_timeout = webhook_timeout
         self._customers: dict[str, _Customer] = {}
-        self._injected: list[_InjectedError] = []
+        self._next_errors: NextErrors[GraphError] = NextErrors()
         self.sent: list[PageMessage] = []
-        self._page_sent = _Signal()
+        self._page_sent = Signal()
         self._events: deque[JSON] = deque()
-        self._events_added = _Signal()
+        self._events_added = Signal()
         self._webhook_url: str | None = None
         self._push_task: asyncio.Task[None] | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._client = PushClient()
         self.pushes_failed = 0
         self.app = self._build_app()
 
@@ -224,7 +213,7 @@ class FacebookEmulator:
         """Person `psid` writes `text` to the page; returns the message's mid."""
         if not text.strip():
             raise ValueError("Messenger does not send an empty message")
-        return self._customer_message(psid, {"text": text})
+        return self._customer_event(psid, "message", {"text": text})
 
     def send_file(
         self,
@@ -240,8 +229,8 @@ class FacebookEmulator:
         if kind not in ("image", "file", "video", "audio"):
             raise ValueError("kind is one of image, file, video, audio")
         url = self.files.add(data, content_type, served=not expired) + "?oe=expires"
-        return self._customer_message(
-            psid, {"attachments": [{"type": kind, "payload": {"url": url}}]}
+        return self._customer_event(
+            psid, "message", {"attachments": [{"type": kind, "payload": {"url": url}}]}
         )
 
     def press_quick_reply(self, psid: str, payload: str) -> str:
@@ -254,25 +243,13 @@ class FacebookEmulator:
         if reply is None:
             raise ValueError(f"the page offered {psid} no quick reply with payload {payload!r}")
         # a tap arrives as a message whose text is the button's title (FBD quick-replies)
-        return self._customer_message(
-            psid, {"text": reply.get("title", ""), "quick_reply": {"payload": payload}}
+        return self._customer_event(
+            psid, "message", {"text": reply.get("title", ""), "quick_reply": {"payload": payload}}
         )
 
     def postback(self, psid: str, payload: str, *, title: str = "") -> str:
         """The person taps a postback button (a template button, Get Started, the menu)."""
-        customer = self._customer(psid)
-        mid = self._mid()
-        now = time.time()
-        customer.last_message_at = now
-        self._push_event(
-            {
-                "sender": {"id": psid},
-                "recipient": {"id": self.page_id},
-                "timestamp": int(now * 1000),
-                "postback": {"mid": mid, "title": title, "payload": payload},
-            }
-        )
-        return mid
+        return self._customer_event(psid, "postback", {"title": title, "payload": payload})
 
     def read(self, psid: str) -> None:
         """The person opens the conversation: a read event up to now (watermark)."""
@@ -306,18 +283,14 @@ class FacebookEmulator:
     async def wait_for_page_messages(
         self, psid: str, count: int, *, within: float = 5.0
     ) -> list[PageMessage]:
-        async with asyncio.timeout(within):
-            while True:
-                sent = self._page_sent.event()
-                if len(found := self.page_messages(psid)) >= count:
-                    return found
-                await sent.wait()
+        await self._page_sent.wait_until(
+            lambda: len(self.page_messages(psid)) >= count, within=within
+        )
+        return self.page_messages(psid)
 
     def fail_next(self, code: int, *, subcode: int | None = None, times: int = 1) -> None:
         """Answer the next `times` sends with Graph error `code` (e.g. 4, 32, 551, 10/2018278)."""
-        if times < 1:
-            raise ValueError("times must be at least 1")
-        self._injected.append(_InjectedError(GraphError(code, subcode=subcode), times))
+        self._next_errors.add(GraphError(code, subcode=subcode), times=times)
 
     # ---- webhooks -------------------------------------------------------------------------------
 
@@ -326,14 +299,14 @@ class FacebookEmulator:
         challenge = str(self._rng.randint(10**8, 10**9))
         params = {"hub.mode": "subscribe", "hub.challenge": challenge}
         params["hub.verify_token"] = verify_token
-        async with self._http().get(url, params=params) as response:
+        async with self._client.session().get(url, params=params) as response:
             return response.status == 200 and (await response.text()) == challenge
 
     async def subscribe(self, url: str, verify_token: str) -> None:
         """Verify `url` and push every later event to it (the app's callback URL)."""
         if not await self.verify_webhook(url, verify_token):
             raise ValueError(f"{url} failed the verification handshake")
-        await self._stop_pusher()
+        await stop(self._push_task)
         self._webhook_url = url
         self._push_task = asyncio.create_task(self._push_events(url))
 
@@ -345,23 +318,19 @@ class FacebookEmulator:
         self._events_added.fire()
 
     async def _push_events(self, url: str) -> None:
-        delay = self._webhook_retry_delay
+        backoff = Backoff(self._webhook_retry_delay, self._webhook_retry_cap)
         while True:
-            woken = self._events_added.event()
-            if not self._events:
-                await woken.wait()
-                continue
-            # What waits goes in one POST, as the platform batches entries (networks.md 3.1).
+            await self._events_added.wait_until(lambda: bool(self._events))
+            # What waits goes in one POST, as the platform batches entries (docs/networks.md 3.1).
             batch = list(itertools.islice(self._events, MAX_ENTRIES_PER_PUSH))
             payload = {"object": "page", "entry": batch}
             if await self._post(url, json.dumps(payload, ensure_ascii=False).encode()):
                 for _ in batch:
                     self._events.popleft()
-                delay = self._webhook_retry_delay
+                backoff.reset()
                 continue
             self.pushes_failed += 1
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._webhook_retry_cap)
+            await backoff.wait()
 
     async def _post(self, url: str, body: bytes) -> bool:
         headers = {
@@ -369,7 +338,7 @@ class FacebookEmulator:
             SIGNATURE_HEADER: sign(body, self.app_secret),
         }
         try:
-            async with self._http().post(
+            async with self._client.session().post(
                 url,
                 data=body,
                 headers=headers,
@@ -379,18 +348,6 @@ class FacebookEmulator:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.info("webhook push to %s failed: %r", url, exc)
             return False
-
-    async def _stop_pusher(self) -> None:
-        task, self._push_task = self._push_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     # ---- Send API -------------------------------------------------------------------------------
 
@@ -441,7 +398,8 @@ class FacebookEmulator:
             raise ValueError("a PSID is a string of digits")
         return self._customers.setdefault(psid, _Customer(psid))
 
-    def _customer_message(self, psid: str, content: JSON) -> str:
+    def _customer_event(self, psid: str, kind: str, content: JSON) -> str:
+        """The person writes or taps (`kind` message or postback): the event's mid."""
         customer = self._customer(psid)
         mid = self._mid()
         now = time.time()
@@ -451,7 +409,7 @@ class FacebookEmulator:
                 "sender": {"id": psid},
                 "recipient": {"id": self.page_id},
                 "timestamp": int(now * 1000),
-                "message": {"mid": mid, **content},
+                kind: {"mid": mid, **content},
             }
         )
         return mid
@@ -462,23 +420,18 @@ class FacebookEmulator:
     # ---- HTTP -----------------------------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
-        app = web.Application()
-        app.add_routes(
-            [
-                web.post("/{version:v[0-9.]+}/{node}/messages", self._handle_send),
-                self.files.route(),
-                *self._customer_routes("/_emulator"),
-                *fault_routes(self.faults, "/_emulator/faults"),
-            ]
-        )
-        app.on_shutdown.append(self._on_shutdown)
-        return app
+        routes = [
+            web.post("/{version:v[0-9.]+}/{node}/messages", self._handle_send),
+            self.files.route(),
+            *self._customer_routes(PREFIX),
+        ]
+        return emulator_app(routes, self.faults, self.close)
 
-    async def _on_shutdown(self, _app: web.Application) -> None:
-        await self._stop_pusher()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    async def close(self) -> None:
+        """Stop the webhook pusher and close its HTTP session."""
+        await stop(self._push_task)
+        self._push_task = None
+        await self._client.close()
 
     async def _handle_send(self, request: web.Request) -> web.StreamResponse:
         trace_id = "".join(self._rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=11))
@@ -489,31 +442,20 @@ class FacebookEmulator:
             if request.match_info["node"] not in ("me", self.page_id):
                 raise GraphError(100, "(#100) Unsupported post request")
             fault = self.faults.next_fault("messages")
-            if fault is not None and (early := await _inject(fault, request)) is not None:
-                return early
-            if (injected := self._take_injected()) is not None:
-                raise injected
+            if (dropped := await fault_before_call(fault, request, _fault_error)) is not None:
+                return dropped
+            if (asked := self._next_errors.take("messages")) is not None:
+                raise asked
             try:
                 params = await request.json()
             except ValueError:
                 raise GraphError(100, "(#100) The request body is not valid JSON") from None
             if not isinstance(params, dict):
                 raise GraphError(100, "(#100) The request body must be a JSON object")
-            response = web.json_response(self._send(params))
+            answer = web.json_response(self._send(params))
         except GraphError as exc:
-            response = exc.response(trace_id)
-        if fault is not None and fault.kind is FaultKind.DROP:
-            return drop_connection(request)  # the send took effect, only its answer is lost
-        return response
-
-    def _take_injected(self) -> GraphError | None:
-        if not self._injected:
-            return None
-        injected = self._injected[0]
-        injected.remaining -= 1
-        if injected.remaining == 0:
-            self._injected.pop(0)
-        return injected.error
+            answer = exc.response(trace_id)
+        return fault_after_call(fault, request, answer)
 
     def _customer_routes(self, prefix: str) -> list[web.RouteDef]:
         user = f"{prefix}/users/{{psid:[0-9]+}}"
@@ -553,7 +495,7 @@ class FacebookEmulator:
 
         async def subscribe(request: web.Request) -> web.Response:
             try:
-                body = await _json_body(request)
+                body = await json_body(request)
                 await self.subscribe(_field(body, "url"), _field(body, "verify_token"))
             except ValueError as exc:
                 return web.json_response({"error": str(exc)}, status=400)
@@ -574,26 +516,12 @@ class FacebookEmulator:
 
 
 def _customer_route(method: str, path: str, action: Callable[[JSON, str], Any]) -> web.RouteDef:
-    """A customer endpoint: JSON in, `{"ok", "result"}` out, errors as 400."""
+    """A customer endpoint whose `action` takes the JSON body and the person's PSID."""
 
-    async def handle(request: web.Request) -> web.Response:
-        try:
-            body = await _json_body(request)
-            result = action(body, request.match_info.get("psid", ""))
-        except ValueError as exc:
-            return web.json_response({"ok": False, "description": str(exc)}, status=400)
-        return web.json_response({"ok": True, "result": result})
+    async def act(request: web.Request) -> Any:
+        return action(await json_body(request), request.match_info.get("psid", ""))
 
-    return web.route(method, path, handle)
-
-
-async def _json_body(request: web.Request) -> JSON:
-    if not request.body_exists:
-        return {}
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
-    return body
+    return customer_route(method, path, act)
 
 
 def _field(body: JSON, name: str) -> str:
@@ -645,29 +573,20 @@ def _messaging_type(params: JSON) -> tuple[str, str | None]:
     return "MESSAGE_TAG", "HUMAN_AGENT"
 
 
-async def _inject(fault: Fault, request: web.Request) -> web.StreamResponse | None:
-    """Render a fault the Graph way; None when the call should then go on normally."""
+def _fault_error(fault: Fault) -> GraphError:
+    """An injected rate limit or server error, the Graph way."""
     if fault.kind is FaultKind.RATE_LIMIT:
-        raise GraphError(613)
-    if fault.kind is FaultKind.SERVER_ERROR:
-        raise GraphError(2, status=fault.status)
-    if fault.kind is FaultKind.SLOW:
-        await asyncio.sleep(fault.delay)
-        return None
-    return None if fault.after_processing else drop_connection(request)
+        return GraphError(613)
+    return GraphError(2, status=fault.status)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the Messenger Platform emulator.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8083)
+    parser = options("emulators.facebook", "Run the Messenger Platform emulator.", port=8083)
     parser.add_argument("--page-token", default=DEFAULT_PAGE_TOKEN)
     parser.add_argument("--app-secret", default=DEFAULT_APP_SECRET)
-    parser.add_argument("--seed", type=int, default=0, help="seed for ids and fault sampling")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     emulator = FacebookEmulator(args.page_token, app_secret=args.app_secret, seed=args.seed)
-    web.run_app(emulator.app, host=args.host, port=args.port)
+    serve(emulator.app, args)
 
 
 if __name__ == "__main__":

@@ -3,19 +3,24 @@
 A `FaultPlan` holds rules. Each rule names a fault (answer 429 with a retry delay, answer a 5xx,
 answer slowly, or drop the connection), the methods it applies to (or all), and when it fires:
 for the next N matching calls, on every k-th matching call, and/or on a share p of them. A
-seeded random generator makes "a share p" reproducible in tests. The plan only decides; each
-emulator renders the fault in its network's own error format (Telegram answers HTTP 429, VK
-answers HTTP 200 with error 6, ...). `fault_routes` exposes the plan over HTTP so a separate
-process (a benchmark, the sandbox) can steer it.
+seeded random generator makes "a share p" reproducible in tests. The plan only decides; an
+emulator plays the fault around its call with `fault_before_call` and `fault_after_call`, giving
+its network's own error for a rate limit or a server error (Telegram answers HTTP 429, VK answers
+HTTP 200 with error 6, ...). `fault_routes` exposes the plan over HTTP so a separate process (a
+benchmark, the sandbox) can steer it.
+
+`NextErrors` holds what a test asks for by the network's own error code (`fail_next`): that
+error, for the next calls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
@@ -167,6 +172,32 @@ class FaultPlan:
         return None
 
 
+async def fault_before_call(
+    fault: Fault | None, request: web.Request, refusal: Callable[[Fault], Exception]
+) -> web.StreamResponse | None:
+    """Play `fault` before the call runs: raise the network's own error for it (`refusal` renders
+    RATE_LIMIT and SERVER_ERROR), wait (SLOW), or drop the connection (DROP: answer with what this
+    returns). None when the call then goes on."""
+    if fault is None:
+        return None
+    if fault.kind in (FaultKind.RATE_LIMIT, FaultKind.SERVER_ERROR):
+        raise refusal(fault)
+    if fault.kind is FaultKind.SLOW:
+        await asyncio.sleep(fault.delay)
+        return None
+    return None if fault.after_processing else drop_connection(request)
+
+
+def fault_after_call(
+    fault: Fault | None, request: web.Request, answer: web.StreamResponse
+) -> web.StreamResponse:
+    """The call's `answer`, or a dropped connection when `fault` loses the answer of a call that
+    took effect (the case that causes duplicates)."""
+    if fault is not None and fault.kind is FaultKind.DROP:
+        return drop_connection(request)
+    return answer
+
+
 def drop_connection(request: web.Request) -> web.Response:
     """Close the connection without an answer; the client sees a disconnect, not an HTTP error."""
     if request.transport is not None:
@@ -196,3 +227,37 @@ def fault_routes(plan: FaultPlan, path: str) -> list[web.RouteDef]:
         return web.json_response([])
 
     return [web.get(path, list_rules), web.post(path, add_rule), web.delete(path, clear_rules)]
+
+
+E = TypeVar("E", bound=Exception)
+
+
+@dataclass(slots=True)
+class _NextError(Generic[E]):
+    error: E
+    methods: frozenset[str] | None
+    remaining: int
+
+
+class NextErrors(Generic[E]):
+    """Errors a test asked for: each answers the next `times` calls of its `methods` (None: of
+    any method), in the order they were asked for."""
+
+    def __init__(self) -> None:
+        self._queue: list[_NextError[E]] = []
+
+    def add(self, error: E, *, methods: Iterable[str] | None = None, times: int = 1) -> None:
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        names = frozenset(methods) if methods is not None else None
+        self._queue.append(_NextError(error, names, times))
+
+    def take(self, method: str) -> E | None:
+        """The error to answer this call of `method` with, if one waits for it."""
+        for queued in self._queue:
+            if queued.methods is None or method in queued.methods:
+                queued.remaining -= 1
+                if queued.remaining == 0:
+                    self._queue.remove(queued)
+                return queued.error
+        return None

@@ -3,7 +3,7 @@
 Serves `/method/{name}` like api.vk.com / api.vk.ru (GET or POST, query or form parameters,
 `access_token` and `v` required), and the Bots Long Poll server at `/lp/{group_id}`, so vk_api
 pointed at it through its requests session (`SB_VK_API_URL`) works unchanged. Facts and their
-sources: ../shared/reference/networks.md section 2.
+sources: docs/networks.md section 2.
 
 What it does as VK documents:
 * every answer is HTTP 200, `{"response": ...}` or `{"error": {"error_code", "error_msg",
@@ -34,7 +34,6 @@ Run standalone: `python -m emulators.vk --port 8082 --group-id 1 --token vk-emul
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import itertools
@@ -49,8 +48,19 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from emulators.faults import Fault, FaultKind, FaultPlan, drop_connection, fault_routes
+from emulators.control import PREFIX, customer_route, emulator_app, json_body
+from emulators.faults import (
+    Fault,
+    FaultKind,
+    FaultPlan,
+    NextErrors,
+    fault_after_call,
+    fault_before_call,
+)
 from emulators.files import FileHost, uploaded
+from emulators.pushes import Backoff, PushClient, stop
+from emulators.signals import Signal
+from emulators.standalone import options, serve
 
 log = logging.getLogger(__name__)
 
@@ -168,20 +178,6 @@ class _CallbackServer:
     task: asyncio.Task[None] | None = None
 
 
-class _Signal:
-    """Wakes everyone waiting when it fires; a waiter takes the event before checking its state."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def fire(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    def event(self) -> asyncio.Event:
-        return self._event
-
-
 _Method = Callable[[JSON, web.Request], Awaitable[Any]]
 
 
@@ -216,17 +212,17 @@ class VkEmulator:
         self._sent: list[BotMessage] = []
         self._by_random_id: dict[int, BotMessage] = {}
         self._button_events: dict[str, ButtonEvent] = {}
-        self._injected: list[tuple[int, frozenset[str] | None, int]] = []
+        self._next_errors: NextErrors[VkApiError] = NextErrors()
         # long poll: event number n is history[n - first_ts]
         self._key = self._new_key()
         self._first_ts = self._rng.randint(1, 1000)
         self._history: list[JSON] = []
         self._pending_failure: int | None = None
         self._shutting_down = False
-        self._new_event = _Signal()
-        self._bot_sent = _Signal()
+        self._new_event = Signal()
+        self._bot_sent = Signal()
         self._callbacks: list[_CallbackServer] = []
-        self._session: aiohttp.ClientSession | None = None
+        self._client = PushClient(timeout=10)
         self._methods: dict[str, _Method] = {
             "groups.getLongPollServer": self._get_long_poll_server,
             "groups.getCallbackConfirmationCode": self._get_confirmation_code,
@@ -392,19 +388,14 @@ class VkEmulator:
         self, user_id: int, count: int, *, within: float = 5.0
     ) -> list[BotMessage]:
         """Wait until the community has sent at least `count` messages to user `user_id`."""
-        async with asyncio.timeout(within):
-            while True:
-                sent = self._bot_sent.event()
-                if len(found := self.bot_messages(user_id)) >= count:
-                    return found
-                await sent.wait()
+        await self._bot_sent.wait_until(
+            lambda: len(self.bot_messages(user_id)) >= count, within=within
+        )
+        return self.bot_messages(user_id)
 
     def fail_next(self, code: int, *, methods: Sequence[str] | None = None, times: int = 1) -> None:
         """Answer the next `times` calls (of `methods`, or any) with VK error `code` (e.g. 9)."""
-        if times < 1:
-            raise ValueError("times must be at least 1")
-        names = frozenset(methods) if methods is not None else None
-        self._injected.append((code, names, times))
+        self._next_errors.add(VkApiError(code), methods=methods, times=times)
 
     def fail_long_poll(self, failed: int) -> None:
         """The next a_check answers `failed` 1 (ts outdated), 2 (key expired) or 3 (info lost)."""
@@ -418,7 +409,7 @@ class VkEmulator:
     async def confirm_callback_server(self, url: str) -> bool:
         """The confirmation handshake: True when `url` answered this community's string."""
         body = {"type": "confirmation", "group_id": self.group_id}
-        async with self._http().post(url, json=body) as response:
+        async with self._client.session().post(url, json=body) as response:
             return response.status == 200 and (await response.text()) == self.confirmation
 
     async def add_callback_server(self, url: str, *, secret: str | None) -> None:
@@ -433,16 +424,18 @@ class VkEmulator:
         while True:
             event = await server.queue.get()
             body = {**event, "secret": server.secret} if server.secret is not None else event
+            backoff = Backoff(self._callback_retry_delay)
             for attempt in range(self._callback_retries + 1):
                 headers = {"X-Retry-Counter": str(attempt)} if attempt else {}
                 try:
-                    async with self._http().post(server.url, json=body, headers=headers) as reply:
+                    session = self._client.session()
+                    async with session.post(server.url, json=body, headers=headers) as reply:
                         if reply.status == 200 and (await reply.text()) == "ok":
                             break
                         log.info("callback %s answered %d", server.url, reply.status)
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     log.info("callback %s: %r", server.url, exc)
-                await asyncio.sleep(self._callback_retry_delay * 2**attempt)
+                await backoff.wait()
             else:
                 log.warning("callback %s: event %s given up", server.url, event["event_id"])
 
@@ -570,39 +563,21 @@ class VkEmulator:
     # ---- HTTP ---------------------------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
-        app = web.Application()
-        app.add_routes(
-            [
-                web.route("*", "/method/{method}", self._handle_method),
-                web.get(f"/lp/{self.group_id}", self._handle_long_poll, name="long_poll"),
-                self.files.route(),
-                *self._customer_routes("/_emulator"),
-                *fault_routes(self.faults, "/_emulator/faults"),
-            ]
-        )
-        app.on_shutdown.append(self._on_shutdown)
-        return app
-
-    async def _on_shutdown(self, _app: web.Application) -> None:
-        await self.close()
+        routes = [
+            web.route("*", "/method/{method}", self._handle_method),
+            web.get(f"/lp/{self.group_id}", self._handle_long_poll, name="long_poll"),
+            self.files.route(),
+            *self._customer_routes(PREFIX),
+        ]
+        return emulator_app(routes, self.faults, self.close)
 
     async def close(self) -> None:
         """End hanging long polls, callback pushers and the pushers' HTTP session."""
         self._shutting_down = True
         self._new_event.fire()  # answer hanging long polls now
         for server in self._callbacks:
-            if server.task is not None:
-                server.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await server.task
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        return self._session
+            await stop(server.task)
+        await self._client.close()
 
     async def _handle_method(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
@@ -621,25 +596,15 @@ class VkEmulator:
                 raise VkApiError(5, "invalid access_token (4).")
             if not params.get("v"):
                 raise VkApiError(8, "v is required")
-            self._raise_injected(method)
+            if (asked := self._next_errors.take(method)) is not None:
+                raise asked
             fault = self.faults.next_fault(method)
-            if fault is not None and (early := await _inject(fault, request)) is not None:
-                return early
-            response = web.json_response({"response": await handler(params, request)})
+            if (dropped := await fault_before_call(fault, request, _fault_error)) is not None:
+                return dropped
+            answer = web.json_response({"response": await handler(params, request)})
         except VkApiError as exc:
-            response = exc.response(method, params)
-        if fault is not None and fault.kind is FaultKind.DROP:
-            return drop_connection(request)  # the call took effect, only its answer is lost
-        return response
-
-    def _raise_injected(self, method: str) -> None:
-        for n, (code, methods, times) in enumerate(self._injected):
-            if methods is None or method in methods:
-                if times == 1:
-                    del self._injected[n]
-                else:
-                    self._injected[n] = (code, methods, times - 1)
-                raise VkApiError(code)
+            answer = exc.response(method, params)
+        return fault_after_call(fault, request, answer)
 
     async def _handle_long_poll(self, request: web.Request) -> web.Response:
         query = request.query
@@ -678,29 +643,18 @@ class VkEmulator:
         user = f"{prefix}/users/{{user_id:[0-9]+}}"
 
         def route(method: str, path: str, action: Callable[[JSON], Any]) -> web.RouteDef:
-            async def handle(request: web.Request) -> web.Response:
-                try:
-                    body = await request.json() if request.body_exists else {}
-                    if not isinstance(body, dict):
-                        raise ValueError("the body must be a JSON object")
-                    body.update(request.match_info)
-                    if "first_name" in body:
-                        self.customer(
-                            int(body["user_id"]),
-                            first_name=str(body["first_name"]),
-                            last_name=str(body.get("last_name", "")),
-                            lang_id=int(body.get("lang_id", 0)),
-                        )
-                    result = action(body)
-                except (ValueError, TypeError) as exc:
-                    return web.json_response({"ok": False, "description": str(exc)}, status=400)
-                except KeyError as exc:
-                    return web.json_response(
-                        {"ok": False, "description": f"unknown {exc}"}, status=404
+            async def act(request: web.Request) -> Any:
+                body = await json_body(request)
+                if "first_name" in body:
+                    self.customer(
+                        int(body["user_id"]),
+                        first_name=str(body["first_name"]),
+                        last_name=str(body.get("last_name", "")),
+                        lang_id=int(body.get("lang_id", 0)),
                     )
-                return web.json_response({"ok": True, "result": result})
+                return action(body)
 
-            return web.route(method, path, handle)
+            return customer_route(method, path, act)
 
         def uid(body: JSON) -> int:
             return int(body["user_id"])
@@ -810,32 +764,21 @@ def _keyboard(raw: Any) -> JSON | None:
     return keyboard
 
 
-async def _inject(fault: Fault, request: web.Request) -> web.StreamResponse | None:
-    """Render a fault the VK way (HTTP 200 with an error); None when the call then goes on."""
-    if fault.kind is FaultKind.RATE_LIMIT:
-        raise VkApiError(6)
-    if fault.kind is FaultKind.SERVER_ERROR:
-        raise VkApiError(10)
-    if fault.kind is FaultKind.SLOW:
-        await asyncio.sleep(fault.delay)
-        return None
-    return None if fault.after_processing else drop_connection(request)
+def _fault_error(fault: Fault) -> VkApiError:
+    """An injected rate limit or server error, the VK way (HTTP 200 with an error)."""
+    return VkApiError(6 if fault.kind is FaultKind.RATE_LIMIT else 10)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the VK API emulator.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8082)
+    parser = options("emulators.vk", "Run the VK API emulator.", port=8082)
     parser.add_argument("--group-id", type=int, default=DEFAULT_GROUP_ID)
     parser.add_argument("--token", default=DEFAULT_TOKEN)
     parser.add_argument("--confirmation", default="emulator-confirm")
-    parser.add_argument("--seed", type=int, default=0, help="seed for ids and fault sampling")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     emulator = VkEmulator(
         group_id=args.group_id, token=args.token, confirmation=args.confirmation, seed=args.seed
     )
-    web.run_app(emulator.app, host=args.host, port=args.port)
+    serve(emulator.app, args)
 
 
 if __name__ == "__main__":
