@@ -6,6 +6,7 @@ a missing file means built-in defaults. Field names are the variable names witho
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import string
 import tomllib
@@ -41,8 +42,25 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
     public_url: str | None = None
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="set: /readyz and /metrics answer only 'Authorization: Bearer <token>'; "
+        "unset: anyone reaching the port may read them (/healthz is always open)",
+    )
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     log_format: str = Field(default="text", pattern=r"^(text|json)$")
+    sign_in_free_attempts: int = Field(
+        default=5, ge=1, description="attempts to sign in as one login before the delays start"
+    )
+    sign_in_free_attempts_per_address: int = Field(
+        default=20, ge=1, description="attempts from one client address before the delays start"
+    )
+    sign_in_first_delay_seconds: float = Field(default=1.0, gt=0)
+    sign_in_max_delay_seconds: float = Field(default=900.0, gt=0)
+    sign_in_forget_seconds: float = Field(
+        default=3600.0, gt=0, description="attempts are forgotten after this long without one"
+    )
 
     telegram_token: str | None = None
     telegram_webhook_secret: str | None = None
@@ -65,11 +83,38 @@ class Settings(BaseSettings):
         default_factory=list,
         description="the sites whose pages may open the web chat; empty: any site",
     )
+    webchat_token_days: int = Field(
+        default=180,
+        ge=1,
+        description="a visitor's token opens the conversation this long after the last visit",
+    )
+    webchat_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="proxies (addresses or networks) whose X-Forwarded-For names the visitor; "
+        "empty: the connection's own address is the visitor's",
+    )
+    webchat_new_visitors_per_address_per_hour: int = Field(default=120, ge=1)
+    webchat_new_visitors_per_hour: int = Field(default=20_000, ge=1)
+    webchat_messages_per_address_per_hour: int = Field(default=600, ge=1)
+    webchat_messages_per_hour: int = Field(default=60_000, ge=1)
+    webchat_file_mb_per_address_per_hour: int = Field(default=120, ge=1)
+    webchat_file_mb_per_hour: int = Field(default=2_048, ge=1)
+    webchat_file_mb_per_day: int = Field(
+        default=5_120,
+        ge=1,
+        description="the storage quota of visitors' files: what one day may add to the store",
+    )
 
     inbound_shards: int = Field(default=16, ge=1, le=1024)
     batch_size: int = Field(default=256, ge=1, le=10_000)
     shard_lease_ms: int = Field(default=10_000, ge=500)
     claim_idle_ms: int = Field(default=15_000, ge=100)
+    stop_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="a role asked to stop (SIGTERM) exits within this; past it, it logs what "
+        "was still running and exits with 1 (what it took stays queued: nothing is lost)",
+    )
     dead_letter_max_bytes: int = Field(default=16_384, ge=256)
     kept_files_days: int = Field(
         default=365,
@@ -138,6 +183,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"{value!r}: an origin has no path (https://shop.example.com)")
             origins.append(f"{parts.scheme}://{parts.netloc}".lower())
         return origins
+
+    @field_validator("webchat_trusted_proxies")
+    @classmethod
+    def _proxies(cls, values: list[str]) -> list[str]:
+        """Each an address (10.0.0.2) or a network (10.0.0.0/24)."""
+        try:
+            return [str(ipaddress.ip_network(value.strip(), strict=False)) for value in values]
+        except ValueError as exc:
+            raise ValueError(f"{exc}: an address or a network like 10.0.0.0/24") from None
 
     @field_validator("responder")
     @classmethod

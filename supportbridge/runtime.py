@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.backends import Backend
 from bridge.backends.local import LocalBackend
+from bridge.bus.journal import InboundJournal
 from bridge.bus.memory import MemoryBus
 from bridge.channel import InboundSink, Receiver
 from bridge.delivery.sender import Sender
@@ -28,6 +29,8 @@ from bridge.util.stopping import pause
 from supportbridge.networks import NetworkChannel
 
 log = logging.getLogger(__name__)
+
+INBOUND_JOURNAL = "inbound-queue.sqlite3"
 
 
 def make_backend(settings: Settings) -> Backend:
@@ -44,7 +47,8 @@ def make_backend(settings: Settings) -> Backend:
             prefix=settings.redis_prefix,
         )
         return RedisBackend(bus)
-    return LocalBackend(MemoryBus(settings.inbound_shards), settings.data_dir)
+    journal = InboundJournal(settings.data_dir / INBOUND_JOURNAL)
+    return LocalBackend(MemoryBus(settings.inbound_shards, journal), settings.data_dir)
 
 
 def consumer_name() -> str:
@@ -62,13 +66,42 @@ async def services(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Backe
         await engine.dispose()
 
 
-def stop_on_signals() -> asyncio.Event:
-    """SIGTERM / SIGINT finish the batch in flight, then stop (the rest waits on the bus)."""
+def stop_on_signals(settings: Settings) -> asyncio.Event:
+    """SIGTERM / SIGINT: every loop ends its step in flight, then the process exits, within
+    `stop_timeout_seconds`; a process still running then names what held it, and exits anyway
+    (everything it acknowledged is durable, what it took stays queued)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stopping() -> None:
+        if not stop.is_set():
+            stop.set()
+            loop.call_later(settings.stop_timeout_seconds, _overdue, settings.stop_timeout_seconds)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopping)
     return stop
+
+
+def _overdue(seconds: float) -> None:
+    held = "\n".join(" <- ".join(_awaiting(task)) for task in asyncio.all_tasks())
+    log.error("not stopped within %.0f s; exiting. Still running:\n%s", seconds, held)
+    logging.shutdown()
+    os._exit(1)
+
+
+def _awaiting(task: asyncio.Task[Any]) -> list[str]:
+    """Where a task waits, innermost last: each coroutine of the chain it awaits."""
+    chain: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and hasattr(awaited, "cr_frame"):
+        frame = awaited.cr_frame
+        if frame is not None:
+            chain.append(
+                f"{frame.f_code.co_qualname} ({frame.f_code.co_filename}:{frame.f_lineno})"
+            )
+        awaited = awaited.cr_await
+    return chain
 
 
 Start = Callable[[Coroutine[Any, Any, None]], None]
@@ -109,7 +142,7 @@ async def run_channel(
 ) -> None:
     """One network: receive (polling, unless its webhook is served) and send its outbound."""
     bus = backend.bus
-    sender = Sender(engine, bus, channel, backend.rate_limiter())
+    sender = Sender(engine, bus, channel, backend.rate_limiter(), stop=stop)
     try:
         async with role_tasks(stop) as start:
             start(

@@ -1,4 +1,7 @@
-"""The in-process bus of the embedded mode: asyncio queues, one per shard and per network."""
+"""The in-process bus of the embedded mode: asyncio queues, one per shard and per network. With a
+journal (`bridge.bus.journal`, as the product runs it), an inbound entry is committed to it before
+`publish_inbound` returns and forgotten once handled, so what was acknowledged to a network
+outlives the process."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from bridge.bus.base import HANDLERS_IN_FLIGHT, BatchHandler, Bus, BusEntry, GroupCommit
+from bridge.bus.journal import InboundJournal
 from bridge.domain import Event, Network
 
 log = logging.getLogger(__name__)
@@ -17,22 +21,37 @@ RETRY_DELAY_S = 0.5
 
 
 class MemoryBus(Bus):
-    def __init__(self, shards: int) -> None:
+    def __init__(self, shards: int, journal: InboundJournal | None = None) -> None:
         super().__init__(shards)
         self._inbound = [asyncio.Queue[BusEntry]() for _ in range(shards)]
         self._outbound = {network: asyncio.Queue[BusEntry]() for network in Network}
         self._subscribers: set[asyncio.Queue[Event]] = set()
         self._ids = itertools.count(1)
         self._unacked = 0
+        self._journal = journal
+        if journal is not None:
+            # What a previous process acknowledged and did not handle, first and in order (a
+            # changed shard count keeps each former shard's entries together).
+            for journal_id, shard, payload in journal.pending():
+                self._put_inbound(shard % shards, BusEntry(str(journal_id), payload))
 
     def _entry(self, payload: bytes) -> BusEntry:
         return BusEntry(str(next(self._ids)), payload)
 
+    def _put_inbound(self, shard: int, entry: BusEntry) -> None:
+        self._inbound[shard].put_nowait(entry)
+        self._unacked += 1
+
     async def publish_inbound_raw(self, payloads_by_shard: dict[int, list[bytes]]) -> None:
+        if self._journal is None:
+            for shard, payloads in payloads_by_shard.items():
+                for payload in payloads:
+                    self._put_inbound(shard, self._entry(payload))
+            return
+        appended = await self._journal.append(payloads_by_shard)
         for shard, payloads in payloads_by_shard.items():
-            for payload in payloads:
-                self._inbound[shard].put_nowait(self._entry(payload))
-                self._unacked += 1
+            for journal_id, payload in zip(appended[shard], payloads, strict=True):
+                self._put_inbound(shard, BusEntry(str(journal_id), payload))
 
     async def consume_inbound(
         self, consumer: str, handler: BatchHandler, *, batch_size: int, stop: asyncio.Event
@@ -42,8 +61,10 @@ class MemoryBus(Bus):
         merged = GroupCommit(handler, HANDLERS_IN_FLIGHT).submit
         await _consume_all(self._inbound, merged, batch_size, stop, self._acked)
 
-    def _acked(self, count: int) -> None:
-        self._unacked -= count
+    def _acked(self, batch: Sequence[BusEntry]) -> None:
+        self._unacked -= len(batch)
+        if self._journal is not None:
+            self._journal.forget([int(entry.entry_id) for entry in batch])
 
     async def publish_outbound_raw(
         self, payloads_by_shard: dict[tuple[Network, int], list[bytes]]
@@ -89,13 +110,17 @@ class MemoryBus(Bus):
     async def inbound_backlog(self) -> int:
         return self._unacked
 
+    async def close(self) -> None:
+        if self._journal is not None:
+            await self._journal.close()
+
 
 async def _consume_all(
     queues: Sequence[asyncio.Queue[BusEntry]],
     handler: BatchHandler,
     batch_size: int,
     stop: asyncio.Event,
-    on_ack: Callable[[int], None],
+    on_ack: Callable[[Sequence[BusEntry]], None],
 ) -> None:
     async with asyncio.TaskGroup() as group:
         for queue in queues:
@@ -107,7 +132,7 @@ async def _consume_queue(
     handler: BatchHandler,
     batch_size: int,
     stop: asyncio.Event,
-    on_ack: Callable[[int], None],
+    on_ack: Callable[[Sequence[BusEntry]], None],
 ) -> None:
     stopping = asyncio.ensure_future(stop.wait())
     try:
@@ -126,10 +151,10 @@ async def _consume_queue(
                     await handler(batch)
                     break
                 except Exception:
-                    log.exception("batch of %d entries failed; retrying", len(batch))
                     if stop.is_set():
-                        return
+                        return  # handed back: a handler asked to stop gives up its batch
+                    log.exception("batch of %d entries failed; retrying", len(batch))
                     await asyncio.sleep(RETRY_DELAY_S)
-            on_ack(len(batch))
+            on_ack(batch)
     finally:
         stopping.cancel()

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from bridge.channel import Limit
+from bridge.util.stopping import pause
 
 
 def gcra_wait(tat: float, now: float, limit: Limit) -> float:
@@ -24,15 +25,20 @@ def gcra_wait(tat: float, now: float, limit: Limit) -> float:
 
 
 class RateLimiter(abc.ABC):
-    async def acquire(self, limits: Sequence[Limit]) -> float:
-        """Wait until every limit allows one more send, take it, and return the seconds waited."""
+    async def acquire(self, limits: Sequence[Limit], stop: asyncio.Event | None = None) -> float:
+        """Wait until every limit allows one more send, take it, and return the seconds waited;
+        with `stop` set meanwhile, return at once without taking one."""
         waited = 0.0
-        while True:
+        while stop is None or not stop.is_set():
             wait = await self.try_acquire(limits)
             if wait <= 0:
                 return waited
-            await asyncio.sleep(wait)
+            if stop is None:
+                await asyncio.sleep(wait)
+            else:
+                await pause(stop, wait)
             waited += wait
+        return waited
 
     @abc.abstractmethod
     async def try_acquire(self, limits: Sequence[Limit]) -> float:

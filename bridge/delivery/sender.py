@@ -3,6 +3,10 @@ can be retried, and record every outcome (sent with the network's id, or failed 
 
 Within a batch, chats are served concurrently and each chat's messages one after another, so a
 rate-limited chat does not hold up the others and a chat's replies keep their order.
+
+Asked to stop, a sender starts no new send and waits neither on a rate limit nor for a retry: the
+sends in flight finish and are recorded, and the batch is handed back unacknowledged (`Stopped`),
+so what it did not send stays queued for the next sender.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from bridge.domain import DeliveryStatus, Event, EventKind, OutboundMessage
 from bridge.store.models import messages, utcnow
 from bridge.util import metrics
 from bridge.util.logs import about_conversation
+from bridge.util.stopping import pause
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,10 @@ class SenderStats:
     rate_limited_s: float = 0.0
 
 
+class Stopped(Exception):
+    """The sender was asked to stop with sends of its batch not done: hand the batch back."""
+
+
 class Sender:
     def __init__(
         self,
@@ -61,12 +70,14 @@ class Sender:
         channel: Channel,
         limiter: RateLimiter,
         policy: RetryPolicy | None = None,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.engine = engine
         self.bus = bus
         self.channel = channel
         self.limiter = limiter
         self.policy = policy or RetryPolicy()
+        self.stop = stop or asyncio.Event()
         self.stats = SenderStats()
 
     async def handle(self, entries: Sequence[BusEntry]) -> None:
@@ -110,7 +121,9 @@ class Sender:
         started = time.monotonic()
         attempt = 0
         while True:
-            waited = await self.limiter.acquire(self.channel.limits(message))
+            waited = await self.limiter.acquire(self.channel.limits(message), self.stop)
+            if self.stop.is_set():
+                raise Stopped(f"message {message.message_id} left queued")
             self.stats.rate_limited_s += waited
             metrics.RATE_LIMIT_WAIT.labels(message.network.value).inc(waited)
             try:
@@ -139,7 +152,7 @@ class Sender:
             self.stats.retries += 1
             metrics.RETRIES.labels(message.network.value).inc()
             log.info("message %d: %s; retrying in %.1f s", message.message_id, reason, delay)
-            await asyncio.sleep(delay)
+            await pause(self.stop, delay)
 
     async def _record(
         self,

@@ -19,7 +19,7 @@ from supportbridge.runtime import (
 
 async def bot_main(settings: Settings, network: Network) -> None:
     """`supportbridge bot NETWORK`: one network's receiver and senders (start several)."""
-    stop = stop_on_signals()
+    stop = stop_on_signals(settings)
     async with services(settings) as (engine, backend):
         channel = make_channel(network, settings, StoredFiles(engine))
         app = make_app()

@@ -32,7 +32,7 @@ async def run_core(settings: Settings, engine: AsyncEngine, bus: Bus, stop: asyn
 async def core_main(settings: Settings) -> None:
     """`supportbridge core`: one distributed core worker (start as many as you like), with
     /healthz, /readyz and /metrics on its HTTP port."""
-    stop = stop_on_signals()
+    stop = stop_on_signals(settings)
     async with services(settings) as (engine, backend):
         app = make_app()
         add_health_routes(app, engine, backend.bus)

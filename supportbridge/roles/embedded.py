@@ -47,7 +47,7 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
         emulated = emulated_networks(configured_networks(settings))
         playground = mount_sandbox(app, emulated)
         settings = sandbox_settings(settings, emulated)
-    stop = stop_on_signals()
+    stop = stop_on_signals(settings)
     async with services(settings) as (engine, backend):
         kept = StoredFiles(engine)
         channels = [make_channel(n, settings, kept) for n in configured_networks(settings)]

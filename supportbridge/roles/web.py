@@ -42,7 +42,7 @@ async def web_main(settings: Settings) -> None:
     balancer; the webhooks are served by the `bot` processes). The web chat's replies are sent
     by these processes, which share its outbound shards; each reply reaches the visitor's
     socket through Redis, whichever of them holds it."""
-    stop = stop_on_signals()
+    stop = stop_on_signals(settings)
     async with services(settings) as (engine, backend):
         kept = StoredFiles(engine)
         app = make_app()
