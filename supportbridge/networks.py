@@ -73,9 +73,12 @@ async def make_webchat(
     tokens are signed with the setting, or else with a secret generated once and kept by the
     backend where every process finds it."""
     from bots.webchat import WebChatChannel
+    from bots.webchat.limits import Gate
     from bots.webchat.token import VisitorTokens
 
     secret = settings.webchat_secret
-    tokens = VisitorTokens(secret.encode() if secret else await backend.shared_secret("webchat"))
+    key = secret.encode() if secret else await backend.shared_secret("webchat")
+    tokens = VisitorTokens(key, settings.webchat_token_days)
     broadcast = backend.broadcast("webchat")
-    return WebChatChannel(history, files, tokens, broadcast, settings.webchat_origins)
+    gate = Gate(backend.rate_limiter(), settings)  # limits shared by every `web` process
+    return WebChatChannel(history, files, tokens, broadcast, settings.webchat_origins, gate=gate)

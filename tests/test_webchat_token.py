@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
 import stat
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bots.webchat.token import VisitorTokens
+from bots.webchat.token import VERSION, VisitorTokens
 from bridge.backends.local import LocalBackend
 from bridge.backends.redis import RedisBackend
 from bridge.bus.memory import MemoryBus
@@ -18,6 +22,12 @@ from bridge.settings import Settings
 from supportbridge.networks import make_webchat
 
 SECRET = b"a-test-secret-of-enough-length"
+DAY = 24 * 3600
+
+
+def days_ago(days: float) -> Callable[[], float]:
+    """A clock `days` behind this one."""
+    return lambda: time.time() - days * DAY
 
 
 def test_a_token_verifies_to_the_visitor_it_was_issued_for() -> None:
@@ -34,9 +44,9 @@ def test_a_token_verifies_to_the_visitor_it_was_issued_for() -> None:
     [
         lambda visitor, token: token[:-1] + ("A" if token[-1] != "A" else "B"),
         lambda visitor, token: token.replace(visitor, "B" * 22),
-        lambda visitor, token: token.replace("v1.", "v0.", 1),
-        lambda visitor, token: f"v1.{visitor}.",
-        lambda visitor, token: f"v1.{visitor}",
+        lambda visitor, token: token.replace(f"{VERSION}.", "v0.", 1),
+        lambda visitor, token: token.rsplit(".", 1)[0] + ".",
+        lambda visitor, token: token.rsplit(".", 1)[0],
         lambda visitor, token: visitor,
         lambda visitor, token: token + "x" * 200,
         lambda visitor, token: "",
@@ -65,6 +75,44 @@ def test_a_token_signed_with_another_secret_is_refused() -> None:
     _, token = VisitorTokens(b"another-secret-of-enough-length").issue()
 
     assert VisitorTokens(SECRET).verify(token) is None
+
+
+def test_a_token_older_than_the_maximum_age_is_refused() -> None:
+    _, token = VisitorTokens(SECRET, clock=days_ago(181)).issue()
+
+    assert VisitorTokens(SECRET, max_age_days=180).verify(token) is None
+
+
+def test_a_token_within_the_maximum_age_verifies() -> None:
+    visitor, token = VisitorTokens(SECRET, clock=days_ago(179)).issue()
+
+    assert VisitorTokens(SECRET, max_age_days=180).verify(token) == visitor
+
+
+def test_a_returning_visitors_day_old_token_is_renewed_for_the_same_visitor() -> None:
+    visitor, old = VisitorTokens(SECRET, clock=days_ago(2)).issue()
+    tokens = VisitorTokens(SECRET, max_age_days=180)
+
+    renewed = tokens.renew(old)
+
+    assert renewed is not None and renewed[0] == visitor and renewed[1] != old
+    later = VisitorTokens(SECRET, max_age_days=180, clock=days_ago(-179))
+    assert later.verify(renewed[1]) == visitor and later.verify(old) is None
+
+
+def test_a_token_issued_today_is_kept_as_it_is() -> None:
+    tokens = VisitorTokens(SECRET)
+    visitor, token = tokens.issue()
+
+    assert tokens.renew(token) == (visitor, token)
+
+
+def test_a_token_of_the_first_format_which_carries_no_time_is_refused() -> None:
+    visitor = "A" * 22
+    digest = hmac.new(SECRET, f"webchat-visitor.v1.{visitor}".encode(), "sha256").digest()
+    signature = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    assert VisitorTokens(SECRET).verify(f"v1.{visitor}.{signature}") is None
 
 
 def test_a_short_secret_is_refused() -> None:

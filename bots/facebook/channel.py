@@ -25,7 +25,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
 
-from bots.downloads import download
+from bots.downloads import Downloads
 from bots.facebook.events import Inbound, WebhookPayload, to_inbound
 from bridge.channel import Delivered, DeliveryError, FileKeeper, InboundSink, Limit, PollPosition
 from bridge.domain import AuthorKind, Button, Network, OutboundMessage
@@ -48,6 +48,8 @@ TRANSIENT_CODES = frozenset({1, 2, 4, 32, 613})
 OUTSIDE_WINDOW = (10, 2018278)
 # The platform waits up to 20 s for a webhook's answer; the files are fetched within it.
 DOWNLOAD_TIMEOUT_S = 12.0
+# Beside a file's key, why it was not kept: the agent opening it is told.
+NOT_KEPT_SUFFIX = ":not-kept"
 
 
 class FacebookChannel:
@@ -78,11 +80,13 @@ class FacebookChannel:
         """PSID -> unix time of the person's last message, from verified webhooks."""
         self._session: aiohttp.ClientSession | None = None
         self.files = files
+        self.downloads = Downloads(api_url, timeout_s=DOWNLOAD_TIMEOUT_S)
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        await self.downloads.close()
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -172,12 +176,20 @@ class FacebookChannel:
         """A file the customer sent, as it was kept when it came (Messenger's addresses expire)."""
         if self.files is None:
             raise LookupError("Messenger files are not kept by this process")
-        return await self.files.load(network_file_id)
+        try:
+            return await self.files.load(network_file_id)
+        except LookupError as exc:
+            missing = exc
+        try:
+            why = (await self.files.load(network_file_id + NOT_KEPT_SUFFIX)).decode()
+        except LookupError:
+            raise missing from None
+        raise LookupError(f"the file is not kept: it was not downloaded when it came ({why})")
 
     async def _keep_files(self, inbound: Sequence[Inbound]) -> None:
         """Download the files of the messages while their addresses hold, and keep them. One
-        that cannot be had is left out (the agent is told when opening it); a store that cannot
-        keep it fails the webhook, so that the platform delivers it again."""
+        that cannot be had is left out, its reason kept for the agent who opens it; a store that
+        cannot keep them fails the webhook, so that the platform delivers it again."""
         wanted = [(key, url) for item in inbound for key, url in item.downloads]
         if self.files is None or not wanted:
             return
@@ -186,11 +198,16 @@ class FacebookChannel:
     async def _keep_file(self, key: str, url: str) -> None:
         assert self.files is not None
         try:
-            content = await download(self._http(), url, timeout_s=DOWNLOAD_TIMEOUT_S)
-        except (LookupError, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("facebook: a customer's file was not downloaded: %s", exc)
+            content = await self.downloads.fetch(url)
+        except TimeoutError:
+            why = f"the file server did not hand it over within {DOWNLOAD_TIMEOUT_S:g} s"
+        except (LookupError, aiohttp.ClientError) as exc:
+            why = str(exc)
+        else:
+            await self.files.keep(key, content)
             return
-        await self.files.keep(key, content)
+        log.warning("facebook: a customer's file was not downloaded: %s", why)
+        await self.files.keep(key + NOT_KEPT_SUFFIX, why.encode())
 
     # -- receiving --------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from vk_api.exceptions import TOO_MANY_RPS_CODE, ApiError, ApiHttpError
 
-from bots.downloads import download
+from bots.downloads import Downloads
 from bots.vk.events import BUTTON_KEY, VkUpdate, author_id, file_url, to_inbound
 from bridge.channel import (
     Delivered,
@@ -51,6 +51,8 @@ COMMUNITY_PER_SECOND = 20.0
 RETRYABLE_CODES = frozenset({6, 9, 10})
 # vk_api 11.10.1 posts to api.vk.ru, earlier releases to api.vk.com (docs/networks.md 2.1)
 VK_API_PREFIXES = ("https://api.vk.ru/method/", "https://api.vk.com/method/")
+# An agent waits for the file they opened (bridge.inbox.attachments gives up after 30 s).
+DOWNLOAD_TIMEOUT_S = 25.0
 
 
 class _RedirectAdapter(HTTPAdapter):
@@ -108,6 +110,7 @@ class VkChannel:
         self.ts: str | None = None
         self._names: dict[int, str] = {}
         self._http: aiohttp.ClientSession | None = None
+        self.downloads = Downloads(api_url, timeout_s=DOWNLOAD_TIMEOUT_S)
 
     async def register_webhook(self, public_url: str) -> None:
         """VK has no setWebhook for a community token: the Callback API address is entered in
@@ -118,10 +121,11 @@ class VkChannel:
         if self._http is not None:
             await self._http.close()
             self._http = None
+        await self.downloads.close()
         self.session.close()
 
     def _client(self) -> aiohttp.ClientSession:
-        """The session of the long polls and the file downloads (vk_api's is synchronous)."""
+        """The session of the long polls (vk_api's is synchronous)."""
         if self._http is None:
             self._http = aiohttp.ClientSession()
         return self._http
@@ -177,7 +181,7 @@ class VkChannel:
         if url is None:
             raise LookupError("VK no longer has this attachment")
         try:
-            content = await download(self._client(), url, timeout_s=60)
+            content = await self.downloads.fetch(url)
         except LookupError as exc:
             raise LookupError(f"VK: {exc}") from None
         return content

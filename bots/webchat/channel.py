@@ -1,6 +1,7 @@
 """The web-chat channel: `/widget.js` for the brand's page, and `/ws/chat`, the widget's socket.
 
-A visitor's messages go to the same inbound sink as every network's; the replies come from the
+A visitor's messages go to the same inbound sink as every network's, within the limits of
+`bots.webchat.limits` (anyone may open the socket); the replies come from the
 sender (`send`) and go to the visitor's open sockets through the broadcast. A reply is marked sent
 once it is broadcast: it is in the visitor's conversation, shown live on an open
 widget, or from the history the widget receives when the visitor comes back (web chat has no
@@ -25,6 +26,7 @@ from redis.exceptions import RedisError
 
 from bots.webchat import protocol
 from bots.webchat.hub import JSON, Hub
+from bots.webchat.limits import Gate
 from bots.webchat.protocol import FrameError, Hello, Press, Say, SendFile
 from bots.webchat.token import VisitorTokens
 from bridge.channel import (
@@ -79,6 +81,7 @@ class _Bucket:
 @dataclass(slots=True)
 class _Visit:
     socket: web.WebSocketResponse
+    address: str  # the client's, as the limits count it
     visitor: str | None = None
     language: str | None = None
     bucket: _Bucket = field(default_factory=_Bucket)
@@ -98,10 +101,13 @@ class WebChatChannel:
         tokens: VisitorTokens,
         broadcast: Broadcast,
         origins: Sequence[str] = (),
+        *,
+        gate: Gate,
     ) -> None:
         self.history = history
         self.files = files
         self.tokens = tokens
+        self.gate = gate
         self.hub = Hub()
         self.broadcast = broadcast
         broadcast.subscribe(self._push)
@@ -176,7 +182,7 @@ class WebChatChannel:
         socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_TRANSPORT_BYTES)
         await socket.prepare(request)
         self._sockets.add(socket)
-        visit = _Visit(socket)
+        visit = _Visit(socket, self.gate.address(request))
         try:
             async for message in socket:
                 if message.type is WSMsgType.TEXT:
@@ -212,6 +218,7 @@ class WebChatChannel:
             elif not visit.bucket.take():
                 raise FrameError("too_fast", "too many messages; wait a moment", frame.id)
             else:
+                await self.gate.message(visit.address, frame.id)
                 await self._accept(visit, visit.visitor, frame, sink)
         except FrameError as exc:
             await visit.send(exc.frame())
@@ -219,9 +226,11 @@ class WebChatChannel:
     async def _hello(self, visit: _Visit, hello: Hello) -> None:
         if visit.visitor is not None:
             raise FrameError("already_greeted", "hello is sent once per connection")
-        visitor, token = self.tokens.verify(hello.token), hello.token
-        if visitor is None or token is None:
-            visitor, token = self.tokens.issue()
+        known = self.tokens.renew(hello.token)
+        if known is None:
+            await self.gate.new_visitor(visit.address)
+            known = self.tokens.issue()
+        visitor, token = known
         visit.language = hello.language_code
         # Registered before the history is read: a reply sent meanwhile comes live, one sent
         # before is in the history (a reply is stored before it is sent), none falls between.
@@ -236,9 +245,10 @@ class WebChatChannel:
             raise FrameError("unavailable", "the chat is unavailable; reconnect later") from None
         await visit.send(protocol.welcome(token, [protocol.from_history(m) for m in seen]))
 
-    async def _keep(self, visitor: str, frame: SendFile) -> Attachment:
+    async def _keep(self, visit: _Visit, visitor: str, frame: SendFile) -> Attachment:
         """Keep the visitor's file (once, whatever the resends) and describe it for the store."""
         content = frame.content()
+        await self.gate.file(visit.address, len(content), frame.id)
         photo = picture_type(content)
         key = f"webchat:{visitor}:{frame.id}"  # the message's own: a resend keeps the one file
         try:
@@ -258,7 +268,9 @@ class WebChatChannel:
         self, visit: _Visit, visitor: str, frame: Say | SendFile | Press, sink: InboundSink
     ) -> None:
         text, data = (frame.label, frame.data) if isinstance(frame, Press) else (frame.text, None)
-        attachments = [await self._keep(visitor, frame)] if isinstance(frame, SendFile) else []
+        attachments = (
+            [await self._keep(visit, visitor, frame)] if isinstance(frame, SendFile) else []
+        )
         inbound = InboundMessage(
             network=Network.WEBCHAT,
             # scoped to the visitor: another visitor's ids can never make this one a duplicate

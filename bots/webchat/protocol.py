@@ -8,8 +8,11 @@ reconnect a duplicate the store drops.
 
 Server -> widget: `welcome` (`token` to keep, `history`), `message` (`id`, `author` visitor / bot
 / agent, `text`, `buttons`, `files`: the names of the files it carries, `at` unix time), `ack`
-(`id`: accepted, will not be lost) and `error` (`code`, `message`, and the `id` of the refused
-message when known). A refused frame changes nothing and the socket stays open.
+(`id`: accepted, will not be lost) and `error` (`code`, `message`, the `id` of the refused
+message when known, and `retry_after`, whole seconds, when a limit refused it and sending it again
+later will do: `too_many_visitors` or `busy` for a hello, `too_fast`, `busy`, `too_many_files` or
+`file_quota` for a message; see `bots.webchat.limits`). A refused frame changes nothing and the
+socket stays open.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import math
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -96,18 +100,29 @@ _ADAPTER: TypeAdapter[ClientFrame] = TypeAdapter(
 
 
 class FrameError(Exception):
-    """A frame refused: `code` for the widget, `message` for a person reading the socket."""
+    """A frame refused: `code` for the widget, `message` for a person reading the socket,
+    `retry_after` the seconds after which a limit allows it again."""
 
-    def __init__(self, code: str, message: str, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        client_id: str | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.client_id = client_id
+        self.retry_after = retry_after
 
     def frame(self) -> JSON:
         frame: JSON = {"type": "error", "code": self.code, "message": self.message}
         if self.client_id is not None:
             frame["id"] = self.client_id
+        if self.retry_after is not None:
+            frame["retry_after"] = math.ceil(self.retry_after)
         return frame
 
 

@@ -41,6 +41,10 @@
       too_long: "The message is too long.",
       too_fast: "Too many messages at once — wait a moment.",
       too_large: "The file is too large (at most 5 MB).",
+      too_many_visitors: "Too many new chats from your network — we will reconnect shortly.",
+      busy: "The chat is very busy — try again in a few minutes.",
+      too_many_files: "Too many files sent — try again in a few minutes.",
+      file_quota: "Files cannot be taken today — please describe it in a message.",
       other: "The message was refused.",
       attach: "Attach a photo or a file",
       file: "File",
@@ -65,6 +69,10 @@
       too_long: "Сообщение слишком длинное.",
       too_fast: "Слишком много сообщений подряд — подождите немного.",
       too_large: "Файл слишком большой (не больше 5 МБ).",
+      too_many_visitors: "Слишком много новых чатов из вашей сети — скоро подключимся снова.",
+      busy: "Чат сейчас перегружен — попробуйте через несколько минут.",
+      too_many_files: "Слишком много файлов — попробуйте через несколько минут.",
+      file_quota: "Сегодня файлы не принимаются — опишите, пожалуйста, словами.",
       other: "Сообщение не принято.",
       attach: "Прикрепить фото или файл",
       file: "Файл",
@@ -280,6 +288,7 @@
   var ready = false;
   var delay = 1000;
   var reconnectTimer = null;
+  var notice = null; // why the server refused to greet us, shown until it does
   var smallScreen = window.matchMedia("(max-width: 480px)");
 
   function newId() {
@@ -374,7 +383,7 @@
 
   function setStatus(state) {
     root.classList.toggle("online", state === "online");
-    status.textContent = state === "online" ? t.online : state === "offline" ? t.offline : t.connecting;
+    status.textContent = state === "online" ? t.online : notice || (state === "offline" ? t.offline : t.connecting);
   }
 
   // ---- the socket -----------------------------------------------------------------------
@@ -403,6 +412,7 @@
     if (frame.type === "welcome") {
       save("token", frame.token);
       ready = true;
+      notice = null;
       delay = 1000;
       setStatus("online");
       messages = [];
@@ -439,13 +449,22 @@
       if (socket) socket.close();
       return;
     }
-    if (!frame.id) return;
+    if (!frame.id) {
+      if (!ready && frame.retry_after) {
+        // the greeting was refused by a limit: say why, and greet again once it allows
+        notice = t[frame.code] || t.other;
+        delay = Math.max(delay, Math.min(frame.retry_after, 3600) * 1000);
+        if (socket) socket.close();
+      }
+      return;
+    }
     forget(frame.id);
     var at = find(frame.id);
     if (at >= 0) {
       messages[at].state = "failed";
       messages[at].error = t[frame.code] || t.other;
-      messages[at].retryable = frame.code === "too_fast" && !messages[at].button && !messages[at].files.length;
+      var later = frame.code === "too_fast" || frame.code === "busy";
+      messages[at].retryable = later && !messages[at].button && !messages[at].files.length;
     }
     render();
   }
