@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import enum
+import re
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 MAX_TEXT_CHARS = 8192
 MAX_ID_CHARS = 128
+LAST_TIMESTAMP = 253_402_300_799  # 9999-12-31 23:59:59 UTC: the last a datetime holds
 
 
 class Network(enum.StrEnum):
@@ -66,8 +68,27 @@ class DecisionOutcome(enum.StrEnum):
     SUGGESTED = "suggested"
 
 
+# What no store keeps (PostgreSQL refuses U+0000, no UTF-8 encodes a lone surrogate) and no
+# person means: C0/C1 control characters other than tab and line breaks, and DEL.
+_UNSTORABLE_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` as every store keeps it: control characters dropped, a lone surrogate (half of a
+    character, as some clients send) replaced by U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", _UNSTORABLE_CONTROLS.sub("", text))
+
+
+def _storable(value: object) -> object:
+    return storable(value) if isinstance(value, str) else value
+
+
+Storable = BeforeValidator(_storable)
+"""Made storable at the border: every text a network hands over passes through it."""
+
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
-ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+ExternalId = Annotated[str, Storable, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
 
 
 class Attachment(BaseModel):
@@ -77,8 +98,8 @@ class Attachment(BaseModel):
 
     kind: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     network_file_id: ExternalId
-    name: Annotated[str, StringConstraints(max_length=255)] | None = None
-    mime_type: Annotated[str, StringConstraints(max_length=127)] | None = None
+    name: Annotated[str, Storable, StringConstraints(max_length=255)] | None = None
+    mime_type: Annotated[str, Storable, StringConstraints(max_length=127)] | None = None
     size: int | None = Field(default=None, ge=0)
 
 
@@ -97,12 +118,14 @@ class InboundMessage(BaseModel):
     kind: Literal["message", "edit", "button"] = "message"
     chat_id: ExternalId
     user_id: ExternalId
-    text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] = ""
-    display_name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    text: Annotated[str, Storable, StringConstraints(max_length=MAX_TEXT_CHARS)] = ""
+    display_name: Annotated[str, Storable, StringConstraints(max_length=255)] | None = None
     language: Language | None = None
     attachments: list[Attachment] = Field(default_factory=list, max_length=10)
-    button_data: Annotated[str, StringConstraints(max_length=256)] | None = None
-    received_at: float = Field(default_factory=time.time, description="unix time accepted")
+    button_data: Annotated[str, Storable, StringConstraints(max_length=256)] | None = None
+    received_at: float = Field(
+        default_factory=time.time, ge=0, le=LAST_TIMESTAMP, description="unix time accepted"
+    )
 
     @property
     def conversation_key(self) -> str:

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=256, ge=1, le=10_000)
     shard_lease_ms: int = Field(default=10_000, ge=500)
     claim_idle_ms: int = Field(default=15_000, ge=100)
+    stalled_shard_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="an inbound shard whose oldest entry has waited longer is reported as not "
+        "moving (/readyz checks.shards, /metrics sb_inbound_shards_stalled)",
+    )
     stop_timeout_seconds: float = Field(
         default=15.0,
         gt=0,

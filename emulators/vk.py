@@ -195,7 +195,10 @@ class VkEmulator:
         callback_retry_delay: float = 1.0,
         callback_retries: int = 5,
         files_url: str | None = None,
+        first_message_id: int | None = None,
     ) -> None:
+        """`first_message_id`: where message ids start (by default somewhere random, from the
+        seed); a product that keeps what it saw needs them not to repeat across restarts."""
         self.group_id = group_id
         self.files = FileHost(files_url)
         self.token = token
@@ -207,7 +210,8 @@ class VkEmulator:
         self._callback_retries = callback_retries
         self._customers: dict[int, Customer] = {}
         # VK numbers a community's messages in one sequence, both directions
-        self._message_ids = itertools.count(self._rng.randint(10**4, 10**5))
+        start = self._rng.randint(10**4, 10**5) if first_message_id is None else first_message_id
+        self._message_ids = itertools.count(start)
         self._customer_messages: dict[int, JSON] = {}
         self._sent: list[BotMessage] = []
         self._by_random_id: dict[int, BotMessage] = {}

@@ -171,6 +171,32 @@ async def test_the_backlog_counts_what_was_published_and_not_yet_handled(bus: Bu
     assert (before, published, await bus.inbound_backlog()) == (0, 6, 0)
 
 
+async def test_a_shard_whose_entries_are_not_handled_reports_how_long_they_waited(
+    bus: Bus,
+) -> None:
+    await bus.publish_inbound_raw({2: [b"waiting"]})
+    await asyncio.sleep(0.3)
+
+    ages = await bus.shard_ages()
+
+    assert len(ages) == SHARDS
+    assert ages[2] >= 0.25
+    assert [age for shard, age in enumerate(ages) if shard != 2] == [0.0] * (SHARDS - 1)
+
+
+async def test_a_shard_whose_entries_are_handled_waits_no_more(bus: Bus) -> None:
+    await bus.publish_inbound_raw({1: [b"first"]})
+    stop = asyncio.Event()
+
+    async def handled(entries: Sequence[BusEntry]) -> None:
+        stop.set()
+
+    consumer = asyncio.ensure_future(bus.consume_inbound("c", handled, batch_size=10, stop=stop))
+    await run_until(stop, consumer, limit_s=10)
+
+    assert await bus.shard_ages() == [0.0] * SHARDS
+
+
 async def test_each_networks_sender_gets_only_that_networks_replies(bus: Bus) -> None:
     await bus.publish_outbound(
         [reply(Network.VK, 1, 1), reply(Network.TELEGRAM, 1, 2), reply(Network.VK, 1, 3)]

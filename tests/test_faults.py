@@ -1,8 +1,10 @@
 """The distributed mode under faults, with real processes: customers on three emulated networks
 write 20,000 messages over 2,000 conversations while core processes are killed with SIGKILL,
-Redis (AOF on) and PostgreSQL are restarted, and every network answers 30 % of calls with its
-rate-limit error or a 5xx. Afterwards every message is stored once, in order, and every reply
-has reached its customer once.
+Redis (AOF on) and PostgreSQL are restarted, every network answers 30 % of calls with its
+rate-limit error or a 5xx, and every inbound shard gets poisoned entries (a text with U+0000,
+which PostgreSQL refuses, and entries no pipeline can read). Afterwards every message is stored
+once, in order, every reply has reached its customer once, and the poison is stored cleaned or
+dead-lettered: no shard stalled.
 
 Redis and PostgreSQL are servers of the test's own (`bench.cluster`), so that restarting them
 cuts off no one else.
@@ -17,10 +19,12 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
-from bench.cluster import WARM_UP_ID, Cluster, Customers, cluster, count_rows
+from bench.cluster import INBOUND_SHARDS, WARM_UP_ID, Cluster, Customers, cluster, count_rows
+from bridge.bus.redis import RedisBus
 from bridge.domain import DeliveryStatus, Direction, Network
 from bridge.store.engine import make_engine
 from bridge.store.models import conversations, messages
@@ -37,6 +41,7 @@ STORED_INBOUND = "SELECT count(*) FROM messages WHERE text LIKE 'Question %'"
 QUEUED_OUTBOUND = "SELECT count(*) FROM messages WHERE delivery_status = 'queued'"
 SENT_OUTBOUND = "SELECT count(*) FROM messages WHERE delivery_status = 'sent'"
 SEQUENCE = re.compile(r"Question (\d+) from")
+POISON_CHATS = WARM_UP_ID + 1_000  # above WARM_UP_ID: not counted as customers' conversations
 
 
 @dataclass
@@ -57,11 +62,21 @@ class Chaos:
     async def restart_postgres(self) -> None:
         await asyncio.to_thread(self.cluster.postgres.restart)
 
+    async def poison_every_shard(self) -> None:
+        bus = RedisBus(self.cluster.redis.url, INBOUND_SHARDS)
+        try:
+            await bus.publish_inbound_raw(
+                {shard: poisoned_entries(shard) for shard in range(INBOUND_SHARDS)}
+            )
+        finally:
+            await bus.close()
+
     async def stored(self) -> int:
         return await count_rows(self.cluster.database_url, STORED_INBOUND) or 0
 
     async def run(self) -> None:
         plan: list[tuple[float, str, Callable[[], Awaitable[None]]]] = [
+            (0.05, "poison every shard", self.poison_every_shard),
             (0.10, "kill -9 a core", self.kill_a_core),
             (0.20, "restart Redis", self.restart_redis),
             (0.35, "kill -9 a core", self.kill_a_core),
@@ -74,6 +89,24 @@ class Chaos:
                 await asyncio.sleep(0.2)
             await action()
             self.done.append(f"{name} at {share:.0%}")
+
+
+def poisoned_entries(shard: int) -> list[bytes]:
+    """A message whose text holds U+0000 (it must be stored, cleaned) and two entries no pipeline
+    can read (they must be dead-lettered), as a broken or hostile worker could publish them."""
+    chat = str(POISON_CHATS + shard)
+    message = {
+        "network": "telegram",
+        "network_message_id": f"poison-{shard}",
+        "chat_id": chat,
+        "user_id": chat,
+        "text": f"Poison\u0000 {shard}",
+    }
+    return [
+        orjson.dumps(message),
+        b"{not json",
+        orjson.dumps(message | {"network_message_id": f"late-{shard}", "received_at": 1e13}),
+    ]
 
 
 async def settle(cluster: Cluster) -> None:
@@ -118,6 +151,8 @@ async def test_killed_cores_restarted_servers_and_failing_networks_lose_nothing(
             for rule in plan.rules
         )
         elapsed = time.monotonic() - started
+        running_url = running.database_url
+        poison = await read_poison(running_url)
         exit_codes = running.roles.stop()
 
     by_person = {(p.network, p.chat_id): p for p in customers.people}
@@ -137,9 +172,13 @@ async def test_killed_cores_restarted_servers_and_failing_networks_lose_nothing(
         f"replies: stored {len(outbound)} delivered {sum(map(len, delivered.values()))} "
         f"lost {replies_lost} doubled {replies_doubled}"
     )
+    poison_stored, letters = poison
+    print(f"poison: {poison_stored} cleaned texts stored, {letters} dead letters")
+    assert poison_stored == INBOUND_SHARDS, "a text with U+0000 is stored, without it"
+    assert letters >= 2 * INBOUND_SHARDS, "what no pipeline can read is dead-lettered"
     assert not crashed, crashed
     assert exit_codes == [0] * len(exit_codes), "every role stops cleanly on SIGTERM"
-    assert len(chaos.done) == 6, "every fault was injected during the run"
+    assert len(chaos.done) == 7, "every fault was injected during the run"
     assert fired > 0.2 * (TOTAL / 100 + CONVERSATIONS), "the networks failed a good share of calls"
     assert (lost, doubled) == (0, 0)
     assert all(seqs == list(range(PER_CONVERSATION)) for seqs in stored.values()), (
@@ -149,6 +188,13 @@ async def test_killed_cores_restarted_servers_and_failing_networks_lose_nothing(
     assert all(statuses == [DeliveryStatus.SENT] for statuses in outbound.values())
     assert (replies_lost, replies_doubled) == (0, 0)
     assert set(delivered) == set(outbound)
+
+
+async def read_poison(url: str) -> tuple[int, int]:
+    """The poisoned texts stored (cleaned of U+0000), and the dead letters."""
+    cleaned = await count_rows(url, "SELECT count(*) FROM messages WHERE text LIKE 'Poison %'")
+    letters = await count_rows(url, "SELECT count(*) FROM dead_letters")
+    return cleaned or 0, letters or 0
 
 
 async def read_store(

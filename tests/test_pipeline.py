@@ -262,3 +262,94 @@ async def test_an_edit_of_a_message_never_stored_is_stored_as_new(
 
     stored = await rows(engine, sa.select(messages).where(messages.c.direction == "inbound"))
     assert [s.text for s in stored] == ["edited later"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("\u0000", ""),
+        ("где\u0000 заказ", "где заказ"),
+        ("half \ud83d of a smile", "half \ufffd of a smile"),
+        ("bell\u0007 and escape\u001b[31m", "bell and escape[31m"),
+        ("tab\tand\nlines\r\n", "tab\tand\nlines\r\n"),
+    ],
+    ids=["nul-only", "nul-inside", "lone-surrogate", "controls", "whitespace-kept"],
+)
+async def test_text_no_store_keeps_is_made_storable_and_stored(
+    pipeline: Pipeline, engine: AsyncEngine, sent: str, kept: str
+) -> None:
+    """PostgreSQL refuses U+0000, UTF-8 has no lone surrogate: such a message once stalled its
+    shard for ever. The raw entry as a worker would publish it, with the character escaped."""
+    payload = orjson.dumps(inbound(8, 1).model_dump(mode="json")).replace(
+        b'"text":"hello"', b'"text":' + _json_escaped(sent)
+    )
+    await pipeline.handle(entries(payload, inbound(8, 2, "after it")))
+
+    stored = await rows(engine, sa.select(messages.c.text).where(messages.c.direction == "inbound"))
+    assert [s.text for s in stored] == [kept, "after it"]
+
+
+def _json_escaped(text: str) -> bytes:
+    """`text` as a JSON string with every non-ASCII character escaped (lone surrogates too)."""
+    escaped = "".join(c if " " <= c < "\x7f" else f"\\u{ord(c):04x}" for c in text)
+    return f'"{escaped}"'.encode()
+
+
+class FailingOn:
+    """A responder with a bug for one question: it raises on that text, whatever it is asked."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def answer(self, question: Question) -> Answer | None:
+        if question.text == self.text:
+            raise RuntimeError(f"cannot answer {self.text!r}")
+        return None
+
+
+async def test_an_entry_that_fails_alone_is_dead_lettered_and_the_rest_of_its_batch_is_stored(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    pipeline = Pipeline(engine, memory_bus, settings, FailingOn("poison"))
+    # Eight customers' first questions, each asked of the responder.
+    batch = [inbound(n, 1, "poison" if n == 5 else f"question {n}") for n in range(1, 9)]
+
+    await pipeline.handle(entries(*batch))
+
+    stored = await rows(
+        engine,
+        sa.select(messages.c.text).where(messages.c.direction == "inbound").order_by(messages.c.id),
+    )
+    assert [s.text for s in stored] == [f"question {n}" for n in range(1, 9) if n != 5]
+    (letter,) = await rows(engine, sa.select(dead_letters))
+    assert "cannot answer 'poison'" in letter.reason and "failed 3 times" in letter.reason
+    assert b'"poison"' in letter.payload.encode()
+
+
+async def test_a_database_that_cannot_be_reached_fails_the_batch_for_the_bus_to_retry(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    """An outage is no entry's fault: nothing is dead-lettered, the batch is delivered again."""
+
+    class Unreachable:
+        async def answer(self, question: Question) -> Answer | None:
+            raise ConnectionRefusedError("connection refused")
+
+    pipeline = Pipeline(engine, memory_bus, settings, Unreachable())
+
+    with pytest.raises(ConnectionRefusedError):
+        await pipeline.handle(entries(inbound(10, 1, "question")))
+    assert await count(engine, dead_letters) == 0
+
+
+async def test_a_duplicate_key_from_another_chat_creates_no_conversation(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    """A message dropped as a duplicate leaves nothing behind: no empty conversation."""
+    await pipeline.handle(entries(inbound(1, 1, "first")))
+    copy = inbound(2, 1, "same key, other chat").model_copy(update={"network_message_id": "1-1"})
+
+    await pipeline.handle(entries(copy))
+
+    chats = await rows(engine, sa.select(conversations.c.chat_id))
+    assert [c.chat_id for c in chats] == ["1"]

@@ -41,6 +41,7 @@ class VkMessage(_Lenient):
     id: int
     date: int
     peer_id: int
+    conversation_message_id: int = 0
     from_id: int
     text: str = ""
     out: int = 0
@@ -95,6 +96,15 @@ def to_inbound(update: VkUpdate, names: Mapping[int, str]) -> InboundMessage | N
     return None
 
 
+def message_key(message: VkMessage) -> str:
+    """What names one message for good (docs/networks.md 2.3): its `id`, numbered in one sequence
+    for the community; a message that has none (`id` 0, as in chats) by its peer and its number
+    within that peer's conversation."""
+    if message.id > 0:
+        return str(message.id)
+    return f"{message.peer_id}_{message.conversation_message_id}"
+
+
 def _from_message(
     message: VkMessage,
     kind: Literal["message", "edit"],
@@ -113,8 +123,7 @@ def _from_message(
         text = f"[{', '.join(kinds) or 'empty'}]"
     return InboundMessage(
         network=Network.VK,
-        # VK numbers a community's messages in one sequence, so the id alone is unique
-        network_message_id=str(message.id),
+        network_message_id=message_key(message),
         kind=kind,
         chat_id=str(message.peer_id),
         user_id=str(message.from_id),

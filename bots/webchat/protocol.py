@@ -24,11 +24,11 @@ import math
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from bridge.channel import SeenMessage
 from bridge.domain import MAX_TEXT_CHARS, AuthorKind, Button, OutboundMessage
+from bridge.util import json_text
 
 # Room for the longest text with every character escaped (\uXXXX), and the frame around it.
 MAX_FRAME_BYTES = 64 * 1024
@@ -131,8 +131,8 @@ def parse(raw: str) -> ClientFrame:
     if size > MAX_FILE_FRAME_BYTES:
         raise FrameError("too_large", f"a frame may have at most {MAX_FILE_FRAME_BYTES} bytes")
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        data = json_text.loads(raw)  # a browser may send a lone surrogate, as JS strings hold
+    except ValueError as exc:
         raise FrameError("bad_json", f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise FrameError("bad_json", "a frame is a JSON object")

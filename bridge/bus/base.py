@@ -135,5 +135,10 @@ class Bus(abc.ABC):
     async def inbound_backlog(self) -> int:
         """Entries appended but not yet acknowledged, over all shards (stream lag)."""
 
+    @abc.abstractmethod
+    async def shard_ages(self) -> list[float]:
+        """Per inbound shard, the seconds its oldest unacknowledged entry has waited (0: none):
+        a shard whose age only grows is not moving."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook: the in-process bus holds nothing
         """Release connections."""

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from bridge.bus.base import HANDLERS_IN_FLIGHT, BatchHandler, Bus, BusEntry, GroupCommit
@@ -28,6 +30,8 @@ class MemoryBus(Bus):
         self._subscribers: set[asyncio.Queue[Event]] = set()
         self._ids = itertools.count(1)
         self._unacked = 0
+        # Per shard, its unacknowledged entries and when each came, oldest first.
+        self._waiting: list[dict[str, float]] = [{} for _ in range(shards)]
         self._journal = journal
         if journal is not None:
             # What a previous process acknowledged and did not handle, first and in order (a
@@ -40,6 +44,7 @@ class MemoryBus(Bus):
 
     def _put_inbound(self, shard: int, entry: BusEntry) -> None:
         self._inbound[shard].put_nowait(entry)
+        self._waiting[shard][entry.entry_id] = time.monotonic()
         self._unacked += 1
 
     async def publish_inbound_raw(self, payloads_by_shard: dict[int, list[bytes]]) -> None:
@@ -61,8 +66,10 @@ class MemoryBus(Bus):
         merged = GroupCommit(handler, HANDLERS_IN_FLIGHT).submit
         await _consume_all(self._inbound, merged, batch_size, stop, self._acked)
 
-    def _acked(self, batch: Sequence[BusEntry]) -> None:
+    def _acked(self, shard: int, batch: Sequence[BusEntry]) -> None:
         self._unacked -= len(batch)
+        for entry in batch:
+            self._waiting[shard].pop(entry.entry_id, None)
         if self._journal is not None:
             self._journal.forget([int(entry.entry_id) for entry in batch])
 
@@ -83,7 +90,7 @@ class MemoryBus(Bus):
         batch_size: int,
         stop: asyncio.Event,
     ) -> None:
-        await _consume_all([self._outbound[network]], handler, batch_size, stop, lambda _: None)
+        await _consume_all([self._outbound[network]], handler, batch_size, stop, lambda *_: None)
 
     def outbound_size(self, network: Network) -> int:
         return self._outbound[network].qsize()
@@ -110,6 +117,10 @@ class MemoryBus(Bus):
     async def inbound_backlog(self) -> int:
         return self._unacked
 
+    async def shard_ages(self) -> list[float]:
+        now = time.monotonic()
+        return [now - next(iter(waiting.values()), now) for waiting in self._waiting]
+
     async def close(self) -> None:
         if self._journal is not None:
             await self._journal.close()
@@ -120,11 +131,12 @@ async def _consume_all(
     handler: BatchHandler,
     batch_size: int,
     stop: asyncio.Event,
-    on_ack: Callable[[Sequence[BusEntry]], None],
+    on_ack: Callable[[int, Sequence[BusEntry]], None],
 ) -> None:
     async with asyncio.TaskGroup() as group:
-        for queue in queues:
-            group.create_task(_consume_queue(queue, handler, batch_size, stop, on_ack))
+        for index, queue in enumerate(queues):
+            acked = functools.partial(on_ack, index)
+            group.create_task(_consume_queue(queue, handler, batch_size, stop, acked))
 
 
 async def _consume_queue(

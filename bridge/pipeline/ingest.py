@@ -97,8 +97,30 @@ async def ingest(
         if (key := (message.network, message.network_message_id)) in inserted
     ]
     duplicates = [m for m in batch if (m.network, m.network_message_id) not in inserted]
+    if duplicates:
+        await _drop_empty_conversations(conn, duplicates, stored, rows)
     duplicate_ids = list((await _existing_message_ids(conn, duplicates)).values())
     return IngestResult(stored, duplicate_ids)
+
+
+async def _drop_empty_conversations(
+    conn: AsyncConnection,
+    duplicates: Sequence[InboundMessage],
+    stored: Sequence[Stored],
+    rows: dict[str, ConversationRow],
+) -> None:
+    """A duplicate never makes a conversation: one this batch created for a chat whose only
+    message was a duplicate goes again (the rare path: checked only when there are duplicates)."""
+    kept = {item.inbound.conversation_key for item in stored}
+    candidates = {rows[m.conversation_key].id for m in duplicates if m.conversation_key not in kept}
+    if candidates:
+        c = conversations.c
+        await conn.execute(
+            sa.delete(conversations).where(
+                c.id.in_(candidates),
+                ~sa.exists().where(messages.c.conversation_id == c.id),
+            )
+        )
 
 
 async def apply_edits(

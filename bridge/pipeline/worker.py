@@ -8,6 +8,7 @@ are still queued (the senders drop a second copy by idempotency key), so nothing
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -15,7 +16,6 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import orjson
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -30,6 +30,7 @@ from bridge.domain import (
     EventKind,
     InboundMessage,
     OutboundMessage,
+    storable,
 )
 from bridge.pipeline.ingest import ConversationRow, Stored, apply_edits, ingest
 from bridge.pipeline.responder import Responder
@@ -38,9 +39,24 @@ from bridge.pipeline.thresholds import LiveThresholds
 from bridge.settings import Settings
 from bridge.store.models import conversations, dead_letters, decisions, messages, utcnow
 from bridge.store.outbox import load_outbound, to_outbound
-from bridge.util import metrics
+from bridge.util import json_text, metrics
 
 log = logging.getLogger(__name__)
+
+POISON_TRIES = 3
+POISON_PAUSE_S = 0.2
+
+
+def is_transient(error: BaseException) -> bool:
+    """An error of reaching the database (worth retrying the same batch), not of what it holds."""
+    if isinstance(error, OSError | TimeoutError | sa.exc.DisconnectionError | sa.exc.TimeoutError):
+        return True
+    if isinstance(error, sa.exc.DBAPIError):
+        # Lost connections, a database starting up or locked, a serialization conflict.
+        return error.connection_invalidated or isinstance(
+            error, sa.exc.OperationalError | sa.exc.InterfaceError
+        )
+    return False
 
 
 @dataclass(slots=True)
@@ -63,14 +79,14 @@ def decode(entries: Iterable[BusEntry]) -> tuple[list[InboundMessage], list[Reje
     rejected: list[Rejected] = []
     for entry in entries:
         try:
-            accepted.append(InboundMessage.model_validate(orjson.loads(entry.payload)))
-        except orjson.JSONDecodeError as exc:
-            rejected.append(Rejected(f"not JSON: {exc}", entry.payload))
+            accepted.append(InboundMessage.model_validate(json_text.loads(entry.payload)))
         except ValidationError as exc:
             reasons = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors()
             )
             rejected.append(Rejected(f"invalid inbound message: {reasons}", entry.payload))
+        except ValueError as exc:  # orjson's and json's decoding errors are ValueErrors
+            rejected.append(Rejected(f"not JSON: {exc}", entry.payload))
     return accepted, rejected
 
 
@@ -85,6 +101,40 @@ class Pipeline:
         self.stats = PipelineStats()
 
     async def handle(self, entries: Sequence[BusEntry]) -> None:
+        """One batch in one transaction; a batch that fails for what it holds (not for an
+        unreachable database, which the bus retries) is split until the entry that fails alone
+        is found, and that one goes to `dead_letters` with its reason after `POISON_TRIES`:
+        the rest of its shard goes on."""
+        try:
+            await self._handle(entries)
+        except Exception as exc:
+            if is_transient(exc) or not entries:
+                raise
+            if len(entries) == 1:
+                await self._isolate(entries[0], exc)
+                return
+            log.warning("a batch of %d entries failed (%s); splitting it", len(entries), exc)
+            middle = len(entries) // 2
+            await self.handle(entries[:middle])
+            await self.handle(entries[middle:])
+
+    async def _isolate(self, entry: BusEntry, error: Exception) -> None:
+        for attempt in range(1, POISON_TRIES):
+            await asyncio.sleep(POISON_PAUSE_S * attempt)  # a passing cause (a lock) may clear
+            try:
+                await self._handle([entry])
+                return
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                error = exc
+        reason = f"failed {POISON_TRIES} times: {type(error).__name__}: {error}"
+        async with self.engine.begin() as conn:
+            await self._dead_letter(conn, [Rejected(reason, entry.payload)], utcnow())
+        metrics.DEAD_LETTERS.inc()
+        self.stats.dead_lettered += 1
+
+    async def _handle(self, entries: Sequence[BusEntry]) -> None:
         now = utcnow()
         accepted, rejected = decode(entries)
         edits = [m for m in accepted if m.kind == "edit"]
@@ -134,8 +184,8 @@ class Pipeline:
             [
                 {
                     "source": "inbound",
-                    "reason": item.reason[:2000],
-                    "payload": item.payload[:cap].decode("utf-8", errors="replace"),
+                    "reason": storable(item.reason[:2000]),
+                    "payload": storable(item.payload[:cap].decode("utf-8", errors="replace")),
                     "payload_bytes": len(item.payload),
                     "created_at": now,
                 }

@@ -31,6 +31,15 @@ PIPELINE_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 STREAM_LAG = Gauge("sb_inbound_stream_lag", "Inbound entries appended but not yet acknowledged")
+SHARD_AGE = Gauge(
+    "sb_inbound_shard_oldest_seconds",
+    "Per inbound shard, how long its oldest unacknowledged entry has waited",
+    ["shard"],
+)
+SHARDS_STALLED = Gauge(
+    "sb_inbound_shards_stalled",
+    "Inbound shards whose oldest entry has waited longer than stalled_shard_seconds",
+)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 
@@ -70,12 +71,21 @@ class Sandbox:
 
     def __init__(self, networks: list[Network]) -> None:
         self.networks = networks
-        self.telegram = TelegramEmulator([SANDBOX_TOKEN]) if Network.TELEGRAM in networks else None
+        # The product keeps what it stored across restarts, so the emulators' message ids must
+        # not start again where the last run's did (they would be dropped as duplicates).
+        first = int(time.time() * 1000)
+        self.telegram = (
+            TelegramEmulator([SANDBOX_TOKEN], first_message_id=first)
+            if Network.TELEGRAM in networks
+            else None
+        )
         self.vk = (
-            VkEmulator(group_id=VK_GROUP_ID, token=VK_TOKEN) if Network.VK in networks else None
+            VkEmulator(group_id=VK_GROUP_ID, token=VK_TOKEN, first_message_id=first)
+            if Network.VK in networks
+            else None
         )
         self.facebook = (
-            FacebookEmulator(FACEBOOK_PAGE_TOKEN, app_secret=FACEBOOK_APP_SECRET)
+            FacebookEmulator(FACEBOOK_PAGE_TOKEN, app_secret=FACEBOOK_APP_SECRET, seed=first)
             if Network.FACEBOOK in networks
             else None
         )

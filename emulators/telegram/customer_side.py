@@ -25,8 +25,11 @@ class CustomerSide:
     """The customers of the emulated bots (`bots`, by token; the first one unless a call names
     another by its id); `bot_sent` fires whenever a bot sends or edits a message."""
 
-    def __init__(self, bots: dict[str, Bot], rng: random.Random, bot_sent: Signal) -> None:
+    def __init__(
+        self, bots: dict[str, Bot], rng: random.Random, bot_sent: Signal, first_message_id: int = 1
+    ) -> None:
         self._bots = bots
+        self._first_message_id = first_message_id
         self._default_bot = next(iter(bots.values()))
         self._rng = rng
         self._bot_sent = bot_sent
@@ -190,7 +193,11 @@ class CustomerSide:
             profile = self._customers.get(user_id) or self.customer(
                 user_id, first_name=f"Customer {user_id}"
             )
-            chat = Chat(profile, instance=str(self._rng.getrandbits(63)))
+            chat = Chat(
+                profile,
+                instance=str(self._rng.getrandbits(63)),
+                last_message_id=self._first_message_id - 1,
+            )
             bot.chats[user_id] = chat
         return chat
 

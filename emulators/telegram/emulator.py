@@ -33,11 +33,14 @@ class TelegramEmulator(CustomerSide):
         webhook_retry_delay: float = 1.0,
         webhook_retry_cap: float = 60.0,
         webhook_timeout: float = 10.0,
+        first_message_id: int = 1,
     ) -> None:
+        """`first_message_id`: where each chat's message numbers start (a product that keeps
+        what it saw needs them not to repeat across the emulator's restarts)."""
         rng = random.Random(seed)
         self.faults = FaultPlan(seed)
         bot_sent = Signal()
-        super().__init__(new_bots(tokens, rng), rng, bot_sent)
+        super().__init__(new_bots(tokens, rng), rng, bot_sent, first_message_id)
         self._api = BotApi(
             bot_sent,
             webhook_retry_delay=webhook_retry_delay,

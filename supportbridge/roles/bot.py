@@ -23,7 +23,7 @@ async def bot_main(settings: Settings, network: Network) -> None:
     async with services(settings) as (engine, backend):
         channel = make_channel(network, settings, StoredFiles(engine))
         app = make_app()
-        add_health_routes(app, engine, backend.bus)
+        add_health_routes(app, engine, backend.bus, stalled_after_s=settings.stalled_shard_seconds)
         webhook_app(app, [channel], backend)
         async with role_tasks(stop) as start:
             start(run_channel(settings, engine, backend, channel, stop))

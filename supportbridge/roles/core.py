@@ -35,7 +35,7 @@ async def core_main(settings: Settings) -> None:
     stop = stop_on_signals(settings)
     async with services(settings) as (engine, backend):
         app = make_app()
-        add_health_routes(app, engine, backend.bus)
+        add_health_routes(app, engine, backend.bus, stalled_after_s=settings.stalled_shard_seconds)
         async with role_tasks(stop) as start:
             start(run_core(settings, engine, backend.bus, stop))
             start(serve_http(settings, app, stop))

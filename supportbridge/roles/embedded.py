@@ -52,7 +52,7 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
         kept = StoredFiles(engine)
         channels = [make_channel(n, settings, kept) for n in configured_networks(settings)]
         webchat = await make_webchat(settings, backend, customer_history(engine), kept)
-        add_health_routes(app, engine, backend.bus)
+        add_health_routes(app, engine, backend.bus, stalled_after_s=settings.stalled_shard_seconds)
         webhook_app(app, [*channels, webchat], backend)
         files = {c.network: c.fetch_file for c in [*channels, webchat]}
         add_inbox(app, engine, backend.bus, settings, files)

@@ -46,7 +46,7 @@ async def web_main(settings: Settings) -> None:
     async with services(settings) as (engine, backend):
         kept = StoredFiles(engine)
         app = make_app()
-        add_health_routes(app, engine, backend.bus)
+        add_health_routes(app, engine, backend.bus, stalled_after_s=settings.stalled_shard_seconds)
         webchat = await make_webchat(settings, backend, customer_history(engine), kept)
         webhook_app(app, [webchat], backend)
         # Only to fetch the files customers sent when an agent opens one: the `bot` processes

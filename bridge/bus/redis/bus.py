@@ -163,6 +163,20 @@ class RedisBus(Bus):
 
     # -- backlog ---------------------------------------------------------------------------
 
+    async def shard_ages(self) -> list[float]:
+        # Acknowledged entries are deleted, so a stream's first entry is its oldest to be done;
+        # its id is the Redis time it was appended at, in ms.
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.time()
+            for shard in range(self.shards):
+                pipe.xrange(self.inbound_stream(shard), count=1)
+            now, *firsts = await pipe.execute()
+        now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
+        return [
+            max(0.0, (now_ms - int(text(first[0][0]).split("-")[0])) / 1000) if first else 0.0
+            for first in firsts
+        ]
+
     async def inbound_backlog(self) -> int:
         streams = [self.inbound_stream(shard) for shard in range(self.shards)]
         async with self.client.pipeline(transaction=False) as pipe:
