@@ -45,6 +45,10 @@ class KnowledgeResponder:
         self._articles: dict[str, Article] = {}
         self._lock = asyncio.Lock()
 
+    async def prepare(self) -> None:
+        """Fit the matcher now, not on the first customer's message (seconds of CPU)."""
+        await self._refresh()
+
     async def answer(self, question: Question) -> Answer | None:
         await self._refresh()
         if self._matcher is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,6 +36,14 @@ class Responder(Protocol):
     async def answer(self, question: Question) -> Answer | None:
         """The best answer with a calibrated confidence in [0, 1], or None when there is none."""
         ...
+
+
+@runtime_checkable
+class Prepared(Protocol):
+    """A responder with work to do before its first answer (the knowledge base fits its
+    matcher): the core does it before it takes messages and reports ready."""
+
+    async def prepare(self) -> None: ...
 
 
 class ResponderFactory(Protocol):

@@ -4,6 +4,7 @@ answer only requests bearing it; `/healthz` stays open for load balancers."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 
@@ -20,6 +21,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 BUS = web.AppKey("bus", Bus)
 METRICS_TOKEN = web.AppKey("metrics_token", str)
 STALLED_AFTER_S = web.AppKey("stalled_after_s", float)
+STARTED = web.AppKey("started", asyncio.Event)
 
 
 def _check_token(request: web.Request) -> None:
@@ -53,7 +55,9 @@ async def readyz(request: web.Request) -> web.Response:
         checks["bus"] = "ok"
     except Exception as exc:
         checks["bus"] = f"error: {exc.__class__.__name__}"
-    ready = checks["database"] == "ok" and checks["bus"] == "ok"
+    started = request.app[STARTED].is_set()
+    checks["startup"] = "done" if started else "starting"
+    ready = started and checks["database"] == "ok" and checks["bus"] == "ok"
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status=200 if ready else 503,
@@ -88,12 +92,22 @@ def _shards_moving(stalled: dict[int, float]) -> str:
 
 
 def add_health_routes(
-    app: web.Application, engine: AsyncEngine, bus: Bus, *, stalled_after_s: float = 120.0
+    app: web.Application,
+    engine: AsyncEngine,
+    bus: Bus,
+    *,
+    stalled_after_s: float = 120.0,
+    started: asyncio.Event | None = None,
 ) -> None:
-    """`stalled_after_s`: a shard whose oldest entry waited longer is reported as not moving."""
+    """`stalled_after_s`: a shard whose oldest entry waited longer is reported as not moving;
+    `started`: /readyz answers ready only once it is set (default: at once)."""
+    if started is None:
+        started = asyncio.Event()
+        started.set()
     app[ENGINE] = engine
     app[BUS] = bus
     app[STALLED_AFTER_S] = stalled_after_s
+    app[STARTED] = started
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -30,6 +30,16 @@ from supportbridge.runtime import (
 
 log = logging.getLogger(__name__)
 
+
+async def first_of(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -52,7 +62,14 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
         kept = StoredFiles(engine)
         channels = [make_channel(n, settings, kept) for n in configured_networks(settings)]
         webchat = await make_webchat(settings, backend, customer_history(engine), kept)
-        add_health_routes(app, engine, backend.bus, stalled_after_s=settings.stalled_shard_seconds)
+        started = asyncio.Event()  # ready once the knowledge base's matcher is fitted
+        add_health_routes(
+            app,
+            engine,
+            backend.bus,
+            stalled_after_s=settings.stalled_shard_seconds,
+            started=started,
+        )
         webhook_app(app, [*channels, webchat], backend)
         files = {c.network: c.fetch_file for c in [*channels, webchat]}
         add_inbox(app, engine, backend.bus, settings, files)
@@ -61,7 +78,7 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
             # The port first: in the sandbox the channels poll emulators served on it.
             listening = asyncio.Event()
             start(serve_http(settings, app, stop, listening))
-            start(run_core(settings, engine, backend.bus, stop))
+            start(run_core(settings, engine, backend.bus, stop, started))
             await listening.wait()  # what is printed next can be opened at once
             for channel in channels:
                 start(run_channel(settings, engine, backend, channel, stop))
@@ -69,6 +86,10 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
             base = f"http://{settings.http_host}:{settings.http_port}"
             if playground is not None:
                 await playground.start(base, FACEBOOK_WEBHOOK_PATH)
+            # Said once the bot can answer: messages that came meanwhile are kept and waiting.
+            await first_of(started, stop)
+            if stop.is_set():
+                return
             print(
                 f"supportbridge is running at {base}/ "
                 f"(database: {settings.effective_database_url}); press Ctrl+C to stop",
