@@ -21,7 +21,7 @@ from bridge.backends.local import LocalBackend
 from bridge.bus.journal import InboundJournal
 from bridge.bus.memory import MemoryBus
 from bridge.channel import InboundSink, Receiver
-from bridge.delivery.sender import Sender
+from bridge.delivery.sender import Sender, requeue_unsent
 from bridge.domain import InboundMessage
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
@@ -143,6 +143,8 @@ async def run_channel(
     """One network: receive (polling, unless its webhook is served) and send its outbound."""
     bus = backend.bus
     sender = Sender(engine, bus, channel, backend.rate_limiter(), stop=stop)
+    if not bus.keeps_outbound:
+        await requeue_unsent(engine, bus, channel.network)
     try:
         async with role_tasks(stop) as start:
             start(

@@ -83,6 +83,17 @@ class Product:
                 await asyncio.sleep(0.05)
         raise AssertionError(f"{path} did not answer 200 in time")
 
+    def replies(self) -> Counter[str]:
+        """How many of the replies are in each delivery status."""
+        db = sqlite3.connect(f"file:{self.data_dir / 'supportbridge.db'}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT delivery_status FROM messages WHERE direction = 'outbound'"
+            ).fetchall()
+        finally:
+            db.close()
+        return Counter(status for (status,) in rows)
+
     def stored(self) -> Counter[str]:
         """How many times each customer text is in the store."""
         db = sqlite3.connect(f"file:{self.data_dir / 'supportbridge.db'}?mode=ro", uri=True)
@@ -217,6 +228,7 @@ async def test_a_webhook_answered_200_is_stored_once_whenever_the_process_dies(
 async def test_long_polling_confirms_only_what_is_stored_when_the_process_is_killed(
     tmp_path: Path,
 ) -> None:
+    """And the replies queued when it was killed are sent after the restart, each once."""
     async with telegram() as (emulator, api_url):
         product = Product(tmp_path, api_url, webhook=False)
         product.start()
@@ -231,9 +243,14 @@ async def test_long_polling_confirms_only_what_is_stored_when_the_process_is_kil
                 await asyncio.to_thread(product.stop, signal.SIGKILL)
                 product.start()
         await until(lambda: len(product.stored()) >= MESSAGES, SETTLE_S)
-        stored = product.stored()
+        await until(lambda: product.replies()["queued"] == 0, SETTLE_S)
+        stored, replies = product.stored(), product.replies()
+        received = sum(len(emulator.bot_messages(10_000 + chat)) for chat in range(CHATS))
         assert await asyncio.to_thread(product.stop, signal.SIGTERM) == 0
 
+    print(f"replies: {dict(replies)}; the customers received {received}")
+    assert replies["queued"] == 0, "what was queued when the process died is sent after"
+    assert received == replies["sent"] > 0, "each reply reached its customer once"
     written = set(range(1, MESSAGES + 1))
     lost, doubled = report(
         f"long polling, SIGKILL warm after {killed_at} stored", MESSAGES, written, stored

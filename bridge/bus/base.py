@@ -76,6 +76,10 @@ class Bus(abc.ABC):
     Outbound: one stream per network, consumed by that network's senders.
     Events: fan-out to every subscriber (open inboxes), not persisted."""
 
+    keeps_outbound = True
+    """Whether outbound entries outlive the process (Redis streams do, the in-process queues do
+    not: there the store's queued replies are published again when a sender starts)."""
+
     def __init__(self, shards: int) -> None:
         self.shards = shards
 

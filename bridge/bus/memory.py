@@ -23,6 +23,8 @@ RETRY_DELAY_S = 0.5
 
 
 class MemoryBus(Bus):
+    keeps_outbound = False
+
     def __init__(self, shards: int, journal: InboundJournal | None = None) -> None:
         super().__init__(shards)
         self._inbound = [asyncio.Queue[BusEntry]() for _ in range(shards)]

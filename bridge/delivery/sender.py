@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.bus import Bus, BusEntry
 from bridge.channel import Channel, DeliveryError
 from bridge.delivery.ratelimit import RateLimiter
-from bridge.domain import DeliveryStatus, Event, EventKind, OutboundMessage
+from bridge.domain import DeliveryStatus, Direction, Event, EventKind, Network, OutboundMessage
 from bridge.store.models import messages, utcnow
+from bridge.store.outbox import load_outbound
 from bridge.util import metrics
 from bridge.util.logs import about_conversation
 from bridge.util.stopping import pause
@@ -205,6 +206,22 @@ class Sender:
                 log.warning("message %d: outcome not stored (%s); retrying", message_id, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+async def requeue_unsent(engine: AsyncEngine, bus: Bus, network: Network) -> int:
+    """Publish again every reply of `network` the store holds as queued, for a bus that lost
+    them with the process; the sender sends each once (a sent one is no longer queued)."""
+    async with engine.connect() as conn:
+        unsent = await load_outbound(
+            conn,
+            messages.c.network == network,
+            messages.c.direction == Direction.OUTBOUND,
+            messages.c.delivery_status == DeliveryStatus.QUEUED,
+        )
+    if unsent:
+        log.info("%s: %d replies queued before the start are sent now", network.value, len(unsent))
+        await bus.publish_outbound(unsent)
+    return len(unsent)
 
 
 def _decode(entry: BusEntry) -> OutboundMessage | None:
