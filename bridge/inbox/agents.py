@@ -1,4 +1,6 @@
-"""The people who answer: agents and admins, their passwords (argon2) and roles."""
+"""The people who answer: agents and admins, their passwords (argon2) and roles. A changed
+password, or disabling an agent, ends the agent's sessions and API tokens in the same
+transaction."""
 
 from __future__ import annotations
 
@@ -8,17 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bridge.store.models import agents, utcnow
-
-MIN_PASSWORD_CHARS = 8
-_hasher = PasswordHasher()
-# verifying against this when the login is unknown takes as long as a real check
-_DUMMY_HASH = _hasher.hash("not a password anyone has")
+from bridge.inbox.passwords import (
+    DUMMY_HASH,
+    hash_password,
+    needs_rehash,
+    password_problem,
+    verify_password,
+)
+from bridge.store.models import agents, api_tokens, utcnow, web_sessions
 
 
 class Role(enum.StrEnum):
@@ -28,6 +30,10 @@ class Role(enum.StrEnum):
 
 class AgentError(ValueError):
     """A change to an agent that cannot be made, with the reason."""
+
+
+class WeakPassword(AgentError):
+    """A password the policy refuses (`bridge.inbox.passwords`); the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +72,24 @@ _COLUMNS = (
 )
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise AgentError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+async def _new_hash(password: str, login: str) -> str:
+    problem = password_problem(password, login)
+    if problem is not None:
+        raise WeakPassword(problem)
+    return await hash_password(password)
+
+
+def _normalise(login: str) -> str:
+    return login.strip().lower()
+
+
+async def _end_sessions_and_tokens(conn: AsyncConnection, agent_id: int) -> None:
+    await conn.execute(sa.delete(web_sessions).where(web_sessions.c.agent_id == agent_id))
+    await conn.execute(
+        sa.update(api_tokens)
+        .where(api_tokens.c.agent_id == agent_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 async def add_agent(
@@ -80,12 +101,12 @@ async def add_agent(
     role: Role = Role.AGENT,
     language: str = "en",
 ) -> AgentInfo:
-    login = login.strip().lower()
+    login = _normalise(login)
     if not login or len(login) > 128:
         raise AgentError("a login needs 1 to 128 characters")
     if language not in ("ru", "en"):
         raise AgentError("the interface language is ru or en")
-    _check_password(password)
+    password_hash = await _new_hash(password, login)
     try:
         async with engine.begin() as conn:
             row = (
@@ -95,7 +116,7 @@ async def add_agent(
                         login=login,
                         display_name=(display_name or login).strip()[:255],
                         role=role.value,
-                        password_hash=_hasher.hash(password),
+                        password_hash=password_hash,
                         language=language,
                         active=True,
                         created_at=utcnow(),
@@ -109,28 +130,28 @@ async def add_agent(
 
 
 async def authenticate(engine: AsyncEngine, login: str, password: str) -> AgentInfo | None:
-    """The active agent with this login and password, else None (same time either way)."""
+    """The active agent with this login and password, else None (same time either way).
+    Callers facing the network throttle it (`bridge.web.throttle`)."""
     async with engine.connect() as conn:
         row = (
             await conn.execute(
                 sa.select(*_COLUMNS, agents.c.password_hash).where(
-                    agents.c.login == login.strip().lower()
+                    agents.c.login == _normalise(login)
                 )
             )
         ).first()
-    stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
-    try:
-        _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
+    stored = row.password_hash if row is not None and row.password_hash else DUMMY_HASH
+    if not await verify_password(stored, password):
         return None
-    if row is None or not row.active or stored is _DUMMY_HASH:
+    if row is None or not row.active or stored is DUMMY_HASH:
         return None
-    if _hasher.check_needs_rehash(stored):
+    if needs_rehash(stored):
+        rehashed = await hash_password(password)
         async with engine.begin() as conn:
             await conn.execute(
                 sa.update(agents)
-                .where(agents.c.id == row.id)
-                .values(password_hash=_hasher.hash(password))
+                .where(agents.c.id == row.id, agents.c.password_hash == stored)
+                .values(password_hash=rehashed)
             )
     return _info(row)
 
@@ -144,7 +165,7 @@ async def get_agent(engine: AsyncEngine, agent_id: int) -> AgentInfo | None:
 async def find_agent(engine: AsyncEngine, login: str) -> AgentInfo:
     async with engine.connect() as conn:
         row = (
-            await conn.execute(sa.select(*_COLUMNS).where(agents.c.login == login.strip().lower()))
+            await conn.execute(sa.select(*_COLUMNS).where(agents.c.login == _normalise(login)))
         ).first()
     if row is None:
         raise AgentError(f"no agent with the login {login!r}")
@@ -166,7 +187,9 @@ async def update_agent(
     language: str | None = None,
     password: str | None = None,
 ) -> AgentInfo:
-    """Change an agent; the last active admin can be neither demoted nor disabled."""
+    """Change an agent; the last active admin can be neither demoted nor disabled. A new
+    password or disabling ends every session and API token the agent has: whoever held one
+    signs in again (and re-enabling brings none back)."""
     values: dict[str, object] = {}
     if role is not None:
         values["role"] = role.value
@@ -176,9 +199,11 @@ async def update_agent(
         if language not in ("ru", "en"):
             raise AgentError("the interface language is ru or en")
         values["language"] = language
-    if password is not None:
-        _check_password(password)
-        values["password_hash"] = _hasher.hash(password)
+    if password is not None:  # hashed before the transaction, which must stay short
+        found = await get_agent(engine, agent_id)
+        if found is None:
+            raise AgentError(f"no agent {agent_id}")
+        values["password_hash"] = await _new_hash(password, found.login)
     async with engine.begin() as conn:
         current = (await conn.execute(sa.select(*_COLUMNS).where(agents.c.id == agent_id))).first()
         if current is None:
@@ -200,6 +225,8 @@ async def update_agent(
                 raise AgentError("the last active admin cannot be demoted or disabled")
         if values:
             await conn.execute(sa.update(agents).where(agents.c.id == agent_id).values(values))
+        if password is not None or active is False:
+            await _end_sessions_and_tokens(conn, agent_id)
         row = (await conn.execute(sa.select(*_COLUMNS).where(agents.c.id == agent_id))).one()
     return _info(row)
 

@@ -143,6 +143,23 @@ class ApiToken(Base):
     agent_id: Mapped[int] = mapped_column(sa.ForeignKey("agents.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(128))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # "full", or "read-only" (GET only); tokens issued before scopes existed are full
+    scope: Mapped[str] = mapped_column(sa.String(16), default="full", server_default="full")
+    expires_at: Mapped[dt.datetime | None]
+    # A revoked token is kept, so that its next use is known for a stale one, not a guess.
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class SignInAttempt(Base):
+    """Recent sign-in attempts counted per login and per client address (the key says which),
+    for the sign-in throttle (`bridge.web.throttle`)."""
+
+    __tablename__ = "sign_in_attempts"
+
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    attempts: Mapped[int]
+    # seconds since the epoch: the throttle only subtracts and compares them
+    last_attempt: Mapped[float] = mapped_column(sa.Float, index=True)
 
 
 class Conversation(Base):
@@ -325,6 +342,7 @@ articles = _table(KbArticle)
 decisions = _table(Decision)
 web_sessions = _table(WebSession)
 api_tokens = _table(ApiToken)
+sign_in_attempts = _table(SignInAttempt)
 customer_links = _table(CustomerLink)
 canned_responses = _table(CannedResponse)
 thresholds = _table(Threshold)

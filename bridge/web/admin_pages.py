@@ -1,5 +1,6 @@
-"""Admin pages: agents, canned responses, and knowledge-base articles (one made from an agent's
-reply in a click). Every path here is under /admin/, which `auth` opens to admins only."""
+"""Admin pages: agents and their API tokens, canned responses, and knowledge-base articles (one
+made from an agent's reply in a click). Every path here is under /admin/, which `auth` opens to
+admins only."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from bridge.domain import Direction, Network
-from bridge.inbox.agents import AgentError, Role, add_agent, list_agents, update_agent
+from bridge.inbox.agents import AgentError, Role, add_agent, get_agent, list_agents, update_agent
 from bridge.inbox.canned import CannedError, add_canned, delete_canned, list_canned
 from bridge.knowledge.articles import load_articles, upsert_articles
 from bridge.knowledge.gaps import knowledge_gaps
 from bridge.store.models import conversations, messages, utcnow
 from bridge.web import auth
 from bridge.web.keys import ENGINE
+from bridge.web.openapi import row_id
 from bridge.web.pages import back_with_error, context
 from kb.articles import Article, ArticleError
 
@@ -66,9 +68,67 @@ async def change_agent_action(request: web.Request) -> web.StreamResponse:
         await update_agent(engine, agent_id, role=role, active=active)
     except (AgentError, ValueError) as exc:
         raise back_with_error("/admin/agents", exc) from None
-    if active is False:
-        await auth.end_sessions_of(engine, agent_id)
     raise web.HTTPSeeOther("/admin/agents")
+
+
+async def _tokens_page(
+    request: web.Request, *, issued: str | None = None, error: str | None = None
+) -> web.Response:
+    agent = await get_agent(request.app[ENGINE], row_id(request.match_info["agent_id"]) or 0)
+    if agent is None:
+        raise web.HTTPNotFound(text="no such agent")
+    return aiohttp_jinja2.render_template(
+        "tokens.html",
+        request,
+        context(
+            request,
+            agent=agent,
+            tokens=await auth.list_api_tokens(request.app[ENGINE], agent.id),
+            scopes=list(auth.TokenScope),
+            issued=issued,
+            error=error or request.query.get("error"),
+        ),
+        status=400 if error else 200,
+    )
+
+
+@routes.get("/admin/agents/{agent_id:[0-9]+}/tokens")
+async def tokens_page(request: web.Request) -> web.Response:
+    return await _tokens_page(request)
+
+
+@routes.post("/admin/agents/{agent_id:[0-9]+}/tokens")
+async def issue_token_action(request: web.Request) -> web.Response:
+    """Issue a token and show it on the page this once (it is kept only as a digest)."""
+    form = await request.post()
+    engine = request.app[ENGINE]
+    agent_id = row_id(request.match_info["agent_id"])
+    if agent_id is None:
+        raise web.HTTPNotFound(text="no such agent")
+    days = str(form.get("expires_in_days", "")).strip()
+    try:
+        if days and not (days.isdigit() and 1 <= int(days) <= 3650):
+            raise AgentError("expires in: a number of days from 1 to 3650, or empty for never")
+        token = await auth.issue_api_token(
+            engine,
+            agent_id,
+            str(form.get("name", "")).strip() or "token",
+            scope=auth.TokenScope(str(form.get("scope", auth.TokenScope.FULL.value))),
+            valid_for=dt.timedelta(days=int(days)) if days else None,
+        )
+    except (AgentError, ValueError) as exc:
+        return await _tokens_page(request, error=str(exc))
+    return await _tokens_page(request, issued=token)
+
+
+@routes.post("/admin/agents/{agent_id:[0-9]+}/tokens/{token_id:[0-9]+}/revoke")
+async def revoke_token_action(request: web.Request) -> web.StreamResponse:
+    agent_id = row_id(request.match_info["agent_id"])
+    token_id = row_id(request.match_info["token_id"])
+    if agent_id is None or token_id is None:
+        raise web.HTTPNotFound(text="no such token")
+    await auth.revoke_api_token(request.app[ENGINE], agent_id, token_id)
+    raise web.HTTPSeeOther(f"/admin/agents/{agent_id}/tokens")
 
 
 @routes.get("/admin/canned")
