@@ -8,8 +8,10 @@ COPY pyproject.toml README.md ./
 COPY requirements/run.txt ./requirements/
 # The locked tree first (its own layer, cached while the lock is unchanged), then the project alone.
 RUN pip install -r requirements/run.txt
+COPY supportbridge ./supportbridge
 COPY bridge ./bridge
 COPY bots ./bots
+COPY emulators ./emulators
 COPY kb ./kb
 COPY bench ./bench
 COPY config ./config

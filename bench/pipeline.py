@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 import orjson
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.ports import free_port
 from bench.responder import AlwaysAnswer
 from bridge.bus import Bus, BusEntry
+from bridge.bus.journal import InboundJournal
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
 from bridge.domain import AuthorKind, Direction, InboundMessage, Network
@@ -59,6 +61,9 @@ class BenchOptions:
     conversations: int
     rate: float | None
     cores: int
+    # Messages per publish call, the calls of a round made at once: 1 is a burst of webhooks
+    # each awaiting its own acknowledgement, 100 a long poll's page.
+    per_publish: int = PUBLISH_CHUNK
     database_url: str = BENCH_DATABASE_URL
     redis_url: str = BENCH_REDIS_URL
 
@@ -129,18 +134,20 @@ async def offer(bus: Bus, options: BenchOptions, run_id: str) -> float:
         else:
             due = min(options.messages, sent + PUBLISH_CHUNK)
         now = time.time()
-        await bus.publish_inbound(
-            [
-                InboundMessage(
-                    network=Network.TELEGRAM,
-                    network_message_id=f"{run_id}-{n}",
-                    chat_id=f"bench-{n % options.conversations}",
-                    user_id=f"bench-{n % options.conversations}",
-                    text=f"{PHRASES[n % len(PHRASES)]} #{n}",
-                    received_at=now,
-                )
-                for n in range(sent, due)
-            ]
+        batch = [
+            InboundMessage(
+                network=Network.TELEGRAM,
+                network_message_id=f"{run_id}-{n}",
+                chat_id=f"bench-{n % options.conversations}",
+                user_id=f"bench-{n % options.conversations}",
+                text=f"{PHRASES[n % len(PHRASES)]} #{n}",
+                received_at=now,
+            )
+            for n in range(sent, due)
+        ]
+        step = options.per_publish
+        await asyncio.gather(
+            *(bus.publish_inbound(batch[i : i + step]) for i in range(0, len(batch), step))
         )
         sent = due
         if not options.rate:
@@ -185,6 +192,7 @@ def report(
         "conversations": options.conversations,
         "cores": options.cores if options.mode == "distributed" else 1,
         "offered_rate": options.rate,
+        "per_publish": options.per_publish,
         "msgs_per_s": round(throughput, 1),
         "p50_ms": round(percentile(replies.latencies_ms, 0.50), 2),
         "p95_ms": round(percentile(replies.latencies_ms, 0.95), 2),
@@ -207,7 +215,9 @@ async def run_embedded(settings: Settings, options: BenchOptions) -> dict[str, o
     try:
         await upgrade(url)
         engine = make_engine(url)
-        bus = MemoryBus(settings.inbound_shards)
+        # As `supportbridge run` has it: each publish returns once committed to the journal.
+        journal = InboundJournal(Path(workdir) / "inbound-queue.sqlite3")
+        bus = MemoryBus(settings.inbound_shards, journal)
         pipeline = Pipeline(engine, bus, settings, AlwaysAnswer())
         run_id = uuid.uuid4().hex[:8]
         replies = Replies(run_id, options.messages)
@@ -229,6 +239,7 @@ async def run_embedded(settings: Settings, options: BenchOptions) -> dict[str, o
             started = await offer(bus, options, run_id)
             await replies.done.wait()
             stop.set()
+        await bus.close()
         raw = await raw_rows_per_s(engine, options.messages, settings.batch_size)
         await engine.dispose()
         return report(options, replies, started, sampler.peak_bytes, raw)

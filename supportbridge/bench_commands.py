@@ -20,14 +20,21 @@ def bench() -> None:
 @click.option("--conversations", type=click.IntRange(min=1), default=2_000, show_default=True)
 @click.option("--rate", type=click.FloatRange(min=1), help="Offered load in messages/s.")
 @click.option("--cores", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--per-publish",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Messages per publish call (1: each message acknowledged on its own, as webhooks).",
+)
 def bench_pipeline(
-    mode: str, messages: int, conversations: int, rate: float | None, cores: int
+    mode: str, messages: int, conversations: int, rate: float | None, cores: int, per_publish: int
 ) -> None:
     """Push synthetic inbound messages through the real pipeline."""
     from bench.pipeline import BenchOptions, run_bench
 
     settings = settings_or_exit()
-    options = BenchOptions(mode, messages, conversations, rate, cores)
+    options = BenchOptions(mode, messages, conversations, rate, cores, per_publish)
     run_or_exit(lambda: run_bench(settings, options))
 
 

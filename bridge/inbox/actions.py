@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.bus import Bus
 from bridge.domain import (
@@ -20,7 +20,7 @@ from bridge.domain import (
     HandoffReason,
     OutboundMessage,
 )
-from bridge.store.models import conversations, decisions, messages, utcnow
+from bridge.store.models import agents, conversations, decisions, messages, utcnow
 from bridge.store.outbox import load_outbound
 
 
@@ -133,6 +133,21 @@ class ActionRefused(ValueError):
     """An action that does not fit the conversation's state, with the reason."""
 
 
+class AgentNotFound(LookupError):
+    """The agent a conversation is given to does not exist."""
+
+
+async def _check_assignee(conn: AsyncConnection, agent_id: int) -> None:
+    """Only an active agent is given a conversation: a disabled one would never answer it."""
+    active = (
+        await conn.execute(sa.select(agents.c.active).where(agents.c.id == agent_id))
+    ).scalar_one_or_none()
+    if active is None:
+        raise AgentNotFound(agent_id)
+    if not active:
+        raise ActionRefused(f"agent {agent_id} is disabled and cannot be given a conversation")
+
+
 async def _set_state(
     engine: AsyncEngine,
     bus: Bus,
@@ -141,7 +156,9 @@ async def _set_state(
     *,
     allowed_from: tuple[ConversationState, ...],
     refusal: str,
+    assignee: int | None = None,
 ) -> None:
+    """`assignee`: the agent the conversation is given to, if it is given to one."""
     c = conversations.c
     async with engine.begin() as conn:
         state = (
@@ -151,6 +168,9 @@ async def _set_state(
             raise ConversationNotFound(conversation_id)
         if state not in allowed_from:
             raise ActionRefused(refusal)
+        if assignee is not None:
+            await _check_assignee(conn, assignee)
+            values = {**values, "assignee_id": assignee}
         await conn.execute(sa.update(conversations).where(c.id == conversation_id).values(values))
     await bus.publish_events(
         [
@@ -164,21 +184,21 @@ async def _set_state(
 
 
 async def assign(engine: AsyncEngine, bus: Bus, conversation_id: int, agent_id: int) -> None:
-    """Give the conversation to an agent (claiming it is assigning it to oneself); the bot
-    stops answering it."""
+    """Give the conversation to an active agent (claiming it is assigning it to oneself); the bot
+    stops answering it. The inbox's form and the API both transfer through here."""
     await _set_state(
         engine,
         bus,
         conversation_id,
         {
             "state": ConversationState.ASSIGNED,
-            "assignee_id": agent_id,
             "handoff_reason": sa.func.coalesce(
                 conversations.c.handoff_reason, HandoffReason.AGENT_TOOK_OVER.value
             ),
         },
         allowed_from=(ConversationState.BOT, ConversationState.WAITING, ConversationState.ASSIGNED),
         refusal="a resolved conversation is reopened before it is assigned",
+        assignee=agent_id,
     )
 
 
@@ -199,9 +219,10 @@ async def reopen(engine: AsyncEngine, bus: Bus, conversation_id: int, agent_id: 
         engine,
         bus,
         conversation_id,
-        {"state": ConversationState.ASSIGNED, "assignee_id": agent_id, "resolved_at": None},
+        {"state": ConversationState.ASSIGNED, "resolved_at": None},
         allowed_from=(ConversationState.RESOLVED,),
         refusal="only a resolved conversation can be reopened",
+        assignee=agent_id,
     )
 
 

@@ -61,8 +61,10 @@ async def add_agent_action(request: web.Request) -> web.StreamResponse:
 async def change_agent_action(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     engine = request.app[ENGINE]
+    agent_id = row_id(request.match_info["agent_id"])
+    if agent_id is None:
+        raise web.HTTPNotFound(text="no such agent")
     try:
-        agent_id = int(request.match_info["agent_id"])
         role = Role(str(form["role"])) if form.get("role") else None
         active = {"1": True, "0": False}.get(str(form.get("active", "")))
         await update_agent(engine, agent_id, role=role, active=active)
@@ -157,7 +159,10 @@ async def add_canned_action(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/admin/canned/{canned_id:[0-9]+}/delete")
 async def delete_canned_action(request: web.Request) -> web.StreamResponse:
-    await delete_canned(request.app[ENGINE], int(request.match_info["canned_id"]))
+    canned_id = row_id(request.match_info["canned_id"])
+    if canned_id is None:
+        raise web.HTTPNotFound(text="no such canned response")
+    await delete_canned(request.app[ENGINE], canned_id)
     raise web.HTTPSeeOther("/admin/canned")
 
 
@@ -215,8 +220,11 @@ async def _draft_from_reply(request: web.Request, message_id: int) -> dict[str, 
 @routes.get("/admin/kb/new")
 async def new_article_page(request: web.Request) -> web.Response:
     draft = {"id": "", "title": "", "question": "", "language": "ru", "answer": ""}
-    if request.query.get("message_id", "").isdigit():
-        draft = await _draft_from_reply(request, int(request.query["message_id"]))
+    if "message_id" in request.query:
+        reply_id = row_id(request.query["message_id"])
+        if reply_id is None:
+            raise web.HTTPNotFound(text="no agent reply with this id")
+        draft = await _draft_from_reply(request, reply_id)
     elif request.query.get("questions"):  # a knowledge gap: its questions as the examples
         questions = request.query["questions"][:4000]
         first = questions.splitlines()[0]

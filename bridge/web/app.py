@@ -4,7 +4,7 @@ the one that also serves the webhooks and health checks)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -37,6 +37,8 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"  # a year; subdomains may be other services
+ResponseHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
 
 
 @web.middleware
@@ -50,15 +52,22 @@ async def language_middleware(request: web.Request, handler: Handler) -> web.Str
     return await handler(request)
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    if not request.path.startswith(("/sandbox/", "/widget.js", "/webhooks/")):
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
+def security_headers(settings: Settings) -> ResponseHook:
+    """The headers every response of the inbox's app carries, redirects and errors included: a
+    hook on the response being sent, since a middleware never sees what handlers raise."""
+    # only over https: a browser that saw it would refuse a plain-http install for a year
+    https = (settings.public_url or "").startswith("https://")
+
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
+        if not request.path.startswith(("/sandbox/", "/widget.js", "/webhooks/")):
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if https:
+            response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+
+    return add
 
 
 def _environment(app: web.Application) -> jinja2.Environment:
@@ -91,7 +100,7 @@ def add_inbox(
     app[BUS] = bus
     app[SETTINGS] = settings
     _environment(app)
-    app.middlewares.append(security_headers)
+    app.on_response_prepare.append(security_headers(settings))
     app.middlewares.append(api.json_errors)
     app.middlewares.append(auth.auth_middleware)
     app.middlewares.append(language_middleware)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import secrets
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -140,6 +141,15 @@ async def inbox_page(request: web.Request) -> web.Response:
     )
 
 
+def _form_id(form: Mapping[str, object], name: str) -> int:
+    """A form's id field: one no stored row can have is a crafted request, refused before the
+    database sees it (PostgreSQL raises on integers past its column's range)."""
+    value = row_id(str(form.get(name, "")))
+    if value is None:
+        raise web.HTTPBadRequest(text=f"{name}: not an id")
+    return value
+
+
 def _conversation_id(request: web.Request) -> int:
     value = row_id(request.match_info["conversation_id"])
     if value is None:
@@ -189,7 +199,7 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         elif action == "claim":
             await actions.assign(engine, bus, cid, session.agent.id)
         elif action == "transfer":
-            await actions.assign(engine, bus, cid, int(str(form.get("agent_id", "0"))))
+            await actions.assign(engine, bus, cid, _form_id(form, "agent_id"))
         elif action == "resolve":
             await actions.resolve(engine, bus, cid)
         elif action == "reopen":
@@ -198,24 +208,26 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             keep = await customer_of(engine, cid)
             if keep is None:
                 raise actions.ConversationNotFound(cid)
-            merge = int(str(form.get("customer_id", "0")))
+            merge = _form_id(form, "customer_id")
             await link_customers(engine, bus, keep, merge, session.agent.id)
         elif action == "unlink":
-            await undo_link(engine, bus, int(str(form.get("link_id", "0"))))
+            await undo_link(engine, bus, _form_id(form, "link_id"))
         elif action == "suggestion":
             accepted = form.get("accepted") == "1"
-            message_id = int(str(form.get("message_id", "0")))
+            message_id = _form_id(form, "message_id")
             article = await actions.judge_suggestion(
                 engine, cid, message_id, session.agent.id, accepted=accepted
             )
             if accepted:  # the agent sends the article's answer, or edits it first
                 raise web.HTTPSeeOther(f"/c/{cid}?draft_article={quote(article)}#composer")
         elif action == "retry":
-            await actions.retry_delivery(engine, bus, cid, int(str(form.get("message_id", "0"))))
+            await actions.retry_delivery(engine, bus, cid, _form_id(form, "message_id"))
         else:
             raise web.HTTPNotFound()
     except actions.ConversationNotFound:
         raise web.HTTPNotFound(text="no such conversation") from None
+    except actions.AgentNotFound:
+        raise web.HTTPNotFound(text="no such agent") from None
     except (ValueError, actions.ActionRefused, actions.SuggestionNotFound, LinkRefused) as exc:
         raise back_with_error(f"/c/{cid}", exc) from None
     raise web.HTTPSeeOther(f"/c/{cid}")

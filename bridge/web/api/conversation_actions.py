@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.bus import Bus
 from bridge.domain import MAX_TEXT_CHARS
 from bridge.inbox import actions
-from bridge.inbox.agents import AgentInfo, list_agents
 from bridge.web import auth
 from bridge.web.api.common import Body, Done, RowId, json_response, path_id, read_body
 from bridge.web.keys import BUS, ENGINE
@@ -66,16 +65,11 @@ async def _act(request: web.Request, action: Action) -> web.Response:
         )
     except actions.ConversationNotFound:
         raise web.HTTPNotFound(text="no such conversation") from None
+    except actions.AgentNotFound as exc:  # named in the body, not the path: refused, not absent
+        raise web.HTTPConflict(text=f"agent_id: no agent {exc}") from None
     except (actions.ActionRefused, actions.SuggestionNotFound) as exc:
         raise web.HTTPConflict(text=str(exc) or "refused") from None
     return json_response(Done())
-
-
-async def _active_agent(request: web.Request, agent_id: int) -> AgentInfo:
-    found = [a for a in await list_agents(request.app[ENGINE]) if a.id == agent_id and a.active]
-    if not found:
-        raise web.HTTPConflict(text=f"agent_id: no active agent {agent_id}")
-    return found[0]
 
 
 @endpoints.route(
@@ -123,9 +117,8 @@ async def claim(request: web.Request) -> web.Response:
 )
 async def transfer(request: web.Request) -> web.Response:
     body = await read_body(request, TransferIn)
-    target = await _active_agent(request, body.agent_id)
     return await _act(
-        request, lambda engine, bus, cid, _me: actions.assign(engine, bus, cid, target.id)
+        request, lambda engine, bus, cid, _me: actions.assign(engine, bus, cid, body.agent_id)
     )
 
 
