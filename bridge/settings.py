@@ -6,6 +6,7 @@ a missing file means built-in defaults. Field names are the variable names witho
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
 import string
@@ -109,6 +110,12 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=256, ge=1, le=10_000)
     shard_lease_ms: int = Field(default=10_000, ge=500)
     claim_idle_ms: int = Field(default=15_000, ge=100)
+    stuck_reply_minutes: float = Field(
+        default=10.0,
+        gt=0,
+        description="a reply still queued after this long is shown to the agent as stuck, and "
+        "may be sent again",
+    )
     stalled_shard_seconds: float = Field(
         default=120.0,
         gt=0,
@@ -227,6 +234,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'supportbridge.db').as_posix()}"
+
+    @property
+    def stuck_after(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.stuck_reply_minutes)
 
     def sla_for(self) -> dict[Network, int]:
         """Minutes an agent has to answer a waiting customer, per network."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import sqlalchemy as sa
@@ -269,9 +270,15 @@ async def add_note(
 
 
 async def retry_delivery(
-    engine: AsyncEngine, bus: Bus, conversation_id: int, message_id: int
+    engine: AsyncEngine,
+    bus: Bus,
+    conversation_id: int,
+    message_id: int,
+    stuck_after: dt.timedelta = dt.timedelta(minutes=10),
 ) -> None:
-    """Queue a failed outgoing message again (same idempotency key: it is still sent once)."""
+    """Queue an outgoing message again: a failed one, or one queued for longer than
+    `stuck_after` (same idempotency key: the networks that honour one still deliver it once,
+    and a sender never sends one that is no longer queued)."""
     m = messages.c
     async with engine.begin() as conn:
         found = (
@@ -285,13 +292,16 @@ async def retry_delivery(
         ).first()
         if found is None:
             raise ConversationNotFound(conversation_id)
+        stuck = sa.and_(
+            m.delivery_status == DeliveryStatus.QUEUED, m.created_at < utcnow() - stuck_after
+        )
         updated = await conn.execute(
             sa.update(messages)
-            .where(m.id == message_id, m.delivery_status == DeliveryStatus.FAILED)
+            .where(m.id == message_id, sa.or_(m.delivery_status == DeliveryStatus.FAILED, stuck))
             .values(delivery_status=DeliveryStatus.QUEUED, delivery_error=None)
         )
         if updated.rowcount != 1:
-            raise ActionRefused("only a failed message can be sent again")
+            raise ActionRefused("only a failed or a stuck message can be sent again")
         outbound = await load_outbound(conn, m.id == message_id)
     await bus.publish_outbound(outbound)
     await bus.publish_events(

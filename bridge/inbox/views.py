@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.domain import ConversationState, DecisionOutcome, Network
-from bridge.store.models import agents, conversations, decisions, identities, messages
+from bridge.domain import ConversationState, DecisionOutcome, DeliveryStatus, Network
+from bridge.store.models import agents, conversations, decisions, identities, messages, utcnow
 
 PAGE_SIZE = 100
 SLA_AMBER_SHARE = 0.75  # the clock turns amber when three quarters of the SLA are gone
@@ -197,6 +197,9 @@ class HistoryMessage(BaseModel):
     created_at: dt.datetime
     delivery_status: str | None
     delivery_error: str | None
+    stuck: bool = Field(
+        default=False, description="queued for longer than it should take: may be sent again"
+    )
     article_id: str | None
     confidence: float | None
     # Shadow mode's suggestion: the inbox shows it; the API's answer has never carried it.
@@ -221,10 +224,15 @@ class ConversationView:
 
 
 async def conversation_view(
-    engine: AsyncEngine, conversation_id: int, limit: int = 2000
+    engine: AsyncEngine,
+    conversation_id: int,
+    limit: int = 2000,
+    stuck_after: dt.timedelta = dt.timedelta(minutes=10),
 ) -> ConversationView | None:
     """The conversation and the latest `limit` messages of every conversation of the same
-    customer (their other networks too), oldest first."""
+    customer (their other networks too), oldest first; a reply queued for longer than
+    `stuck_after` is marked stuck."""
+    stuck_before = utcnow() - stuck_after
     c, i, a, m, d = conversations.c, identities.c, agents.c, messages.c, decisions.c
     async with engine.connect() as conn:
         head = (
@@ -309,6 +317,7 @@ async def conversation_view(
             created_at=row.created_at,
             delivery_status=row.delivery_status,
             delivery_error=row.delivery_error,
+            stuck=row.delivery_status == DeliveryStatus.QUEUED and row.created_at < stuck_before,
             article_id=row.article_id,
             confidence=row.confidence,
             suggested_article=row.suggested_article,

@@ -159,7 +159,10 @@ def _conversation_id(request: web.Request) -> int:
 
 @routes.get("/c/{conversation_id}")
 async def conversation_page(request: web.Request) -> web.Response:
-    view = await conversation_view(request.app[ENGINE], _conversation_id(request))
+    stuck_after = request.app[SETTINGS].stuck_after
+    view = await conversation_view(
+        request.app[ENGINE], _conversation_id(request), stuck_after=stuck_after
+    )
     if view is None:
         raise web.HTTPNotFound(text="no such conversation")
     engine = request.app[ENGINE]
@@ -221,7 +224,10 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             if accepted:  # the agent sends the article's answer, or edits it first
                 raise web.HTTPSeeOther(f"/c/{cid}?draft_article={quote(article)}#composer")
         elif action == "retry":
-            await actions.retry_delivery(engine, bus, cid, _form_id(form, "message_id"))
+            stuck_after = request.app[SETTINGS].stuck_after
+            await actions.retry_delivery(
+                engine, bus, cid, _form_id(form, "message_id"), stuck_after
+            )
         else:
             raise web.HTTPNotFound()
     except actions.ConversationNotFound:

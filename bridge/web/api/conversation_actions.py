@@ -16,7 +16,7 @@ from bridge.domain import MAX_TEXT_CHARS
 from bridge.inbox import actions
 from bridge.web import auth
 from bridge.web.api.common import Body, Done, RowId, json_response, path_id, read_body
-from bridge.web.keys import BUS, ENGINE
+from bridge.web.keys import BUS, ENGINE, SETTINGS
 from bridge.web.openapi import Endpoints
 
 endpoints = Endpoints()
@@ -142,9 +142,12 @@ async def reopen(request: web.Request) -> web.Response:
 )
 async def retry(request: web.Request) -> web.Response:
     message_id = path_id(request, "message_id")
+    stuck_after = request.app[SETTINGS].stuck_after
     return await _act(
         request,
-        lambda engine, bus, cid, _me: actions.retry_delivery(engine, bus, cid, message_id),
+        lambda engine, bus, cid, _me: actions.retry_delivery(
+            engine, bus, cid, message_id, stuck_after
+        ),
     )
 
 

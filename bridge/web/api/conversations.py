@@ -103,7 +103,11 @@ async def list_conversations(request: web.Request) -> web.Response:
     answer=ConversationOut,
 )
 async def get_conversation(request: web.Request) -> web.Response:
-    view = await conversation_view(request.app[ENGINE], path_id(request, "conversation_id"))
+    view = await conversation_view(
+        request.app[ENGINE],
+        path_id(request, "conversation_id"),
+        stuck_after=request.app[SETTINGS].stuck_after,
+    )
     if view is None:
         raise web.HTTPNotFound(text="no such conversation")
     return json_response(ConversationOut.model_validate(view, from_attributes=True))
