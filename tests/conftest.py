@@ -38,7 +38,8 @@ POSTGRES_ADMIN_URL = os.environ.get("SB_TEST_POSTGRES", "postgresql://postgres@1
 REDIS_URL = os.environ.get("SB_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI") == "true"
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).parent.parent / "screenshots"
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "screenshots"
 PHONE = {"width": 390, "height": 844}
 
 

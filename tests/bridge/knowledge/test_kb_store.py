@@ -20,8 +20,9 @@ from bridge.store.models import articles
 from kb.articles import Article
 from kb.io import read_articles
 from supportbridge.cli import main
+from tests.conftest import REPO
 
-SAMPLE = Path(__file__).resolve().parents[1] / "config" / "kb" / "sample.yaml"
+SAMPLE = REPO / "config" / "kb" / "sample.yaml"
 
 
 def article(article_id: str, **changes: Any) -> Article:

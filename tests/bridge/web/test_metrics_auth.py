@@ -20,8 +20,9 @@ from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.web.health import add_health_routes
 from bridge.web.server import make_app, serve_http
+from tests.conftest import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 TOKEN = "metrics-token-0123456789abcdef"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bridge.settings import Settings, SettingsError, load_settings
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -165,7 +166,7 @@ def test_the_command_stops_with_exit_code_2_and_one_line(tmp_path: Path) -> None
 def test_the_shipped_config_file_is_valid(
     config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shipped = Path(__file__).parent.parent / "config" / "supportbridge.toml"
+    shipped = REPO / "config" / "supportbridge.toml"
     monkeypatch.setenv("SB_CONFIG", str(shipped))
 
     assert load_settings().inbound_shards == 16

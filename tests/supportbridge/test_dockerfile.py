@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO as ROOT
 
 
 def test_the_image_holds_every_package_the_distribution_installs() -> None:

@@ -3,8 +3,6 @@ store, the matcher fitted from it, the answer in the customer's language."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,9 +15,10 @@ from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations, decisions, messages
 from kb.articles import Article
+from tests.conftest import REPO
 from tests.factories import entries, inbound
 
-SAMPLE_KB = Path(__file__).resolve().parents[1] / "config" / "kb" / "sample.yaml"
+SAMPLE_KB = REPO / "config" / "kb" / "sample.yaml"
 
 
 @pytest.fixture

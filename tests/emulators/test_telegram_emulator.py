@@ -9,7 +9,6 @@ import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -36,7 +35,7 @@ from aiohttp import web
 from bench.ports import free_port
 from emulators.faults import Fault, FaultKind
 from emulators.telegram import SECRET_HEADER, TelegramEmulator
-from tests.conftest import serve
+from tests.conftest import REPO, serve
 
 TOKEN = "123456:ABC-test_token"
 ANNA = 4242
@@ -693,7 +692,7 @@ async def test_standalone_entry_point_serves_the_given_token(
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "emulators.telegram", "--port", str(port), "--token", "42:XY"],
-        cwd=Path(__file__).parent.parent,
+        cwd=REPO,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )

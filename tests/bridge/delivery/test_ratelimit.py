@@ -22,16 +22,16 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from bench.delivery import max_in_window
 from bridge.delivery.ratelimit import Limit, MemoryRateLimiter, RedisRateLimiter
+from tests.conftest import REPO
 from tests.helpers.rate_limited_sender import RecordingLimiter
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 RATE = 20.0
 BURST_SENDS = 30
 # Redis's TIME counts whole microseconds, and time.time() near 1.8e9 s resolves ~0.24 us.

@@ -9,7 +9,6 @@ import html
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -29,10 +28,11 @@ from bridge.settings import Settings
 from bridge.store.models import conversations, decisions, messages
 from bridge.web.app import add_inbox
 from bridge.web.server import make_app
+from tests.conftest import REPO
 from tests.factories import ScriptedResponder, drain_outbound, entries, inbound
 from tests.web_client import CSRF_FIELD, PASSWORD, sign_in
 
-SAMPLE_KB = Path(__file__).resolve().parents[1] / "config" / "kb" / "sample.yaml"
+SAMPLE_KB = REPO / "config" / "kb" / "sample.yaml"
 
 
 @dataclass

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 
 from bench.ports import free_port
 from tests.conftest import new_user_env
-from tests.test_embedded_run import lines_until
+from tests.supportbridge.test_embedded_run import lines_until
 
 pytestmark = pytest.mark.slow
 

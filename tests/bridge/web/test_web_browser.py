@@ -24,13 +24,13 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bench.ports import free_port
-from tests.conftest import PHONE, new_user_env
-from tests.test_embedded_run import lines_until
+from tests.conftest import PHONE, REPO, new_user_env
+from tests.supportbridge.test_embedded_run import lines_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
 
-SCREENSHOTS = Path(__file__).parent.parent / "screenshots"
+SCREENSHOTS = REPO / "screenshots"
 CUSTOMERS = "/sandbox/telegram/_emulator/users/"
 pytestmark = pytest.mark.slow
 

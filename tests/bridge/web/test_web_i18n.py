@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-WEB = Path(__file__).resolve().parents[1] / "bridge" / "web"
+from tests.conftest import REPO
+
+WEB = REPO / "bridge" / "web"
 METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
 

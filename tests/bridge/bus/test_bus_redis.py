@@ -17,7 +17,6 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 
 import orjson
 import pytest
@@ -31,11 +30,12 @@ from bridge.channel import Limit
 from bridge.delivery.ratelimit import RedisRateLimiter
 from bridge.domain import Event, Network
 from tests.bus_helpers import conversation_and_seq, eventually, message_id, reply, run_until
+from tests.conftest import REPO
 from tests.factories import inbound
 
 pytestmark = pytest.mark.redis
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 async def test_order_within_conversation_kept_with_four_consumers(

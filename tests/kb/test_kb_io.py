@@ -9,8 +9,9 @@ import pytest
 from kb.articles import Article
 from kb.io import KbFileError, read_articles, write_articles
 from kb.language import detect_language
+from tests.conftest import REPO
 
-SAMPLE = Path(__file__).resolve().parents[1] / "config" / "kb" / "sample.yaml"
+SAMPLE = REPO / "config" / "kb" / "sample.yaml"
 
 ARTICLES = [
     Article(

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 ROLES = ["migrate", "core", "web", "bot-telegram", "bot-vk", "bot-facebook"]
 
 
