@@ -7,6 +7,7 @@ brand page (`/sandbox/webchat/`), and see what the bot and the agents answer."""
 from __future__ import annotations
 
 import html
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from bridge.domain import Network
 from bridge.settings import Settings
+from emulators.control import PREFIX
 from emulators.facebook import FacebookEmulator
 from emulators.telegram import TelegramEmulator
 from emulators.vk import VkEmulator
@@ -98,6 +100,7 @@ class Sandbox:
         }
         for network, emulator in emulators.items():
             if emulator is not None:
+                emulator.app.middlewares.append(lent_origin_guard)
                 app.add_subapp(PREFIXES[network], emulator.app)
         files = resources.files(__package__)
         # the page offers the emulated networks and the web chat, which is always there
@@ -133,6 +136,33 @@ class Sandbox:
             await self.facebook.subscribe(url, FACEBOOK_VERIFY_TOKEN)
         except (ValueError, aiohttp.ClientError) as exc:
             log.warning("sandbox: the Messenger emulator could not subscribe to %s: %s", url, exc)
+
+
+@web.middleware
+async def lent_origin_guard(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """The emulators are served on the product's own origin: nothing they serve may run there as
+    a page (a customer's HTML "file" would act with a signed-in admin's cookies), and the routes
+    that play customers or read every reply answer this machine only."""
+    if PREFIX in request.path and not _from_this_machine(request):
+        return web.json_response(
+            {"ok": False, "description": "the sandbox's customers play from this machine only"},
+            status=403,
+        )
+    response = await handler(request)
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if response.content_type not in ("application/json", "text/plain") and response.status == 200:
+        response.headers["Content-Disposition"] = "attachment"
+    return response
+
+
+def _from_this_machine(request: web.Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
 
 
 def mount_sandbox(app: web.Application, networks: list[Network]) -> Sandbox:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from pathlib import Path
 
@@ -101,6 +102,8 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
             )
             if playground is not None:
                 print(f"sandbox: play a customer at {base}/sandbox/", flush=True)
+                if not _loopback(settings.http_host):
+                    print(DEMO_WARNING.format(host=settings.http_host), flush=True)
             print(f"inbox: open {base}/ and {_sign_in_hint(first_password)}", flush=True)
 
 
@@ -121,6 +124,22 @@ async def _seed_knowledge_base(settings: Settings) -> None:
         await engine.dispose()
     if count:
         print(f"knowledge base: imported {count} articles from {seed}", flush=True)
+
+
+DEMO_WARNING = """
+!!! THE SANDBOX IS A DEMO, AND IT LISTENS ON {host}, NOT ONLY ON THIS MACHINE !!!
+!!! Its emulated networks have no accounts: anyone who reaches this port can write as a
+!!! customer. Playing a customer works from this machine only. Do not run --sandbox for real.
+"""
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _sign_in_hint(first_password: str | None) -> str:
