@@ -11,10 +11,18 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bridge.domain import AuthorKind, Button, InboundMessage, Network, OutboundMessage
+from bridge.domain import (
+    AuthorKind,
+    Button,
+    InboundMessage,
+    Network,
+    OutboundMessage,
+    Unreadable,
+)
 
-InboundSink = Callable[[Sequence[InboundMessage]], Awaitable[None]]
-"""Where a receiver hands what it normalised: the bus's inbound side."""
+InboundSink = Callable[[Sequence[InboundMessage | Unreadable]], Awaitable[None]]
+"""Where a receiver hands what it normalised (and what it could not read): the bus's inbound
+side; once it returns, the network may be told the events were received."""
 
 
 FileFetcher = Callable[[str], Awaitable[bytes]]

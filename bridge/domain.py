@@ -132,6 +132,18 @@ class InboundMessage(BaseModel):
         return f"{self.network.value}:{self.chat_id}"
 
 
+class Unreadable(BaseModel):
+    """An event a network sent that cannot become a message (a field out of the network's own
+    limits, a shape we do not know): acknowledged like any, and kept in `dead_letters` with the
+    reason, never only logged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    network: Network
+    reason: Annotated[str, Storable]
+    payload: Annotated[str, Storable] = Field(description="the event as it came, as JSON")
+
+
 class Button(BaseModel):
     """A reply button under a message; a press comes back as an inbound "button" message."""
 

@@ -22,7 +22,7 @@ from bridge.bus.journal import InboundJournal
 from bridge.bus.memory import MemoryBus
 from bridge.channel import InboundSink, Receiver
 from bridge.delivery.sender import Sender, requeue_unsent
-from bridge.domain import InboundMessage
+from bridge.domain import InboundMessage, Unreadable
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.util.stopping import pause
@@ -187,7 +187,7 @@ def patient_sink(sink: InboundSink, stop: asyncio.Event) -> InboundSink:
     poll: the network keeps the events until the poller confirms them, so waiting loses
     nothing, and it also holds back fetching more while the bus cannot take them."""
 
-    async def publish(messages: Sequence[InboundMessage]) -> None:
+    async def publish(messages: Sequence[InboundMessage | Unreadable]) -> None:
         delay = 0.2
         while True:
             try:

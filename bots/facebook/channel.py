@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from bots.downloads import Downloads
 from bots.facebook.events import Inbound, WebhookPayload, to_inbound
 from bridge.channel import Delivered, DeliveryError, FileKeeper, InboundSink, Limit, PollPosition
-from bridge.domain import AuthorKind, Button, Network, OutboundMessage
+from bridge.domain import AuthorKind, Button, Network, OutboundMessage, Unreadable
 from bridge.util import json_text
 
 log = logging.getLogger(__name__)
@@ -236,11 +236,14 @@ class FacebookChannel:
                 payload = WebhookPayload.model_validate(json_text.loads(body))
             except (ValueError, ValidationError) as exc:
                 return web.json_response({"error": f"not a Messenger webhook: {exc}"}, status=400)
-            inbound = to_inbound(payload)
+            events = to_inbound(payload)
+            inbound = [item for item in events if isinstance(item, Inbound)]
+            unreadable = [item for item in events if isinstance(item, Unreadable)]
             # A failure here answers 500, so the platform delivers the events again.
             if inbound:
                 await self._keep_files(inbound)
-                await sink([item.message for item in inbound])
+            if events:
+                await sink([*(item.message for item in inbound), *unreadable])
             for item in inbound:
                 psid = item.message.chat_id
                 self.last_seen[psid] = max(self.last_seen.get(psid, 0.0), item.sent_at)

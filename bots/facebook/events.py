@@ -8,6 +8,7 @@ Shapes: docs/networks.md 3.1 (FB reference/webhook-events).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -21,7 +22,14 @@ from pydantic import (
     ValidationError,
 )
 
-from bridge.domain import MAX_ID_CHARS, MAX_TEXT_CHARS, Attachment, InboundMessage, Network
+from bridge.domain import (
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
+    Attachment,
+    InboundMessage,
+    Network,
+    Unreadable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,18 +125,21 @@ class Inbound:
     downloads: tuple[tuple[str, str], ...] = ()
 
 
-def to_inbound(payload: WebhookPayload) -> list[Inbound]:
+def to_inbound(payload: WebhookPayload) -> list[Inbound | Unreadable]:
     """The customer messages of one webhook POST, in the order of its entries and events."""
     if payload.object != "page":
         log.info("facebook: webhook for object %r ignored", payload.object)
         return []
-    found: list[Inbound] = []
+    found: list[Inbound | Unreadable] = []
     for entry in payload.entry:
         for raw in entry.messaging:
             try:
                 event = MessagingEvent.model_validate(raw)
             except ValidationError as exc:
-                log.error("facebook: messaging event is malformed (%s); skipped", exc)
+                log.error("facebook: messaging event is malformed (%s); dead-lettered", exc)
+                found.append(
+                    Unreadable(network=Network.FACEBOOK, reason=str(exc), payload=_json(raw))
+                )
                 continue
             message = _from_event(event)
             if message is not None:
@@ -215,3 +226,10 @@ def message_key(mid: str) -> str:
     if len(mid) <= MAX_ID_CHARS:
         return mid
     return "sha256:" + hashlib.sha256(mid.encode()).hexdigest()
+
+
+def _json(raw: object) -> str:
+    try:
+        return json.dumps(raw, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(raw)

@@ -9,15 +9,15 @@ from aiogram.types import CallbackQuery, Message, Update, User
 from aiogram.types.update import UpdateTypeLookupError
 from pydantic import ValidationError
 
-from bridge.domain import MAX_TEXT_CHARS, Attachment, InboundMessage, Network
+from bridge.domain import MAX_TEXT_CHARS, Attachment, InboundMessage, Network, Unreadable
 
 log = logging.getLogger(__name__)
 
 
-def to_inbound(update: Update) -> InboundMessage | None:
+def to_inbound(update: Update) -> InboundMessage | Unreadable | None:
     """The domain message an update carries, or None for updates a support inbox ignores.
-    An update whose fields do not fit a domain message (an id longer than the store keeps...)
-    is logged and skipped: an error would only bring it back again."""
+    An update whose fields do not fit a domain message (button data past its 256 characters...)
+    is Unreadable, for dead_letters: an error would only bring it back again."""
     try:
         if update.message is not None:
             return _from_message(update.message, "message")
@@ -26,8 +26,12 @@ def to_inbound(update: Update) -> InboundMessage | None:
         if update.callback_query is not None:
             return _from_button(update.callback_query)
     except ValidationError as exc:
-        log.error("telegram update %d is malformed (%s); skipped", update.update_id, exc)
-        return None
+        log.error("telegram update %d is malformed (%s); dead-lettered", update.update_id, exc)
+        return Unreadable(
+            network=Network.TELEGRAM,
+            reason=str(exc),
+            payload=update.model_dump_json(exclude_none=True),
+        )
     log.debug("telegram update %d of type %s ignored", update.update_id, _event_type(update))
     return None
 

@@ -38,7 +38,7 @@ from bridge.channel import (
     Limit,
     PollPosition,
 )
-from bridge.domain import Button, Network, OutboundMessage
+from bridge.domain import Button, InboundMessage, Network, OutboundMessage, Unreadable
 from bridge.util.stopping import pause
 
 log = logging.getLogger(__name__)
@@ -280,10 +280,12 @@ class VkChannel:
         inbound = []
         for update in mine:
             try:
-                message = to_inbound(update, self._names)
+                message: InboundMessage | Unreadable | None = to_inbound(update, self._names)
             except ValidationError as exc:
-                log.error("vk event %s is malformed (%s); skipped", update.event_id, exc)
-                continue
+                log.error("vk event %s is malformed (%s); dead-lettered", update.event_id, exc)
+                message = Unreadable(
+                    network=Network.VK, reason=str(exc), payload=update.model_dump_json()
+                )
             if message is not None:
                 inbound.append(message)
         if inbound:

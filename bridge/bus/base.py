@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from bridge.domain import Event, InboundMessage, Network, OutboundMessage
+from bridge.domain import Event, InboundMessage, Network, OutboundMessage, Unreadable
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,10 @@ BatchHandler = Callable[[Sequence[BusEntry]], Awaitable[None]]
 def shard_of(conversation_key: str, shards: int) -> int:
     """Stable across processes and restarts (unlike hash())."""
     return zlib.crc32(conversation_key.encode()) % shards
+
+
+UNREADABLE = "unreadable"
+"""The key of an inbound entry that carries an `Unreadable` event instead of a message."""
 
 
 def encode(model: InboundMessage | OutboundMessage) -> bytes:
@@ -83,9 +87,16 @@ class Bus(abc.ABC):
     def __init__(self, shards: int) -> None:
         self.shards = shards
 
-    async def publish_inbound(self, messages: Sequence[InboundMessage]) -> None:
+    async def publish_inbound(self, messages: Sequence[InboundMessage | Unreadable]) -> None:
         by_shard: dict[int, list[bytes]] = {}
         for message in messages:
+            if isinstance(message, Unreadable):
+                # travels as the pipeline's own envelope, to be dead-lettered there
+                payload = orjson.dumps({UNREADABLE: message.model_dump(mode="json")})
+                by_shard.setdefault(shard_of(message.network.value, self.shards), []).append(
+                    payload
+                )
+                continue
             by_shard.setdefault(shard_of(message.conversation_key, self.shards), []).append(
                 encode(message)
             )

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.bus import Bus, BusEntry
+from bridge.bus.base import UNREADABLE
 from bridge.domain import (
     ConversationState,
     DecisionOutcome,
@@ -30,6 +31,7 @@ from bridge.domain import (
     EventKind,
     InboundMessage,
     OutboundMessage,
+    Unreadable,
     storable,
 )
 from bridge.pipeline.ingest import ConversationRow, Stored, apply_edits, ingest
@@ -79,7 +81,13 @@ def decode(entries: Iterable[BusEntry]) -> tuple[list[InboundMessage], list[Reje
     rejected: list[Rejected] = []
     for entry in entries:
         try:
-            accepted.append(InboundMessage.model_validate(json_text.loads(entry.payload)))
+            data = json_text.loads(entry.payload)
+            if isinstance(data, dict) and UNREADABLE in data:
+                event = Unreadable.model_validate(data[UNREADABLE])
+                reason = f"unreadable {event.network.value} event: {event.reason}"
+                rejected.append(Rejected(reason, event.payload.encode()))
+                continue
+            accepted.append(InboundMessage.model_validate(data))
         except ValidationError as exc:
             reasons = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors()

@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import hypothesis
+import orjson
 import pytest
 import sqlalchemy as sa
 from aiogram.types import Update
@@ -49,9 +50,9 @@ from bots.webchat.protocol import FrameError, Hello, Say
 from bots.webchat.token import VisitorTokens
 from bridge.backends.local import LocalBackend
 from bridge.bus import BusEntry
-from bridge.bus.base import encode
+from bridge.bus.base import UNREADABLE, encode
 from bridge.bus.memory import MemoryBus
-from bridge.domain import MAX_ID_CHARS, MAX_TEXT_CHARS, InboundMessage, Network
+from bridge.domain import MAX_ID_CHARS, MAX_TEXT_CHARS, InboundMessage, Network, Unreadable
 from bridge.pipeline.worker import Pipeline, decode
 from bridge.settings import Settings
 from bridge.store.customer_history import customer_history
@@ -252,17 +253,24 @@ VISITOR, _ = TOKENS.issue()
 # -- the parsers as each webhook runs them ------------------------------------------------------
 
 
-def assert_fits_the_bridge(message: InboundMessage, network: Network) -> None:
-    """A parsed message is within every size limit: the core worker takes it as it is."""
-    assert isinstance(message, InboundMessage)
+def assert_fits_the_bridge(message: InboundMessage | Unreadable, network: Network) -> None:
+    """A parsed message is within every size limit: the core worker takes it as it is; an
+    event that cannot be one reaches dead_letters with its reason."""
     assert message.network is network
+    if isinstance(message, Unreadable):
+        envelope = orjson.dumps({UNREADABLE: message.model_dump(mode="json")})
+        accepted, rejected = decode([BusEntry("1-0", envelope)])
+        assert accepted == [] and len(rejected) == 1
+        assert rejected[0].reason.startswith(f"unreadable {network.value} event: ")
+        return
+    assert isinstance(message, InboundMessage)
     assert len(message.text) <= MAX_TEXT_CHARS
     accepted, rejected = decode([BusEntry("1-0", encode(message))])
     assert rejected == []
     assert accepted == [message]
 
 
-def parse_telegram(raw: object) -> list[InboundMessage]:
+def parse_telegram(raw: object) -> list[InboundMessage | Unreadable]:
     try:
         update = Update.model_validate(raw)
     except ValidationError:
@@ -271,7 +279,7 @@ def parse_telegram(raw: object) -> list[InboundMessage]:
     return [] if message is None else [message]
 
 
-def parse_vk(raw: object) -> list[InboundMessage]:
+def parse_vk(raw: object) -> list[InboundMessage | Unreadable]:
     try:
         update = VkUpdate.model_validate(raw)
     except ValidationError:
@@ -284,14 +292,14 @@ def parse_vk(raw: object) -> list[InboundMessage]:
     return [] if message is None else [message]
 
 
-def parse_facebook(body: bytes) -> list[InboundMessage]:
+def parse_facebook(body: bytes) -> list[InboundMessage | Unreadable]:
     try:
         payload = WebhookPayload.model_validate_json(body)
     except ValidationError:
         return []  # the webhook answers 400
     found = facebook_to_inbound(payload)
-    assert all(math.isfinite(item.sent_at) for item in found)
-    return [item.message for item in found]
+    assert all(math.isfinite(item.sent_at) for item in found if not isinstance(item, Unreadable))
+    return [item if isinstance(item, Unreadable) else item.message for item in found]
 
 
 def parse_webchat(raw: str) -> list[InboundMessage]:
