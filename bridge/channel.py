@@ -82,6 +82,10 @@ class FileKeeper(Protocol):
         """The content kept under `key`; LookupError when there is none."""
         ...
 
+    async def kept_bytes(self, prefix: str) -> int:
+        """The bytes of every file kept under a key starting with `prefix`."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Delivered:

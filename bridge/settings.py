@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     webchat_messages_per_hour: int = Field(default=60_000, ge=1)
     webchat_file_mb_per_address_per_hour: int = Field(default=120, ge=1)
     webchat_file_mb_per_hour: int = Field(default=2_048, ge=1)
+    webchat_file_storage_mb: int = Field(
+        default=10_240,
+        ge=1,
+        description="the most the store keeps of visitors' files, all of them together",
+    )
     webchat_file_mb_per_day: int = Field(
         default=5_120,
         ge=1,

@@ -81,4 +81,12 @@ async def make_webchat(
     tokens = VisitorTokens(key, settings.webchat_token_days)
     broadcast = backend.broadcast("webchat")
     gate = Gate(backend.rate_limiter(), settings)  # limits shared by every `web` process
-    return WebChatChannel(history, files, tokens, broadcast, settings.webchat_origins, gate=gate)
+    return WebChatChannel(
+        history,
+        files,
+        tokens,
+        broadcast,
+        settings.webchat_origins,
+        gate=gate,
+        storage_bytes=settings.webchat_file_storage_mb * 1024**2,
+    )

@@ -103,8 +103,11 @@ class WebChatChannel:
         origins: Sequence[str] = (),
         *,
         gate: Gate,
+        storage_bytes: int = 10 * 1024**3,
     ) -> None:
+        """`storage_bytes`: the most the store keeps of visitors' files, all together."""
         self.history = history
+        self.storage_bytes = storage_bytes
         self.files = files
         self.tokens = tokens
         self.gate = gate
@@ -245,10 +248,25 @@ class WebChatChannel:
             raise FrameError("unavailable", "the chat is unavailable; reconnect later") from None
         await visit.send(protocol.welcome(token, [protocol.from_history(m) for m in seen]))
 
+    async def _within_storage(self, size: int, frame_id: str) -> None:
+        try:
+            kept = await self.files.kept_bytes("webchat:")
+        except StoreUnavailable as exc:
+            log.warning("webchat: the files kept could not be counted: %s", exc)
+            raise FrameError("unavailable", "not accepted now; send it again", frame_id) from None
+        if kept + size > self.storage_bytes:
+            log.warning("webchat: the storage quota of visitors' files is full (%d bytes)", kept)
+            raise FrameError(
+                "storage_full",
+                "this chat keeps no more files now; write your question instead",
+                frame_id,
+            )
+
     async def _keep(self, visit: _Visit, visitor: str, frame: SendFile) -> Attachment:
         """Keep the visitor's file (once, whatever the resends) and describe it for the store."""
         content = frame.content()
         await self.gate.file(visit.address, len(content), frame.id)
+        await self._within_storage(len(content), frame.id)
         photo = picture_type(content)
         key = f"webchat:{visitor}:{frame.id}"  # the message's own: a resend keeps the one file
         try:

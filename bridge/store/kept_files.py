@@ -32,11 +32,25 @@ class StoredFiles:
             async with self.engine.begin() as conn:
                 await conn.execute(
                     insert_ignoring_conflicts(conn, kept_files).values(
-                        key=key, content=content, created_at=utcnow()
+                        key=key, content=content, size=len(content), created_at=utcnow()
                     )
                 )
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
+
+    async def kept_bytes(self, prefix: str) -> int:
+        try:
+            async with self.engine.connect() as conn:
+                total = (
+                    await conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.sum(kept_files.c.size), 0)).where(
+                            kept_files.c.key.startswith(prefix, autoescape=True)
+                        )
+                    )
+                ).scalar_one()
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return int(total)
 
     async def load(self, key: str) -> bytes:
         try:

@@ -302,6 +302,7 @@ class KeptFile(Base):
 
     key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    size: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

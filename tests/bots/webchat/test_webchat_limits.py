@@ -253,6 +253,21 @@ async def test_a_file_past_the_days_storage_quota_is_refused_with_its_reason_and
     assert kept == 2
 
 
+async def test_a_file_past_the_storage_quota_of_all_visitors_files_is_refused_and_not_kept(
+    site: Any,
+) -> None:
+    async with site(webchat_file_storage_mb=1) as chat:
+        first, second = await chat.greet(), await chat.greet()
+        answers = [await first.send_file(400 * KB), await second.send_file(400 * KB)]
+        over = await second.send_file(400 * KB)
+        kept = await chat.count(kept_files, 2)
+
+    assert [a["type"] for a in answers] == ["ack", "ack"]
+    assert (over["type"], over["code"]) == ("error", "storage_full")
+    assert "keeps no more files" in over["message"]
+    assert kept == 2
+
+
 async def test_x_forwarded_for_is_not_believed_without_trusted_proxies(site: Any) -> None:
     async with site(webchat_new_visitors_per_address_per_hour=6) as chat:
         first = await chat.greet(forwarded_for="203.0.113.1")

@@ -167,5 +167,8 @@ class NoFiles:
     async def keep(self, key: str, content: bytes) -> None:
         raise AssertionError("no file is sent in these tests")
 
+    async def kept_bytes(self, prefix: str) -> int:
+        return 0
+
     async def load(self, key: str) -> bytes:
         raise LookupError(key)
