@@ -253,6 +253,7 @@ async def _store_replies(
             row
             | {
                 "message_id": message_id,
+                "buttons": r.buttons,  # the models themselves: not validated again
                 "chat_id": r.conversation.chat_id,
                 "in_reply_to": r.cause.inbound.network_message_id,
                 "last_message_at": r.conversation.last_message_at,
