@@ -7,7 +7,7 @@ import re
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MAX_TEXT_CHARS = 8192
 MAX_ID_CHARS = 128
@@ -77,33 +77,47 @@ _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 def storable(text: str) -> str:
     """`text` as every store keeps it: control characters dropped, a lone surrogate (half of a
     character, as some clients send) replaced by U+FFFD."""
+    if text.isprintable():  # nearly every text: no control character, no surrogate (fast, in C)
+        return text
     return _LONE_SURROGATE.sub("\ufffd", _UNSTORABLE_CONTROLS.sub("", text))
 
 
-def _storable(value: object) -> object:
-    return storable(value) if isinstance(value, str) else value
+def storable_fields(data: Any) -> Any:
+    """A model's input with each text made storable: one call a model, not one a field (this
+    runs for every message, twice: where a worker makes it and where the pipeline reads it)."""
+    if isinstance(data, dict) and not all(
+        v.isprintable() for v in data.values() if isinstance(v, str)
+    ):
+        return {k: storable(v) if isinstance(v, str) else v for k, v in data.items()}
+    return data
 
 
-Storable = BeforeValidator(_storable)
-"""Made storable at the border: every text a network hands over passes through it."""
+class _Storable(BaseModel):
+    """Every text a network hands over is made storable at the border."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_texts(cls, data: Any) -> Any:
+        return storable_fields(data)
+
 
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
-ExternalId = Annotated[str, Storable, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
 
 
-class Attachment(BaseModel):
+class Attachment(_Storable):
     """Metadata only: the file itself stays on the network and is fetched on demand."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     network_file_id: ExternalId
-    name: Annotated[str, Storable, StringConstraints(max_length=255)] | None = None
-    mime_type: Annotated[str, Storable, StringConstraints(max_length=127)] | None = None
+    name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    mime_type: Annotated[str, StringConstraints(max_length=127)] | None = None
     size: int | None = Field(default=None, ge=0)
 
 
-class InboundMessage(BaseModel):
+class InboundMessage(_Storable):
     """One customer message as a bot worker hands it to the bridge.
 
     `chat_id` names the conversation on the network (a private chat, a VK peer, a PSID);
@@ -118,11 +132,11 @@ class InboundMessage(BaseModel):
     kind: Literal["message", "edit", "button"] = "message"
     chat_id: ExternalId
     user_id: ExternalId
-    text: Annotated[str, Storable, StringConstraints(max_length=MAX_TEXT_CHARS)] = ""
-    display_name: Annotated[str, Storable, StringConstraints(max_length=255)] | None = None
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] = ""
+    display_name: Annotated[str, StringConstraints(max_length=255)] | None = None
     language: Language | None = None
     attachments: list[Attachment] = Field(default_factory=list, max_length=10)
-    button_data: Annotated[str, Storable, StringConstraints(max_length=256)] | None = None
+    button_data: Annotated[str, StringConstraints(max_length=256)] | None = None
     received_at: float = Field(
         default_factory=time.time, ge=0, le=LAST_TIMESTAMP, description="unix time accepted"
     )
@@ -132,7 +146,7 @@ class InboundMessage(BaseModel):
         return f"{self.network.value}:{self.chat_id}"
 
 
-class Unreadable(BaseModel):
+class Unreadable(_Storable):
     """An event a network sent that cannot become a message (a field out of the network's own
     limits, a shape we do not know): acknowledged like any, and kept in `dead_letters` with the
     reason, never only logged."""
@@ -140,8 +154,8 @@ class Unreadable(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     network: Network
-    reason: Annotated[str, Storable]
-    payload: Annotated[str, Storable] = Field(description="the event as it came, as JSON")
+    reason: str
+    payload: str = Field(description="the event as it came, as JSON")
 
 
 class Button(BaseModel):

@@ -17,9 +17,12 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     Russian speakers often write brand names in Latin ("не работает wi-fi роутер"), English
     speakers hardly ever write Cyrillic: so a third of Cyrillic words is enough for 'ru'.
     """
-    words = tokens(text)
-    cyrillic = sum(1 for word in words if _CYRILLIC_WORD.search(word))
-    latin = sum(1 for word in words if _LATIN_WORD.search(word) and not _CYRILLIC_WORD.search(word))
+    cyrillic = latin = 0
+    for word in tokens(text):
+        if _CYRILLIC_WORD.search(word):
+            cyrillic += 1
+        elif _LATIN_WORD.search(word):
+            latin += 1
     if cyrillic and 2 * cyrillic >= latin:
         return "ru"
     if latin:
