@@ -184,12 +184,19 @@ def new_user_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[str]:
     """`supportbridge run --sandbox` in an empty directory; its base URL once it answers."""
+    with running_sandbox(tmp_path) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def running_sandbox(tmp_path: Path, **settings: str) -> Iterator[str]:
+    """`supportbridge run --sandbox` with these SB_* `settings`; its base URL once it answers."""
     from bench.ports import free_port
 
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "supportbridge.cli", "run", "--sandbox"],
-        env=new_user_env(tmp_path, port),
+        env=new_user_env(tmp_path, port, **settings),
         cwd=tmp_path,
     )
     base = f"http://127.0.0.1:{port}"

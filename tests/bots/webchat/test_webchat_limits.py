@@ -8,11 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -41,7 +36,7 @@ from bridge.store.customer_history import customer_history
 from bridge.store.kept_files import StoredFiles
 from bridge.store.models import conversations, kept_files, messages
 from supportbridge.networks import make_webchat
-from tests.conftest import new_user_env
+from tests.conftest import running_sandbox
 
 JSON = dict[str, Any]
 KB = 1024
@@ -364,26 +359,8 @@ async def test_the_limits_are_shared_by_the_web_processes_on_one_redis(
 @pytest.fixture
 def strict_sandbox(tmp_path: Path) -> Iterator[str]:
     """`supportbridge run --sandbox` taking one new web-chat visitor per address at a time."""
-    from bench.ports import free_port
-
-    port = free_port()
-    env = new_user_env(tmp_path, port, SB_WEBCHAT_NEW_VISITORS_PER_ADDRESS_PER_HOUR="6")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "supportbridge.cli", "run", "--sandbox"], env=env, cwd=tmp_path
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
-            break
-        except OSError:
-            assert process.poll() is None, "the sandbox exited"
-            assert time.monotonic() < deadline, "the sandbox did not start"
-            time.sleep(0.2)
-    yield base
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=20)
+    with running_sandbox(tmp_path, SB_WEBCHAT_NEW_VISITORS_PER_ADDRESS_PER_HOUR="6") as base:
+        yield base
 
 
 @pytest.mark.slow
