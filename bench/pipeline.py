@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.cpu import CpuMeter, with_servers
 from bench.ports import free_port
 from bench.responder import AlwaysAnswer
 from bridge.bus import Bus, BusEntry
@@ -183,7 +184,12 @@ async def raw_rows_per_s(engine: AsyncEngine, rows: int, batch_size: int) -> flo
 
 
 def report(
-    options: BenchOptions, replies: Replies, started: float, peak_rss: int, raw: float
+    options: BenchOptions,
+    replies: Replies,
+    started: float,
+    peak_rss: int,
+    raw: float,
+    cpu: CpuMeter,
 ) -> dict[str, object]:
     throughput = options.messages / max(replies.last_at - started, 1e-9)
     return {
@@ -200,6 +206,7 @@ def report(
         "peak_rss_mb": round(peak_rss / 2**20, 1),
         "raw_rows_per_s": round(raw, 1),
         "ratio_to_raw": round(throughput / raw, 3),
+        "cpu_ms_per_msg": cpu.ms_per_message(options.messages),
     }
 
 
@@ -223,6 +230,8 @@ async def run_embedded(settings: Settings, options: BenchOptions) -> dict[str, o
         replies = Replies(run_id, options.messages)
         stop = asyncio.Event()
         sampler = RssSampler([os.getpid()])
+        # One process publishes, runs the pipeline and reads the replies.
+        cpu = CpuMeter({"core": lambda: [os.getpid()]})
         async with asyncio.TaskGroup() as group:
             group.create_task(
                 bus.consume_inbound(
@@ -236,13 +245,15 @@ async def run_embedded(settings: Settings, options: BenchOptions) -> dict[str, o
             )
             group.create_task(sampler.run(stop))
             group.create_task(progress(replies, stop))
+            cpu.start()
             started = await offer(bus, options, run_id)
             await replies.done.wait()
+            cpu.stop()
             stop.set()
         await bus.close()
         raw = await raw_rows_per_s(engine, options.messages, settings.batch_size)
         await engine.dispose()
-        return report(options, replies, started, sampler.peak_bytes, raw)
+        return report(options, replies, started, sampler.peak_bytes, raw, cpu)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -299,6 +310,8 @@ async def run_distributed(settings: Settings, options: BenchOptions) -> dict[str
     try:
         with core_processes(options, settings) as processes:
             sampler = RssSampler([p.pid for p in processes])
+            cores = [p.pid for p in processes]
+            cpu = CpuMeter(with_servers({"core": lambda: cores, "bench": lambda: [os.getpid()]}))
             await warm_up(bus, settings)
             await shards_shared(bus, options.cores)
             run_id = uuid.uuid4().hex[:8]
@@ -312,11 +325,13 @@ async def run_distributed(settings: Settings, options: BenchOptions) -> dict[str
                 )
                 group.create_task(sampler.run(stop))
                 group.create_task(progress(replies, stop))
+                cpu.start()
                 started = await offer(bus, options, run_id)
                 await replies.done.wait()
+                cpu.stop()
                 stop.set()
         raw = await raw_rows_per_s(engine, options.messages, settings.batch_size)
-        return report(options, replies, started, sampler.peak_bytes, raw)
+        return report(options, replies, started, sampler.peak_bytes, raw, cpu)
     finally:
         await bus.close()
         await engine.dispose()

@@ -1,0 +1,32 @@
+import os
+import time
+
+from bench.cpu import CpuMeter, server_pids, with_servers
+
+
+def _spin(seconds: float) -> None:
+    until = time.process_time() + seconds
+    while time.process_time() < until:
+        pass
+
+
+def test_a_role_is_charged_the_cpu_its_processes_spent_between_start_and_stop() -> None:
+    meter = CpuMeter({"core": lambda: [os.getpid()]})
+    meter.start()
+    _spin(0.2)
+    meter.stop()
+    assert meter.spent["core"] >= 0.2
+    assert meter.ms_per_message(100)["core"] >= 2.0
+
+
+def test_a_process_that_is_gone_is_left_out_rather_than_failing_the_run() -> None:
+    meter = CpuMeter({"core": lambda: [os.getpid(), 2**22 + 7]})
+    meter.start()
+    meter.stop()
+    assert set(meter.spent) == {"core"}
+
+
+def test_the_database_and_redis_servers_are_roles_of_their_own() -> None:
+    roles = with_servers({"core": lambda: [os.getpid()]})
+    assert set(roles) == {"core", "postgres", "redis"}
+    assert server_pids(("no-such-process-name",)) == []
