@@ -16,6 +16,10 @@ from kb.matcher import Matcher
 
 THRESHOLDS = tuple(round(step / 100, 2) for step in range(101))
 PRECISION_TARGETS = ("0.90", "0.95", "0.98")
+BAND_WIDTH = 0.05
+# The promise: answers given at confidence c are right at least c minus this, wherever c >= 0.8.
+HONEST_SLACK = 0.03
+HONEST_FROM = 0.8
 Bools = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
 
@@ -61,6 +65,36 @@ def expected_calibration_error(confidence: Floats, right: Bools, bins: int = 10)
     return error / len(confidence)
 
 
+def reliability(
+    confidence: Floats, right: Bools, width: float = BAND_WIDTH
+) -> list[dict[str, float | int | bool | None]]:
+    """Per confidence band [c, c + width): how many answers fell in it and the share of them right.
+
+    `honest` says whether the band keeps the promise (share right >= c - HONEST_SLACK); it is
+    None below HONEST_FROM, where no promise is made, and for an empty band.
+    """
+    steps = round(1 / width)
+    which = np.minimum((confidence * steps + 1e-9).astype(int), steps - 1)
+    bands: list[dict[str, float | int | bool | None]] = []
+    for step in range(steps):
+        low = round(step * width, 4)
+        inside = which == step
+        answers = int(inside.sum())
+        share = float(right[inside].mean()) if answers else None
+        promised = low >= HONEST_FROM - 1e-9 and share is not None
+        bands.append(
+            {
+                "low": low,
+                "high": round(low + width, 4),
+                "answers": answers,
+                "right_share": share,
+                "mean_confidence": float(confidence[inside].mean()) if answers else None,
+                "honest": (share >= low - HONEST_SLACK) if promised and share is not None else None,
+            }
+        )
+    return bands
+
+
 def evaluate(
     matcher: Matcher, questions: Sequence[str], labels: Sequence[str], in_scope: Bools
 ) -> dict[str, Any]:
@@ -81,6 +115,7 @@ def evaluate(
             for key in PRECISION_TARGETS
         },
         "ece": expected_calibration_error(confidence, right),
+        "reliability": reliability(confidence, right),
         "query_ms_p50": float(np.percentile(latency_ms, 50)),
         "query_ms_p99": float(np.percentile(latency_ms, 99)),
         "curve": [answered_stats(t, confidence, right, in_scope) for t in THRESHOLDS],
@@ -131,7 +166,25 @@ def format_table(result: dict[str, Any], every: float = 0.05) -> str:
             f"  {_pct(point['precision']):>9}"
             f"  {_pct(point['oos_false_answer_rate']):>12}"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *format_reliability(result["reliability"])])
+
+
+def format_reliability(bands: Sequence[dict[str, Any]]) -> list[str]:
+    """The bands that got answers: are answers given at confidence c right c of the time?"""
+    lines = [
+        f"reliability: answers given at confidence c are right at least c - {HONEST_SLACK:.2f}"
+        f" (checked from {HONEST_FROM:.2f})",
+        f"{'confidence':>11}  {'answers':>7}  {'right':>6}  {'kept':>4}",
+    ]
+    for band in bands:
+        if not band["answers"]:
+            continue
+        kept = {True: "yes", False: "NO", None: ""}[band["honest"]]
+        lines.append(
+            f"{band['low']:.2f}-{band['high']:.2f}  {band['answers']:>7}"
+            f"  {_pct(band['right_share']):>6}  {kept:>4}"
+        )
+    return lines
 
 
 def _pct(value: float | None) -> str:

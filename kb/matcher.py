@@ -34,6 +34,10 @@ class MatcherConfig:
     # out-of-fold questions scored for calibration at most: enough evidence, bounded fit time
     calibration_rows: int = 20_000
     wilson_z: float = 0.5
+    # Below this many examples an article, the bound tightens in proportion: each fold's index
+    # lacks a share of every article's examples (half of them at two an article), so the evidence
+    # comes from weaker indexes than the one that answers, and overstates how sure it may be.
+    reference_examples: int = 10
     seed: int = 0
 
 
@@ -84,7 +88,7 @@ class Matcher:
         evidence = [_out_of_fold(texts, labels, len(enabled), use_linear, config)]
         if calibration:
             evidence.append(_scored(index, ids, calibration))
-        calibrator = Calibrator(config.wilson_z).fit(
+        calibrator = Calibrator(_bound_strength(enabled, config)).fit(
             np.vstack([e.features for e in evidence]),
             np.concatenate([e.right for e in evidence]),
             np.concatenate([e.weights for e in evidence]),
@@ -118,6 +122,12 @@ class Matcher:
             ]
             for row in range(n)
         ]
+
+
+def _bound_strength(articles: Sequence[Article], config: MatcherConfig) -> float:
+    """The Wilson z for this knowledge base: stricter the fewer examples a typical article has."""
+    typical = float(np.median([sum(1 for t in a.examples if t.strip()) for a in articles]))
+    return config.wilson_z * max(1.0, config.reference_examples / max(typical, 1.0))
 
 
 def _out_of_fold(

@@ -5,13 +5,14 @@ import pytest
 
 from kb.articles import Article
 from kb.calibration import Calibrator, wilson_lower
-from kb.matcher import Matcher
+from kb.evaluate import HONEST_FROM, reliability
+from kb.matcher import Matcher, MatcherConfig
 
 N_ARTICLES = 40
 TOLERANCE = 0.05
 
 
-def _world(seed: int):
+def _world(seed: int, examples: int = 8):
     rng = np.random.default_rng(seed)
     vocabulary = [f"w{n}" for n in range(120)]
     filler = [f"f{n}" for n in range(30)]
@@ -24,7 +25,7 @@ def _world(seed: int):
         return " ".join(words)
 
     articles = [
-        Article(f"a{n}", examples=tuple(question(topic) for _ in range(8)))
+        Article(f"a{n}", examples=tuple(question(topic) for _ in range(examples)))
         for n, topic in enumerate(topics)
     ]
     targets = rng.integers(0, N_ARTICLES, size=1500)
@@ -32,14 +33,43 @@ def _world(seed: int):
     return articles, held_out
 
 
+def _outcomes(articles, held_out, config=None):
+    matcher = Matcher.fit(articles, config=config)
+    best = matcher.match_many([text for text, _ in held_out], k=1)
+    confidence = np.array([m[0].confidence for m in best])
+    right = np.array(
+        [m[0].article_id == label for m, (_, label) in zip(best, held_out, strict=True)]
+    )
+    return confidence, right
+
+
 @pytest.fixture(scope="module")
 def outcomes():
-    articles, held_out = _world(seed=7)
-    matcher = Matcher.fit(articles)
-    best = [matcher.match(text, k=1)[0] for text, _ in held_out]
-    confidence = np.array([m.confidence for m in best])
-    right = np.array([m.article_id == label for m, (_, label) in zip(best, held_out, strict=True)])
-    return confidence, right
+    return _outcomes(*_world(seed=7))
+
+
+def _broken_promises(confidence, right):
+    return [
+        band
+        for band in reliability(confidence, right)
+        if band["low"] >= HONEST_FROM and band["answers"] >= 20 and band["honest"] is False
+    ]
+
+
+@pytest.mark.parametrize("seed", [3, 7, 11])
+def test_a_kb_of_two_examples_an_article_says_not_sure_rather_than_over_promise(seed):
+    confidence, right = _outcomes(*_world(seed, examples=2))
+    assert not _broken_promises(confidence, right)
+    assert confidence.mean() <= right.mean() + 0.03
+
+
+def test_without_the_tighter_bound_the_same_small_kb_over_promises():
+    # the check above can fail: a bound that ignores how small the KB is breaks the promise
+    config = MatcherConfig(reference_examples=0)
+    broken = [
+        _broken_promises(*_outcomes(*_world(seed, examples=2), config)) for seed in (3, 7, 11)
+    ]
+    assert any(broken)
 
 
 def test_the_synthetic_kb_is_neither_trivial_nor_hopeless(outcomes):

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -9,6 +10,7 @@ from kb.evaluate import (
     answered_stats,
     coverage_at_precision,
     expected_calibration_error,
+    reliability,
     run_eval,
 )
 from supportbridge.kb_commands import kb
@@ -56,6 +58,7 @@ def test_eval_json_has_the_agreed_keys_and_a_101_point_curve(files):
         "top1_accuracy",
         "coverage_at_precision",
         "ece",
+        "reliability",
         "query_ms_p50",
         "query_ms_p99",
         "curve",
@@ -72,6 +75,22 @@ def test_eval_json_has_the_agreed_keys_and_a_101_point_curve(files):
     assert written == json.loads(json.dumps(result))
 
 
+def test_reliability_has_twenty_bands_and_judges_the_promise_from_0_8_only():
+    confidence = np.array([0.12, 0.13, 0.82, 0.83, 0.84, 0.97, 0.99])
+    right = np.array([False, False, True, True, False, True, True])
+    bands = {band["low"]: band for band in reliability(confidence, right)}
+    assert len(bands) == 20
+    assert bands[0.1]["answers"] == 2 and bands[0.1]["honest"] is None
+    assert bands[0.8]["right_share"] == pytest.approx(2 / 3) and bands[0.8]["honest"] is False
+    assert bands[0.95]["honest"] is True
+    assert bands[0.5]["answers"] == 0 and bands[0.5]["right_share"] is None
+
+
+def test_a_confidence_of_exactly_one_falls_in_the_top_band():
+    bands = reliability(np.array([1.0]), np.array([True]))
+    assert bands[-1]["answers"] == 1
+
+
 def test_at_threshold_zero_everything_is_answered(files):
     kb_csv, test_csv, _ = files
     first = run_eval(kb_csv, test_csv)["curve"][0]
@@ -79,7 +98,6 @@ def test_at_threshold_zero_everything_is_answered(files):
 
 
 def test_answered_out_of_scope_question_counts_as_wrong():
-    import numpy as np
 
     stats = answered_stats(
         0.5, np.array([0.9, 0.9]), np.array([True, False]), np.array([True, False])
@@ -93,14 +111,12 @@ def test_answered_out_of_scope_question_counts_as_wrong():
 
 
 def test_without_out_of_scope_questions_their_rate_is_null():
-    import numpy as np
 
     stats = answered_stats(0.5, np.array([0.9]), np.array([True]), np.array([True]))
     assert stats["oos_false_answer_rate"] is None
 
 
 def test_coverage_at_precision_takes_the_best_threshold():
-    import numpy as np
 
     confidence = np.array([0.9, 0.8, 0.7, 0.6])
     right = np.array([True, True, False, True])
@@ -110,7 +126,6 @@ def test_coverage_at_precision_takes_the_best_threshold():
 
 
 def test_expected_calibration_error_is_zero_when_confidence_matches_the_share_right():
-    import numpy as np
 
     confidence = np.full(4, 0.75)
     assert expected_calibration_error(
@@ -138,6 +153,7 @@ def test_cli_prints_a_table_and_writes_json_and_plot(files):
     )
     assert result.exit_code == 0, result.output
     assert "coverage at precision" in result.output and "threshold" in result.output
+    assert "reliability" in result.output and "expected calibration error" in result.output
     assert (tmp / "o.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(json.loads((tmp / "o.json").read_text())["curve"]) == 101
 
