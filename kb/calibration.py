@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
 from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 Array = npt.NDArray[np.float64]
@@ -18,6 +19,32 @@ def wilson_lower(right: Array, total: Array, z: float) -> Array:
     centre = share + z2 / (2 * total)
     spread = z * np.sqrt(share * (1 - share) / total + z2 / (4 * total * total))
     return np.asarray(np.clip((centre - spread) / (1 + z2 / total), 0.0, 1.0))
+
+
+def monotone_logistic(
+    features: Array, right: npt.NDArray[np.bool_], weights: Array, c: float = 1.0
+) -> tuple[Array, float]:
+    """Weighted L2 logistic regression whose feature weights are all >= 0.
+
+    Every feature is evidence for the candidate (a higher score, margin or similarity), so more of
+    it must never lower the confidence. Unconstrained, correlated features get weights of both
+    signs that cancel inside the evidence seen, and a question outside it (a new article's own
+    example: similarity 1, a margin never seen) is scored far below what it deserves.
+    """
+    outcome = right.astype(float)
+    dims = features.shape[1]
+
+    def loss(params: Array) -> tuple[float, Array]:
+        coef, intercept = params[:dims], params[dims]
+        z = features @ coef + intercept
+        value = -c * float(weights @ (outcome * log_expit(z) + (1 - outcome) * log_expit(-z)))
+        residual = c * weights * (expit(z) - outcome)
+        gradient = np.r_[features.T @ residual + coef, residual.sum()]
+        return value + 0.5 * float(coef @ coef), gradient
+
+    bounds = [(0.0, None)] * dims + [(None, None)]
+    found = minimize(loss, np.zeros(dims + 1), jac=True, method="L-BFGS-B", bounds=bounds)
+    return np.asarray(found.x[:dims]), float(found.x[dims])
 
 
 class Calibrator:
@@ -44,11 +71,9 @@ class Calibrator:
             self._levels = level
             return self
         scaler = StandardScaler().fit(features)
-        combiner = LogisticRegression(C=1.0, max_iter=2000)
-        combiner.fit(scaler.transform(features), right, sample_weight=weights)
         # kept as plain arrays: scoring one question must not pay the library's input checks
         self._mean, self._scale = scaler.mean_, scaler.scale_
-        self._coef, self._intercept = combiner.coef_[0], float(combiner.intercept_[0])
+        self._coef, self._intercept = monotone_logistic(scaler.transform(features), right, weights)
         scores = self._score(features)
         order = np.argsort(scores, kind="stable")
         scores, outcome, weights = scores[order], right[order].astype(float), weights[order]

@@ -6,7 +6,9 @@ import pytest
 from kb.articles import Article
 from kb.calibration import Calibrator, wilson_lower
 from kb.evaluate import HONEST_FROM, reliability
+from kb.io import read_articles
 from kb.matcher import Matcher, MatcherConfig
+from tests.conftest import REPO
 
 N_ARTICLES = 40
 TOLERANCE = 0.05
@@ -104,3 +106,30 @@ def test_calibrator_with_one_outcome_only_gives_the_bounded_share():
     calibrator = Calibrator(z=1.0).fit(features, np.ones(20, dtype=bool), np.ones(20))
     confidence = calibrator.confidence(features[:2])
     assert np.allclose(confidence, wilson_lower(np.array([20.0]), np.array([20.0]), z=1.0)[0])
+
+
+def test_a_new_article_with_three_examples_answers_its_own_questions_at_once():
+    # as drafted from the gaps page into the shipped sample KB (24 examples an article)
+    examples = (
+        "с меня два раза списали деньги за тариф",
+        "почему двойное списание в этом месяце",
+        "charged twice for my plan this month",
+    )
+    new = Article("double-charge", title="Двойное списание", examples=examples)
+    matcher = Matcher.fit([*read_articles(REPO / "config" / "kb" / "sample.yaml"), new])
+    for best in matcher.match_many(examples, k=1):
+        assert best[0].article_id == "double-charge"
+        assert best[0].confidence >= 0.9
+
+
+def test_more_of_any_feature_never_lowers_the_confidence():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(600, 3))
+    # the evidence alone would weigh the second feature against: it is held at zero instead
+    right = features[:, 0] - 0.5 * features[:, 1] + rng.normal(scale=0.5, size=600) > 0
+    calibrator = Calibrator().fit(features, right, np.ones(600))
+    base = calibrator.confidence(np.zeros((1, 3)))[0]
+    for column in range(3):
+        pushed = np.zeros((1, 3))
+        pushed[0, column] = 3.0
+        assert calibrator.confidence(pushed)[0] >= base
