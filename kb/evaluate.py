@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kb.datasets import articles_from_questions, read_labelled_csv
+from kb.embedding import load_embedder
 from kb.matcher import Matcher
 
 THRESHOLDS = tuple(round(step / 100, 2) for step in range(101))
@@ -128,14 +129,16 @@ def run_eval(
     calibrate_csv: str | Path | None = None,
     json_out: str | Path | None = None,
     plot_out: str | Path | None = None,
+    embeddings: str = "none",
 ) -> dict[str, Any]:
     """Fit on the KB file, optionally calibrate on another labelled file, score the test file."""
     articles = articles_from_questions(read_labelled_csv(kb_csv))
     calibration = read_labelled_csv(calibrate_csv) if calibrate_csv else []
-    matcher = Matcher.fit(articles, calibration)
+    matcher = Matcher.fit(articles, calibration, embedder=load_embedder(embeddings))
     test = read_labelled_csv(test_csv)
     in_scope = np.array([question.in_scope for question in test])
     result = evaluate(matcher, [q.text for q in test], [q.label for q in test], in_scope)
+    result["embeddings"] = matcher.embedder_name
     if json_out:
         Path(json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if plot_out:
@@ -148,6 +151,7 @@ def run_eval(
 def format_table(result: dict[str, Any], every: float = 0.05) -> str:
     """The summary figures, then the curve every `every` of threshold, as fixed-width text."""
     lines = [
+        f"embeddings                  {result.get('embeddings') or 'none (lexical only)'}",
         f"top-1 accuracy (in scope)   {_pct(result['top1_accuracy'])}",
         "coverage at precision       "
         + "  ".join(

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
+from scipy.special import softmax
 
+from kb.embedding.base import Vectors
 from kb.features import FeatureSpace
-from kb.scorers import Centroids, Linear, Matrix, NaiveBayes, class_sums, spans
+from kb.scorers import Centroids, Linear, Matrix, NaiveBayes, Neighbours, class_sums, spans
 
 _CHUNK = 256
 
@@ -33,7 +35,10 @@ class Index:
         labels: npt.NDArray[np.intp],
         n_articles: int,
         use_linear: bool,
+        vectors: Vectors | None = None,
+        temperature: float = 40.0,
     ) -> None:
+        """`vectors`: the examples' embeddings, row for row, when an embedding backend is used."""
         self.n_articles = n_articles
         self._space = FeatureSpace()
         encoded = self._space.fit(texts)
@@ -41,6 +46,8 @@ class Index:
         self._bayes = NaiveBayes(sums)
         self._centroids = Centroids(sums)
         self._linear = Linear(encoded.vectors, labels, n_articles) if use_linear else None
+        self._neighbours = Neighbours(vectors, labels) if vectors is not None else None
+        self._temperature = temperature
         order = np.argsort(labels, kind="stable")
         self._examples = sparse.csr_matrix(encoded.vectors[order])
         self._offsets = np.searchsorted(labels[order], np.arange(n_articles + 1))
@@ -50,12 +57,23 @@ class Index:
         examples = self._examples
         total = examples.data.nbytes + examples.indices.nbytes + examples.indptr.nbytes
         total += self._bayes.nbytes + self._centroids.nbytes
+        total += self._neighbours.nbytes if self._neighbours is not None else 0
         return int(total + (self._linear.nbytes if self._linear is not None else 0))
 
-    def rank(self, texts: Sequence[str], k: int) -> Ranked:
-        """The best `k` articles per question; long batches go in chunks to bound dense scores."""
+    def rank(self, texts: Sequence[str], k: int, vectors: Vectors | None = None) -> Ranked:
+        """The best `k` articles per question; long batches go in chunks to bound dense scores.
+
+        `vectors`: the questions' embeddings, required when the index was given the examples'.
+        """
+        if (vectors is None) != (self._neighbours is None):
+            raise ValueError("questions need embeddings exactly when the examples have them")
         if len(texts) > _CHUNK:
-            parts = [self.rank(texts[i : i + _CHUNK], k) for i in range(0, len(texts), _CHUNK)]
+            parts = [
+                self.rank(
+                    texts[i : i + _CHUNK], k, None if vectors is None else vectors[i : i + _CHUNK]
+                )
+                for i in range(0, len(texts), _CHUNK)
+            ]
             return Ranked(
                 np.vstack([p.articles for p in parts]),
                 np.vstack([p.scores for p in parts]),
@@ -65,11 +83,16 @@ class Index:
         encoded = self._space.encode(texts)
         bayes = np.exp(self._bayes.log_posterior(encoded.vectors))
         cosine = self._centroids.cosine(encoded.vectors)
-        posterior = bayes
         decision: Matrix | None = None
+        posteriors = [bayes]
         if self._linear is not None:
             decision = self._linear.decision(encoded.vectors)
-            posterior = (bayes + self._linear.posterior(decision)) / 2
+            posteriors.append(self._linear.posterior(decision))
+        nearest: Matrix | None = None
+        if self._neighbours is not None and vectors is not None:
+            nearest = self._neighbours.nearest(vectors)
+            posteriors.append(np.asarray(softmax(nearest * self._temperature, axis=1)))
+        posterior = sum(posteriors[1:], posteriors[0]) / len(posteriors)
         top = _top_k(posterior, k)
         rows = np.arange(len(texts))[:, None]
         # what the calibrator learns from: how sure each scorer is, and how new the words are
@@ -84,6 +107,8 @@ class Index:
         ]
         if self._linear is not None and decision is not None:
             columns += [self._linear.posterior(decision)[rows, top], _margin(decision, top)]
+        if nearest is not None:
+            columns += [posteriors[-1][rows, top], nearest[rows, top], _margin(nearest, top)]
         return Ranked(top, posterior[rows, top], np.stack(columns, axis=2))
 
     def _nearest_example(self, vectors: sparse.csr_matrix, top: npt.NDArray[np.intp]) -> Matrix:

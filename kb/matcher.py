@@ -7,7 +7,7 @@ fold so that their questions stand for the ones no article answers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy.typing as npt
 from kb.articles import Article
 from kb.calibration import Calibrator
 from kb.datasets import LabelledQuestion
+from kb.embedding.base import Embedder, Vectors
 from kb.index import Index
 
 
@@ -38,6 +39,8 @@ class MatcherConfig:
     # lacks a share of every article's examples (half of them at two an article), so the evidence
     # comes from weaker indexes than the one that answers, and overstates how sure it may be.
     reference_examples: int = 10
+    # sharpness of the embedding neighbours' vote: cosines differ by hundredths between articles
+    embedding_temperature: float = 40.0
     seed: int = 0
 
 
@@ -56,10 +59,19 @@ class _Evidence:
 
 
 class Matcher:
-    def __init__(self, ids: Sequence[str], index: Index, calibrator: Calibrator) -> None:
+    def __init__(
+        self,
+        ids: Sequence[str],
+        index: Index,
+        calibrator: Calibrator,
+        embedder: Embedder | None = None,
+        example_vectors: Mapping[str, Vectors] | None = None,
+    ) -> None:
         self._ids = list(ids)
         self._index = index
         self._calibrator = calibrator
+        self._embedder = embedder
+        self.example_vectors: Mapping[str, Vectors] = example_vectors or {}
 
     @classmethod
     def fit(
@@ -67,8 +79,15 @@ class Matcher:
         articles: Sequence[Article],
         calibration: Sequence[LabelledQuestion] = (),
         config: MatcherConfig | None = None,
+        embedder: Embedder | None = None,
+        known_vectors: Mapping[str, Vectors] | None = None,
     ) -> Matcher:
-        """Fit on the enabled articles' examples; `calibration` adds labelled questions, oos too."""
+        """Fit on the enabled articles' examples; `calibration` adds labelled questions, oos too.
+
+        With an `embedder`, the examples' embeddings are taken from `known_vectors` (text ->
+        vector, made by the same model) where there, and computed for the rest; all of them are
+        then on the matcher's `example_vectors`, for the caller to keep.
+        """
         config = config or MatcherConfig()
         # by id: the same articles give the same folds, so the same confidences, in any order
         enabled = sorted((article for article in articles if article.enabled), key=lambda a: a.id)
@@ -84,16 +103,21 @@ class Matcher:
         )
         # liblinear's one-vs-rest cost grows with articles x examples: large KBs rank without it
         use_linear = 2 <= len(enabled) <= config.linear_max_articles
-        index = Index(texts, labels, len(enabled), use_linear)
-        evidence = [_out_of_fold(texts, labels, len(enabled), use_linear, config)]
+        by_text = _embedded(embedder, texts, known_vectors or {})
+        vectors = np.vstack([by_text[text] for text in texts]) if embedder else None
+        temperature = config.embedding_temperature
+        index = Index(texts, labels, len(enabled), use_linear, vectors, temperature)
+        evidence = [_out_of_fold(texts, labels, len(enabled), use_linear, config, vectors)]
         if calibration:
-            evidence.append(_scored(index, ids, calibration))
+            asked = [q.text for q in calibration]
+            asked_vectors = embedder.embed(asked) if embedder else None
+            evidence.append(_scored(index, ids, calibration, asked_vectors))
         calibrator = Calibrator(_bound_strength(enabled, config)).fit(
             np.vstack([e.features for e in evidence]),
             np.concatenate([e.right for e in evidence]),
             np.concatenate([e.weights for e in evidence]),
         )
-        return cls(ids, index, calibrator)
+        return cls(ids, index, calibrator, embedder, by_text)
 
     @property
     def article_ids(self) -> list[str]:
@@ -108,8 +132,13 @@ class Matcher:
         """The best `k` articles, best first; the first one's confidence is the calibrated one."""
         return self.match_many([question], k)[0]
 
+    @property
+    def embedder_name(self) -> str | None:
+        return self._embedder.name if self._embedder is not None else None
+
     def match_many(self, questions: Sequence[str], k: int = 3) -> list[list[Match]]:
-        ranked = self._index.rank(questions, k)
+        vectors = self._embedder.embed(questions) if self._embedder is not None else None
+        ranked = self._index.rank(questions, k, vectors)
         n, width, dims = ranked.features.shape
         confidence = self._calibrator.confidence(ranked.features.reshape(n * width, dims))
         confidence = confidence.reshape(n, width)
@@ -136,6 +165,7 @@ def _out_of_fold(
     n_articles: int,
     use_linear: bool,
     config: MatcherConfig,
+    vectors: Vectors | None,
 ) -> _Evidence:
     """Each example scored by an index fitted without it (and without a few whole articles)."""
     rng = np.random.default_rng(config.seed)
@@ -159,9 +189,14 @@ def _out_of_fold(
         if not len(present) or not len(test):
             continue
         local = np.searchsorted(present, labels[train])
-        train_texts = [texts[int(i)] for i in np.flatnonzero(train)]
-        index = Index(train_texts, local, len(present), use_linear)
-        ranked = index.rank([texts[int(i)] for i in test], 1)
+        train_rows = np.flatnonzero(train)
+        train_texts = [texts[int(i)] for i in train_rows]
+        train_vectors = vectors[train_rows] if vectors is not None else None
+        temperature = config.embedding_temperature
+        index = Index(train_texts, local, len(present), use_linear, train_vectors, temperature)
+        # an example is embedded as any question is, so its own vector stands for the question's
+        test_vectors = vectors[test] if vectors is not None else None
+        ranked = index.rank([texts[int(i)] for i in test], 1, test_vectors)
         predicted = present[ranked.articles[:, 0]]
         known = np.isin(labels[test], present)
         features.append(ranked.features[:, 0, :])
@@ -172,9 +207,26 @@ def _out_of_fold(
     return _Evidence(np.vstack(features), np.concatenate(right), np.concatenate(weights))
 
 
-def _scored(index: Index, ids: Sequence[str], questions: Sequence[LabelledQuestion]) -> _Evidence:
+def _embedded(
+    embedder: Embedder | None, texts: Sequence[str], known: Mapping[str, Vectors]
+) -> dict[str, Vectors]:
+    """Every text's vector: the known ones reused, the others embedded in one batch."""
+    if embedder is None:
+        return {}
+    missing = sorted({text for text in texts if text not in known})
+    fresh = list(embedder.embed(missing)) if missing else []
+    found = {text: known[text] for text in texts if text in known}
+    return found | dict(zip(missing, fresh, strict=True))
+
+
+def _scored(
+    index: Index,
+    ids: Sequence[str],
+    questions: Sequence[LabelledQuestion],
+    vectors: Vectors | None,
+) -> _Evidence:
     """Labelled questions scored by the full index: real out-of-scope ones are the best negatives"""
-    ranked = index.rank([q.text for q in questions], 1)
+    ranked = index.rank([q.text for q in questions], 1, vectors)
     predicted = [ids[article] for article in ranked.articles[:, 0]]
     right = np.array(
         [q.in_scope and p == q.label for q, p in zip(questions, predicted, strict=True)]

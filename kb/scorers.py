@@ -122,3 +122,21 @@ def dense_product(vectors: sparse.csr_matrix, weights: sparse.csr_matrix) -> Mat
 
 def _sparse_nbytes(matrix: sparse.csr_matrix) -> int:
     return int(matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes)
+
+
+class Neighbours:
+    """Embedding cosine of a question to the closest example of each article."""
+
+    def __init__(self, vectors: npt.NDArray[np.float32], labels: npt.NDArray[np.intp]) -> None:
+        order = np.argsort(labels, kind="stable")
+        self._vectors = np.ascontiguousarray(vectors[order])
+        # every article of an index has at least one example: each starts a run of rows
+        self._starts = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
+
+    def nearest(self, queries: npt.NDArray[np.float32]) -> Matrix:
+        similarities = queries @ self._vectors.T
+        return np.asarray(np.maximum.reduceat(similarities, self._starts, axis=1), dtype=np.float64)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._vectors.nbytes + self._starts.nbytes)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from kb.embedding import BACKENDS
 from supportbridge.startup import on_migrated_store
 
 CSV = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -28,22 +29,33 @@ def kb() -> None:
 @click.option("--calibrate", "calibrate_csv", type=CSV, help="text,label rows to calibrate on too.")
 @click.option("--json", "json_out", type=OUT, help="Write the figures and the curve as JSON here.")
 @click.option("--plot", "plot_out", type=OUT, help="Write the threshold chart as PNG here.")
+@click.option(
+    "--embeddings",
+    type=click.Choice(BACKENDS),
+    default="none",
+    show_default=True,
+    help="Sentence-embedding backend beside the lexical matcher.",
+)
 def eval_command(
     kb_csv: Path,
     test_csv: Path,
     calibrate_csv: Path | None,
     json_out: Path | None,
     plot_out: Path | None,
+    embeddings: str,
 ) -> None:
     """Precision, coverage and out-of-scope answers of the matcher at every threshold."""
     # Imported here: scikit-learn and matplotlib would slow down every `supportbridge` start.
     from kb.datasets import DatasetError
+    from kb.embedding import EmbeddingError
     from kb.evaluate import format_table, run_eval
 
     try:
-        result = run_eval(kb_csv, test_csv, calibrate_csv, json_out, plot_out)
+        result = run_eval(kb_csv, test_csv, calibrate_csv, json_out, plot_out, embeddings)
     except DatasetError as exc:
         raise click.ClickException("\n".join([f"{exc.path}:", *exc.problems])) from exc
+    except EmbeddingError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(format_table(result))
 
 

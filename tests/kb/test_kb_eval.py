@@ -55,6 +55,7 @@ def test_eval_json_has_the_agreed_keys_and_a_101_point_curve(files):
     result = run_eval(kb_csv, test_csv, json_out=tmp / "out.json")
     written = json.loads((tmp / "out.json").read_text())
     assert set(written) == {
+        "embeddings",
         "top1_accuracy",
         "coverage_at_precision",
         "ece",
@@ -156,6 +157,15 @@ def test_cli_prints_a_table_and_writes_json_and_plot(files):
     assert "reliability" in result.output and "expected calibration error" in result.output
     assert (tmp / "o.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(json.loads((tmp / "o.json").read_text())["curve"]) == 101
+
+
+def test_cli_measures_with_the_bundled_embeddings_when_asked(files):
+    kb_csv, test_csv, tmp = files
+    args = ["eval", "--kb", str(kb_csv), "--test", str(test_csv), "--embeddings", "bundled"]
+    result = CliRunner().invoke(kb, [*args, "--json", str(tmp / "e.json")])
+    assert result.exit_code == 0, result.output
+    assert "universal-sentence-encoder" in result.output
+    assert "universal-sentence-encoder" in json.loads((tmp / "e.json").read_text())["embeddings"]
 
 
 def test_cli_names_each_bad_row_of_a_broken_file(files):
