@@ -127,6 +127,9 @@ async def labelled_upload(request: web.Request) -> web.Response:
             problems = "; ".join(exc.problems[:3])
             return await _render(request, [], None, f"{upload.filename}: {problems}")
     matches = await request.app[KNOWLEDGE].best_matches([q.text for q in questions])
+    if len(matches) != len(questions):
+        message = "the knowledge base cannot match questions now (no articles, or see the log)"
+        return await _render(request, [], upload.filename, message)
     labelled = [
         Evidence(confidence, question.in_scope and article == question.label)
         for question, (article, confidence) in zip(questions, matches, strict=True)

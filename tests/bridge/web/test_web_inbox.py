@@ -634,6 +634,18 @@ async def test_a_bad_labelled_file_is_refused_with_the_reason(site: Web) -> None
     assert "bad.csv:" in await response.text()
 
 
+async def test_a_labelled_file_without_articles_to_match_says_so(site: Web) -> None:
+    csrf = await site.sign_in(site.admin)
+    form = aiohttp.FormData()
+    form.add_field("csrf", csrf)
+    form.add_field("file", "text,label\nрецепт борща,oos\n".encode(), filename="l.csv")
+
+    response = await site.client.post("/admin/thresholds/labelled", data=form)
+
+    assert response.status == 200
+    assert "cannot match questions now" in await response.text()
+
+
 async def test_the_dashboard_shows_the_periods_figures(site: Web) -> None:
     await site.sign_in(site.admin)
     await site.customer_writes(1, 1, "hello")
