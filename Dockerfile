@@ -5,9 +5,11 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
 COPY pyproject.toml README.md ./
-COPY requirements/run.txt ./requirements/
+# `--build-arg LOCK=embeddings` adds the bundled embedding model (kb_embeddings = "bundled").
+ARG LOCK=run
+COPY requirements/${LOCK}.txt ./requirements/
 # The locked tree first (its own layer, cached while the lock is unchanged), then the project alone.
-RUN pip install -r requirements/run.txt
+RUN pip install -r requirements/${LOCK}.txt
 COPY supportbridge ./supportbridge
 COPY bridge ./bridge
 COPY bots ./bots

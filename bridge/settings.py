@@ -12,7 +12,7 @@ import os
 import string
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -146,6 +146,12 @@ class Settings(BaseSettings):
     )
     kb_seed: Path | None = Path("config") / "kb" / "sample.yaml"
     kb_refresh_seconds: float = Field(default=5.0, gt=0)
+    # the names of kb.embedding.BACKENDS (settings may not import kb: a test keeps them equal)
+    kb_embeddings: Literal["none", "bundled"] = Field(
+        default="none",
+        description="sentence embeddings beside the lexical matcher: none, or bundled (the "
+        "multilingual model of supportbridge[embeddings]); one that cannot load matches lexically",
+    )
     auto_answer_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     network_thresholds: dict[Network, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
         default_factory=dict

@@ -3,7 +3,8 @@ calibrated confidence, the answer in the customer's language.
 
 Each process keeps its own matcher, fitted from the articles in the store and fitted again when
 they change (checked at most every `kb_refresh_seconds`), so an import reaches every running
-core process without a restart.
+core process without a restart. With an embedding backend (`kb_embeddings`), the examples'
+vectors are read from the store and only the examples it lacks are embedded, then kept there.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.knowledge.articles import load_articles
+from bridge.knowledge.embedders import PROCESS_EMBEDDERS, Embedders
+from bridge.knowledge.example_vectors import keep_vectors, load_vectors
 from bridge.pipeline.responder import Answer, Question, Responder
 from bridge.settings import Settings
 from bridge.store.models import articles
+from bridge.util.metrics import KB_EMBEDDING_FAILURES, KB_EMBEDDINGS_ACTIVE
 from kb.articles import Article
-from kb.matcher import Matcher, MatcherError
+from kb.embedding import EmbeddingError
+from kb.embedding.base import Embedder, Vectors
+from kb.matcher import Match, Matcher, MatcherError
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +42,17 @@ class Suggestion:
 
 
 class KnowledgeResponder:
-    def __init__(self, engine: AsyncEngine, refresh_seconds: float) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        refresh_seconds: float,
+        embeddings: str = "none",
+        embedders: Embedders = PROCESS_EMBEDDERS,
+    ) -> None:
         self._engine = engine
         self._refresh_seconds = refresh_seconds
+        self._backend = embeddings
+        self._embedders = embedders
         self._checked_at = float("-inf")
         self._version: tuple[object, ...] | None = None
         self._matcher: Matcher | None = None
@@ -49,14 +63,17 @@ class KnowledgeResponder:
         """Fit the matcher now, not on the first customer's message (seconds of CPU)."""
         await self._refresh()
 
+    @property
+    def embedder_name(self) -> str | None:
+        """The model the matcher matches with; None: lexically (or no matcher yet)."""
+        return self._matcher.embedder_name if self._matcher is not None else None
+
     async def answer(self, question: Question) -> Answer | None:
         await self._refresh()
-        if self._matcher is None:
+        found = self._match([question.text], k=1)
+        if not found or not found[0]:
             return None
-        matches = self._matcher.match(question.text, k=1)
-        if not matches:
-            return None
-        best = matches[0]
+        best = found[0][0]
         article = self._articles[best.article_id]
         text = article.answer_for(question.language)
         if text is None:
@@ -73,10 +90,11 @@ class KnowledgeResponder:
         """The best articles for an agent looking for an answer (no threshold: a person
         decides), each with its answer in the customer's language."""
         await self._refresh()
-        if self._matcher is None or not text.strip():
+        if not text.strip():
             return []
+        matched = self._match([text], k)
         found = []
-        for match in self._matcher.match(text, k=k):
+        for match in matched[0] if matched else []:
             article = self._articles[match.article_id]
             answer = article.answer_for(language)
             if answer is not None:
@@ -86,12 +104,23 @@ class KnowledgeResponder:
     async def best_matches(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """(article id, confidence) of the best article for each text; empty without a KB."""
         await self._refresh()
+        return [(matches[0].article_id, matches[0].confidence) for matches in self._match(texts, 1)]
+
+    def _match(self, texts: Sequence[str], k: int) -> list[list[Match]]:
+        """The matcher's best `k` for each text; nothing without a matcher or when the model
+        fails on the texts (the question goes to the agents: a worker never crashes on it)."""
         if self._matcher is None:
             return []
-        return [
-            (matches[0].article_id, matches[0].confidence)
-            for matches in self._matcher.match_many(texts, k=1)
-        ]
+        try:
+            return self._matcher.match_many(texts, k)
+        except EmbeddingError as exc:
+            log.warning(
+                "knowledge base: embedding backend %r failed on a question (%s); not answered",
+                self._backend,
+                exc,
+            )
+            KB_EMBEDDING_FAILURES.labels(self._backend, "question").inc()
+            return []
 
     async def _refresh(self) -> None:
         if time.monotonic() - self._checked_at < self._refresh_seconds:
@@ -104,16 +133,34 @@ class KnowledgeResponder:
             if version == self._version:
                 return
             items = await load_articles(self._engine)
-            # fitting is CPU work of up to seconds: off the loop, so webhooks are still answered
-            matcher = await asyncio.to_thread(_fit, items)
+            # loading a model and fitting are CPU work of seconds: off the loop, so webhooks
+            # are still answered
+            embedder = await asyncio.to_thread(self._embedders.get, self._backend)
+            known: dict[str, Vectors] = {}
+            if embedder is not None:
+                known = await load_vectors(self._engine, embedder.name, _examples(items))
+            matcher = await asyncio.to_thread(_fit, items, embedder, known, self._backend)
             self._matcher = matcher
             self._articles = {article.id: article for article in items}
             self._version = version
+            computed = _computed(matcher, known)
             log.info(
-                "knowledge base: %d articles, %s",
-                len(items),
-                "matcher ready" if matcher else "nothing to answer from",
+                "knowledge base: %d articles, %s", len(items), _state(matcher, known, computed)
             )
+            if embedder is not None:
+                await self._keep_vectors(embedder, computed, items)
+
+    async def _keep_vectors(
+        self, embedder: Embedder, computed: dict[str, Vectors], items: Sequence[Article]
+    ) -> None:
+        """Store what was embedded, drop what no article uses any more; a store that fails here
+        costs only embedding them again at the next fit."""
+        try:
+            await keep_vectors(
+                self._engine, embedder.name, computed, _examples(items, enabled_only=False)
+            )
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            log.warning("knowledge base: example vectors not kept (%s)", exc)
 
     async def _stored_version(self) -> tuple[object, ...]:
         a = articles.c
@@ -122,13 +169,58 @@ class KnowledgeResponder:
         return tuple(row)
 
 
-def _fit(items: Sequence[Article]) -> Matcher | None:
+def _fit(
+    items: Sequence[Article], embedder: Embedder | None, known: dict[str, Vectors], backend: str
+) -> Matcher | None:
     try:
-        return Matcher.fit(items)
+        try:
+            matcher = Matcher.fit(items, embedder=embedder, known_vectors=known)
+        except EmbeddingError as exc:
+            log.warning(
+                "knowledge base: embedding backend %r cannot embed the examples (%s); "
+                "matching lexically",
+                backend,
+                exc,
+            )
+            KB_EMBEDDING_FAILURES.labels(backend, "fit").inc()
+            KB_EMBEDDINGS_ACTIVE.labels(backend).set(0)
+            return Matcher.fit(items)
     except MatcherError as exc:
         log.warning("knowledge base cannot be used yet: %s", exc)
         return None
+    if embedder is not None:
+        KB_EMBEDDINGS_ACTIVE.labels(backend).set(1)
+    return matcher
+
+
+def _state(matcher: Matcher | None, known: dict[str, Vectors], computed: dict[str, Vectors]) -> str:
+    if matcher is None:
+        return "nothing to answer from"
+    if matcher.embedder_name is None:
+        return "matcher ready (lexical)"
+    return (
+        f"matcher ready with {matcher.embedder_name} "
+        f"({len(known)} example vectors from the store, {len(computed)} computed)"
+    )
+
+
+def _examples(items: Sequence[Article], enabled_only: bool = True) -> set[str]:
+    """The example texts the matcher embeds (those of enabled articles), or any article has."""
+    return {
+        text
+        for article in items
+        if article.enabled or not enabled_only
+        for text in article.examples
+        if text.strip()
+    }
+
+
+def _computed(matcher: Matcher | None, known: dict[str, Vectors]) -> dict[str, Vectors]:
+    """The vectors this fit embedded (not read from the store)."""
+    if matcher is None or matcher.embedder_name is None:
+        return {}
+    return {text: v for text, v in matcher.example_vectors.items() if text not in known}
 
 
 def knowledge_responder(settings: Settings, engine: AsyncEngine) -> Responder:
-    return KnowledgeResponder(engine, settings.kb_refresh_seconds)
+    return KnowledgeResponder(engine, settings.kb_refresh_seconds, settings.kb_embeddings)

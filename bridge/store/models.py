@@ -326,6 +326,21 @@ class KbArticle(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class ExampleVector(Base):
+    """An article example's embedding by one model, kept so that a restart embeds only the
+    examples that are new. Keyed by the model's name and the SHA-256 of the text (texts are
+    too long for a key); the same text in two articles is one row."""
+
+    __tablename__ = "example_vectors"
+
+    model: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    text_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(sa.Text)
+    # float32, little-endian, one unit-length row
+    vector: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 def _table(model: type[Base]) -> sa.Table:
     table = model.__table__
     assert isinstance(table, sa.Table)
@@ -349,3 +364,4 @@ canned_responses = _table(CannedResponse)
 thresholds = _table(Threshold)
 threshold_changes = _table(ThresholdChange)
 kept_files = _table(KeptFile)
+example_vectors = _table(ExampleVector)

@@ -41,6 +41,19 @@ SHARDS_STALLED = Gauge(
     "Inbound shards whose oldest entry has waited longer than stalled_shard_seconds",
 )
 
+KB_EMBEDDINGS_ACTIVE = Gauge(
+    "sb_kb_embeddings_active",
+    "1 while the knowledge base matches with this embedding backend's model; 0 while it matches "
+    "lexically instead, the backend having failed to load or to embed the examples",
+    ["backend"],
+)
+KB_EMBEDDING_FAILURES = Counter(
+    "sb_kb_embedding_failures_total",
+    "Failures of the embedding backend: at load or fit (the knowledge base matched lexically "
+    "instead) or on a question (not answered: handed to the agents)",
+    ["backend", "stage"],
+)
+
 
 def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST

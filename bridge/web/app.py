@@ -110,5 +110,6 @@ def add_inbox(
     app.router.add_routes(dashboard_pages.routes)
     app.router.add_routes(file_routes)
     live.install(app)
-    api.install(app, KnowledgeResponder(engine, settings.kb_refresh_seconds))
+    knowledge = KnowledgeResponder(engine, settings.kb_refresh_seconds, settings.kb_embeddings)
+    api.install(app, knowledge)
     app.router.add_static("/static/", HERE / "static")
