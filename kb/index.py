@@ -12,7 +12,16 @@ from scipy.special import softmax
 
 from kb.embedding.base import Vectors
 from kb.features import FeatureSpace
-from kb.scorers import Centroids, Linear, Matrix, NaiveBayes, Neighbours, class_sums, spans
+from kb.scorers import (
+    Centroids,
+    Linear,
+    Matrix,
+    NaiveBayes,
+    Neighbours,
+    Probe,
+    class_sums,
+    spans,
+)
 
 _CHUNK = 256
 
@@ -47,6 +56,7 @@ class Index:
         self._centroids = Centroids(sums)
         self._linear = Linear(encoded.vectors, labels, n_articles) if use_linear else None
         self._neighbours = Neighbours(vectors, labels) if vectors is not None else None
+        self._probe = Probe(vectors, labels, n_articles) if vectors is not None else None
         self._temperature = temperature
         order = np.argsort(labels, kind="stable")
         self._examples = sparse.csr_matrix(encoded.vectors[order])
@@ -57,7 +67,8 @@ class Index:
         examples = self._examples
         total = examples.data.nbytes + examples.indices.nbytes + examples.indptr.nbytes
         total += self._bayes.nbytes + self._centroids.nbytes
-        total += self._neighbours.nbytes if self._neighbours is not None else 0
+        if self._neighbours is not None and self._probe is not None:
+            total += self._neighbours.nbytes + self._probe.nbytes
         return int(total + (self._linear.nbytes if self._linear is not None else 0))
 
     def rank(self, texts: Sequence[str], k: int, vectors: Vectors | None = None) -> Ranked:
@@ -89,9 +100,11 @@ class Index:
             decision = self._linear.decision(encoded.vectors)
             posteriors.append(self._linear.posterior(decision))
         nearest: Matrix | None = None
-        if self._neighbours is not None and vectors is not None:
+        probe: Matrix | None = None
+        if self._neighbours is not None and self._probe is not None and vectors is not None:
             nearest = self._neighbours.nearest(vectors)
-            posteriors.append(np.asarray(softmax(nearest * self._temperature, axis=1)))
+            probe = self._probe.posterior(vectors)
+            posteriors += [probe, np.asarray(softmax(nearest * self._temperature, axis=1))]
         posterior = sum(posteriors[1:], posteriors[0]) / len(posteriors)
         top = _top_k(posterior, k)
         rows = np.arange(len(texts))[:, None]
@@ -107,8 +120,9 @@ class Index:
         ]
         if self._linear is not None and decision is not None:
             columns += [self._linear.posterior(decision)[rows, top], _margin(decision, top)]
-        if nearest is not None:
+        if nearest is not None and probe is not None:
             columns += [posteriors[-1][rows, top], nearest[rows, top], _margin(nearest, top)]
+            columns += [probe[rows, top], _margin(probe, top)]
         return Ranked(top, posterior[rows, top], np.stack(columns, axis=2))
 
     def _nearest_example(self, vectors: sparse.csr_matrix, top: npt.NDArray[np.intp]) -> Matrix:
