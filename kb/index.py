@@ -46,6 +46,7 @@ class Index:
         use_linear: bool,
         vectors: Vectors | None = None,
         temperature: float = 40.0,
+        use_probe: bool = True,
     ) -> None:
         """`vectors`: the examples' embeddings, row for row, when an embedding backend is used."""
         self.n_articles = n_articles
@@ -56,7 +57,9 @@ class Index:
         self._centroids = Centroids(sums)
         self._linear = Linear(encoded.vectors, labels, n_articles) if use_linear else None
         self._neighbours = Neighbours(vectors, labels) if vectors is not None else None
-        self._probe = Probe(vectors, labels, n_articles) if vectors is not None else None
+        self._probe = (
+            Probe(vectors, labels, n_articles) if vectors is not None and use_probe else None
+        )
         self._temperature = temperature
         order = np.argsort(labels, kind="stable")
         self._examples = sparse.csr_matrix(encoded.vectors[order])
@@ -67,8 +70,8 @@ class Index:
         examples = self._examples
         total = examples.data.nbytes + examples.indices.nbytes + examples.indptr.nbytes
         total += self._bayes.nbytes + self._centroids.nbytes
-        if self._neighbours is not None and self._probe is not None:
-            total += self._neighbours.nbytes + self._probe.nbytes
+        total += self._neighbours.nbytes if self._neighbours is not None else 0
+        total += self._probe.nbytes if self._probe is not None else 0
         return int(total + (self._linear.nbytes if self._linear is not None else 0))
 
     def rank(self, texts: Sequence[str], k: int, vectors: Vectors | None = None) -> Ranked:
@@ -101,10 +104,12 @@ class Index:
             posteriors.append(self._linear.posterior(decision))
         nearest: Matrix | None = None
         probe: Matrix | None = None
-        if self._neighbours is not None and self._probe is not None and vectors is not None:
+        if self._neighbours is not None and vectors is not None:
             nearest = self._neighbours.nearest(vectors)
-            probe = self._probe.posterior(vectors)
-            posteriors += [probe, np.asarray(softmax(nearest * self._temperature, axis=1))]
+            if self._probe is not None:
+                probe = self._probe.posterior(vectors)
+                posteriors.append(probe)
+            posteriors.append(np.asarray(softmax(nearest * self._temperature, axis=1)))
         posterior = sum(posteriors[1:], posteriors[0]) / len(posteriors)
         top = _top_k(posterior, k)
         rows = np.arange(len(texts))[:, None]
@@ -120,8 +125,9 @@ class Index:
         ]
         if self._linear is not None and decision is not None:
             columns += [self._linear.posterior(decision)[rows, top], _margin(decision, top)]
-        if nearest is not None and probe is not None:
+        if nearest is not None:
             columns += [posteriors[-1][rows, top], nearest[rows, top], _margin(nearest, top)]
+        if probe is not None:
             columns += [probe[rows, top], _margin(probe, top)]
         return Ranked(top, posterior[rows, top], np.stack(columns, axis=2))
 

@@ -32,6 +32,8 @@ class MatcherConfig:
     # their weight against in-scope questions: how much of the traffic we expect no article answers
     held_out_weight: float = 0.3
     linear_max_articles: int = 2000
+    # the embeddings' logistic regression costs articles x examples x dimensions an iteration
+    probe_max_articles: int = 300
     # out-of-fold questions scored for calibration at most: enough evidence, bounded fit time
     calibration_rows: int = 20_000
     wilson_z: float = 0.5
@@ -106,7 +108,8 @@ class Matcher:
         by_text = _embedded(embedder, texts, known_vectors or {})
         vectors = np.vstack([by_text[text] for text in texts]) if embedder else None
         temperature = config.embedding_temperature
-        index = Index(texts, labels, len(enabled), use_linear, vectors, temperature)
+        use_probe = len(enabled) <= config.probe_max_articles
+        index = Index(texts, labels, len(enabled), use_linear, vectors, temperature, use_probe)
         evidence = [_out_of_fold(texts, labels, len(enabled), use_linear, config, vectors)]
         if calibration:
             asked = [q.text for q in calibration]
@@ -193,7 +196,10 @@ def _out_of_fold(
         train_texts = [texts[int(i)] for i in train_rows]
         train_vectors = vectors[train_rows] if vectors is not None else None
         temperature = config.embedding_temperature
-        index = Index(train_texts, local, len(present), use_linear, train_vectors, temperature)
+        use_probe = n_articles <= config.probe_max_articles
+        index = Index(
+            train_texts, local, len(present), use_linear, train_vectors, temperature, use_probe
+        )
         # an example is embedded as any question is, so its own vector stands for the question's
         test_vectors = vectors[test] if vectors is not None else None
         ranked = index.rank([texts[int(i)] for i in test], 1, test_vectors)

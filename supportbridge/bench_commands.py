@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from kb.embedding import BACKENDS
 from supportbridge.startup import run_or_exit, settings_or_exit
 
 
@@ -81,13 +82,20 @@ def bench_load(
 @bench.command("kb")
 @click.option("--articles", type=click.IntRange(min=2), default=10_000, show_default=True)
 @click.option("--queries", type=click.IntRange(min=1), default=2_000, show_default=True)
-def bench_kb(articles: int, queries: int) -> None:
-    """Knowledge-base query latency, index memory and fit time (default path, no embeddings)."""
+@click.option(
+    "--embeddings",
+    type=click.Choice(BACKENDS),
+    default="none",
+    show_default=True,
+    help="Sentence-embedding backend beside the lexical matcher.",
+)
+def bench_kb(articles: int, queries: int, embeddings: str) -> None:
+    """Knowledge-base query latency, index memory and fit time, with an embedding backend or not."""
     import json
 
     from bench.kb import run_kb_bench
 
-    click.echo(json.dumps(run_kb_bench(articles, queries)))
+    click.echo(json.dumps(run_kb_bench(articles, queries, embeddings)))
 
 
 @bench.command("inbox")
