@@ -3,8 +3,10 @@ calibrated confidence, the answer in the customer's language.
 
 Each process keeps its own matcher, fitted from the articles in the store and fitted again when
 they change (checked at most every `kb_refresh_seconds`), so an import reaches every running
-core process without a restart. With an embedding backend (`kb_embeddings`), the examples'
-vectors are read from the store and only the examples it lacks are embedded, then kept there.
+core process without a restart. A refit runs in the background: until it is done, questions are
+answered by the matcher fitted before (only the first fit is waited for). With an embedding
+backend (`kb_embeddings`), the examples' vectors are read from the store and only the examples it
+lacks are embedded, then kept there.
 """
 
 from __future__ import annotations
@@ -58,10 +60,15 @@ class KnowledgeResponder:
         self._matcher: Matcher | None = None
         self._articles: dict[str, Article] = {}
         self._lock = asyncio.Lock()
+        self._refit: asyncio.Task[None] | None = None
 
     async def prepare(self) -> None:
-        """Fit the matcher now, not on the first customer's message (seconds of CPU)."""
+        """Read the articles now and wait for their matcher: before the first customer's message
+        (seconds of CPU), or to have a change answered from at once."""
+        self._checked_at = float("-inf")
         await self._refresh()
+        if self._refit is not None:
+            await asyncio.shield(self._refit)
 
     @property
     def embedder_name(self) -> str | None:
@@ -123,32 +130,42 @@ class KnowledgeResponder:
             return []
 
     async def _refresh(self) -> None:
-        if time.monotonic() - self._checked_at < self._refresh_seconds:
-            return
+        if time.monotonic() - self._checked_at >= self._refresh_seconds:
+            await self._check()
+        if self._version is None and self._refit is not None:
+            # nothing to answer from yet: the first fit is worth waiting for
+            await asyncio.shield(self._refit)
+
+    async def _check(self) -> None:
+        """Start a refit when the stored articles changed and none is under way."""
         async with self._lock:
             if time.monotonic() - self._checked_at < self._refresh_seconds:
                 return
             self._checked_at = time.monotonic()
-            version = await self._stored_version()
-            if version == self._version:
+            if self._refit is not None and not self._refit.done():
                 return
-            items = await load_articles(self._engine)
-            # loading a model and fitting are CPU work of seconds: off the loop, so webhooks
-            # are still answered
-            embedder = await asyncio.to_thread(self._embedders.get, self._backend)
-            known: dict[str, Vectors] = {}
-            if embedder is not None:
-                known = await load_vectors(self._engine, embedder.name, _examples(items))
-            matcher = await asyncio.to_thread(_fit, items, embedder, known, self._backend)
-            self._matcher = matcher
-            self._articles = {article.id: article for article in items}
-            self._version = version
-            computed = _computed(matcher, known)
-            log.info(
-                "knowledge base: %d articles, %s", len(items), _state(matcher, known, computed)
-            )
-            if embedder is not None:
-                await self._keep_vectors(embedder, computed, items)
+            version = await self._stored_version()
+            if version != self._version:
+                self._refit = asyncio.create_task(self._fit_version(version))
+                self._refit.add_done_callback(_log_failure)
+
+    async def _fit_version(self, version: tuple[object, ...]) -> None:
+        """Fit on the stored articles and answer from them once done."""
+        items = await load_articles(self._engine)
+        # loading a model and fitting are CPU work of seconds: off the loop, so webhooks
+        # are still answered
+        embedder = await asyncio.to_thread(self._embedders.get, self._backend)
+        known: dict[str, Vectors] = {}
+        if embedder is not None:
+            known = await load_vectors(self._engine, embedder.name, _examples(items))
+        matcher = await asyncio.to_thread(_fit, items, embedder, known, self._backend)
+        self._matcher = matcher
+        self._articles = {article.id: article for article in items}
+        self._version = version
+        computed = _computed(matcher, known)
+        log.info("knowledge base: %d articles, %s", len(items), _state(matcher, known, computed))
+        if embedder is not None:
+            await self._keep_vectors(embedder, computed, items)
 
     async def _keep_vectors(
         self, embedder: Embedder, computed: dict[str, Vectors], items: Sequence[Article]
@@ -167,6 +184,13 @@ class KnowledgeResponder:
         async with self._engine.connect() as conn:
             row = (await conn.execute(sa.select(sa.func.count(), sa.func.max(a.updated_at)))).one()
         return tuple(row)
+
+
+def _log_failure(refit: asyncio.Task[None]) -> None:
+    """A refit that failed (the store unreachable, say) is said, and tried again at the next
+    check; the matcher fitted before keeps answering."""
+    if not refit.cancelled() and (exc := refit.exception()) is not None:
+        log.error("knowledge base: refit failed (%s); answering from the previous one", exc)
 
 
 def _fit(

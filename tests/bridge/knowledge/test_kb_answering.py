@@ -3,18 +3,24 @@ store, the matcher fitted from it, the answer in the customer's language."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
-from bridge.domain import AuthorKind, ConversationState, HandoffReason
+from bridge.domain import AuthorKind, ConversationState, HandoffReason, Network
+from bridge.knowledge import responder as responder_module
 from bridge.knowledge.articles import seed_articles, upsert_articles
 from bridge.knowledge.responder import KnowledgeResponder
+from bridge.pipeline.responder import Question
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations, decisions, messages
 from kb.articles import Article
+from tests.bus_helpers import eventually
 from tests.conftest import REPO
 from tests.factories import entries, inbound
 
@@ -94,32 +100,93 @@ async def test_a_question_the_knowledge_base_does_not_cover_is_handed_off(
     )
 
 
-async def test_an_article_imported_while_running_is_answered_without_a_restart(
-    pipeline: Pipeline, engine: AsyncEngine
-) -> None:
-    await pipeline.handle(entries(inbound(1, 1, "Как поменять пароль от вайфая?")))
-    examples = (
+GIFT_CARDS = Article(
+    id="gift-cards",
+    answers={"en": "Gift cards are sold in our shops."},
+    examples=(
         "do you sell gift cards",
         "can I buy a gift card",
         "gift card for a friend",
         "where to get a gift certificate",
         "gift cards available?",
-    )
-    await upsert_articles(
-        engine,
-        [
-            Article(
-                id="gift-cards",
-                answers={"en": "Gift cards are sold in our shops."},
-                examples=examples,
-            )
-        ],
-    )
+    ),
+)
+
+
+def answers_with(responder: KnowledgeResponder, article_id: str, text: str):
+    async def check() -> bool:
+        found = await responder.best_matches([text])
+        return bool(found) and found[0][0] == article_id
+
+    return check
+
+
+async def test_an_article_imported_while_running_is_answered_without_a_restart(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    await seed_articles(engine, SAMPLE_KB)
+    responder = KnowledgeResponder(engine, refresh_seconds=0.01)
+    pipeline = Pipeline(engine, memory_bus, settings, responder)
+    await pipeline.handle(entries(inbound(1, 1, "Как поменять пароль от вайфая?")))
+    await upsert_articles(engine, [GIFT_CARDS])
+    await eventually(answers_with(responder, "gift-cards", "can I buy a gift card"), 30, "refit")
     await pipeline.handle(entries(inbound(2, 1, "can I buy a gift card")))
 
     async with engine.connect() as conn:
         article_ids = (await conn.execute(sa.select(decisions.c.article_id))).scalars().all()
     assert article_ids[-1] == "gift-cards"
+
+
+async def test_questions_are_answered_by_the_previous_matcher_while_a_refit_runs(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed_articles(engine, SAMPLE_KB)
+    responder = KnowledgeResponder(engine, refresh_seconds=0.01)
+    await responder.prepare()
+    gate = threading.Event()
+    real_fit = responder_module._fit
+
+    def held_fit(*args):
+        gate.wait(timeout=60)
+        return real_fit(*args)
+
+    monkeypatch.setattr(responder_module, "_fit", held_fit)
+    await upsert_articles(engine, [GIFT_CARDS])
+    await asyncio.sleep(0.05)
+    try:
+        answer = await asyncio.wait_for(
+            responder.answer(Question(1, Network.TELEGRAM, "Как поменять пароль от вайфая?", "ru")),
+            timeout=5,
+        )
+        assert answer is not None and answer.article_id == "wifi-password"
+    finally:
+        gate.set()
+    await eventually(answers_with(responder, "gift-cards", "can I buy a gift card"), 30, "refit")
+
+
+async def test_a_refit_that_fails_leaves_the_previous_matcher_answering(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    await seed_articles(engine, SAMPLE_KB)
+    responder = KnowledgeResponder(engine, refresh_seconds=0.01)
+    await responder.prepare()
+
+    async def unreachable(engine: AsyncEngine) -> list[Article]:
+        raise OSError("the store is unreachable")
+
+    monkeypatch.setattr(responder_module, "load_articles", unreachable)
+    await upsert_articles(engine, [GIFT_CARDS])
+    await asyncio.sleep(0.05)
+    await responder.answer(Question(1, Network.TELEGRAM, "can I buy a gift card", "en"))
+
+    async def said() -> bool:
+        return "refit failed (the store is unreachable)" in caplog.text
+
+    await eventually(said, 10, "the failure logged")
+    answer = await responder.answer(
+        Question(1, Network.TELEGRAM, "Как поменять пароль от вайфая?", "ru")
+    )
+    assert answer is not None and answer.article_id == "wifi-password"
 
 
 async def test_without_articles_every_conversation_goes_to_the_agents(
