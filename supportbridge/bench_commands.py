@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kb.embedding import BACKENDS
+from supportbridge.kb_commands import embeddings_option
 from supportbridge.startup import run_or_exit, settings_or_exit
 
 
@@ -82,13 +82,7 @@ def bench_load(
 @bench.command("kb")
 @click.option("--articles", type=click.IntRange(min=2), default=10_000, show_default=True)
 @click.option("--queries", type=click.IntRange(min=1), default=2_000, show_default=True)
-@click.option(
-    "--embeddings",
-    type=click.Choice(BACKENDS),
-    default="none",
-    show_default=True,
-    help="Sentence-embedding backend beside the lexical matcher.",
-)
+@embeddings_option
 def bench_kb(articles: int, queries: int, embeddings: str) -> None:
     """Knowledge-base query latency, index memory and fit time, with an embedding backend or not."""
     import json

@@ -11,6 +11,13 @@ from kb.embedding import BACKENDS
 from supportbridge.startup import on_migrated_store
 
 CSV = click.Path(exists=True, dir_okay=False, path_type=Path)
+embeddings_option = click.option(
+    "--embeddings",
+    type=click.Choice(BACKENDS),
+    default="none",
+    show_default=True,
+    help="Sentence-embedding backend beside the lexical matcher.",
+)
 OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
 
 
@@ -29,13 +36,7 @@ def kb() -> None:
 @click.option("--calibrate", "calibrate_csv", type=CSV, help="text,label rows to calibrate on too.")
 @click.option("--json", "json_out", type=OUT, help="Write the figures and the curve as JSON here.")
 @click.option("--plot", "plot_out", type=OUT, help="Write the threshold chart as PNG here.")
-@click.option(
-    "--embeddings",
-    type=click.Choice(BACKENDS),
-    default="none",
-    show_default=True,
-    help="Sentence-embedding backend beside the lexical matcher.",
-)
+@embeddings_option
 def eval_command(
     kb_csv: Path,
     test_csv: Path,

@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,8 @@ from bridge.pipeline.responder import Responder
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.migrate import downgrade, upgrade
+from kb.embedding.base import Embedder, Vectors
+from kb.embedding.bundled import UniversalEncoder
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -238,3 +240,25 @@ def phone(chromium: Browser) -> Page:
         viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="ru-RU"
     )
     return context.new_page()
+
+
+class CountingEmbedder:
+    """A real embedding model, counting the texts it is asked to embed."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self.embedded: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self._embedder.name
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.embedded += list(texts)
+        return self._embedder.embed(texts)
+
+
+@pytest.fixture(scope="session")
+def bundled_model() -> UniversalEncoder:
+    """The bundled embedding model (in the test lock), loaded once: a second each time otherwise."""
+    return UniversalEncoder()

@@ -1,36 +1,13 @@
 """The embedding seam with the bundled model (installed by the test lock, loaded offline)."""
 
-from collections.abc import Sequence
-
 import numpy as np
 import pytest
 
 from kb.articles import Article
 from kb.embedding import EmbeddingError, load_embedder
-from kb.embedding.base import Vectors
 from kb.index import Index
 from kb.matcher import Matcher
-
-
-@pytest.fixture(scope="module")
-def bundled():
-    return load_embedder("bundled")
-
-
-class Counting:
-    """The bundled model, counting the texts it is asked to embed."""
-
-    def __init__(self, embedder) -> None:
-        self._embedder = embedder
-        self.embedded: list[str] = []
-
-    @property
-    def name(self) -> str:
-        return self._embedder.name
-
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        self.embedded += list(texts)
-        return self._embedder.embed(texts)
+from tests.conftest import CountingEmbedder
 
 
 def _kb() -> list[Article]:
@@ -50,40 +27,40 @@ def test_an_unknown_backend_is_refused_with_the_known_ones():
         load_embedder("word2vec")
 
 
-def test_the_bundled_model_gives_one_unit_row_a_text_and_names_its_version(bundled):
-    vectors = bundled.embed(["где моя карта?", "where is my card?", "какая сегодня погода"])
+def test_the_bundled_model_gives_one_unit_row_a_text_and_names_its_version(bundled_model):
+    vectors = bundled_model.embed(["где моя карта?", "where is my card?", "какая сегодня погода"])
     assert vectors.shape == (3, 512) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert "universal-sentence-encoder" in bundled.name and "0." in bundled.name
+    assert "universal-sentence-encoder" in bundled_model.name and "0." in bundled_model.name
 
 
-def test_the_bundled_model_puts_a_translation_closer_than_another_topic(bundled):
-    card_ru, card_en, weather = bundled.embed(
+def test_the_bundled_model_puts_a_translation_closer_than_another_topic(bundled_model):
+    card_ru, card_en, weather = bundled_model.embed(
         ["где моя карта?", "where is my card?", "какая сегодня погода"]
     )
     assert card_ru @ card_en > card_ru @ weather + 0.3
 
 
-def test_a_question_sharing_no_word_with_the_examples_finds_its_article_by_meaning(bundled):
+def test_a_question_sharing_no_word_with_the_examples_finds_its_article_by_meaning(bundled_model):
     lexical = Matcher.fit(_kb())
-    semantic = Matcher.fit(_kb(), embedder=bundled)
+    semantic = Matcher.fit(_kb(), embedder=bundled_model)
     question = "how can I pay for the internet"
     assert lexical.match(question)[0].article_id != "payment"
     assert semantic.match(question)[0].article_id == "payment"
 
 
-def test_known_vectors_are_reused_and_only_new_examples_embedded(bundled):
-    first = Matcher.fit(_kb(), embedder=bundled)
-    counting = Counting(bundled)
+def test_known_vectors_are_reused_and_only_new_examples_embedded(bundled_model):
+    first = Matcher.fit(_kb(), embedder=bundled_model)
+    counting = CountingEmbedder(bundled_model)
     changed = [*_kb()[:2], Article("payment", examples=("Как оплатить интернет?", "Оплата картой"))]
     second = Matcher.fit(changed, embedder=counting, known_vectors=first.example_vectors)
     assert counting.embedded == ["Оплата картой"]
     assert set(second.example_vectors) == {text for a in changed for text in a.examples}
-    assert second.embedder_name == bundled.name
+    assert second.embedder_name == bundled_model.name
 
 
-def test_an_index_with_embeddings_refuses_questions_without_them(bundled):
+def test_an_index_with_embeddings_refuses_questions_without_them(bundled_model):
     texts = ["Не работает wifi", "Как сменить тариф?"]
-    index = Index(texts, np.array([0, 1]), 2, True, bundled.embed(texts))
+    index = Index(texts, np.array([0, 1]), 2, True, bundled_model.embed(texts))
     with pytest.raises(ValueError, match="embeddings"):
         index.rank(["wifi"], 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -27,8 +27,8 @@ from bridge.settings import Settings, SettingsError, load_settings
 from bridge.store.models import conversations, example_vectors
 from kb.articles import Article
 from kb.embedding import BACKENDS, EmbeddingError
-from kb.embedding.base import Embedder, Vectors
 from kb.embedding.bundled import UniversalEncoder
+from tests.conftest import CountingEmbedder
 from tests.factories import entries, inbound
 
 ARTICLES = [
@@ -51,32 +51,10 @@ ARTICLES = [
 EXAMPLES = {text for article in ARTICLES for text in article.examples}
 
 
-class Counting:
-    """The bundled model, counting the texts it is asked to embed."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self._embedder = embedder
-        self.embedded: list[str] = []
-
-    @property
-    def name(self) -> str:
-        return self._embedder.name
-
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        self.embedded += list(texts)
-        return self._embedder.embed(texts)
-
-
-@pytest.fixture(scope="module")
-def bundled_model() -> UniversalEncoder:
-    """The real model, loaded once for the module (a second each time otherwise)."""
-    return UniversalEncoder()
-
-
 @pytest.fixture
-def counting(bundled_model: UniversalEncoder, monkeypatch: pytest.MonkeyPatch) -> Counting:
+def counting(bundled_model: UniversalEncoder, monkeypatch: pytest.MonkeyPatch) -> CountingEmbedder:
     """What loading the bundled backend gives from now on: the real model, counted."""
-    counting = Counting(bundled_model)
+    counting = CountingEmbedder(bundled_model)
     monkeypatch.setattr(kb.embedding.bundled, "UniversalEncoder", lambda: counting)
     return counting
 
@@ -108,7 +86,7 @@ def question(text: str) -> Question:
 
 
 async def test_the_examples_vectors_are_stored_under_the_models_name_after_the_first_fit(
-    kb_engine: AsyncEngine, counting: Counting
+    kb_engine: AsyncEngine, counting: CountingEmbedder
 ) -> None:
     await started(kb_engine).prepare()
 
@@ -116,7 +94,7 @@ async def test_the_examples_vectors_are_stored_under_the_models_name_after_the_f
 
 
 async def test_a_restarted_responder_embeds_no_example_already_stored(
-    kb_engine: AsyncEngine, counting: Counting
+    kb_engine: AsyncEngine, counting: CountingEmbedder
 ) -> None:
     await started(kb_engine).prepare()
     counting.embedded.clear()
@@ -129,7 +107,7 @@ async def test_a_restarted_responder_embeds_no_example_already_stored(
 
 
 async def test_a_changed_example_is_the_only_text_embedded_and_the_old_ones_vector_is_dropped(
-    kb_engine: AsyncEngine, counting: Counting
+    kb_engine: AsyncEngine, counting: CountingEmbedder
 ) -> None:
     responder = started(kb_engine)
     await responder.prepare()
@@ -149,7 +127,7 @@ async def test_a_changed_example_is_the_only_text_embedded_and_the_old_ones_vect
 
 
 async def test_a_disabled_articles_vectors_are_kept_for_when_it_is_enabled_again(
-    kb_engine: AsyncEngine, counting: Counting
+    kb_engine: AsyncEngine, counting: CountingEmbedder
 ) -> None:
     responder = started(kb_engine)
     await responder.prepare()
@@ -233,7 +211,7 @@ async def test_a_backend_that_cannot_load_is_counted_and_shown_inactive(
 
 
 async def test_the_active_backend_is_shown_once_its_model_matches(
-    kb_engine: AsyncEngine, counting: Counting
+    kb_engine: AsyncEngine, counting: CountingEmbedder
 ) -> None:
     await started(kb_engine).prepare()
 
@@ -252,7 +230,7 @@ def broken_weights(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_a_question_the_model_fails_on_is_handed_to_the_agents_and_logged(
     kb_engine: AsyncEngine,
-    counting: Counting,
+    counting: CountingEmbedder,
     memory_bus: MemoryBus,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
@@ -281,7 +259,7 @@ async def test_a_question_the_model_fails_on_is_handed_to_the_agents_and_logged(
 
 
 async def test_examples_the_model_fails_on_are_matched_lexically(
-    kb_engine: AsyncEngine, counting: Counting, monkeypatch: pytest.MonkeyPatch
+    kb_engine: AsyncEngine, counting: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broken_weights(monkeypatch)  # loaded fine, then fails on the examples
     responder = started(kb_engine)
