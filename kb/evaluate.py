@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from kb.datasets import articles_from_questions, read_labelled_csv
 from kb.embedding import load_embedder
-from kb.matcher import Matcher
+from kb.matcher import Matcher, MatcherConfig
 
 THRESHOLDS = tuple(round(step / 100, 2) for step in range(101))
 PRECISION_TARGETS = ("0.90", "0.95", "0.98")
@@ -130,11 +130,13 @@ def run_eval(
     json_out: str | Path | None = None,
     plot_out: str | Path | None = None,
     embeddings: str = "none",
+    oos_share: float | None = None,
 ) -> dict[str, Any]:
     """Fit on the KB file, optionally calibrate on another labelled file, score the test file."""
     articles = articles_from_questions(read_labelled_csv(kb_csv))
     calibration = read_labelled_csv(calibrate_csv) if calibrate_csv else []
-    matcher = Matcher.fit(articles, calibration, embedder=load_embedder(embeddings))
+    config = MatcherConfig(out_of_scope_share=oos_share)
+    matcher = Matcher.fit(articles, calibration, config, embedder=load_embedder(embeddings))
     test = read_labelled_csv(test_csv)
     in_scope = np.array([question.in_scope for question in test])
     result = evaluate(matcher, [q.text for q in test], [q.label for q in test], in_scope)

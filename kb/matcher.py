@@ -31,6 +31,9 @@ class MatcherConfig:
     held_out_articles: float = 0.1
     # their weight against in-scope questions: how much of the traffic we expect no article answers
     held_out_weight: float = 0.3
+    # the share of questions no article answers, where the brand knows it (from its evidence):
+    # the left-out articles' questions then weigh that share of the evidence instead
+    out_of_scope_share: float | None = None
     linear_max_articles: int = 2000
     # the embeddings' logistic regression costs articles x examples x dimensions an iteration
     probe_max_articles: int = 300
@@ -181,7 +184,7 @@ def _out_of_fold(
         folds[rows] = (np.arange(len(rows)) + rng.integers(folds_n)) % folds_n
     held_n = max(1, round(config.held_out_articles * n_articles)) if n_articles > 1 else 0
     order = rng.permutation(n_articles)
-    features, right, weights = [], [], []
+    features, right, in_scope = [], [], []
     for fold in range(folds_n):
         held_out = order[(np.arange(held_n) + fold * held_n) % n_articles]
         train = (folds != fold) & ~np.isin(labels, held_out)
@@ -204,13 +207,23 @@ def _out_of_fold(
         test_vectors = vectors[test] if vectors is not None else None
         ranked = index.rank([texts[int(i)] for i in test], 1, test_vectors)
         predicted = present[ranked.articles[:, 0]]
-        known = np.isin(labels[test], present)
         features.append(ranked.features[:, 0, :])
         right.append(predicted == labels[test])
-        weights.append(np.where(known, 1.0, config.held_out_weight))
+        in_scope.append(np.isin(labels[test], present))
     if not features:
         raise MatcherError("too few examples to estimate confidence")
-    return _Evidence(np.vstack(features), np.concatenate(right), np.concatenate(weights))
+    known = np.concatenate(in_scope)
+    weights = np.where(known, 1.0, _out_of_scope_weight(known, config))
+    return _Evidence(np.vstack(features), np.concatenate(right), weights)
+
+
+def _out_of_scope_weight(known: npt.NDArray[np.bool_], config: MatcherConfig) -> float:
+    """The weight of a left-out article's question, so that they make up the expected share."""
+    share, n_out = config.out_of_scope_share, int((~known).sum())
+    if share is None or not n_out:
+        return config.held_out_weight
+    share = min(max(share, 0.0), 0.95)
+    return share / (1 - share) * int(known.sum()) / n_out
 
 
 def _embedded(

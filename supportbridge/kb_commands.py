@@ -37,6 +37,11 @@ def kb() -> None:
 @click.option("--json", "json_out", type=OUT, help="Write the figures and the curve as JSON here.")
 @click.option("--plot", "plot_out", type=OUT, help="Write the threshold chart as PNG here.")
 @embeddings_option
+@click.option(
+    "--oos-share",
+    type=click.FloatRange(0.0, 0.95),
+    help="The share of questions no article answers, if known: the confidence allows for it.",
+)
 def eval_command(
     kb_csv: Path,
     test_csv: Path,
@@ -44,6 +49,7 @@ def eval_command(
     json_out: Path | None,
     plot_out: Path | None,
     embeddings: str,
+    oos_share: float | None,
 ) -> None:
     """Precision, coverage and out-of-scope answers of the matcher at every threshold."""
     # Imported here: scikit-learn and matplotlib would slow down every `supportbridge` start.
@@ -52,7 +58,9 @@ def eval_command(
     from kb.evaluate import format_table, run_eval
 
     try:
-        result = run_eval(kb_csv, test_csv, calibrate_csv, json_out, plot_out, embeddings)
+        result = run_eval(
+            kb_csv, test_csv, calibrate_csv, json_out, plot_out, embeddings, oos_share
+        )
     except DatasetError as exc:
         raise click.ClickException("\n".join([f"{exc.path}:", *exc.problems])) from exc
     except EmbeddingError as exc:

@@ -133,3 +133,11 @@ def test_more_of_any_feature_never_lowers_the_confidence():
         pushed = np.zeros((1, 3))
         pushed[0, column] = 3.0
         assert calibrator.confidence(pushed)[0] >= base
+
+
+def test_a_larger_share_of_questions_no_article_answers_lowers_the_confidence():
+    articles, held_out = _world(seed=7)
+    usual, _ = _outcomes(articles, held_out, MatcherConfig(out_of_scope_share=0.02))
+    wary, _ = _outcomes(articles, held_out, MatcherConfig(out_of_scope_share=0.4))
+    assert wary.mean() < usual.mean()
+    assert (wary >= 0.9).sum() < (usual >= 0.9).sum()
