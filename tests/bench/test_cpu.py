@@ -15,8 +15,9 @@ def test_a_role_is_charged_the_cpu_its_processes_spent_between_start_and_stop() 
     meter.start()
     _spin(0.2)
     meter.stop()
-    assert meter.spent["core"] >= 0.2
-    assert meter.ms_per_message(100)["core"] >= 2.0
+    # the kernel counts CPU time in ticks of 10 ms
+    assert meter.spent["core"] >= 0.2 - 0.02
+    assert meter.ms_per_message(100)["core"] >= 1.8
 
 
 def test_a_process_that_is_gone_is_left_out_rather_than_failing_the_run() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -92,16 +93,27 @@ def test_a_visitor_on_a_phone_sends_a_photo_which_is_scaled_down_and_kept(
     chat.locator(".row.mine:not(.pending)").first.wait_for(timeout=10_000)  # acknowledged
     phone.screenshot(path=str(SCREENSHOTS / "webchat-phone-photo.png"))
 
-    with sqlite3.connect(tmp_path / "supportbridge.db") as db:
-        [attachment] = json.loads(
-            db.execute("SELECT attachments FROM messages WHERE direction = 'inbound'").fetchone()[0]
-        )
-        (content,) = db.execute("SELECT content FROM kept_files").fetchone()
+    # acknowledged means in the durable inbound queue: the pipeline stores it a moment later
+    deadline = time.monotonic() + 20
+    while not (stored := _stored_photo(tmp_path / "supportbridge.db")):
+        assert time.monotonic() < deadline, "the photo was acknowledged but never stored"
+        time.sleep(0.1)
+    attachment, content = stored
     name = attachment["name"]
     kept = Image.open(io.BytesIO(content))
     assert (name, kept.format, kept.size) == ("IMG_2041.jpg", "JPEG", (1600, 1200))
     attach = chat.locator(".attach").bounding_box()
     assert attach is not None and attach["height"] >= TAP
+
+
+def _stored_photo(path: Path) -> tuple[dict[str, str], bytes] | None:
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT attachments FROM messages WHERE direction = 'inbound'").fetchone()
+        kept = db.execute("SELECT content FROM kept_files").fetchone()
+    if row is None or kept is None:
+        return None
+    [attachment] = json.loads(row[0])
+    return attachment, kept[0]
 
 
 ATTACKS = [
