@@ -15,7 +15,7 @@ import numpy as np
 import psutil
 
 from kb.articles import Article
-from kb.embedding import load_embedder
+from kb.embedding.base import Embedder
 from kb.matcher import Matcher
 
 _LATIN = "bcdfghklmnprstvz"
@@ -72,14 +72,13 @@ def synthetic_kb(
 
 
 def run_kb_bench(
-    articles: int = 10000, queries: int = 2000, embeddings: str = "none"
+    articles: int = 10000, queries: int = 2000, embedder: Embedder | None = None
 ) -> dict[str, object]:
     rng = np.random.default_rng(1)
     kb, topics = synthetic_kb(articles)
     filler = sorted({w for a in kb[:50] for text in a.examples for w in text.split()})
     process = psutil.Process()
     rss_before = process.memory_info().rss
-    embedder = load_embedder(embeddings)
     started = time.perf_counter()
     examples = sorted({text for article in kb for text in article.examples})
     known = dict(zip(examples, embedder.embed(examples), strict=True)) if embedder else {}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -147,10 +147,20 @@ class Settings(BaseSettings):
     kb_seed: Path | None = Path("config") / "kb" / "sample.yaml"
     kb_refresh_seconds: float = Field(default=5.0, gt=0)
     # the names of kb.embedding.BACKENDS (settings may not import kb: a test keeps them equal)
-    kb_embeddings: Literal["none", "bundled"] = Field(
+    kb_embeddings: Literal["none", "bundled", "sentence-transformers"] = Field(
         default="none",
-        description="sentence embeddings beside the lexical matcher: none, or bundled (the "
-        "multilingual model of supportbridge[embeddings]); one that cannot load matches lexically",
+        description="sentence embeddings beside the lexical matcher: none, bundled (the "
+        "multilingual model of supportbridge[embeddings]) or sentence-transformers (a model of "
+        "that library, kb_embeddings_model); one that cannot load matches lexically",
+    )
+    kb_embeddings_model: str = Field(
+        default="",
+        description="for sentence-transformers: the model's name (in the local Hugging Face "
+        "cache) or folder",
+    )
+    kb_embeddings_allow_download: bool = Field(
+        default=False,
+        description="for sentence-transformers: whether the model may be downloaded at start",
     )
     auto_answer_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     network_thresholds: dict[Network, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
@@ -223,6 +233,13 @@ class Settings(BaseSettings):
         # The default responder's module moved; a config file written before still names it.
         if value == "bridge.kb_responder:knowledge_responder":
             return "bridge.knowledge.responder:knowledge_responder"
+        return value
+
+    @field_validator("kb_embeddings_model")
+    @classmethod
+    def _model_for_sentence_transformers(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("kb_embeddings") == "sentence-transformers" and not value.strip():
+            raise ValueError("sentence-transformers needs a model: its name or folder")
         return value
 
     @field_validator("handoff_ack_en", "handoff_ack_ru")

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kb.datasets import articles_from_questions, read_labelled_csv
-from kb.embedding import load_embedder
+from kb.embedding.base import Embedder
 from kb.matcher import Matcher, MatcherConfig
 
 THRESHOLDS = tuple(round(step / 100, 2) for step in range(101))
@@ -129,14 +129,14 @@ def run_eval(
     calibrate_csv: str | Path | None = None,
     json_out: str | Path | None = None,
     plot_out: str | Path | None = None,
-    embeddings: str = "none",
+    embedder: Embedder | None = None,
     oos_share: float | None = None,
 ) -> dict[str, Any]:
     """Fit on the KB file, optionally calibrate on another labelled file, score the test file."""
     articles = articles_from_questions(read_labelled_csv(kb_csv))
     calibration = read_labelled_csv(calibrate_csv) if calibrate_csv else []
     config = MatcherConfig(out_of_scope_share=oos_share)
-    matcher = Matcher.fit(articles, calibration, config, embedder=load_embedder(embeddings))
+    matcher = Matcher.fit(articles, calibration, config, embedder=embedder)
     test = read_labelled_csv(test_csv)
     in_scope = np.array([question.in_scope for question in test])
     result = evaluate(matcher, [q.text for q in test], [q.label for q in test], in_scope)

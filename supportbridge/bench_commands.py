@@ -83,13 +83,18 @@ def bench_load(
 @click.option("--articles", type=click.IntRange(min=2), default=10_000, show_default=True)
 @click.option("--queries", type=click.IntRange(min=1), default=2_000, show_default=True)
 @embeddings_option
-def bench_kb(articles: int, queries: int, embeddings: str) -> None:
+def bench_kb(articles: int, queries: int, embeddings: str, embeddings_model: str) -> None:
     """Knowledge-base query latency, index memory and fit time, with an embedding backend or not."""
     import json
 
     from bench.kb import run_kb_bench
+    from kb.embedding import EmbeddingError, load_embedder
 
-    click.echo(json.dumps(run_kb_bench(articles, queries, embeddings)))
+    try:
+        embedder = load_embedder(embeddings, embeddings_model)
+    except EmbeddingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(run_kb_bench(articles, queries, embedder)))
 
 
 @bench.command("inbox")

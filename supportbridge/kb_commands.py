@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -11,13 +12,25 @@ from kb.embedding import BACKENDS
 from supportbridge.startup import on_migrated_store
 
 CSV = click.Path(exists=True, dir_okay=False, path_type=Path)
-embeddings_option = click.option(
-    "--embeddings",
-    type=click.Choice(BACKENDS),
-    default="none",
-    show_default=True,
-    help="Sentence-embedding backend beside the lexical matcher.",
-)
+
+
+def embeddings_option(command: Callable[..., None]) -> Callable[..., None]:
+    """--embeddings and, for sentence-transformers, --embeddings-model (never downloaded)."""
+    backend = click.option(
+        "--embeddings",
+        type=click.Choice(BACKENDS),
+        default="none",
+        show_default=True,
+        help="Sentence-embedding backend beside the lexical matcher.",
+    )
+    model = click.option(
+        "--embeddings-model",
+        default="",
+        help="For sentence-transformers: a model in the local cache, or its folder.",
+    )
+    return backend(model(command))
+
+
 OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
 
 
@@ -49,18 +62,18 @@ def eval_command(
     json_out: Path | None,
     plot_out: Path | None,
     embeddings: str,
+    embeddings_model: str,
     oos_share: float | None,
 ) -> None:
     """Precision, coverage and out-of-scope answers of the matcher at every threshold."""
     # Imported here: scikit-learn and matplotlib would slow down every `supportbridge` start.
     from kb.datasets import DatasetError
-    from kb.embedding import EmbeddingError
+    from kb.embedding import EmbeddingError, load_embedder
     from kb.evaluate import format_table, run_eval
 
     try:
-        result = run_eval(
-            kb_csv, test_csv, calibrate_csv, json_out, plot_out, embeddings, oos_share
-        )
+        embedder = load_embedder(embeddings, embeddings_model)
+        result = run_eval(kb_csv, test_csv, calibrate_csv, json_out, plot_out, embedder, oos_share)
     except DatasetError as exc:
         raise click.ClickException("\n".join([f"{exc.path}:", *exc.problems])) from exc
     except EmbeddingError as exc:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
+from bridge.settings import Settings
 from bridge.util.metrics import KB_EMBEDDING_FAILURES, KB_EMBEDDINGS_ACTIVE
 from kb.embedding import load_embedder
 from kb.embedding.base import Embedder
@@ -15,27 +17,45 @@ from kb.embedding.base import Embedder
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class EmbeddingChoice:
+    """The settings' embedding backend; `model` and `allow_download` for sentence-transformers."""
+
+    backend: str = "none"
+    model: str = ""
+    allow_download: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings) -> EmbeddingChoice:
+        return cls(
+            settings.kb_embeddings,
+            settings.kb_embeddings_model,
+            settings.kb_embeddings_allow_download,
+        )
+
+
 class Embedders:
     def __init__(self) -> None:
-        self._loaded: dict[str, Embedder | None] = {}
+        self._loaded: dict[EmbeddingChoice, Embedder | None] = {}
         self._lock = threading.Lock()
 
-    def get(self, backend: str) -> Embedder | None:
-        """The backend's embedder; blocks while a model loads (seconds): call it off the loop."""
+    def get(self, choice: EmbeddingChoice) -> Embedder | None:
+        """The choice's embedder; blocks while a model loads (seconds): call it off the loop."""
         with self._lock:
-            if backend not in self._loaded:
-                self._loaded[backend] = _load(backend)
-            return self._loaded[backend]
+            if choice not in self._loaded:
+                self._loaded[choice] = _load(choice)
+            return self._loaded[choice]
 
 
 # the process's models: a model takes 150 MB, whether one responder uses it or two
 PROCESS_EMBEDDERS = Embedders()
 
 
-def _load(backend: str) -> Embedder | None:
+def _load(choice: EmbeddingChoice) -> Embedder | None:
+    backend = choice.backend
     started = time.monotonic()
     try:
-        embedder = load_embedder(backend)
+        embedder = load_embedder(backend, choice.model, choice.allow_download)
     # a third-party model can fail in ways its seam does not foresee: lexical beats a crash
     except Exception as exc:
         log.warning(

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.knowledge.articles import load_articles
-from bridge.knowledge.embedders import PROCESS_EMBEDDERS, Embedders
+from bridge.knowledge.embedders import PROCESS_EMBEDDERS, Embedders, EmbeddingChoice
 from bridge.knowledge.example_vectors import keep_vectors, load_vectors
 from bridge.pipeline.responder import Answer, Question, Responder
 from bridge.settings import Settings
@@ -48,12 +48,15 @@ class KnowledgeResponder:
         self,
         engine: AsyncEngine,
         refresh_seconds: float,
-        embeddings: str = "none",
+        embeddings: EmbeddingChoice | str = "none",
         embedders: Embedders = PROCESS_EMBEDDERS,
     ) -> None:
+        """`embeddings`: the backend, or its name alone."""
         self._engine = engine
         self._refresh_seconds = refresh_seconds
-        self._backend = embeddings
+        choice = EmbeddingChoice(embeddings) if isinstance(embeddings, str) else embeddings
+        self._embedding = choice
+        self._backend = choice.backend
         self._embedders = embedders
         self._checked_at = float("-inf")
         self._version: tuple[object, ...] | None = None
@@ -154,7 +157,7 @@ class KnowledgeResponder:
         items = await load_articles(self._engine)
         # loading a model and fitting are CPU work of seconds: off the loop, so webhooks
         # are still answered
-        embedder = await asyncio.to_thread(self._embedders.get, self._backend)
+        embedder = await asyncio.to_thread(self._embedders.get, self._embedding)
         known: dict[str, Vectors] = {}
         if embedder is not None:
             known = await load_vectors(self._engine, embedder.name, _examples(items))
@@ -247,4 +250,4 @@ def _computed(matcher: Matcher | None, known: dict[str, Vectors]) -> dict[str, V
 
 
 def knowledge_responder(settings: Settings, engine: AsyncEngine) -> Responder:
-    return KnowledgeResponder(engine, settings.kb_refresh_seconds, settings.kb_embeddings)
+    return KnowledgeResponder(engine, settings.kb_refresh_seconds, EmbeddingChoice.of(settings))

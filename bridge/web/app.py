@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.bus import Bus
 from bridge.channel import FileFetcher
 from bridge.domain import Network
+from bridge.knowledge.embedders import EmbeddingChoice
 from bridge.knowledge.responder import KnowledgeResponder
 from bridge.settings import Settings
 from bridge.web import (
@@ -110,6 +111,7 @@ def add_inbox(
     app.router.add_routes(dashboard_pages.routes)
     app.router.add_routes(file_routes)
     live.install(app)
-    knowledge = KnowledgeResponder(engine, settings.kb_refresh_seconds, settings.kb_embeddings)
+    choice = EmbeddingChoice.of(settings)
+    knowledge = KnowledgeResponder(engine, settings.kb_refresh_seconds, choice)
     api.install(app, knowledge)
     app.router.add_static("/static/", HERE / "static")

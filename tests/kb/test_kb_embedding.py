@@ -1,5 +1,7 @@
 """The embedding seam with the bundled model (installed by the test lock, loaded offline)."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -25,6 +27,20 @@ def test_none_is_the_lexical_matcher_alone():
 def test_an_unknown_backend_is_refused_with_the_known_ones():
     with pytest.raises(EmbeddingError, match="bundled"):
         load_embedder("word2vec")
+
+
+def test_sentence_transformers_needs_a_model_name_or_folder():
+    with pytest.raises(EmbeddingError, match="needs a model"):
+        load_embedder("sentence-transformers", "")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("sentence_transformers") is not None,
+    reason="sentence-transformers is installed here (it is in no lock of ours)",
+)
+def test_sentence_transformers_not_installed_says_how_to_install_it():
+    with pytest.raises(EmbeddingError, match="pip install sentence-transformers"):
+        load_embedder("sentence-transformers", "all-MiniLM-L6-v2")
 
 
 def test_the_bundled_model_gives_one_unit_row_a_text_and_names_its_version(bundled_model):

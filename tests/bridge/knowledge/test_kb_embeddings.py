@@ -19,7 +19,7 @@ import kb.embedding.bundled
 from bridge.bus.memory import MemoryBus
 from bridge.domain import ConversationState, Network
 from bridge.knowledge.articles import upsert_articles
-from bridge.knowledge.embedders import Embedders
+from bridge.knowledge.embedders import Embedders, EmbeddingChoice
 from bridge.knowledge.responder import KnowledgeResponder
 from bridge.pipeline.responder import Question
 from bridge.pipeline.worker import Pipeline
@@ -299,6 +299,38 @@ def test_the_embeddings_setting_takes_each_backend(
     assert only_env(SB_KB_EMBEDDINGS=backend).kb_embeddings == backend
 
 
+def test_sentence_transformers_takes_a_model_and_does_not_download_unless_allowed(
+    only_env: Callable[..., Settings],
+) -> None:
+    settings = only_env(
+        SB_KB_EMBEDDINGS="sentence-transformers", SB_KB_EMBEDDINGS_MODEL="/models/minilm"
+    )
+    assert (settings.kb_embeddings_model, settings.kb_embeddings_allow_download) == (
+        "/models/minilm",
+        False,
+    )
+
+
+def test_sentence_transformers_without_a_model_is_refused(
+    only_env: Callable[..., Settings],
+) -> None:
+    with pytest.raises(SettingsError, match="needs a model"):
+        only_env(SB_KB_EMBEDDINGS="sentence-transformers")
+
+
+async def test_sentence_transformers_missing_from_the_machine_matches_lexically(
+    kb_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    choice = EmbeddingChoice("sentence-transformers", "all-MiniLM-L6-v2")
+    responder = KnowledgeResponder(kb_engine, 0.0, choice, Embedders())
+    with caplog.at_level(logging.WARNING):
+        await responder.prepare()
+
+    assert responder.embedder_name is None
+    assert "'sentence-transformers' cannot be used" in caplog.text
+    assert "matching lexically" in caplog.text
+
+
 def test_an_unknown_embeddings_backend_is_refused_naming_the_setting_and_the_choices(
     only_env: Callable[..., Settings],
 ) -> None:
@@ -306,8 +338,8 @@ def test_an_unknown_embeddings_backend_is_refused_naming_the_setting_and_the_cho
         only_env(SB_KB_EMBEDDINGS="word2vec")
 
     assert str(refused.value) == (
-        "setting SB_KB_EMBEDDINGS (kb_embeddings): Input should be 'none' or 'bundled' "
-        "(got 'word2vec')"
+        "setting SB_KB_EMBEDDINGS (kb_embeddings): Input should be 'none', 'bundled' or "
+        "'sentence-transformers' (got 'word2vec')"
     )
 
 
