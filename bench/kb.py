@@ -81,7 +81,9 @@ def run_kb_bench(
     rss_before = process.memory_info().rss
     started = time.perf_counter()
     examples = sorted({text for article in kb for text in article.examples})
-    known = dict(zip(examples, embedder.embed(examples), strict=True)) if embedder else {}
+    known = (
+        dict(zip(examples, embedder.embed(examples), strict=True)) if embedder is not None else {}
+    )
     embed_s = time.perf_counter() - started
     started = time.perf_counter()
     matcher = Matcher.fit(kb, embedder=embedder, known_vectors=known)

@@ -109,14 +109,14 @@ class Matcher:
         # liblinear's one-vs-rest cost grows with articles x examples: large KBs rank without it
         use_linear = 2 <= len(enabled) <= config.linear_max_articles
         by_text = _embedded(embedder, texts, known_vectors or {})
-        vectors = np.vstack([by_text[text] for text in texts]) if embedder else None
+        vectors = np.vstack([by_text[text] for text in texts]) if embedder is not None else None
         temperature = config.embedding_temperature
         use_probe = len(enabled) <= config.probe_max_articles
         index = Index(texts, labels, len(enabled), use_linear, vectors, temperature, use_probe)
         evidence = [_out_of_fold(texts, labels, len(enabled), use_linear, config, vectors)]
         if calibration:
             asked = [q.text for q in calibration]
-            asked_vectors = embedder.embed(asked) if embedder else None
+            asked_vectors = embedder.embed(asked) if embedder is not None else None
             evidence.append(_scored(index, ids, calibration, asked_vectors))
         calibrator = Calibrator(_bound_strength(enabled, config)).fit(
             np.vstack([e.features for e in evidence]),
