@@ -135,13 +135,14 @@ def to_inbound(payload: WebhookPayload) -> list[Inbound | Unreadable]:
         for raw in entry.messaging:
             try:
                 event = MessagingEvent.model_validate(raw)
+                # an id of control characters alone passes the event's check, not the message's
+                message = _from_event(event)
             except ValidationError as exc:
                 log.error("facebook: messaging event is malformed (%s); dead-lettered", exc)
                 found.append(
                     Unreadable(network=Network.FACEBOOK, reason=str(exc), payload=_json(raw))
                 )
                 continue
-            message = _from_event(event)
             if message is not None:
                 downloads = tuple(
                     (attachment.network_file_id, url) for attachment, url in _files(event.message)

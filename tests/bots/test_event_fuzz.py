@@ -422,6 +422,8 @@ def test_facebook_refuses_or_ignores_arbitrary_bodies(body: bytes) -> None:
 @example(fb_payload(fb_event(sender={"id": ""}, message={"mid": "m", "text": "x"})))
 @example(fb_payload(fb_event(sender={"id": "p" * 129}, message={"mid": "m", "text": "x"})))
 @example(fb_payload(fb_event(message={"mid": "", "text": "x"})))
+# an id of a control character alone: its message is dead-lettered, not raised
+@example(fb_payload(fb_event(sender={"id": "\x00"}, postback={"payload": "x", "title": "t"})))
 @example(fb_payload(fb_event(timestamp=10**400, message={"mid": "m", "text": "x"})))
 def test_a_mutated_facebook_webhook_is_refused_ignored_or_messages_within_limits(
     raw: object,
