@@ -82,7 +82,7 @@ def reliability(
         inside = which == step
         answers = int(inside.sum())
         share = float(right[inside].mean()) if answers else None
-        promised = low >= HONEST_FROM - 1e-9 and share is not None
+        honest = share >= low - HONEST_SLACK if share is not None else None
         bands.append(
             {
                 "low": low,
@@ -90,7 +90,8 @@ def reliability(
                 "answers": answers,
                 "right_share": share,
                 "mean_confidence": float(confidence[inside].mean()) if answers else None,
-                "honest": (share >= low - HONEST_SLACK) if promised and share is not None else None,
+                # no promise is made below HONEST_FROM
+                "honest": honest if low >= HONEST_FROM - 1e-9 else None,
             }
         )
     return bands

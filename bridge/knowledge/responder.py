@@ -54,9 +54,7 @@ class KnowledgeResponder:
         """`embeddings`: the backend, or its name alone."""
         self._engine = engine
         self._refresh_seconds = refresh_seconds
-        choice = EmbeddingChoice(embeddings) if isinstance(embeddings, str) else embeddings
-        self._embedding = choice
-        self._backend = choice.backend
+        self._embedding = EmbeddingChoice(embeddings) if isinstance(embeddings, str) else embeddings
         self._embedders = embedders
         self._checked_at = float("-inf")
         self._version: tuple[object, ...] | None = None
@@ -126,10 +124,10 @@ class KnowledgeResponder:
         except EmbeddingError as exc:
             log.warning(
                 "knowledge base: embedding backend %r failed on a question (%s); not answered",
-                self._backend,
+                self._embedding.backend,
                 exc,
             )
-            KB_EMBEDDING_FAILURES.labels(self._backend, "question").inc()
+            KB_EMBEDDING_FAILURES.labels(self._embedding.backend, "question").inc()
             return []
 
     async def _refresh(self) -> None:
@@ -161,7 +159,7 @@ class KnowledgeResponder:
         known: dict[str, Vectors] = {}
         if embedder is not None:
             known = await load_vectors(self._engine, embedder.name, _examples(items))
-        matcher = await asyncio.to_thread(_fit, items, embedder, known, self._backend)
+        matcher = await asyncio.to_thread(_fit, items, embedder, known, self._embedding.backend)
         self._matcher = matcher
         self._articles = {article.id: article for article in items}
         self._version = version
