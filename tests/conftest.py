@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -15,7 +16,7 @@ import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
@@ -214,6 +215,31 @@ def running_sandbox(tmp_path: Path, **settings: str) -> Iterator[str]:
     yield base
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=20)
+
+
+# where the sandbox's Telegram emulator lets a test play a customer
+SANDBOX_CUSTOMERS = "/sandbox/telegram/_emulator/users/"
+
+
+def sandbox_customer_writes(base: str, user_id: int, text: str, name: str = "Ivan") -> None:
+    """A Telegram customer of the sandbox at `base` writes `text`."""
+    body = json.dumps({"text": text, "first_name": name, "language_code": "ru"}).encode()
+    request = urllib.request.Request(
+        f"{base}{SANDBOX_CUSTOMERS}{user_id}/messages",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert json.loads(response.read())["ok"]
+
+
+def sandbox_bot_messages(base: str, user_id: int) -> list[dict[str, Any]]:
+    """What the bot has sent that customer so far."""
+    with urllib.request.urlopen(
+        f"{base}{SANDBOX_CUSTOMERS}{user_id}/bot-messages", timeout=5
+    ) as response:
+        result: list[dict[str, Any]] = json.loads(response.read())["result"]
+        return result
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ the sample knowledge base, which the lexical matcher alone would hand to an agen
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import time
 import urllib.error
@@ -21,10 +20,9 @@ from bridge.settings import Settings
 from kb.io import read_articles
 from kb.matcher import Matcher
 from kb.normalize import stem, tokens
-from tests.conftest import REPO, running_sandbox
+from tests.conftest import REPO, running_sandbox, sandbox_bot_messages, sandbox_customer_writes
 
 SAMPLE_KB = REPO / "config" / "kb" / "sample.yaml"
-CUSTOMERS = "/sandbox/telegram/_emulator/users/"
 # "the kitten chewed through the cord": the article's examples say кабель, провод, кот, перегрызла
 QUESTION = "котёнок изгрыз шнур"
 ARTICLE = "cable-damage"
@@ -57,22 +55,10 @@ def ready(base: str) -> bool:
     return True
 
 
-def customer_writes(base: str, user_id: int, text: str) -> None:
-    body = json.dumps({"text": text, "first_name": "Ольга", "language_code": "ru"}).encode()
-    request = urllib.request.Request(
-        f"{base}{CUSTOMERS}{user_id}/messages",
-        data=body,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert json.loads(response.read())["ok"]
-
-
 def first_bot_message(base: str, user_id: int, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        with urllib.request.urlopen(f"{base}{CUSTOMERS}{user_id}/bot-messages", timeout=5) as r:
-            messages: list[dict[str, Any]] = json.loads(r.read())["result"]
+        messages = sandbox_bot_messages(base, user_id)
         if messages:
             return messages[0]
         assert time.monotonic() < deadline, "the bot did not reply"
@@ -94,7 +80,7 @@ def test_the_lexical_matcher_alone_would_not_answer_the_question() -> None:
 
 @pytest.mark.slow
 def test_a_question_worded_unlike_any_example_is_answered_by_meaning(sandbox: Sandbox) -> None:
-    customer_writes(sandbox.base, 9101, QUESTION)
+    sandbox_customer_writes(sandbox.base, 9101, QUESTION, "Ольга")
 
     reply = first_bot_message(sandbox.base, 9101)
 

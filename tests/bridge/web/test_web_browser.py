@@ -24,14 +24,20 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bench.ports import free_port
-from tests.conftest import PHONE, REPO, new_user_env
+from tests.conftest import (
+    PHONE,
+    REPO,
+    SANDBOX_CUSTOMERS,
+    new_user_env,
+    sandbox_bot_messages,
+    sandbox_customer_writes,
+)
 from tests.supportbridge.test_embedded_run import lines_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
 
 SCREENSHOTS = REPO / "screenshots"
-CUSTOMERS = "/sandbox/telegram/_emulator/users/"
 pytestmark = pytest.mark.slow
 
 
@@ -42,21 +48,10 @@ class Product:
     database: Path
 
     def customer_writes(self, user_id: int, text: str, name: str = "Ivan") -> None:
-        body = json.dumps({"text": text, "first_name": name, "language_code": "ru"}).encode()
-        request = urllib.request.Request(
-            f"{self.base}{CUSTOMERS}{user_id}/messages",
-            data=body,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert json.loads(response.read())["ok"]
+        sandbox_customer_writes(self.base, user_id, text, name)
 
     def bot_messages(self, user_id: int) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(
-            f"{self.base}{CUSTOMERS}{user_id}/bot-messages", timeout=5
-        ) as response:
-            result: list[dict[str, Any]] = json.loads(response.read())["result"]
-            return result
+        return sandbox_bot_messages(self.base, user_id)
 
     def wait_for_bot_messages(self, user_id: int, count: int) -> list[dict[str, Any]]:
         deadline = time.monotonic() + 20
@@ -166,7 +161,7 @@ def test_an_agent_sees_the_photo_a_customer_sent_and_opens_it_in_full(
         "first_name": "Пётр",
     }
     request = urllib.request.Request(
-        f"{product.base}{CUSTOMERS}7200/photos",
+        f"{product.base}{SANDBOX_CUSTOMERS}7200/photos",
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
