@@ -39,11 +39,12 @@ class MatcherConfig:
     probe_max_articles: int = 300
     # out-of-fold questions scored for calibration at most: enough evidence, bounded fit time
     calibration_rows: int = 20_000
-    wilson_z: float = 0.5
-    # Below this many examples an article, the bound tightens in proportion: each fold's index
-    # lacks a share of every article's examples (half of them at two an article), so the evidence
-    # comes from weaker indexes than the one that answers, and overstates how sure it may be.
-    reference_examples: int = 10
+    wilson_z: float = 0.25
+    # The bound tightens with the gap between a fold's index and the one that answers, in
+    # 1/examples of a typical article (1/1 - 1/2 at two an article, 1/8 - 1/10 at ten): the
+    # evidence then comes from weaker indexes, whose scores mean something else, and at few
+    # examples it overstates how sure the full index may be.
+    fold_gap_z: float = 4.5
     # sharpness of the embedding neighbours' vote: cosines differ by hundredths between articles
     embedding_temperature: float = 40.0
     seed: int = 0
@@ -161,8 +162,14 @@ class Matcher:
 
 def _bound_strength(articles: Sequence[Article], config: MatcherConfig) -> float:
     """The Wilson z for this knowledge base: stricter the fewer examples a typical article has."""
-    typical = float(np.median([sum(1 for t in a.examples if t.strip()) for a in articles]))
-    return config.wilson_z * max(1.0, config.reference_examples / max(typical, 1.0))
+    typical = max(float(np.median([sum(1 for t in a.examples if t.strip()) for a in articles])), 1)
+    folds_n = _folds_n(typical, config)
+    in_fold = max(typical * (folds_n - 1) / folds_n, 1.0)
+    return config.wilson_z + config.fold_gap_z * (1 / in_fold - 1 / typical)
+
+
+def _folds_n(typical_examples: float, config: MatcherConfig) -> int:
+    return int(min(config.folds, max(2, typical_examples)))
 
 
 def _out_of_fold(
@@ -176,7 +183,7 @@ def _out_of_fold(
     """Each example scored by an index fitted without it (and without a few whole articles)."""
     rng = np.random.default_rng(config.seed)
     counts = np.bincount(labels, minlength=n_articles)
-    folds_n = int(min(config.folds, max(2, np.median(counts))))
+    folds_n = _folds_n(float(np.median(counts)), config)
     folds = np.empty(len(labels), dtype=np.intp)
     for article in range(n_articles):
         rows = np.flatnonzero(labels == article)

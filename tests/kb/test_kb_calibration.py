@@ -67,7 +67,7 @@ def test_a_kb_of_two_examples_an_article_says_not_sure_rather_than_over_promise(
 
 def test_without_the_tighter_bound_the_same_small_kb_over_promises():
     # the check above can fail: a bound that ignores how small the KB is breaks the promise
-    config = MatcherConfig(reference_examples=0)
+    config = MatcherConfig(fold_gap_z=0.0)
     broken = [
         _broken_promises(*_outcomes(*_world(seed, examples=2), config)) for seed in (3, 7, 11)
     ]
