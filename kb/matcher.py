@@ -32,7 +32,8 @@ class MatcherConfig:
     # their weight against in-scope questions: how much of the traffic we expect no article answers
     held_out_weight: float = 0.3
     # the share of questions no article answers, where the brand knows it (from its evidence):
-    # the left-out articles' questions then weigh that share of the evidence instead
+    # the left-out articles' questions then weigh that share of the evidence, never less than
+    # held_out_weight gives them (evidence judged mostly on answered questions undercounts it)
     out_of_scope_share: float | None = None
     linear_max_articles: int = 2000
     # the embeddings' logistic regression costs articles x examples x dimensions an iteration
@@ -230,7 +231,7 @@ def _out_of_scope_weight(known: npt.NDArray[np.bool_], config: MatcherConfig) ->
     if share is None or not n_out:
         return config.held_out_weight
     share = min(max(share, 0.0), 0.95)
-    return share / (1 - share) * int(known.sum()) / n_out
+    return max(config.held_out_weight, share / (1 - share) * int(known.sum()) / n_out)
 
 
 def _embedded(

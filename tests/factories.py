@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import BusEntry
 from bridge.bus.memory import MemoryBus
 from bridge.domain import InboundMessage, Network, OutboundMessage
+from bridge.pipeline.phrases import FEEDBACK_NO, FEEDBACK_YES
 from bridge.pipeline.responder import Answer, Question
+from bridge.pipeline.worker import Pipeline
+from bridge.settings import Settings
+from bridge.store.models import decisions
 
 
 def inbound(
@@ -68,3 +74,20 @@ class ScriptedResponder:
             self.confidence(question.text) if callable(self.confidence) else self.confidence
         )
         return Answer(f"answer to {question.text}", confidence, "article-1", **self.article)  # type: ignore[arg-type]
+
+
+async def judged_answers(
+    engine: AsyncEngine, bus: MemoryBus, settings: Settings, *, right: int, wrong: int
+) -> None:
+    """`right + wrong` answered questions, each with the customer's "did this help?"."""
+    pipeline = Pipeline(engine, bus, settings, ScriptedResponder(0.95))
+    total = right + wrong
+    await pipeline.handle(entries(*(inbound(n, 1, f"question {n}") for n in range(1, total + 1))))
+    async with engine.begin() as conn:
+        ids = (await conn.execute(sa.select(decisions.c.id).order_by(decisions.c.id))).scalars()
+        ids = list(ids)[-total:]
+        for n, decision in enumerate(ids):
+            feedback = FEEDBACK_NO if n < wrong else FEEDBACK_YES
+            await conn.execute(
+                sa.update(decisions).where(decisions.c.id == decision).values(feedback=feedback)
+            )

@@ -6,7 +6,8 @@ they change (checked at most every `kb_refresh_seconds`), so an import reaches e
 core process without a restart. A refit runs in the background: until it is done, questions are
 answered by the matcher fitted before (only the first fit is waited for). With an embedding
 backend (`kb_embeddings`), the examples' vectors are read from the store and only the examples it
-lacks are embedded, then kept there.
+lacks are embedded, then kept there. The brand's own share of questions no article answers,
+estimated from its judged evidence at most hourly, enters the fit (`bridge.knowledge.out_of_scope`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.knowledge.articles import load_articles
 from bridge.knowledge.embedders import PROCESS_EMBEDDERS, Embedders, EmbeddingChoice
 from bridge.knowledge.example_vectors import keep_vectors, load_vectors
+from bridge.knowledge.out_of_scope import OutOfScopeEstimate, estimate_out_of_scope
 from bridge.pipeline.responder import Answer, Question, Responder
 from bridge.settings import Settings
 from bridge.store.models import articles
@@ -30,9 +32,11 @@ from bridge.util.metrics import KB_EMBEDDING_FAILURES, KB_EMBEDDINGS_ACTIVE
 from kb.articles import Article
 from kb.embedding import EmbeddingError
 from kb.embedding.base import Embedder, Vectors
-from kb.matcher import Match, Matcher, MatcherError
+from kb.matcher import Match, Matcher, MatcherConfig, MatcherError
 
 log = logging.getLogger(__name__)
+# the estimate reads weeks of decisions: far less often than the articles' version
+OUT_OF_SCOPE_REFRESH_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,8 @@ class KnowledgeResponder:
         self._articles: dict[str, Article] = {}
         self._lock = asyncio.Lock()
         self._refit: asyncio.Task[None] | None = None
+        self._out_of_scope: OutOfScopeEstimate | None = None
+        self._estimated_at = float("-inf")
 
     async def prepare(self) -> None:
         """Read the articles now and wait for their matcher: before the first customer's message
@@ -153,18 +159,26 @@ class KnowledgeResponder:
     async def _fit_version(self, version: tuple[object, ...]) -> None:
         """Fit on the stored articles and answer from them once done."""
         items = await load_articles(self._engine)
+        config = MatcherConfig(out_of_scope_share=self._brand_share())
         # loading a model and fitting are CPU work of seconds: off the loop, so webhooks
         # are still answered
         embedder = await asyncio.to_thread(self._embedders.get, self._embedding)
         known: dict[str, Vectors] = {}
         if embedder is not None:
             known = await load_vectors(self._engine, embedder.name, _examples(items))
-        matcher = await asyncio.to_thread(_fit, items, embedder, known, self._embedding.backend)
+        matcher = await asyncio.to_thread(
+            _fit, items, embedder, known, self._embedding.backend, config
+        )
         self._matcher = matcher
         self._articles = {article.id: article for article in items}
         self._version = version
         computed = _computed(matcher, known)
-        log.info("knowledge base: %d articles, %s", len(items), _state(matcher, known, computed))
+        log.info(
+            "knowledge base: %d articles, %s%s",
+            len(items),
+            _state(matcher, known, computed),
+            _share_note(config.out_of_scope_share),
+        )
         if embedder is not None:
             await self._keep_vectors(embedder, computed, items)
 
@@ -181,10 +195,20 @@ class KnowledgeResponder:
             log.warning("knowledge base: example vectors not kept (%s)", exc)
 
     async def _stored_version(self) -> tuple[object, ...]:
+        """What a fit depends on: the articles, and the brand's share to the point."""
         a = articles.c
         async with self._engine.connect() as conn:
             row = (await conn.execute(sa.select(sa.func.count(), sa.func.max(a.updated_at)))).one()
-        return tuple(row)
+        if time.monotonic() - self._estimated_at >= OUT_OF_SCOPE_REFRESH_SECONDS:
+            self._out_of_scope = await estimate_out_of_scope(self._engine)
+            self._estimated_at = time.monotonic()
+        share = self._brand_share()
+        return (*row, None if share is None else round(share, 2))
+
+    def _brand_share(self) -> float | None:
+        """The estimated share, once enough questions were judged for it to say something."""
+        estimate = self._out_of_scope
+        return estimate.share if estimate is not None and estimate.usable else None
 
 
 def _log_failure(refit: asyncio.Task[None]) -> None:
@@ -195,11 +219,15 @@ def _log_failure(refit: asyncio.Task[None]) -> None:
 
 
 def _fit(
-    items: Sequence[Article], embedder: Embedder | None, known: dict[str, Vectors], backend: str
+    items: Sequence[Article],
+    embedder: Embedder | None,
+    known: dict[str, Vectors],
+    backend: str,
+    config: MatcherConfig,
 ) -> Matcher | None:
     try:
         try:
-            matcher = Matcher.fit(items, embedder=embedder, known_vectors=known)
+            matcher = Matcher.fit(items, config=config, embedder=embedder, known_vectors=known)
         except EmbeddingError as exc:
             log.warning(
                 "knowledge base: embedding backend %r cannot embed the examples (%s); "
@@ -209,7 +237,7 @@ def _fit(
             )
             KB_EMBEDDING_FAILURES.labels(backend, "fit").inc()
             KB_EMBEDDINGS_ACTIVE.labels(backend).set(0)
-            return Matcher.fit(items)
+            return Matcher.fit(items, config=config)
     except MatcherError as exc:
         log.warning("knowledge base cannot be used yet: %s", exc)
         return None
@@ -227,6 +255,12 @@ def _state(matcher: Matcher | None, known: dict[str, Vectors], computed: dict[st
         f"matcher ready with {matcher.embedder_name} "
         f"({len(known)} example vectors from the store, {len(computed)} computed)"
     )
+
+
+def _share_note(share: float | None) -> str:
+    if share is None:
+        return ""
+    return f"; {share:.0%} of judged questions had no right article (the confidence allows for it)"
 
 
 def _examples(items: Sequence[Article], enabled_only: bool = True) -> set[str]:

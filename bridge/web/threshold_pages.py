@@ -15,6 +15,7 @@ from aiohttp import web
 from bridge.domain import Network
 from bridge.knowledge.articles import load_articles
 from bridge.knowledge.evidence import Curve, Evidence, threshold_curve
+from bridge.knowledge.out_of_scope import MIN_JUDGED, estimate_out_of_scope
 from bridge.pipeline.thresholds import (
     GLOBAL,
     LiveThresholds,
@@ -99,6 +100,8 @@ async def _render(
             }
             for p in curve.points
         ],
+        "out_of_scope": await estimate_out_of_scope(engine),
+        "min_judged": MIN_JUDGED,
         "changes": await recent_changes(engine),
         "labelled_name": labelled_name,
         "error": error or request.query.get("error"),

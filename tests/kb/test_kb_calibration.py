@@ -141,3 +141,12 @@ def test_a_larger_share_of_questions_no_article_answers_lowers_the_confidence():
     wary, _ = _outcomes(articles, held_out, MatcherConfig(out_of_scope_share=0.4))
     assert wary.mean() < usual.mean()
     assert (wary >= 0.9).sum() < (usual >= 0.9).sum()
+
+
+def test_a_share_below_the_one_assumed_by_default_changes_nothing():
+    # judged evidence comes mostly from answered questions and undercounts the share: it may
+    # only make the confidence more careful
+    articles, held_out = _world(seed=7)
+    default, _ = _outcomes(articles, held_out)
+    told_less, _ = _outcomes(articles, held_out, MatcherConfig(out_of_scope_share=0.001))
+    assert np.allclose(told_less, default, atol=1e-6)

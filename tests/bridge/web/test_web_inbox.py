@@ -29,7 +29,7 @@ from bridge.store.models import conversations, decisions, messages
 from bridge.web.app import add_inbox
 from bridge.web.server import make_app
 from tests.conftest import REPO
-from tests.factories import ScriptedResponder, drain_outbound, entries, inbound
+from tests.factories import ScriptedResponder, drain_outbound, entries, inbound, judged_answers
 from tests.web_client import CSRF_FIELD, PASSWORD, sign_in
 
 SAMPLE_KB = REPO / "config" / "kb" / "sample.yaml"
@@ -621,6 +621,20 @@ async def test_a_labelled_file_adds_judged_evidence_to_the_threshold_page(site: 
     assert response.status == 200
     assert re.search(r"Judged</span><strong>2</strong>", page), page[-3000:]
     assert "labelled.csv" in page
+
+
+async def test_the_threshold_page_shows_the_share_of_questions_no_article_answers(
+    site: Web, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    await site.sign_in(site.admin)
+    page = await (await site.client.get("/admin/thresholds")).text()
+    assert "Too few judged questions in the last 4 weeks to estimate it (0 of the 30" in page
+
+    await judged_answers(site.engine, memory_bus, settings, right=30, wrong=10)
+
+    page = await (await site.client.get("/admin/thresholds")).text()
+    assert "At most 25% of questions" in page
+    assert "from 40 judged questions" in page
 
 
 async def test_a_bad_labelled_file_is_refused_with_the_reason(site: Web) -> None:
