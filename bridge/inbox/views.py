@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.domain import ConversationState, DecisionOutcome, DeliveryStatus, Network
+from bridge.inbox.paging import PAGE_SIZE, Cursor
 from bridge.store.models import agents, conversations, decisions, identities, messages, utcnow
 
-PAGE_SIZE = 100
 SLA_AMBER_SHARE = 0.75  # the clock turns amber when three quarters of the SLA are gone
 
 
@@ -35,6 +35,8 @@ class InboxQuery:
     view: View = View.WAITING
     network: Network | None = None
     language: str | None = None
+    limit: int = PAGE_SIZE
+    after: Cursor | None = None  # where the previous page ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class Inbox:
     """Conversations of the chosen view on each network, within the language chosen."""
     by_language: dict[str, int]
     """Conversations of the chosen view in each language, within the network chosen."""
+    next_page: Cursor | None
+    """Where the next page starts; None: this page is the last."""
 
 
 def _view_condition(view: View, agent_id: int) -> sa.ColumnElement[bool]:
@@ -96,7 +100,8 @@ async def inbox(
     sla_minutes: dict[Network, int],
     now: dt.datetime,
 ) -> Inbox:
-    """One page of the view, longest-waiting first, and how many each view holds."""
+    """One page of the view (longest-waiting first; resolved: latest first) and how many each
+    view holds."""
     c, i, a = conversations.c, identities.c, agents.c
     by_network = [] if query.network is None else [c.network == query.network]
     by_language = [] if query.language is None else [c.language == query.language]
@@ -110,11 +115,14 @@ async def inbox(
         .limit(1)
         .scalar_subquery()
     )
-    order = (
-        [c.resolved_at.desc()]
-        if query.view is View.RESOLVED
-        else [sa.func.coalesce(c.awaiting_since, c.last_message_at).asc(), c.id.asc()]
+    newest_first = query.view is View.RESOLVED
+    key = (
+        sa.func.coalesce(c.resolved_at, c.last_message_at)
+        if newest_first
+        else sa.func.coalesce(c.awaiting_since, c.last_message_at)
     )
+    order = [key.desc(), c.id.desc()] if newest_first else [key.asc(), c.id.asc()]
+    after = [] if query.after is None else [_after(key, query.after, newest_first)]
     page = (
         sa.select(
             c.id,
@@ -128,12 +136,14 @@ async def inbox(
             i.external_user_id,
             a.display_name.label("assignee"),
             preview.label("preview"),
+            key.label("sort_key"),
         )
         .join(identities, i.id == c.identity_id)
         .outerjoin(agents, a.id == c.assignee_id)
-        .where(in_view, *narrow)
+        .where(in_view, *narrow, *after)
         .order_by(*order)
-        .limit(PAGE_SIZE)
+        # one row more than the page: whether another page follows
+        .limit(query.limit + 1)
     )
     counts = sa.select(
         *(
@@ -155,12 +165,24 @@ async def inbox(
         totals = (await conn.execute(counts)).one()._mapping
         per_network = {Network(n): int(count) for n, count in await conn.execute(networks)}
         per_language = {str(lang): int(count) for lang, count in await conn.execute(languages)}
+    last = rows[query.limit - 1] if len(rows) > query.limit else None
     return Inbox(
-        [_row(row, sla_minutes, now) for row in rows],
+        [_row(row, sla_minutes, now) for row in rows[: query.limit]],
         {view: int(totals[view.value] or 0) for view in View},
         {network: per_network.get(network, 0) for network in Network},
         per_language,
+        None if last is None else Cursor(last.sort_key, last.id),
     )
+
+
+def _after(
+    key: sa.ColumnElement[dt.datetime], cursor: Cursor, newest_first: bool
+) -> sa.ColumnElement[bool]:
+    """The rows after the cursor's in the view's order."""
+    c = conversations.c
+    if newest_first:
+        return sa.or_(key < cursor.key, sa.and_(key == cursor.key, c.id < cursor.id))
+    return sa.or_(key > cursor.key, sa.and_(key == cursor.key, c.id > cursor.id))
 
 
 def _row(row: Any, sla_minutes: dict[Network, int], now: dt.datetime) -> InboxRow:

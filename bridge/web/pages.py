@@ -30,6 +30,7 @@ from bridge.inbox.customers import (
     links_of,
     undo_link,
 )
+from bridge.inbox.paging import Cursor, page_size
 from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
 from bridge.knowledge.articles import load_articles
 from bridge.store.models import utcnow
@@ -125,7 +126,13 @@ def _inbox_query(request: web.Request) -> InboxQuery:
     language = request.query.get("language") or None
     if language is not None and language not in LANGUAGES:
         raise web.HTTPBadRequest(text="unknown language")
-    return InboxQuery(view, network, language)
+    cursor = request.query.get("cursor")
+    try:
+        after = Cursor.decode(cursor) if cursor else None
+        limit = page_size(request.query.get("limit"))
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    return InboxQuery(view, network, language, limit, after)
 
 
 @routes.get("/")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bridge.domain import ConversationState, Network
+from bridge.inbox.paging import MAX_PAGE_SIZE, PAGE_SIZE, Cursor, page_size
 from bridge.inbox.views import HistoryMessage, InboxQuery, View, conversation_view, inbox
 from bridge.store.models import utcnow
 from bridge.web import auth
@@ -44,6 +45,9 @@ class InboxOut(BaseModel):
     counts: dict[str, int]
     network_counts: dict[str, int]
     language_counts: dict[str, int]
+    next_cursor: str | None = Field(
+        description="give it as `cursor` for the next page; null: this page is the last"
+    )
 
 
 class ConversationOut(BaseModel):
@@ -63,21 +67,30 @@ class ConversationOut(BaseModel):
 @endpoints.route(
     "GET",
     "/api/conversations",
-    "A view of the inbox (longest waiting first) and the count of every view",
+    "A page of a view of the inbox (longest waiting first; resolved: latest first) and the "
+    "count of every view",
     answer=InboxOut,
     query=(
         ("view", {"type": "string", "enum": [v.value for v in View]}),
         ("network", NETWORK_PARAM),
         ("language", LANGUAGE_PARAM),
+        (
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": PAGE_SIZE},
+        ),
+        ("cursor", {"type": "string", "description": "the next_cursor of the page before"}),
     ),
 )
 async def list_conversations(request: web.Request) -> web.Response:
     session = auth.current_session(request)
     try:
+        cursor = request.query.get("cursor")
         query = InboxQuery(
             View(request.query.get("view", View.WAITING.value)),
             Network(request.query["network"]) if request.query.get("network") else None,
             request.query.get("language") or None,
+            page_size(request.query.get("limit")),
+            Cursor.decode(cursor) if cursor else None,
         )
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
@@ -92,6 +105,7 @@ async def list_conversations(request: web.Request) -> web.Response:
             counts={v.value: n for v, n in result.counts.items()},
             network_counts={network.value: n for network, n in result.by_network.items()},
             language_counts=result.by_language,
+            next_cursor=result.next_page.encode() if result.next_page is not None else None,
         )
     )
 

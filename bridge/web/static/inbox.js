@@ -36,7 +36,11 @@ function scrollThread() {
 // Live: the server says what changed; the page fetches itself again and swaps the parts
 // marked data-refresh (server-rendered, escaped), leaving what the agent is typing alone.
 async function refresh() {
-  const response = await fetch(location.href, { headers: { Accept: "text/html" } });
+  // as many rows as the agent has scrolled through, so the list does not shrink under them
+  const url = new URL(location.href);
+  const shown = document.querySelectorAll("ul.conversations > li").length;
+  if (shown > PAGE_SIZE) url.searchParams.set("limit", String(Math.min(shown, MAX_PAGE_SIZE)));
+  const response = await fetch(url, { headers: { Accept: "text/html" } });
   if (!response.ok) return;
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
   for (const part of document.querySelectorAll("[data-refresh]")) {
@@ -44,6 +48,38 @@ async function refresh() {
     if (next) part.replaceWith(next);
   }
   tickSla();
+  pageOn();
+}
+
+// The list scrolls on: the "more" link at its end loads the next page into it once in view.
+const PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 500;
+const pager = "IntersectionObserver" in window ? new IntersectionObserver(async (entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    const link = entry.target;
+    pager.unobserve(link);
+    const response = await fetch(link.href, { headers: { Accept: "text/html" } });
+    if (!response.ok) return;  // the link still works by hand
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const list = document.querySelector("ul.conversations");
+    if (!list || !link.isConnected) return;
+    const shown = new Set([...list.querySelectorAll("[data-conversation]")].map((a) => a.dataset.conversation));
+    // a conversation that moved down while the agent scrolled is not listed twice
+    for (const item of fresh.querySelectorAll("ul.conversations > li")) {
+      const row = item.querySelector("[data-conversation]");
+      if (row && !shown.has(row.dataset.conversation)) list.append(item);
+    }
+    const next = fresh.querySelector("a.more");
+    if (next) link.replaceWith(next); else link.remove();
+    tickSla();
+    pageOn();
+  }
+}) : null;
+
+function pageOn() {
+  const more = document.querySelector("a.more");
+  if (pager && more) pager.observe(more);
 }
 
 function listen() {
@@ -121,5 +157,6 @@ document.addEventListener("DOMContentLoaded", () => {
   tickSla();
   setInterval(tickSla, 15000);
   scrollThread();
+  pageOn();
   listen();
 });

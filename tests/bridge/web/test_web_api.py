@@ -190,6 +190,39 @@ async def test_the_inbox_and_a_conversation_read_as_json(rest: Api) -> None:
     assert [m["author_kind"] for m in detail["history"]] == ["customer", "system"]
 
 
+async def test_the_list_pages_with_limit_and_cursor_to_a_null_next_cursor(rest: Api) -> None:
+    for chat in range(1, 6):
+        await rest.conversation(chat)
+
+    seen: list[int] = []
+    params = {"limit": "2"}
+    while True:
+        response = await rest.client.get(
+            "/api/conversations", params=params, headers=rest.as_agent()
+        )
+        page = await response.json()
+        seen += [row["id"] for row in page["conversations"]]
+        assert page["counts"]["waiting"] == 5
+        if page["next_cursor"] is None:
+            break
+        params = {"limit": "2", "cursor": page["next_cursor"]}
+
+    assert len(seen) == len(set(seen)) == 5
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [({"cursor": "bm90IGpzb24"}, "cursor: not one this list gave"), ({"limit": "0"}, "limit:")],
+)
+async def test_a_bad_cursor_or_limit_is_refused_with_the_reason(
+    rest: Api, params: dict[str, str], reason: str
+) -> None:
+    response = await rest.client.get("/api/conversations", params=params, headers=rest.as_agent())
+
+    assert response.status == 400
+    assert reason in (await response.json())["error"]
+
+
 async def test_a_conversations_messages_carry_the_fields_the_document_lists(rest: Api) -> None:
     cid = await rest.conversation()
 

@@ -130,6 +130,41 @@ def test_an_agent_answers_a_telegram_customer_from_the_inbox(
     assert "Ольга" in page.inner_text(".conversations")
 
 
+def test_the_list_of_a_busy_day_scrolls_on_past_its_first_page(
+    chromium: Browser, product: Product
+) -> None:
+    for user_id in range(7300, 7405):
+        product.customer_writes(user_id, f"Заказ {user_id} не пришёл, позовите оператора")
+    page = sign_in(chromium, product)
+    deadline = time.monotonic() + 30
+    while page.inner_text(".views [data-view=waiting] .count") != "105":
+        assert time.monotonic() < deadline, "the 105 conversations did not arrive"
+        time.sleep(0.5)
+        page.reload()
+    rows = page.locator("ul.conversations > li")
+    assert rows.count() == 100
+
+    page.locator("a.more").scroll_into_view_if_needed()
+
+    deadline = time.monotonic() + 10
+    while rows.count() < 105:
+        assert time.monotonic() < deadline, f"{rows.count()} rows after scrolling"
+        time.sleep(0.1)
+    assert page.locator("a.more").count() == 0
+    listed = re.findall(r"Заказ (\d+)", page.inner_text("ul.conversations"))
+    assert sorted(map(int, listed)) == list(range(7300, 7405))
+
+    # a live update keeps every row the agent scrolled through; the newcomer waits at the end
+    product.customer_writes(7405, "Заказ 7405 не пришёл, позовите оператора")
+    deadline = time.monotonic() + 10
+    while page.inner_text(".views [data-view=waiting] .count") != "106":
+        assert time.monotonic() < deadline, "the live update did not come"
+        time.sleep(0.1)
+    assert rows.count() == 105
+    page.locator("a.more").scroll_into_view_if_needed()
+    page.wait_for_selector("text=Заказ 7405")
+
+
 def shown_in_full(image: Locator) -> None:
     """Until the image has loaded (the page's CSP forbids the eval that wait_for_function's
     polling needs, so Python polls)."""

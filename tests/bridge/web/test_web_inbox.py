@@ -623,6 +623,22 @@ async def test_a_labelled_file_adds_judged_evidence_to_the_threshold_page(site: 
     assert "labelled.csv" in page
 
 
+async def test_the_inbox_page_links_to_the_next_page_of_a_long_list(site: Web) -> None:
+    await site.sign_in(site.agent)
+    await site.pipeline.handle(entries(*(inbound(chat, 1, f"q{chat}") for chat in range(1, 106))))
+
+    first = await (await site.client.get("/")).text()
+    more = re.search(r'<a class="more" href="([^"]+)"', first)
+    assert more is not None
+    second = await (await site.client.get("/" + html.unescape(more[1]))).text()
+
+    rows = re.findall(r'data-conversation="(\d+)"', first) + re.findall(
+        r'data-conversation="(\d+)"', second
+    )
+    assert len(rows) == len(set(rows)) == 105
+    assert 'class="more"' not in second
+
+
 async def test_the_threshold_page_shows_the_share_of_questions_no_article_answers(
     site: Web, memory_bus: MemoryBus, settings: Settings
 ) -> None:
