@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.domain import ConversationState, DecisionOutcome, DeliveryStatus, Network
 from bridge.inbox.paging import PAGE_SIZE, Cursor
+from bridge.inbox.search import matching
 from bridge.store.models import agents, conversations, decisions, identities, messages, utcnow
 
 SLA_AMBER_SHARE = 0.75  # the clock turns amber when three quarters of the SLA are gone
@@ -37,6 +38,8 @@ class InboxQuery:
     language: str | None = None
     limit: int = PAGE_SIZE
     after: Cursor | None = None  # where the previous page ended
+    # words of the messages, a customer's name or network id; not blank
+    search: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,8 @@ async def inbox(
     c, i, a = conversations.c, identities.c, agents.c
     by_network = [] if query.network is None else [c.network == query.network]
     by_language = [] if query.language is None else [c.language == query.language]
-    narrow = by_network + by_language
+    searched = [matching(engine.dialect.name, query.search)] if query.search else []
+    narrow = by_network + by_language + searched
     in_view = _view_condition(query.view, agent_id)
     # what the customer said last: the bot's acknowledgements would all read the same
     preview = (
@@ -153,11 +157,13 @@ async def inbox(
     ).where(*narrow)
     # Each filter's counts leave out its own choice, so they tell what choosing another gives.
     networks = (
-        sa.select(c.network, sa.func.count()).where(in_view, *by_language).group_by(c.network)
+        sa.select(c.network, sa.func.count())
+        .where(in_view, *by_language, *searched)
+        .group_by(c.network)
     )
     languages = (
         sa.select(c.language, sa.func.count())
-        .where(in_view, c.language.is_not(None), *by_network)
+        .where(in_view, c.language.is_not(None), *by_network, *searched)
         .group_by(c.language)
     )
     async with engine.connect() as conn:

@@ -20,6 +20,12 @@ from bridge.domain import (
 )
 
 
+def is_search_object(name: str) -> bool:
+    """The messages' full-text search of migration 0013, made by it and not by these models:
+    PostgreSQL's index, SQLite's table and the tables FTS5 keeps behind it."""
+    return name == "ix_messages_search" or name.startswith("message_search")
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -31,6 +31,7 @@ from bridge.inbox.customers import (
     undo_link,
 )
 from bridge.inbox.paging import Cursor, page_size
+from bridge.inbox.search import search_words
 from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
 from bridge.knowledge.articles import load_articles
 from bridge.store.models import utcnow
@@ -130,9 +131,21 @@ def _inbox_query(request: web.Request) -> InboxQuery:
     try:
         after = Cursor.decode(cursor) if cursor else None
         limit = page_size(request.query.get("limit"))
+        search = search_words(request.query.get("q"))
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    return InboxQuery(view, network, language, limit, after)
+    return InboxQuery(view, network, language, limit, after, search)
+
+
+def _filters(query: InboxQuery) -> str:
+    """The chosen network, language and search as URL parameters, for links to other views and
+    to the next page."""
+    chosen = {
+        "network": query.network.value if query.network else None,
+        "language": query.language,
+        "q": query.search,
+    }
+    return urlencode({name: value for name, value in chosen.items() if value})
 
 
 @routes.get("/")
@@ -144,7 +157,14 @@ async def inbox_page(request: web.Request) -> web.Response:
     return aiohttp_jinja2.render_template(
         "inbox.html",
         request,
-        context(request, inbox=result, query=query, views=list(View), networks=list(Network)),
+        context(
+            request,
+            inbox=result,
+            query=query,
+            filters=_filters(query),
+            views=list(View),
+            networks=list(Network),
+        ),
     )
 
 

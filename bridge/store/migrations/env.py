@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from bridge.store.models import Base
+from bridge.store.models import Base, is_search_object
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -15,6 +15,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=lambda name, kind, _parents: not is_search_object(name or ""),
 )
 with context.begin_transaction():
     context.run_migrations()

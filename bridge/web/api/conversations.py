@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from bridge.domain import ConversationState, Network
 from bridge.inbox.paging import MAX_PAGE_SIZE, PAGE_SIZE, Cursor, page_size
+from bridge.inbox.search import MAX_QUERY_LENGTH, search_words
 from bridge.inbox.views import HistoryMessage, InboxQuery, View, conversation_view, inbox
 from bridge.store.models import utcnow
 from bridge.web import auth
@@ -79,6 +80,15 @@ class ConversationOut(BaseModel):
             {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": PAGE_SIZE},
         ),
         ("cursor", {"type": "string", "description": "the next_cursor of the page before"}),
+        (
+            "q",
+            {
+                "type": "string",
+                "maxLength": MAX_QUERY_LENGTH,
+                "description": "words of the messages (any word form), a customer's name, "
+                "or their id on the network",
+            },
+        ),
     ),
 )
 async def list_conversations(request: web.Request) -> web.Response:
@@ -91,6 +101,7 @@ async def list_conversations(request: web.Request) -> web.Response:
             request.query.get("language") or None,
             page_size(request.query.get("limit")),
             Cursor.decode(cursor) if cursor else None,
+            search_words(request.query.get("q")),
         )
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None

@@ -151,7 +151,21 @@ function composerHelpers() {
   });
 }
 
+// "/" searches, as in most web apps; typed into a field, it is just a slash.
+function searchShortcut() {
+  const search = document.getElementById("search");
+  if (!search) return;
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.closest("input, textarea, select, [contenteditable]");
+    if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      event.preventDefault();
+      search.focus();
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  searchShortcut();
   composerHelpers();
   autosubmit();
   tickSla();

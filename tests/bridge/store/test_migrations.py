@@ -21,7 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bridge.domain import AuthorKind, ConversationState, Direction, Network
 from bridge.store.engine import make_engine
 from bridge.store.migrate import alembic_config, current_revision, downgrade, upgrade
-from bridge.store.models import Base, conversations, customers, identities, messages, utcnow
+from bridge.store.models import (
+    Base,
+    conversations,
+    customers,
+    identities,
+    is_search_object,
+    messages,
+    utcnow,
+)
 
 TABLES = set(Base.metadata.tables)
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -31,7 +39,8 @@ async def table_names(url: str) -> set[str]:
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:
-            return set(await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
+            names = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+            return {name for name in names if not is_search_object(name)}
     finally:
         await engine.dispose()
 
@@ -44,12 +53,20 @@ async def schema_diff(url: str, metadata: sa.MetaData) -> list[Any]:
             return list(
                 await conn.run_sync(
                     lambda sync: compare_metadata(
-                        MigrationContext.configure(sync, opts={"compare_type": True}), metadata
+                        MigrationContext.configure(
+                            sync,
+                            opts={"compare_type": True, "include_name": _models_only},
+                        ),
+                        metadata,
                     )
                 )
             )
     finally:
         await engine.dispose()
+
+
+def _models_only(name: str | None, kind: str, _parents: object) -> bool:
+    return not is_search_object(name or "")
 
 
 @pytest.fixture

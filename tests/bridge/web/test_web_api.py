@@ -210,9 +210,26 @@ async def test_the_list_pages_with_limit_and_cursor_to_a_null_next_cursor(rest: 
     assert len(seen) == len(set(seen)) == 5
 
 
+async def test_the_list_searches_the_words_of_the_messages(rest: Api) -> None:
+    await rest.conversation(1, "Мой заказ не пришёл")
+    await rest.conversation(2, "Как поменять пароль?")
+
+    params = {"q": "заказы"}
+    page = await (
+        await rest.client.get("/api/conversations", params=params, headers=rest.as_agent())
+    ).json()
+
+    assert [row["preview"] for row in page["conversations"]] == ["Мой заказ не пришёл"]
+    assert page["counts"]["waiting"] == 1
+
+
 @pytest.mark.parametrize(
     ("params", "reason"),
-    [({"cursor": "bm90IGpzb24"}, "cursor: not one this list gave"), ({"limit": "0"}, "limit:")],
+    [
+        ({"cursor": "bm90IGpzb24"}, "cursor: not one this list gave"),
+        ({"limit": "0"}, "limit:"),
+        ({"q": "слово " * 50}, "q: at most 200 characters"),
+    ],
 )
 async def test_a_bad_cursor_or_limit_is_refused_with_the_reason(
     rest: Api, params: dict[str, str], reason: str

@@ -130,7 +130,7 @@ def test_an_agent_answers_a_telegram_customer_from_the_inbox(
     assert "Ольга" in page.inner_text(".conversations")
 
 
-def test_the_list_of_a_busy_day_scrolls_on_past_its_first_page(
+def test_the_list_of_a_busy_day_scrolls_on_past_its_first_page_and_searches(
     chromium: Browser, product: Product
 ) -> None:
     for user_id in range(7300, 7405):
@@ -163,6 +163,13 @@ def test_the_list_of_a_busy_day_scrolls_on_past_its_first_page(
     assert rows.count() == 105
     page.locator("a.more").scroll_into_view_if_needed()
     page.wait_for_selector("text=Заказ 7405")
+
+    page.keyboard.press("/")  # searches, in other word forms too
+    page.keyboard.type("заказа 7350")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".list h1 >> text=1")
+    assert re.findall(r"Заказ (\d+)", page.inner_text("ul.conversations")) == ["7350"]
+    shoot(page, "inbox-search.png")
 
 
 def shown_in_full(image: Locator) -> None:

@@ -1,0 +1,101 @@
+"""Searching the inbox: by the words of the messages in any of their forms, Russian and English,
+by the customer's name and by their id on the network; on both stores."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.bus.memory import MemoryBus
+from bridge.domain import Network
+from bridge.inbox.search import matching
+from bridge.inbox.views import InboxQuery, View, inbox
+from bridge.pipeline.worker import Pipeline
+from bridge.settings import Settings
+from bridge.store.models import conversations, utcnow
+from tests.factories import entries, inbound
+
+SLA = dict.fromkeys(Network, 30)
+
+
+@pytest.fixture
+async def written(engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings) -> None:
+    """Three customers waiting for an agent; Ольга wrote twice."""
+    pipeline = Pipeline(engine, memory_bus, settings, responder=None)
+    await pipeline.handle(
+        entries(
+            inbound(101, 1, "Здравствуйте, мой заказ не пришёл"),
+            inbound(101, 2, "Номер 5521"),
+            inbound(202, 1, "I keep ordering and nothing arrives"),
+            inbound(303, 1, "Как поменять пароль от вайфая?"),
+        )
+    )
+
+
+async def found(engine: AsyncEngine, words: str) -> list[str]:
+    result = await inbox(engine, 0, InboxQuery(View.WAITING, search=words), SLA, utcnow())
+    return sorted(row.preview for row in result.rows)
+
+
+@pytest.mark.usefixtures("written")
+async def test_russian_words_are_found_in_other_forms(engine: AsyncEngine) -> None:
+    assert await found(engine, "заказы пришел") == ["Номер 5521"]
+
+
+@pytest.mark.usefixtures("written")
+async def test_english_words_are_found_in_other_forms(engine: AsyncEngine) -> None:
+    assert await found(engine, "orders") == ["I keep ordering and nothing arrives"]
+
+
+@pytest.mark.usefixtures("written")
+async def test_every_word_must_be_found(engine: AsyncEngine) -> None:
+    assert await found(engine, "заказ вайфай") == []
+
+
+@pytest.mark.usefixtures("written")
+async def test_a_customers_name_finds_their_conversation(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    pipeline = Pipeline(engine, memory_bus, settings, responder=None)
+    await pipeline.handle(entries(inbound(404, 1, "добрый день")))
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE identities SET display_name = 'Ольга Петрова'"))
+
+    assert len(await found(engine, "Петрова")) == 4
+
+
+@pytest.mark.usefixtures("written")
+async def test_a_network_id_finds_the_customers_conversation(engine: AsyncEngine) -> None:
+    assert await found(engine, "303") == ["Как поменять пароль от вайфая?"]
+
+
+@pytest.mark.usefixtures("written")
+async def test_the_counts_are_those_of_the_search(engine: AsyncEngine) -> None:
+    query = InboxQuery(View.WAITING, search="пароль")
+
+    result = await inbox(engine, 0, query, SLA, utcnow())
+
+    assert result.counts[View.WAITING] == 1
+    assert result.by_language == {"ru": 1}
+
+
+@pytest.mark.usefixtures("written")
+@pytest.mark.parametrize("words", ['"; DROP TABLE messages; --', "100% _x_ \\", "да", "ё", "*"])
+async def test_any_text_searches_without_error(engine: AsyncEngine, words: str) -> None:
+    assert await found(engine, words) == []
+
+
+async def test_postgresql_searches_through_the_index(engine: AsyncEngine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the GIN index is PostgreSQL's")
+    query = sa.select(conversations.c.id).where(matching("postgresql", "заказ"))
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SET enable_seqscan = off"))
+        plan = (await conn.execute(sa.text("EXPLAIN " + _sql(query, engine)))).scalars().all()
+
+    assert any("ix_messages_search" in line for line in plan), plan
+
+
+def _sql(query: sa.Select[tuple[int]], engine: AsyncEngine) -> str:
+    return str(query.compile(engine, compile_kwargs={"literal_binds": True}))
