@@ -1,9 +1,11 @@
 """`supportbridge bench inbox`: how long the inbox takes to serve its heaviest pages on
-PostgreSQL — the list with many open conversations, and one long conversation.
+PostgreSQL — the list with many conversations (first page, a page deep in the list, searches),
+and one long conversation.
 
-Fills its own database (`sb_bench_inbox`, recreated) with N open conversations (a customer, an
-identity, a few messages each) and one conversation of M messages, then times real HTTP requests
-to a running inbox (server time: the request measured inside the server, template included).
+Fills its own database (`sb_bench_inbox`, recreated) with N conversations (a customer, an
+identity, K messages each, two in three of them Russian, worded from a support vocabulary in its
+word forms) and one conversation of M messages, then times real HTTP requests to a running inbox
+(server time: the request measured inside the server, template included).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,6 +36,30 @@ from bridge.web.auth import issue_api_token
 BENCH_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/sb_bench_inbox"
 CHUNK = 5000
 SERVER_TIME = "X-Server-Time-Ms"
+
+
+# what customers of a shop write, in several forms of each word: searches must find the others
+RUSSIAN = (
+    "заказ заказа заказы заказом доставка доставки доставку оплата оплаты оплатил карта карты "
+    "картой пароль пароля роутер роутера интернет возврат возврата деньги денег курьер курьера "
+    "адрес адреса тариф тарифа скидка скидку счёт счета приложение приложении не пришёл пришла "
+    "где когда почему можно помогите пожалуйста сломался списали дважды"
+).split()
+ENGLISH = (
+    "order orders ordered delivery delivered payment payments paid card cards password router "
+    "internet refund refunds money courier address plan discount invoice app where when why "
+    "please help broken charged twice"
+).split()
+# (name, q): a common word, two words, a word in English, a customer's name, a network id,
+# a word nobody wrote
+SEARCHES = (
+    ("common_word", "заказы"),
+    ("two_words", "возврат денег"),
+    ("english_word", "refunded"),
+    ("customer_name", "Customer 4242"),
+    ("network_id", "4242"),
+    ("no_match", "зонтик"),
+)
 
 
 @dataclass(frozen=True)
@@ -117,7 +144,7 @@ async def fill(engine: AsyncEngine, options: InboxBenchOptions) -> int:
             await conn.execute(
                 sa.insert(messages),
                 [
-                    _message(cid, networks[i % len(networks)], k, now)
+                    _message(cid, networks[i % len(networks)], k, now, _words(rng, i))
                     for i, cid in zip(ids, conversation_ids, strict=True)
                     for k in range(options.messages_per_conversation)
                 ],
@@ -128,7 +155,7 @@ async def fill(engine: AsyncEngine, options: InboxBenchOptions) -> int:
             await conn.execute(
                 sa.insert(messages),
                 [
-                    _message(long_id, network, k, now)
+                    _message(long_id, network, k, now, _words(rng, k))
                     for k in range(start, min(options.long_conversation, start + CHUNK))
                 ],
             )
@@ -138,14 +165,22 @@ async def fill(engine: AsyncEngine, options: InboxBenchOptions) -> int:
     return int(long_id)
 
 
-def _message(conversation_id: int, network: Network, k: int, now: dt.datetime) -> dict[str, Any]:
+def _words(rng: random.Random, i: int) -> str:
+    """A message of conversation `i`: Russian two times in three, as the conversation's language."""
+    vocabulary = RUSSIAN if i % 3 else ENGLISH
+    return " ".join(rng.choices(vocabulary, k=rng.randrange(4, 12)))
+
+
+def _message(
+    conversation_id: int, network: Network, k: int, now: dt.datetime, text: str
+) -> dict[str, Any]:
     inbound = k % 2 == 0
     return {
         "conversation_id": conversation_id,
         "network": network,
         "direction": Direction.INBOUND if inbound else Direction.OUTBOUND,
         "author_kind": AuthorKind.CUSTOMER if inbound else AuthorKind.AGENT,
-        "text": f"message {k}: " + "lorem ipsum dolor sit amet " * 3,
+        "text": text,
         "delivery_status": None if inbound else DeliveryStatus.SENT,
         "created_at": now - dt.timedelta(seconds=10_000 - k),
     }
@@ -159,18 +194,38 @@ async def server_time(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
-async def timed(session: aiohttp.ClientSession, url: str, token: str, n: int) -> dict[str, float]:
+async def timed(
+    session: aiohttp.ClientSession, url: str, token: str, n: int, **params: str
+) -> dict[str, float]:
+    """Server time of `n` requests; for the list API, also how many rows a page had."""
     server: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
     for _ in range(n):
-        async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
+        async with session.get(url, headers=headers, params=params) as response:
             assert response.status == 200, await response.text()
-            await response.read()
+            body = await response.read()
             server.append(float(response.headers[SERVER_TIME]))
-    return {
+    figures = {
         "p50_ms": round(percentile(server, 0.5), 1),
         "p95_ms": round(percentile(server, 0.95), 1),
         "max_ms": round(max(server), 1),
     }
+    if url.endswith("/api/conversations"):
+        figures["rows"] = len(orjson.loads(body)["conversations"])
+    return figures
+
+
+async def deep_cursor(session: aiohttp.ClientSession, base: str, token: str, pages: int) -> str:
+    """The cursor of the page `pages` pages into the open conversations."""
+    cursor = ""
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(pages):
+        params = {"view": "open", **({"cursor": cursor} if cursor else {})}
+        async with session.get(
+            f"{base}/api/conversations", headers=headers, params=params
+        ) as response:
+            cursor = orjson.loads(await response.read())["next_cursor"]
+    return cursor
 
 
 async def run_inbox_bench(options: InboxBenchOptions) -> dict[str, object]:
@@ -194,7 +249,9 @@ async def run_inbox_bench(options: InboxBenchOptions) -> dict[str, object]:
             async with aiohttp.ClientSession() as session:
                 await timed(session, f"{base}/?view=open", token, 3)  # warm caches
                 figures = {
-                    "open_conversations": options.conversations,
+                    "conversations": options.conversations,
+                    "messages": options.conversations * options.messages_per_conversation
+                    + options.long_conversation,
                     "list_all_open": await timed(
                         session, f"{base}/?view=open", token, options.requests
                     ),
@@ -202,7 +259,29 @@ async def run_inbox_bench(options: InboxBenchOptions) -> dict[str, object]:
                         session, f"{base}/?view=waiting", token, options.requests
                     ),
                     "list_api": await timed(
-                        session, f"{base}/api/conversations?view=open", token, options.requests
+                        session, f"{base}/api/conversations", token, options.requests, view="open"
+                    ),
+                    "list_api_page_100": await timed(
+                        session,
+                        f"{base}/api/conversations",
+                        token,
+                        options.requests,
+                        view="open",
+                        cursor=await deep_cursor(session, base, token, 100),
+                    ),
+                    "search_api": {
+                        name: await timed(
+                            session,
+                            f"{base}/api/conversations",
+                            token,
+                            options.requests,
+                            view="open",
+                            q=q,
+                        )
+                        for name, q in SEARCHES
+                    },
+                    "search_page_common_word": await timed(
+                        session, f"{base}/", token, options.requests, view="open", q="заказы"
                     ),
                     "long_conversation_messages": options.long_conversation,
                     "conversation_page": await timed(

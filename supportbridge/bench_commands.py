@@ -99,16 +99,32 @@ def bench_kb(articles: int, queries: int, embeddings: str, embeddings_model: str
 
 @bench.command("inbox")
 @click.option("--conversations", type=click.IntRange(min=1), default=10_000, show_default=True)
-@click.option("--messages", type=click.IntRange(min=1), default=2_000, show_default=True)
+@click.option(
+    "--messages-each",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Messages of every conversation.",
+)
+@click.option(
+    "--messages",
+    type=click.IntRange(min=1),
+    default=2_000,
+    show_default=True,
+    help="Messages of the one long conversation.",
+)
 @click.option("--requests", type=click.IntRange(min=1), default=30, show_default=True)
-def bench_inbox(conversations: int, messages: int, requests: int) -> None:
-    """Server time of the inbox list and of a long conversation on PostgreSQL."""
+def bench_inbox(conversations: int, messages_each: int, messages: int, requests: int) -> None:
+    """Server time of the inbox list, its search and a long conversation on PostgreSQL."""
     import json
 
     from bench.inbox import InboxBenchOptions, run
 
     settings_or_exit()
     options = InboxBenchOptions(
-        conversations=conversations, long_conversation=messages, requests=requests
+        conversations=conversations,
+        messages_per_conversation=messages_each,
+        long_conversation=messages,
+        requests=requests,
     )
     click.echo(json.dumps(run(options)))
