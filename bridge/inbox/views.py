@@ -149,36 +149,55 @@ async def inbox(
         # one row more than the page: whether another page follows
         .limit(query.limit + 1)
     )
-    counts = sa.select(
-        *(
-            sa.func.count().filter(_view_condition(view, agent_id)).label(view.value)
-            for view in View
-        )
-    ).where(*narrow)
-    # Each filter's counts leave out its own choice, so they tell what choosing another gives.
-    networks = (
-        sa.select(c.network, sa.func.count())
-        .where(in_view, *by_language, *searched)
-        .group_by(c.network)
-    )
-    languages = (
-        sa.select(c.language, sa.func.count())
-        .where(in_view, c.language.is_not(None), *by_network, *searched)
-        .group_by(c.language)
+    # Every count from one scan: conversations grouped by what the views and filters ask of
+    # them (a few dozen groups), then summed here.
+    mine = sa.func.coalesce(c.assignee_id == agent_id, False).label("mine")
+    groups = (
+        sa.select(c.state, mine, c.network, c.language, sa.func.count().label("n"))
+        .where(*searched)
+        .group_by(c.state, mine, c.network, c.language)
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(page)).all()
-        totals = (await conn.execute(counts)).one()._mapping
-        per_network = {Network(n): int(count) for n, count in await conn.execute(networks)}
-        per_language = {str(lang): int(count) for lang, count in await conn.execute(languages)}
+        counted = [_Group(*row) for row in await conn.execute(groups)]
     last = rows[query.limit - 1] if len(rows) > query.limit else None
+    in_network = [g for g in counted if query.network in (None, g.network)]
+    narrowed = [g for g in in_network if query.language in (None, g.language)]
+    # Each filter's counts leave out its own choice, so they tell what choosing another gives.
+    shown = [g for g in counted if g.in_view(query.view)]
+    per_network = [g for g in shown if query.language in (None, g.language)]
+    per_language: dict[str, int] = {}
+    for g in shown:
+        if g.language is not None and query.network in (None, g.network):
+            per_language[g.language] = per_language.get(g.language, 0) + g.n
     return Inbox(
         [_row(row, sla_minutes, now) for row in rows[: query.limit]],
-        {view: int(totals[view.value] or 0) for view in View},
-        {network: per_network.get(network, 0) for network in Network},
+        {view: sum(g.n for g in narrowed if g.in_view(view)) for view in View},
+        {network: sum(g.n for g in per_network if g.network == network) for network in Network},
         per_language,
         None if last is None else Cursor(last.sort_key, last.id),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """How many conversations have one state, network and language, and whether mine."""
+
+    state: ConversationState
+    mine: bool
+    network: Network
+    language: str | None
+    n: int
+
+    def in_view(self, view: View) -> bool:
+        """`_view_condition`, for a group already counted."""
+        if view is View.WAITING:
+            return self.state is ConversationState.WAITING
+        if view is View.MINE:
+            return self.mine and self.state in OPEN_STATES
+        if view is View.RESOLVED:
+            return self.state is ConversationState.RESOLVED
+        return self.state in OPEN_STATES
 
 
 def _after(

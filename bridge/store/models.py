@@ -19,11 +19,17 @@ from bridge.domain import (
     Network,
 )
 
+# Made by migrations, not by these models (expression and partial indexes, SQLite's FTS5 table
+# and the tables FTS5 keeps behind it): the comparison of the two leaves them out.
+MIGRATION_ONLY = (
+    "ix_messages_search",
+    "ix_conversations_open_order",
+    "ix_conversations_resolved_order",
+)
 
-def is_search_object(name: str) -> bool:
-    """The messages' full-text search of migration 0013, made by it and not by these models:
-    PostgreSQL's index, SQLite's table and the tables FTS5 keeps behind it."""
-    return name == "ix_messages_search" or name.startswith("message_search")
+
+def made_by_migration_only(name: str) -> bool:
+    return name in MIGRATION_ONLY or name.startswith("message_search")
 
 
 def utcnow() -> dt.datetime:

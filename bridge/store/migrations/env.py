@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from bridge.store.models import Base, is_search_object
+from bridge.store.models import Base, made_by_migration_only
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -15,7 +15,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
-    include_name=lambda name, kind, _parents: not is_search_object(name or ""),
+    include_name=lambda name, kind, _parents: not made_by_migration_only(name or ""),
 )
 with context.begin_transaction():
     context.run_migrations()

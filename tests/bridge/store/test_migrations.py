@@ -26,7 +26,7 @@ from bridge.store.models import (
     conversations,
     customers,
     identities,
-    is_search_object,
+    made_by_migration_only,
     messages,
     utcnow,
 )
@@ -40,7 +40,7 @@ async def table_names(url: str) -> set[str]:
     try:
         async with engine.connect() as conn:
             names = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
-            return {name for name in names if not is_search_object(name)}
+            return {name for name in names if not made_by_migration_only(name)}
     finally:
         await engine.dispose()
 
@@ -66,7 +66,7 @@ async def schema_diff(url: str, metadata: sa.MetaData) -> list[Any]:
 
 
 def _models_only(name: str | None, kind: str, _parents: object) -> bool:
-    return not is_search_object(name or "")
+    return not made_by_migration_only(name or "")
 
 
 @pytest.fixture
