@@ -26,8 +26,10 @@ _message_search = sa.table("message_search", sa.column("rowid"), sa.column("mess
 
 
 def search_words(text: str | None) -> str | None:
-    """What an agent typed into the search box: None when blank; too long is refused."""
-    words = " ".join((text or "").split())
+    """What an agent typed into the search box: None when blank; too long is refused. Control
+    characters are spaces (PostgreSQL refuses a NUL in text)."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in text or "")
+    words = " ".join(printable.split())
     if len(words) > MAX_QUERY_LENGTH:
         raise ValueError(f"q: at most {MAX_QUERY_LENGTH} characters")
     return words or None

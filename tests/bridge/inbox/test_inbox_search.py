@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
 from bridge.domain import Network
-from bridge.inbox.search import matching
+from bridge.inbox.search import matching, search_words
 from bridge.inbox.views import InboxQuery, View, inbox
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
@@ -84,6 +84,14 @@ async def test_the_counts_are_those_of_the_search(engine: AsyncEngine) -> None:
 @pytest.mark.parametrize("words", ['"; DROP TABLE messages; --', "100% _x_ \\", "да", "ё", "*"])
 async def test_any_text_searches_without_error(engine: AsyncEngine, words: str) -> None:
     assert await found(engine, words) == []
+
+
+@pytest.mark.usefixtures("written")
+async def test_control_characters_in_a_search_are_spaces(engine: AsyncEngine) -> None:
+    words = search_words("пароль\x00\x1b")
+
+    assert words == "пароль"
+    assert await found(engine, words) == ["Как поменять пароль от вайфая?"]
 
 
 async def test_postgresql_searches_through_the_index(engine: AsyncEngine) -> None:

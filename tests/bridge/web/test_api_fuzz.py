@@ -60,6 +60,14 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         process.wait(timeout=20)
 
 
+def without_a_made_up_cursor(case: schemathesis.Case) -> schemathesis.Case:
+    """A list's cursor is only ever one an earlier page answered: a generated string is refused
+    with 400 by design (test_web_api checks that), which the schema cannot say."""
+    if case.query:
+        case.query.pop("cursor", None)
+    return case
+
+
 def test_no_generated_request_breaks_the_api(product: Running) -> None:
     """Every operation, with bodies and parameters generated from the document."""
     schema = schemathesis.openapi.from_url(f"{product.base}/api/openapi.json")
@@ -68,7 +76,7 @@ def test_no_generated_request_breaks_the_api(product: Running) -> None:
     assert len(operations) >= 15
     for operation in operations:
 
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy().map(without_a_made_up_cursor))
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
         def call(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=headers)
