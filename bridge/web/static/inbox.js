@@ -151,21 +151,52 @@ function composerHelpers() {
   });
 }
 
-// "/" searches, as in most web apps; typed into a field, it is just a slash.
-function searchShortcut() {
-  const search = document.getElementById("search");
-  if (!search) return;
-  document.addEventListener("keydown", (event) => {
-    const typing = event.target.closest("input, textarea, select, [contenteditable]");
-    if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
-      event.preventDefault();
-      search.focus();
+// The keys of the "?" dialog. None acts while the agent types in a field, but Ctrl+Enter sends.
+// j/k on a conversation follow the list it was opened from (kept for the browser tab).
+function shortcuts() {
+  const rows = () => [...document.querySelectorAll(".conversation-row")];
+  if (rows().length) {
+    sessionStorage.setItem("sb-list", JSON.stringify(rows().map((row) => row.dataset.conversation)));
+  }
+  const thread = document.querySelector(".thread[data-conversation]");
+  const step = (by) => {
+    const listed = rows();
+    if (listed.length) {
+      const at = listed.indexOf(document.activeElement);
+      listed[Math.min(Math.max(at + by, 0), listed.length - 1)].focus();
+      return;
     }
+    if (!thread) return;
+    const ids = JSON.parse(sessionStorage.getItem("sb-list") || "[]");
+    const at = ids.indexOf(thread.dataset.conversation);
+    if (at >= 0 && ids[at + by]) location.href = `/c/${ids[at + by]}`;
+  };
+  const keys = {
+    "?": () => document.getElementById("shortcuts")?.showModal(),
+    "/": () => (document.getElementById("search") || document.getElementById("kb-search"))?.focus(),
+    j: () => step(1),
+    k: () => step(-1),
+    r: () => document.querySelector("#composer textarea")?.focus(),
+    e: () => document.querySelector("form[action$='/resolve']")?.requestSubmit(),
+  };
+  document.addEventListener("keydown", (event) => {
+    const field = event.target.closest?.("input, textarea, select, [contenteditable]");
+    if (field) {
+      if (field.matches("#composer textarea") && event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        field.form.requestSubmit();
+      }
+      return;
+    }
+    const act = keys[event.key];
+    if (!act || event.ctrlKey || event.metaKey || event.altKey) return;
+    event.preventDefault();
+    act();
   });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  searchShortcut();
+  shortcuts();
   composerHelpers();
   autosubmit();
   tickSla();

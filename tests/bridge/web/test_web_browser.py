@@ -172,6 +172,44 @@ def test_the_list_of_a_busy_day_scrolls_on_past_its_first_page_and_searches(
     shoot(page, "inbox-search.png")
 
 
+def test_an_agent_works_the_inbox_from_the_keyboard(chromium: Browser, product: Product) -> None:
+    for user_id, text in (
+        (7501, "Где мой заказ?"),
+        (7502, "Не приходит код"),
+        (7503, "Сломался роутер"),
+    ):
+        product.customer_writes(user_id, f"{text} Позовите оператора")
+    page = sign_in(chromium, product)
+    rows = page.locator(".conversation-row")
+    deadline = time.monotonic() + 20
+    while rows.count() < 3:
+        assert time.monotonic() < deadline, "the three conversations did not arrive"
+        time.sleep(0.3)
+        page.reload()
+    is_focused = "el => el === document.activeElement"
+
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    shoot(page, "inbox-shortcuts.png")
+    page.keyboard.press("Escape")
+    assert not page.locator("#shortcuts").is_visible()
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    assert rows.nth(1).evaluate(is_focused)
+    ids = [rows.nth(n).get_attribute("data-conversation") for n in range(3)]
+
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{product.base}/c/{ids[1]}")
+    page.keyboard.press("k")  # the previous one of the list it was opened from
+    page.wait_for_url(f"{product.base}/c/{ids[0]}")
+    page.keyboard.press("r")
+    page.keyboard.type("Сейчас проверю")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector(".msg.from-agent >> text=Сейчас проверю")
+    page.keyboard.press("e")
+    page.wait_for_selector(".thread-head .state-resolved")
+
+
 def shown_in_full(image: Locator) -> None:
     """Until the image has loaded (the page's CSP forbids the eval that wait_for_function's
     polling needs, so Python polls)."""
