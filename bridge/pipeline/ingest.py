@@ -35,6 +35,7 @@ class ConversationRow:
     misses: int
     answered_message_id: int | None
     awaiting_since: dt.datetime | None
+    assignee_id: int | None  # read only: whom the live inbox tells of the customer's message
     changed: bool = False
 
 
@@ -281,6 +282,7 @@ async def _select_conversations(
                 c.misses,
                 c.answered_message_id,
                 c.awaiting_since,
+                c.assignee_id,
             ).where(c.network == network, c.chat_id.in_(chat_ids))
         )
         for row in result.all():

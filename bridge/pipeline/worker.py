@@ -340,7 +340,12 @@ def _events(
         Event(
             kind=EventKind.MESSAGE_CREATED,
             conversation_id=s.conversation.id,
-            data={"message_id": s.message_id},
+            # a customer's message, and whose conversation it is: the agent's page may alert
+            data={
+                "message_id": s.message_id,
+                "author": "customer",
+                "assignee_id": s.conversation.assignee_id,
+            },
         )
         for s in stored
     ]

@@ -93,6 +93,7 @@ function listen() {
     socket.onopen = () => { delay = 1000; };
     socket.onmessage = (message) => {
       const event = JSON.parse(message.data);
+      alertAgent(event);
       // "subscribed": whatever happened between rendering and now is fetched once.
       if (event.kind !== "subscribed" && conversation && event.conversation_id !== conversation) return;
       clearTimeout(pending);
@@ -151,6 +152,55 @@ function composerHelpers() {
   });
 }
 
+// Desktop notifications and a sound, each switched on for this browser in the list's panel: for
+// a conversation that starts waiting, and for a customer's message in a conversation of mine.
+const ALERT_KEYS = { desktop: "sb-alert-desktop", sound: "sb-alert-sound" };
+
+function alertSwitches() {
+  for (const [kind, key] of Object.entries(ALERT_KEYS)) {
+    const box = document.getElementById(`alert-${kind}`);
+    if (!box) continue;
+    box.checked = localStorage.getItem(key) === "1";
+    box.addEventListener("change", async () => {
+      if (box.checked && kind === "desktop") {
+        const allowed = "Notification" in window && (await Notification.requestPermission()) === "granted";
+        box.checked = allowed;  // the browser said no: nothing would be shown
+      }
+      localStorage.setItem(key, box.checked ? "1" : "0");
+    });
+  }
+}
+
+function alertAgent(event) {
+  const body = document.body.dataset;
+  let text = null;
+  if (event.kind === "conversation.state" && event.data.state === "waiting") {
+    text = body.alertWaiting;
+  } else if (event.kind === "message.created" && event.data.author === "customer"
+             && String(event.data.assignee_id) === body.agent) {
+    text = body.alertReply;
+  }
+  if (!text) return;
+  if (localStorage.getItem(ALERT_KEYS.desktop) === "1" && "Notification" in window
+      && Notification.permission === "granted") {
+    const shown = new Notification("supportbridge", { body: text, tag: `sb-${event.conversation_id}` });
+    shown.onclick = () => { window.focus(); location.href = `/c/${event.conversation_id}`; };
+  }
+  if (localStorage.getItem(ALERT_KEYS.sound) === "1") beep();
+}
+
+function beep() {
+  const audio = new AudioContext();
+  const tone = audio.createOscillator();
+  const volume = audio.createGain();
+  tone.frequency.value = 880;
+  volume.gain.value = 0.1;
+  tone.connect(volume).connect(audio.destination);
+  tone.onended = () => audio.close();
+  tone.start();
+  tone.stop(audio.currentTime + 0.15);
+}
+
 // The keys of the "?" dialog. None acts while the agent types in a field, but Ctrl+Enter sends.
 // j/k on a conversation follow the list it was opened from (kept for the browser tab).
 function shortcuts() {
@@ -197,6 +247,7 @@ function shortcuts() {
 
 document.addEventListener("DOMContentLoaded", () => {
   shortcuts();
+  alertSwitches();
   composerHelpers();
   autosubmit();
   tickSla();

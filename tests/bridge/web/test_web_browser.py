@@ -210,6 +210,56 @@ def test_an_agent_works_the_inbox_from_the_keyboard(chromium: Browser, product: 
     page.wait_for_selector(".thread-head .state-resolved")
 
 
+# The headless browser shows no notification and plays no sound: these stand-ins record them.
+RECORD_ALERTS = """
+window.alerted = [];
+window.Notification = class {
+  constructor(title, options) { window.alerted.push(options.body); }
+  static get permission() { return "granted"; }
+  static requestPermission() { return Promise.resolve("granted"); }
+};
+window.AudioContext = class {
+  constructor() { window.alerted.push("sound"); }
+  createOscillator() { return { frequency: {}, connect: (next) => next, start() {}, stop() {} }; }
+  createGain() { return { gain: {}, connect: (next) => next }; }
+  get destination() { return {}; }
+  get currentTime() { return 0; }
+  close() {}
+};
+"""
+
+
+def alerted(page: Page, count: int) -> list[str]:
+    deadline = time.monotonic() + 15
+    while len(shown := page.evaluate("() => window.alerted")) < count:
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.2)
+    return list(shown)
+
+
+def test_an_agent_is_alerted_of_a_waiting_customer_and_of_a_reply_in_their_conversation(
+    chromium: Browser, product: Product
+) -> None:
+    page = sign_in(chromium, product)
+    page.context.add_init_script(RECORD_ALERTS)
+    page.reload()
+    page.check("#alert-desktop")
+    page.check("#alert-sound")
+    page.reload()  # the switches are kept in this browser
+    assert page.is_checked("#alert-desktop") and page.is_checked("#alert-sound")
+    page.wait_for_timeout(500)  # the page's live socket is open
+
+    product.customer_writes(7601, "Позовите оператора, пожалуйста")
+    assert alerted(page, 2) == ["A customer is waiting for an agent", "sound"]
+
+    page.click("text=Позовите оператора, пожалуйста")
+    page.click("button:has-text('Claim')")
+    page.wait_for_selector(".thread-head .state-assigned")
+    page.wait_for_timeout(500)
+    product.customer_writes(7601, "Я ещё здесь")
+    assert "A customer wrote in one of your conversations" in alerted(page, 2)
+
+
 def shown_in_full(image: Locator) -> None:
     """Until the image has loaded (the page's CSP forbids the eval that wait_for_function's
     polling needs, so Python polls)."""
