@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.domain import ConversationState, DecisionOutcome, DeliveryStatus, Network
 from bridge.inbox.paging import PAGE_SIZE, Cursor
 from bridge.inbox.search import matching
-from bridge.store.models import agents, conversations, decisions, identities, messages, utcnow
+from bridge.store.models import (
+    agents,
+    conversation_reads,
+    conversations,
+    decisions,
+    identities,
+    messages,
+    utcnow,
+)
 
 SLA_AMBER_SHARE = 0.75  # the clock turns amber when three quarters of the SLA are gone
 
@@ -70,6 +78,7 @@ class InboxRow:
     handoff_reason: str | None
     assignee: str | None
     sla: Sla | None
+    unread: bool  # the customer wrote since this agent last opened it
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +121,15 @@ async def inbox(
     narrow = by_network + by_language + searched
     in_view = _view_condition(query.view, agent_id)
     # what the customer said last: the bot's acknowledgements would all read the same
-    preview = (
-        sa.select(messages.c.text)
+    last_inbound = (
+        sa.select(messages.c.id)
         .where(messages.c.conversation_id == c.id, messages.c.direction == "inbound")
         .order_by(messages.c.id.desc())
         .limit(1)
-        .scalar_subquery()
     )
+    preview = last_inbound.with_only_columns(messages.c.text).scalar_subquery()
+    read = conversation_reads.c
+    unread = last_inbound.scalar_subquery() > sa.func.coalesce(read.read_message_id, 0)
     newest_first = query.view is View.RESOLVED
     key = (
         sa.func.coalesce(c.resolved_at, c.last_message_at)
@@ -140,10 +151,15 @@ async def inbox(
             i.external_user_id,
             a.display_name.label("assignee"),
             preview.label("preview"),
+            sa.func.coalesce(unread, False).label("unread"),
             key.label("sort_key"),
         )
         .join(identities, i.id == c.identity_id)
         .outerjoin(agents, a.id == c.assignee_id)
+        .outerjoin(
+            conversation_reads,
+            sa.and_(read.conversation_id == c.id, read.agent_id == agent_id),
+        )
         .where(in_view, *narrow, *after)
         .order_by(*order)
         # one row more than the page: whether another page follows
@@ -225,6 +241,7 @@ def _row(row: Any, sla_minutes: dict[Network, int], now: dt.datetime) -> InboxRo
         handoff_reason=row.handoff_reason,
         assignee=row.assignee,
         sla=sla,
+        unread=bool(row.unread),
     )
 
 

@@ -353,6 +353,20 @@ class ExampleVector(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class ConversationRead(Base):
+    """The newest message an agent has seen in a conversation: newer customer messages mark it
+    unread for that agent."""
+
+    __tablename__ = "conversation_reads"
+
+    agent_id: Mapped[int] = mapped_column(sa.ForeignKey("agents.id"), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    read_message_id: Mapped[int]
+    read_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 def _table(model: type[Base]) -> sa.Table:
     table = model.__table__
     assert isinstance(table, sa.Table)
@@ -377,3 +391,4 @@ thresholds = _table(Threshold)
 threshold_changes = _table(ThresholdChange)
 kept_files = _table(KeptFile)
 example_vectors = _table(ExampleVector)
+conversation_reads = _table(ConversationRead)

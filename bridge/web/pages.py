@@ -31,6 +31,7 @@ from bridge.inbox.customers import (
     undo_link,
 )
 from bridge.inbox.paging import Cursor, page_size
+from bridge.inbox.reads import mark_seen
 from bridge.inbox.search import search_words
 from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
 from bridge.knowledge.articles import load_articles
@@ -193,6 +194,7 @@ async def conversation_page(request: web.Request) -> web.Response:
     if view is None:
         raise web.HTTPNotFound(text="no such conversation")
     engine = request.app[ENGINE]
+    await mark_seen(engine, auth.current_session(request).agent.id, view)
     agents = [a for a in await list_agents(engine) if a.active]
     find = request.query.get("find", "")
     candidates = await find_customers(engine, find, other_than=view.customer_id) if find else []

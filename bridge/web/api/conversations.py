@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from bridge.domain import ConversationState, Network
 from bridge.inbox.paging import MAX_PAGE_SIZE, PAGE_SIZE, Cursor, page_size
+from bridge.inbox.reads import mark_seen
 from bridge.inbox.search import MAX_QUERY_LENGTH, search_words
 from bridge.inbox.views import HistoryMessage, InboxQuery, View, conversation_view, inbox
 from bridge.store.models import utcnow
@@ -39,6 +40,7 @@ class ConversationRowOut(BaseModel):
     handoff_reason: str | None
     assignee: str | None
     sla: SlaOut | None
+    unread: bool = Field(description="the customer wrote since you last opened it")
 
 
 class InboxOut(BaseModel):
@@ -135,4 +137,5 @@ async def get_conversation(request: web.Request) -> web.Response:
     )
     if view is None:
         raise web.HTTPNotFound(text="no such conversation")
+    await mark_seen(request.app[ENGINE], auth.current_session(request).agent.id, view)
     return json_response(ConversationOut.model_validate(view, from_attributes=True))

@@ -210,6 +210,18 @@ async def test_the_list_pages_with_limit_and_cursor_to_a_null_next_cursor(rest: 
     assert len(seen) == len(set(seen)) == 5
 
 
+async def test_reading_a_conversation_through_the_api_marks_it_read(rest: Api) -> None:
+    cid = await rest.conversation(1, "Где мой заказ?")
+
+    async def unread() -> bool:
+        page = await (await rest.client.get("/api/conversations", headers=rest.as_agent())).json()
+        return bool(page["conversations"][0]["unread"])
+
+    assert await unread()
+    await rest.client.get(f"/api/conversations/{cid}", headers=rest.as_agent())
+    assert not await unread()
+
+
 async def test_the_list_searches_the_words_of_the_messages(rest: Api) -> None:
     await rest.conversation(1, "Мой заказ не пришёл")
     await rest.conversation(2, "Как поменять пароль?")

@@ -639,6 +639,16 @@ async def test_the_inbox_page_links_to_the_next_page_of_a_long_list(site: Web) -
     assert 'class="more"' not in second
 
 
+async def test_the_list_marks_a_conversation_unread_until_the_agent_opens_it(site: Web) -> None:
+    await site.sign_in(site.agent)
+    cid = await site.customer_writes(1, 1, "Где мой заказ?")
+    assert 'class="conversation-row unread"' in await (await site.client.get("/")).text()
+
+    await site.client.get(f"/c/{cid}")
+
+    assert "conversation-row unread" not in await (await site.client.get("/")).text()
+
+
 async def test_the_threshold_page_shows_the_share_of_questions_no_article_answers(
     site: Web, memory_bus: MemoryBus, settings: Settings
 ) -> None:
