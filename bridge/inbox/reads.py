@@ -3,10 +3,10 @@ a customer's newer message makes it unread again (the list's marker)."""
 
 from __future__ import annotations
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.inbox.views import ConversationView
+from bridge.store.engine import dialect_insert
 from bridge.store.models import conversation_reads, utcnow
 
 
@@ -22,9 +22,8 @@ async def mark_read(
 ) -> None:
     """The agent has seen the conversation up to `newest_message_id`; never moves back (a page
     rendered earlier may report after a later one)."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     r = conversation_reads.c
-    statement = dialect.insert(conversation_reads).values(
+    statement = dialect_insert(engine.dialect.name, conversation_reads).values(
         agent_id=agent_id,
         conversation_id=conversation_id,
         read_message_id=newest_message_id,

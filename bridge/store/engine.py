@@ -48,8 +48,13 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
+def dialect_insert(dialect_name: str, table: sa.Table) -> Any:
+    """The INSERT of that dialect, which knows ON CONFLICT (PostgreSQL's and SQLite's alike)."""
+    if dialect_name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def insert_ignoring_conflicts(conn: AsyncConnection, table: sa.Table) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
+    return dialect_insert(conn.dialect.name, table).on_conflict_do_nothing()

@@ -9,7 +9,7 @@ from bridge.bus.memory import MemoryBus
 from bridge.domain import Network
 from bridge.inbox.agents import add_agent
 from bridge.inbox.reads import mark_read, mark_seen
-from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
+from bridge.inbox.views import ConversationView, InboxQuery, View, conversation_view, inbox
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import utcnow
@@ -23,6 +23,15 @@ async def unread_for(engine: AsyncEngine, agent_id: int) -> list[bool]:
     return [row.unread for row in result.rows]
 
 
+async def opens_the_first(engine: AsyncEngine, agent_id: int) -> ConversationView:
+    """The agent opens the first waiting conversation (as its page does)."""
+    rows = (await inbox(engine, agent_id, InboxQuery(View.WAITING), SLA, utcnow())).rows
+    view = await conversation_view(engine, rows[0].id)
+    assert view is not None
+    await mark_seen(engine, agent_id, view)
+    return view
+
+
 async def test_opening_a_conversation_reads_it_for_that_agent_only(
     engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
 ) -> None:
@@ -32,10 +41,7 @@ async def test_opening_a_conversation_reads_it_for_that_agent_only(
     await pipeline.handle(entries(inbound(1, 1, "Где мой заказ?")))
     assert await unread_for(engine, anna.id) == [True]
 
-    rows = (await inbox(engine, anna.id, InboxQuery(View.WAITING), SLA, utcnow())).rows
-    view = await conversation_view(engine, rows[0].id)
-    assert view is not None
-    await mark_seen(engine, anna.id, view)
+    await opens_the_first(engine, anna.id)
 
     assert await unread_for(engine, anna.id) == [False]
     assert await unread_for(engine, boris.id) == [True]
@@ -47,10 +53,7 @@ async def test_a_newer_customer_message_makes_it_unread_again(
     anna = await add_agent(engine, "anna", "correct horse battery")
     pipeline = Pipeline(engine, memory_bus, settings, responder=None)
     await pipeline.handle(entries(inbound(1, 1, "Где мой заказ?")))
-    rows = (await inbox(engine, anna.id, InboxQuery(View.WAITING), SLA, utcnow())).rows
-    view = await conversation_view(engine, rows[0].id)
-    assert view is not None
-    await mark_seen(engine, anna.id, view)
+    await opens_the_first(engine, anna.id)
 
     await pipeline.handle(entries(inbound(1, 2, "Я ещё здесь")))
 
@@ -63,12 +66,9 @@ async def test_reading_never_moves_back(
     anna = await add_agent(engine, "anna", "correct horse battery")
     pipeline = Pipeline(engine, memory_bus, settings, responder=None)
     await pipeline.handle(entries(inbound(1, 1, "первое"), inbound(1, 2, "второе")))
-    rows = (await inbox(engine, anna.id, InboxQuery(View.WAITING), SLA, utcnow())).rows
-    view = await conversation_view(engine, rows[0].id)
-    assert view is not None
-    await mark_seen(engine, anna.id, view)
+    view = await opens_the_first(engine, anna.id)
 
     # a page rendered before the second message reports after the newer one
-    await mark_read(engine, anna.id, rows[0].id, min(m.id for m in view.history))
+    await mark_read(engine, anna.id, view.id, min(m.id for m in view.history))
 
     assert await unread_for(engine, anna.id) == [False]
