@@ -1,7 +1,8 @@
 """The knowledge base in the conversation store: `kb.articles.Article` rows in and out.
 
 kb/ knows nothing of the store; converting between its Articles and the `articles` table is done
-here. Every write is one transaction, so that an import is all or nothing.
+here. Every write is one transaction, so that an import is all or nothing. Admins' edits of one
+article at a time, recorded with who made them, are in `article_edits`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,18 @@ async def load_articles(engine: AsyncEngine) -> list[Article]:
     """Every article, enabled or not (the matcher skips disabled ones), ordered by id."""
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(articles).order_by(articles.c.id))).mappings()
-        return [_article(row) for row in rows]
+        return [stored_article(row) for row in rows]
+
+
+async def load_article(engine: AsyncEngine, article_id: str) -> Article | None:
+    """The article with this id, or None."""
+    async with engine.connect() as conn:
+        row = (
+            (await conn.execute(sa.select(articles).where(articles.c.id == article_id)))
+            .mappings()
+            .first()
+        )
+    return stored_article(row) if row is not None else None
 
 
 async def seed_articles(engine: AsyncEngine, path: Path) -> int:
@@ -60,7 +72,7 @@ async def _upsert(conn: AsyncConnection, items: Sequence[Article]) -> set[str]:
     """Write `items`; return the ids that were stored before."""
     existing = set((await conn.execute(sa.select(articles.c.id))).scalars())
     now = utcnow()
-    new = [_row(article) | {"created_at": now, "updated_at": now} for article in items]
+    new = [article_row(article) | {"created_at": now, "updated_at": now} for article in items]
     inserts = [row for row in new if row["id"] not in existing]
     updates = [
         {f"b_{key}": value for key, value in row.items() if key != "created_at"}
@@ -81,7 +93,8 @@ async def _upsert(conn: AsyncConnection, items: Sequence[Article]) -> set[str]:
     return existing
 
 
-def _row(article: Article) -> dict[str, Any]:
+def article_row(article: Article) -> dict[str, Any]:
+    """The article's columns, each example with the language read from its text."""
     return {
         "id": article.id,
         "title": article.title,
@@ -96,7 +109,8 @@ def _row(article: Article) -> dict[str, Any]:
     }
 
 
-def _article(row: sa.RowMapping) -> Article:
+def stored_article(row: sa.RowMapping) -> Article:
+    """The Article an `articles` row holds."""
     return Article(
         id=row["id"],
         title=row["title"],

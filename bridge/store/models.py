@@ -338,6 +338,22 @@ class KbArticle(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class ArticleChange(Base):
+    """Who created, changed or deleted a knowledge-base article, when, and each changed field's
+    value before and after. Kept when the article is deleted, so it has no foreign key to it."""
+
+    __tablename__ = "article_changes"
+    __table_args__ = (sa.Index("ix_article_changes_article_id_id", "article_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[str] = mapped_column(sa.String(128))
+    action: Mapped[str] = mapped_column(sa.String(16))  # created | updated | deleted
+    # field -> [before, after]; before is None on creation, after is None on deletion
+    changes: Mapped[dict[str, list[object]]] = mapped_column(sa.JSON)
+    agent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agents.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class ExampleVector(Base):
     """An article example's embedding by one model, kept so that a restart embeds only the
     examples that are new. Keyed by the model's name and the SHA-256 of the text (texts are
@@ -381,6 +397,7 @@ conversations = _table(Conversation)
 messages = _table(Message)
 dead_letters = _table(DeadLetter)
 articles = _table(KbArticle)
+article_changes = _table(ArticleChange)
 decisions = _table(Decision)
 web_sessions = _table(WebSession)
 api_tokens = _table(ApiToken)

@@ -1,27 +1,22 @@
-"""Admin pages: agents and their API tokens, canned responses, and knowledge-base articles (one
-made from an agent's reply in a click). Every path here is under /admin/, which `auth` opens to
-admins only."""
+"""Admin pages: agents and their API tokens, canned responses, knowledge gaps (the articles are
+`kb_pages`). Every path here is under /admin/, which `auth` opens to admins only."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import aiohttp_jinja2
-import sqlalchemy as sa
 from aiohttp import web
 
-from bridge.domain import Direction, Network
+from bridge.domain import Network
 from bridge.inbox.agents import AgentError, Role, add_agent, get_agent, list_agents, update_agent
 from bridge.inbox.canned import CannedError, add_canned, delete_canned, list_canned
-from bridge.knowledge.articles import load_articles, upsert_articles
 from bridge.knowledge.gaps import knowledge_gaps
-from bridge.store.models import conversations, messages, utcnow
+from bridge.store.models import utcnow
 from bridge.web import auth
 from bridge.web.keys import ENGINE
 from bridge.web.openapi import row_id
 from bridge.web.pages import back_with_error, context
-from kb.articles import Article, ArticleError
 
 routes = web.RouteTableDef()
 
@@ -164,104 +159,6 @@ async def delete_canned_action(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="no such canned response")
     await delete_canned(request.app[ENGINE], canned_id)
     raise web.HTTPSeeOther("/admin/canned")
-
-
-@routes.get("/admin/kb")
-async def kb_page(request: web.Request) -> web.Response:
-    return aiohttp_jinja2.render_template(
-        "kb.html",
-        request,
-        context(request, articles=await load_articles(request.app[ENGINE])),
-    )
-
-
-def _slug(text: str) -> str:
-    return "-".join(re.findall(r"[a-zа-я0-9]+", text.lower()))[:48].strip("-")
-
-
-async def _draft_from_reply(request: web.Request, message_id: int) -> dict[str, str]:
-    """The agent's reply as the answer, the customer's question before it as the example."""
-    m = messages.c
-    engine = request.app[ENGINE]
-    async with engine.connect() as conn:
-        reply = (
-            await conn.execute(
-                sa.select(m.id, m.conversation_id, m.text, conversations.c.language)
-                .join(conversations, conversations.c.id == m.conversation_id)
-                .where(
-                    m.id == message_id, m.author_kind == "agent", m.direction == Direction.OUTBOUND
-                )
-            )
-        ).first()
-        if reply is None:
-            raise web.HTTPNotFound(text="no agent reply with this id")
-        question = (
-            await conn.execute(
-                sa.select(m.text)
-                .where(
-                    m.conversation_id == reply.conversation_id,
-                    m.id < reply.id,
-                    m.direction == Direction.INBOUND,
-                )
-                .order_by(m.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-    question = question or ""
-    return {
-        "id": _slug(question) or f"reply-{message_id}",
-        "title": question[:120],
-        "question": question,
-        "language": reply.language or "en",
-        "answer": reply.text,
-    }
-
-
-@routes.get("/admin/kb/new")
-async def new_article_page(request: web.Request) -> web.Response:
-    draft = {"id": "", "title": "", "question": "", "language": "ru", "answer": ""}
-    if "message_id" in request.query:
-        reply_id = row_id(request.query["message_id"])
-        if reply_id is None:
-            raise web.HTTPNotFound(text="no agent reply with this id")
-        draft = await _draft_from_reply(request, reply_id)
-    elif request.query.get("questions"):  # a knowledge gap: its questions as the examples
-        questions = request.query["questions"][:4000]
-        first = questions.splitlines()[0]
-        draft |= {"id": _slug(first), "title": first[:120], "question": questions}
-    return aiohttp_jinja2.render_template(
-        "article_new.html", request, context(request, draft=draft, error=None)
-    )
-
-
-@routes.post("/admin/kb")
-async def create_article_action(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    draft = {
-        key: str(form.get(key, "")).strip()
-        for key in ("id", "title", "question", "language", "answer")
-    }
-    try:
-        if draft["language"] not in ("ru", "en"):
-            raise ArticleError("the answer's language is ru or en")
-        examples = tuple(line.strip() for line in draft["question"].splitlines() if line.strip())
-        article = Article(
-            id=draft["id"],
-            title=draft["title"],
-            answers={draft["language"]: draft["answer"]},
-            examples=examples,
-        )
-        if not draft["answer"]:
-            raise ArticleError("the answer must not be empty")
-        existing = {a.id for a in await load_articles(request.app[ENGINE])}
-        if article.id in existing:
-            raise ArticleError(f"an article with the id {article.id!r} exists already")
-    except ArticleError as exc:
-        return aiohttp_jinja2.render_template(
-            "article_new.html", request, context(request, draft=draft, error=str(exc)), status=400
-        )
-    await upsert_articles(request.app[ENGINE], [article])
-    raise web.HTTPSeeOther("/admin/kb")
 
 
 @routes.get("/admin/gaps")

@@ -25,6 +25,7 @@ from bridge.web import (
     auth,
     dashboard_pages,
     i18n,
+    kb_pages,
     live,
     pages,
     threshold_pages,
@@ -107,6 +108,7 @@ def add_inbox(
     app.middlewares.append(language_middleware)
     app.router.add_routes(pages.routes)
     app.router.add_routes(admin_pages.routes)
+    app.router.add_routes(kb_pages.routes)
     app.router.add_routes(threshold_pages.routes)
     app.router.add_routes(dashboard_pages.routes)
     app.router.add_routes(file_routes)

@@ -28,7 +28,7 @@ from bridge.inbox.agents import AgentError, AgentInfo, get_agent
 from bridge.store.models import api_tokens, utcnow, web_sessions
 from bridge.web import i18n, throttle
 from bridge.web.keys import ENGINE, SETTINGS
-from bridge.web.openapi import MAX_ID
+from bridge.web.openapi import ADMIN_API, MAX_ID
 
 SESSION_COOKIE = "sb_session"
 LOGIN_CSRF_COOKIE = "sb_login_csrf"
@@ -49,7 +49,7 @@ PUBLIC_PREFIXES = (
     "/ws/chat",
     "/api/openapi.json",
 )
-ADMIN_PREFIXES = ("/admin/", "/api/admin/")
+ADMIN_PREFIXES = ("/admin/", ADMIN_API)
 # What `_new_token` makes: "sb_" and 32 random bytes in URL-safe base64.
 TOKEN_SHAPE = re.compile(r"sb_[A-Za-z0-9_-]{43}")
 

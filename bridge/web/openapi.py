@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, JsonSchemaValue, models_json_schema
 
 MAX_ID = 2**31 - 1  # the store's integer keys
+ADMIN_API = "/api/admin/"
 
 
 def row_id(text: str) -> int | None:
@@ -42,6 +43,8 @@ class Endpoint:
     query: tuple[tuple[str, dict[str, Any]], ...]
     # A file fetched from elsewhere (not JSON): its type, and a 502 when it cannot be had.
     file_type: str | None = None
+    # a path parameter that is not a row's id (those are integers), with its schema
+    path_params: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 @dataclass
@@ -61,10 +64,26 @@ class Endpoints:
         admin: bool = False,
         query: tuple[tuple[str, dict[str, Any]], ...] = (),
         file_type: str | None = None,
+        path_params: tuple[tuple[str, dict[str, Any]], ...] = (),
     ) -> Callable[[Handler], Handler]:
+        if admin != path.startswith(ADMIN_API):
+            # `auth` lets only admins under this prefix: the document must say what it does
+            raise ValueError(f"{path}: admin endpoints, and only they, are under {ADMIN_API}")
+
         def register(handler: Handler) -> Handler:
             self.declared.append(
-                Endpoint(method, path, summary, handler, body, answer, admin, query, file_type)
+                Endpoint(
+                    method,
+                    path,
+                    summary,
+                    handler,
+                    body,
+                    answer,
+                    admin,
+                    query,
+                    file_type,
+                    path_params,
+                )
             )
             return handler
 
@@ -109,12 +128,13 @@ class Api:
                     refs[(e.answer, "serialization")] if e.answer is not None else None,
                 ),
             }
+            texts = dict(e.path_params)
             parameters = [
                 {
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                    "schema": texts.get(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
                 }
                 for name in re.findall(r"{(\w+)}", e.path)
             ] + [

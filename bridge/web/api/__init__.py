@@ -11,6 +11,7 @@ from aiohttp import web
 from bridge.knowledge.responder import KnowledgeResponder
 from bridge.web.api import (
     agents,
+    articles,
     attachments,
     conversation_actions,
     conversations,
@@ -32,6 +33,7 @@ api = Api(
         conversation_actions.endpoints,
         customers.endpoints,
         knowledge.endpoints,
+        articles.endpoints,
         agents.endpoints,
     ),
 )

@@ -256,3 +256,10 @@ document.addEventListener("DOMContentLoaded", () => {
   pageOn();
   listen();
 });
+
+// A form with data-confirm (deleting an article) is sent only once the agent confirms it;
+// listened for on the document, so parts swapped in live keep it.
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset?.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});

@@ -1,6 +1,6 @@
 """The inbox in a real browser (Debian's chromium): an agent signs in, sees the conversation a
 Telegram customer starts in the sandbox appear live, replies, the reply reaches the customer,
-resolves it.
+resolves it; an admin edits the knowledge base and the thresholds.
 Customer text never runs as code in the agent's browser."""
 
 from __future__ import annotations
@@ -366,6 +366,41 @@ def test_customer_text_with_markup_executes_nothing_in_the_inbox(
     assert (
         page.query_selector(".messages img, .messages svg, .messages iframe, .messages b") is None
     )
+
+
+def test_an_admin_writes_edits_disables_and_deletes_an_article(
+    chromium: Browser, product: Product
+) -> None:
+    page = sign_in(chromium, product)
+    page.goto(f"{product.base}/admin/kb/new")
+    page.fill("input[name=id]", "gift-cards")
+    page.fill("input[name=title]", "Gift cards")
+    page.fill("textarea[name=answer_ru]", "Подарочные карты продаются в наших салонах.")
+    page.fill("textarea[name=answer_en]", "Gift cards are sold in our shops.")
+    page.fill("textarea[name=examples]", "можно купить подарочную карту?")
+    page.click("button:has-text('Save article')")
+    page.wait_for_selector("h1:has-text('Gift cards')")
+    assert page.input_value("textarea[name=answer_en]") == "Gift cards are sold in our shops."
+
+    examples = page.input_value("textarea[name=examples]")
+    page.fill("textarea[name=examples]", examples + "\ncan I buy a gift card")
+    page.fill("input[name=tags]", "gifts")
+    page.uncheck("input[name=enabled]")
+    page.click("button:has-text('Save')")
+    page.wait_for_selector("h1 .state:has-text('disabled')")
+
+    latest = page.inner_text(".history tbody tr >> nth=0")
+    assert "Admin" in latest  # who: the display name
+    assert "Examples: + can I buy a gift card" in latest
+    assert "Tags: + gifts" in latest
+    assert "Enabled: yes → no" in latest
+    assert "created" in page.inner_text(".history tbody tr >> nth=1")
+    shoot(page, "kb-article-edit.png")
+
+    page.once("dialog", lambda dialog: dialog.accept())  # "Delete this article?"
+    page.click("button:has-text('Delete article')")
+    page.wait_for_url(f"{product.base}/admin/kb")
+    assert "gift-cards" not in page.inner_text("table")
 
 
 def test_an_admin_moves_the_threshold_sees_the_prediction_and_the_bot_follows_it(  # type: ignore[no-untyped-def]

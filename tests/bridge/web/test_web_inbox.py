@@ -551,9 +551,9 @@ async def test_an_admin_turns_an_agents_reply_into_an_article(site: Web) -> None
         data={
             "id": "mir-cards",
             "title": "Карты Мир",
-            "question": "Можно оплатить картой Мир?",
-            "language": "ru",
-            "answer": "Да, мы принимаем карты Мир.",
+            "examples": "Можно оплатить картой Мир?",
+            "answer_ru": "Да, мы принимаем карты Мир.",
+            "enabled": "1",
             "csrf": csrf,
         },
     )
@@ -738,5 +738,5 @@ async def test_a_knowledge_gap_is_one_click_from_a_draft_article(
     assert draft_link is not None
     draft = await (await site.client.get(html.unescape(draft_link[1]))).text()
 
-    examples = re.search(r'<textarea name="question"[^>]*>([^<]*)</textarea>', draft)
+    examples = re.search(r'<textarea name="examples"[^>]*>([^<]*)</textarea>', draft)
     assert examples is not None and set(html.unescape(examples[1]).splitlines()) == asked
