@@ -185,6 +185,11 @@ class Settings(BaseSettings):
     usual_wait_minutes: int = Field(default=15, ge=1)
     handoff_ack_en: str = "Thank you! An agent will answer you soon, usually within {minutes} min."
     handoff_ack_ru: str = "Спасибо! Скоро вам ответит оператор, обычно в течение {minutes} мин."
+    csat_enabled: bool = Field(
+        default=True,
+        description="when an agent resolves a conversation, the customer is asked to rate the "
+        "help (1-5, the network's own buttons) and may add a comment",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -21,6 +22,7 @@ from bridge.domain import (
     HandoffReason,
     OutboundMessage,
 )
+from bridge.inbox.ratings import ask_for_rating
 from bridge.store.models import agents, conversations, decisions, messages, utcnow
 from bridge.store.outbox import load_outbound
 
@@ -149,6 +151,10 @@ async def _check_assignee(conn: AsyncConnection, agent_id: int) -> None:
         raise ActionRefused(f"agent {agent_id} is disabled and cannot be given a conversation")
 
 
+Then = Callable[[AsyncConnection], Awaitable[OutboundMessage | None]]
+"""What else a change of state sends the customer, given the change's transaction."""
+
+
 async def _set_state(
     engine: AsyncEngine,
     bus: Bus,
@@ -158,8 +164,10 @@ async def _set_state(
     allowed_from: tuple[ConversationState, ...],
     refusal: str,
     assignee: int | None = None,
+    then: Then | None = None,
 ) -> None:
-    """`assignee`: the agent the conversation is given to, if it is given to one."""
+    """`assignee`: the agent the conversation is given to, if it is given to one; `then`: what
+    else the change sends the customer, queued in the same transaction."""
     c = conversations.c
     async with engine.begin() as conn:
         state = (
@@ -173,15 +181,24 @@ async def _set_state(
             await _check_assignee(conn, assignee)
             values = {**values, "assignee_id": assignee}
         await conn.execute(sa.update(conversations).where(c.id == conversation_id).values(values))
-    await bus.publish_events(
-        [
+        sent = await then(conn) if then is not None else None
+    events = [
+        Event(
+            kind=EventKind.CONVERSATION_STATE,
+            conversation_id=conversation_id,
+            data={k: v for k, v in values.items() if k in ("state", "assignee_id")},
+        )
+    ]
+    if sent is not None:
+        await bus.publish_outbound([sent])
+        events.append(
             Event(
-                kind=EventKind.CONVERSATION_STATE,
+                kind=EventKind.MESSAGE_CREATED,
                 conversation_id=conversation_id,
-                data={k: v for k, v in values.items() if k in ("state", "assignee_id")},
+                data={"message_id": sent.message_id},
             )
-        ]
-    )
+        )
+    await bus.publish_events(events)
 
 
 async def assign(engine: AsyncEngine, bus: Bus, conversation_id: int, agent_id: int) -> None:
@@ -203,14 +220,24 @@ async def assign(engine: AsyncEngine, bus: Bus, conversation_id: int, agent_id: 
     )
 
 
-async def resolve(engine: AsyncEngine, bus: Bus, conversation_id: int) -> None:
+async def resolve(
+    engine: AsyncEngine, bus: Bus, conversation_id: int, *, ask_rating: bool = True
+) -> None:
+    """Close the conversation; with `ask_rating` (the `csat_enabled` setting) the customer is
+    asked to rate the help, if an agent replied since the last time they were asked."""
+    now = utcnow()
+
+    async def ask(conn: AsyncConnection) -> OutboundMessage | None:
+        return await ask_for_rating(conn, conversation_id, now)
+
     await _set_state(
         engine,
         bus,
         conversation_id,
-        {"state": ConversationState.RESOLVED, "resolved_at": utcnow(), "awaiting_since": None},
+        {"state": ConversationState.RESOLVED, "resolved_at": now, "awaiting_since": None},
         allowed_from=(ConversationState.BOT, ConversationState.WAITING, ConversationState.ASSIGNED),
         refusal="the conversation is resolved already",
+        then=ask if ask_rating else None,
     )
 
 

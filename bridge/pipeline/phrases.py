@@ -1,4 +1,5 @@
-"""What the bot itself says, in Russian and English (the handoff acknowledgement is a setting)."""
+"""What the bot itself says, in Russian and English (the handoff acknowledgement is a setting;
+the request for a rating is sent by the inbox, so it is in `bridge/inbox/ratings.py`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ _TEXTS = {
             "I'm not sure I understood. Could you put it another way? "
             "Or write «operator» and a person will answer."
         ),
+        "rated": "Thank you for your rating!",
+        "add_comment": "Anything to add? Just write it here — or ignore this.",
+        "comment_noted": "Thank you, we have noted it. If you need anything else, just write.",
     },
     "ru": {
         "did_it_help": "Этот ответ помог?",
@@ -28,6 +32,9 @@ _TEXTS = {
             "Не уверен, что правильно понял. Можете сформулировать иначе? "
             "Или напишите «оператор», и вам ответит человек."
         ),
+        "rated": "Спасибо за оценку!",
+        "add_comment": "Хотите что-то добавить? Просто напишите здесь — или пропустите.",
+        "comment_noted": "Спасибо, мы это учтём. Если нужно что-то ещё, просто напишите.",
     },
 }
 

@@ -1,7 +1,8 @@
 """Routing: for each stored customer message, answer it, hand the conversation off, or leave it
 with the agent who has it. Works on in-memory rows; the caller writes the outcome back.
 
-The decision, in order: a "did this help?" button; an explicit request for a person; "that did
+The decision, in order: a rating button (after an agent resolved the conversation) and the
+comment that may follow it; a "did this help?" button; an explicit request for a person; "that did
 not help" after an answer; a strongly negative message; then the responder's best answer, sent
 when its confidence reaches the threshold that applies (unless its article is never-auto). An
 unconfident question just under the threshold is met with "put it another way" once; the second
@@ -11,6 +12,8 @@ one in a row, or one further below, goes to an agent. In shadow mode the bot onl
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bridge.domain import (
@@ -19,6 +22,7 @@ from bridge.domain import (
     ConversationState,
     DecisionOutcome,
     HandoffReason,
+    InboundMessage,
     Network,
 )
 from bridge.pipeline import phrases
@@ -26,10 +30,16 @@ from bridge.pipeline.ingest import ConversationRow, Stored
 from bridge.pipeline.responder import Answer, Question, Responder
 from bridge.pipeline.thresholds import LiveThresholds
 from bridge.settings import Settings
+from bridge.store.ratings import RatingAsk, is_rating_data, parse_rating
 from kb.intents import asks_for_human, is_strongly_negative, says_not_helped
 from kb.language import detect_language
 
+log = logging.getLogger(__name__)
+
 _WITH_PEOPLE = (ConversationState.WAITING, ConversationState.ASSIGNED)
+# After a rating, the customer's next message this soon is its comment: time to type a sentence
+# on a phone, short enough that a new question later reopens the conversation as usual.
+COMMENT_WINDOW = dt.timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +103,17 @@ class Router:
         self.responder = responder
         self.thresholds = thresholds or LiveThresholds(None, settings)
 
-    async def route(self, stored: list[Stored], now: dt.datetime) -> Routed:
-        """In arrival order, so a conversation's state carries from one message to the next."""
+    async def route(
+        self,
+        stored: list[Stored],
+        now: dt.datetime,
+        asks: Mapping[int, Sequence[RatingAsk]] | None = None,
+    ) -> Routed:
+        """In arrival order, so a conversation's state carries from one message to the next.
+        `asks`: the requests for a rating sent in the conversations, by conversation id, changed
+        here by presses and comments for the caller to write back."""
         routed = Routed()
+        asks = asks or {}
         if stored:
             await self.thresholds.refresh()
         for item in stored:
@@ -107,11 +125,18 @@ class Router:
             language = detect_language(text, item.inbound.language)
             if language:
                 conversation.language = language
+            if item.inbound.kind == "button" and is_rating_data(item.inbound.button_data):
+                self._rate(item, asks.get(conversation.id, ()), now, routed)
+                continue
             feedback = phrases.parse_feedback(item.inbound.button_data)
             if item.inbound.kind == "button" and feedback is not None:
                 self._feedback(item, *feedback, now, routed)
                 continue
             if conversation.state is ConversationState.RESOLVED:
+                ask = awaiting_comment(asks.get(conversation.id, ()), now)
+                if ask is not None and is_comment(item.inbound):
+                    self._comment(item, ask, now, routed)
+                    continue
                 self._set_state(conversation, ConversationState.BOT, "reopened", routed)
                 conversation.resolved_at = None
                 conversation.handoff_reason = None
@@ -225,6 +250,30 @@ class Router:
         self._set_state(conversation, ConversationState.RESOLVED, "helped", routed)
         conversation.resolved_at = now
 
+    def _rate(
+        self, item: Stored, asks: Sequence[RatingAsk], now: dt.datetime, routed: Routed
+    ) -> None:
+        """A rating button: the score goes on its request (a second press replaces it). Data
+        that names no request of this conversation (forged, foreign, malformed) changes nothing."""
+        conversation = item.conversation
+        press = parse_rating(item.inbound.button_data)
+        requested = {a.request_message_id: a for a in asks}
+        ask = requested.get(press.request_message_id) if press is not None else None
+        if press is None or ask is None:
+            log.info("a rating press naming no request of conversation %d ignored", conversation.id)
+            return
+        ask.rating, ask.rated_at, ask.changed = press.score, now, True
+        text = phrases.text("rated", conversation.language)
+        if conversation.state is ConversationState.RESOLVED and ask.comment is None:
+            text = f"{text} {phrases.text('add_comment', conversation.language)}"
+        routed.replies.append(_system_reply(item, text, "rated"))
+
+    def _comment(self, item: Stored, ask: RatingAsk, now: dt.datetime, routed: Routed) -> None:
+        """The rating's comment: kept with it; the conversation stays resolved."""
+        ask.comment, ask.commented_at, ask.changed = item.inbound.text.strip(), now, True
+        text = phrases.text("comment_noted", item.conversation.language)
+        routed.replies.append(_system_reply(item, text, "noted"))
+
     def _hand_off(
         self,
         item: Stored,
@@ -295,3 +344,26 @@ def _decision(
         confidence=answer.confidence if answer else None,
         threshold=threshold,
     )
+
+
+def _system_reply(item: Stored, text: str, purpose: str) -> Reply:
+    """About the rating, not an answer: kept out of the bot's figures (its first response)."""
+    return Reply(item.conversation, item, AuthorKind.SYSTEM, text, f"{purpose}:{item.message_id}")
+
+
+def awaiting_comment(asks: Sequence[RatingAsk], now: dt.datetime) -> RatingAsk | None:
+    """The request rated last, if it was rated within `COMMENT_WINDOW` and has no comment yet."""
+    rated = [(ask.rated_at, ask) for ask in asks if ask.rated_at is not None]
+    if not rated:
+        return None
+    rated_at, ask = max(rated, key=lambda pair: pair[0])
+    return ask if ask.comment is None and now - rated_at <= COMMENT_WINDOW else None
+
+
+def is_comment(message: InboundMessage) -> bool:
+    """Text alone that does not ask for anything: a question, a call for a person or "it did
+    not help" is a new request, better reopened than kept as a comment nobody answers."""
+    text = message.text.strip()
+    if message.kind != "message" or not text or message.attachments:
+        return False
+    return "?" not in text and not asks_for_human(text) and not says_not_helped(text)

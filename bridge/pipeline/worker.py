@@ -39,6 +39,7 @@ from bridge.pipeline.responder import Responder
 from bridge.pipeline.route import Reply, Routed, Router, StateChange
 from bridge.pipeline.thresholds import LiveThresholds
 from bridge.settings import Settings
+from bridge.store import ratings
 from bridge.store.models import conversations, dead_letters, decisions, messages, utcnow
 from bridge.store.outbox import load_outbound, to_outbound
 from bridge.util import json_text, metrics
@@ -154,9 +155,11 @@ class Pipeline:
                 edited, unknown = await apply_edits(conn, edits, now)
                 accepted = [m for m in accepted if m.kind != "edit"] + unknown
             result = await ingest(conn, accepted, now)
-            routed = await self.router.route(result.stored, now)
+            asks = await ratings.load_asks(conn, _may_rate(result.stored))
+            routed = await self.router.route(result.stored, now, asks)
             new_replies = await _store_replies(conn, routed.replies, now)
             await _store_decisions(conn, routed, now)
+            await ratings.write_back(conn, (ask for found in asks.values() for ask in found))
             await _write_back(
                 {s.conversation.id: s.conversation for s in result.stored}.values(), conn
             )
@@ -223,6 +226,17 @@ def _count(
     for reply in replies:
         if reply.received_at is not None:
             metrics.PIPELINE_LATENCY.observe(max(0.0, now - reply.received_at))
+
+
+def _may_rate(stored: list[Stored]) -> set[int]:
+    """The conversations whose requests for a rating routing may need: where a rating button was
+    pressed, and the resolved ones (a rating's comment may come)."""
+    return {
+        item.conversation.id
+        for item in stored
+        if item.conversation.state is ConversationState.RESOLVED
+        or ratings.is_rating_data(item.inbound.button_data)
+    }
 
 
 async def _store_replies(

@@ -1,19 +1,22 @@
 """The service's results over a period: self-service rate, handoffs by reason, first response
-times, SLA breaches, CSAT, volume per network per day, load per agent. One function computes
-them for the dashboard, the CSV exports and the weekly report alike."""
+times, SLA breaches, the bot's helpfulness, CSAT (customers' ratings of the help agents gave,
+overall, per agent and per network), volume per network per day, load per agent. One function
+computes them for the dashboard, the CSV exports and the weekly report alike."""
 
 from __future__ import annotations
 
 import datetime as dt
 import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.domain import AuthorKind, ConversationState, Direction, Network
 from bridge.pipeline.phrases import FEEDBACK_YES
-from bridge.store.models import agents, conversations, decisions, messages, utcnow
+from bridge.store.models import agents, conversations, csat_ratings, decisions, messages, utcnow
+from bridge.store.ratings import SATISFIED
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,31 @@ class AgentLoad:
     replies: int
 
 
+@dataclass(frozen=True, slots=True)
+class Csat:
+    """Customers' ratings (1-5) of the help agents gave: requests sent, ratings given (a
+    conversation rated twice counts once, with its latest), their sum, and how many were 4 or 5."""
+
+    asked: int = 0
+    rated: int = 0
+    total: int = 0
+    satisfied: int = 0
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.rated if self.rated else None
+
+    @property
+    def satisfied_rate(self) -> float | None:
+        return self.satisfied / self.rated if self.rated else None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCsat:
+    agent: str
+    csat: Csat
+
+
 @dataclass(frozen=True)
 class Report:
     period: Period
@@ -65,6 +93,9 @@ class Report:
     helped: int
     volume: dict[Network, dict[dt.date, int]] = field(default_factory=dict)
     load: list[AgentLoad] = field(default_factory=list)
+    ratings: Csat = Csat()
+    ratings_by_agent: list[AgentCsat] = field(default_factory=list)
+    ratings_by_network: dict[Network, Csat] = field(default_factory=dict)
 
     @property
     def self_service_rate(self) -> float | None:
@@ -72,6 +103,8 @@ class Report:
 
     @property
     def csat(self) -> float | None:
+        """The share of the bot's answers the customer said helped ("did this help?"): the bot's
+        helpfulness, not the customers' rating of the service (that is `ratings`)."""
         return self.helped / self.feedback if self.feedback else None
 
 
@@ -109,6 +142,9 @@ async def compute(
         ).all()
         volume = await _volume(conn, period)
         load = await _load(conn, period)
+        ratings = await _ratings(conn, period)
+        by_agent = await _ratings(conn, period, agents.c.id, agents.c.display_name)
+        by_network = await _ratings(conn, period, csat_ratings.c.network)
     self_service = sum(
         1
         for row in started
@@ -143,6 +179,12 @@ async def compute(
         helped=counts.get(FEEDBACK_YES, 0),
         volume=volume,
         load=load,
+        ratings=ratings.get((), Csat()),
+        ratings_by_agent=sorted(
+            (AgentCsat(name, csat) for (agent, name), csat in by_agent.items() if agent),
+            key=lambda row: row.agent,
+        ),
+        ratings_by_network={network: csat for (network,), csat in sorted(by_network.items())},
     )
 
 
@@ -214,6 +256,31 @@ async def _load(conn: AsyncConnection, period: Period) -> list[AgentLoad]:
     return [AgentLoad(name, conversations_n, replies) for name, conversations_n, replies in rows]
 
 
+async def _ratings(
+    conn: AsyncConnection, period: Period, *by: sa.ColumnElement[Any]
+) -> dict[tuple[Any, ...], Csat]:
+    """CSAT of the requests sent in the period, grouped by `by` (nothing: overall), any column
+    of the ratings or of the agent credited (a team is one more join here, and its column)."""
+    r, a = csat_ratings.c, agents.c
+    where = [r.asked_at >= period.start, r.asked_at < period.end]
+    if period.network is not None:
+        where.append(r.network == period.network)
+    rows = await conn.execute(
+        sa.select(
+            *by,
+            sa.func.count(),
+            sa.func.count(r.rating),
+            sa.func.coalesce(sa.func.sum(r.rating), 0),
+            sa.func.count().filter(r.rating >= SATISFIED),
+        )
+        .select_from(csat_ratings.outerjoin(agents, a.id == r.agent_id))
+        .where(*where)
+        .group_by(*by)
+    )
+    width = len(by)
+    return {tuple(row[:width]): Csat(*row[width:]) for row in rows}
+
+
 Table = tuple[list[str], list[list[object]]]
 
 
@@ -221,9 +288,21 @@ def _minutes(seconds: float | None) -> float | None:
     return round(seconds / 60, 1) if seconds is not None else None
 
 
+def _share(value: float | None) -> float | None:
+    return round(value, 4) if value is not None else None
+
+
+def _csat_row(csat: Csat) -> list[object]:
+    mean = round(csat.mean, 2) if csat.mean is not None else None
+    return [csat.asked, csat.rated, mean, _share(csat.satisfied_rate)]
+
+
+CSAT_HEADERS = ["asked", "ratings", "mean", "rated_4_5_rate"]
+
+
 def tables(report: Report) -> dict[str, Table]:
     """The report as named tables (headers, rows): the dashboard shows them, CSV exports them."""
-    rate, csat = report.self_service_rate, report.csat
+    rate, helped_rate, ratings = report.self_service_rate, report.csat, report.ratings
     bot, agent = report.bot_first_response, report.agent_first_response
     summary: list[list[object]] = [
         ["conversations", report.conversations],
@@ -235,7 +314,11 @@ def tables(report: Report) -> dict[str, Table]:
         ["agent_first_response_p90_min", _minutes(agent.p90_s)],
         ["sla_breaches", report.sla_breaches],
         ["feedback", report.feedback],
-        ["csat", round(csat, 4) if csat is not None else None],
+        ["bot_helped_rate", _share(helped_rate)],
+        *(
+            [f"csat_{name}", value]
+            for name, value in zip(CSAT_HEADERS, _csat_row(ratings), strict=True)
+        ),
     ]
     days = report.period.days
     networks = sorted(report.volume)
@@ -252,5 +335,13 @@ def tables(report: Report) -> dict[str, Table]:
         "load": (
             ["agent", "conversations", "replies"],
             [[a.agent, a.conversations, a.replies] for a in report.load],
+        ),
+        "csat_agents": (
+            ["agent", *CSAT_HEADERS],
+            [[row.agent, *_csat_row(row.csat)] for row in report.ratings_by_agent],
+        ),
+        "csat_networks": (
+            ["network", *CSAT_HEADERS],
+            [[n.value, *_csat_row(csat)] for n, csat in report.ratings_by_network.items()],
         ),
     }

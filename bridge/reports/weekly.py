@@ -44,6 +44,7 @@ class WeeklyReport:
                 dict(zip(named["volume"][0], row, strict=True)) for row in named["volume"][1]
             ],
             "load": [dict(zip(named["load"][0], row, strict=True)) for row in named["load"][1]],
+            "csat": {"agents": records("csat_agents"), "networks": records("csat_networks")},
         }
 
 
@@ -93,7 +94,9 @@ def send(settings: Settings, weekly: WeeklyReport, html_path: Path, json_path: P
     message["To"] = ", ".join(settings.report_to)
     message.set_content(
         f"Self-service rate: {data['figures']['self_service_rate']}; "
-        f"savings {data['savings']['amount']} {data['savings']['currency']}. "
+        f"savings {data['savings']['amount']} {data['savings']['currency']}; "
+        f"CSAT {data['figures']['csat_mean']} of 5 from {data['figures']['csat_ratings']} "
+        "ratings. "
         "The full report is attached."
     )
     message.add_alternative(html_path.read_text(encoding="utf-8"), subtype="html")

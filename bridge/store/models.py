@@ -383,6 +383,27 @@ class ConversationRead(Base):
     read_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class CsatRating(Base):
+    """A customer's rating (1-5) of a conversation an agent resolved: the request sent at the
+    resolution, then the press (a second press changes it) and an optional comment. Credited to
+    the agent who had the conversation when it was resolved."""
+
+    __tablename__ = "csat_ratings"
+    __table_args__ = (sa.Index("ix_csat_ratings_asked_at", "asked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # the message that asked; its buttons name it, so a press finds its row
+    request_message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id"), unique=True)
+    conversation_id: Mapped[int] = mapped_column(sa.ForeignKey("conversations.id"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agents.id"))
+    network: Mapped[Network] = mapped_column(str_enum(Network))
+    asked_at: Mapped[dt.datetime]
+    rating: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    rated_at: Mapped[dt.datetime | None]
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    commented_at: Mapped[dt.datetime | None]
+
+
 def _table(model: type[Base]) -> sa.Table:
     table = model.__table__
     assert isinstance(table, sa.Table)
@@ -409,3 +430,4 @@ threshold_changes = _table(ThresholdChange)
 kept_files = _table(KeptFile)
 example_vectors = _table(ExampleVector)
 conversation_reads = _table(ConversationRead)
+csat_ratings = _table(CsatRating)

@@ -233,7 +233,7 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         elif action == "transfer":
             await actions.assign(engine, bus, cid, _form_id(form, "agent_id"))
         elif action == "resolve":
-            await actions.resolve(engine, bus, cid)
+            await actions.resolve(engine, bus, cid, ask_rating=request.app[SETTINGS].csat_enabled)
         elif action == "reopen":
             await actions.reopen(engine, bus, cid, session.agent.id)
         elif action == "link":

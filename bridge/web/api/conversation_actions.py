@@ -124,7 +124,11 @@ async def transfer(request: web.Request) -> web.Response:
 
 @endpoints.route("POST", "/api/conversations/{conversation_id}/resolve", "Resolve", answer=Done)
 async def resolve(request: web.Request) -> web.Response:
-    return await _act(request, lambda engine, bus, cid, _me: actions.resolve(engine, bus, cid))
+    ask_rating = request.app[SETTINGS].csat_enabled
+    return await _act(
+        request,
+        lambda engine, bus, cid, _me: actions.resolve(engine, bus, cid, ask_rating=ask_rating),
+    )
 
 
 @endpoints.route(
