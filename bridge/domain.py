@@ -197,6 +197,7 @@ class EventKind(enum.StrEnum):
     MESSAGE_STATUS = "message.status"  # a reply's delivery status: queued, sent or failed
     CONVERSATION_STATE = "conversation.state"
     CUSTOMER_LINKED = "customer.linked"
+    AGENT_PRESENCE = "agent.presence"  # an agent views a conversation, types in it, or leaves it
 
 
 class Event(BaseModel):

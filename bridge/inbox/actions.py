@@ -140,15 +140,27 @@ class AgentNotFound(LookupError):
     """The agent a conversation is given to does not exist."""
 
 
-async def _check_assignee(conn: AsyncConnection, agent_id: int) -> None:
-    """Only an active agent is given a conversation: a disabled one would never answer it."""
-    active = (
-        await conn.execute(sa.select(agents.c.active).where(agents.c.id == agent_id))
-    ).scalar_one_or_none()
-    if active is None:
+class HeldByColleague(ActionRefused):
+    """A colleague has the conversation: claiming it takes it from them, so the agent is asked."""
+
+    def __init__(self, colleague: str) -> None:
+        super().__init__(f"{colleague} has this conversation: take it over to answer it")
+        self.colleague = colleague
+
+
+async def _assignable_name(conn: AsyncConnection, agent_id: int) -> str:
+    """The name of an agent a conversation is given to; only an active agent is given one, as a
+    disabled one would never answer it."""
+    row = (
+        await conn.execute(
+            sa.select(agents.c.active, agents.c.display_name).where(agents.c.id == agent_id)
+        )
+    ).one_or_none()
+    if row is None:
         raise AgentNotFound(agent_id)
-    if not active:
+    if not row.active:
         raise ActionRefused(f"agent {agent_id} is disabled and cannot be given a conversation")
+    return str(row.display_name)
 
 
 Then = Callable[[AsyncConnection], Awaitable[OutboundMessage | None]]
@@ -164,21 +176,33 @@ async def _set_state(
     allowed_from: tuple[ConversationState, ...],
     refusal: str,
     assignee: int | None = None,
+    take_over: bool = True,
     then: Then | None = None,
 ) -> None:
-    """`assignee`: the agent the conversation is given to, if it is given to one; `then`: what
-    else the change sends the customer, queued in the same transaction."""
+    """`assignee`: the agent the conversation is given to, if it is given to one (`take_over`:
+    even from a colleague who has it); `then`: what else the change sends the customer, queued
+    in the same transaction."""
     c = conversations.c
+    news: dict[str, object] = {}
     async with engine.begin() as conn:
-        state = (
-            await conn.execute(sa.select(c.state).where(c.id == conversation_id))
-        ).scalar_one_or_none()
-        if state is None:
+        current = (
+            await conn.execute(
+                sa.select(c.state, c.assignee_id).where(c.id == conversation_id).with_for_update()
+            )
+        ).one_or_none()
+        if current is None:
             raise ConversationNotFound(conversation_id)
-        if state not in allowed_from:
+        if current.state not in allowed_from:
             raise ActionRefused(refusal)
         if assignee is not None:
-            await _check_assignee(conn, assignee)
+            name = await _assignable_name(conn, assignee)
+            held_by = current.assignee_id
+            if held_by is not None and held_by != assignee:
+                if not take_over:
+                    colleague = sa.select(agents.c.display_name).where(agents.c.id == held_by)
+                    raise HeldByColleague(str(await conn.scalar(colleague)))
+                # the colleague's pages tell them who has it now
+                news = {"previous_assignee_id": held_by, "assignee_name": name}
             values = {**values, "assignee_id": assignee}
         await conn.execute(sa.update(conversations).where(c.id == conversation_id).values(values))
         sent = await then(conn) if then is not None else None
@@ -186,7 +210,7 @@ async def _set_state(
         Event(
             kind=EventKind.CONVERSATION_STATE,
             conversation_id=conversation_id,
-            data={k: v for k, v in values.items() if k in ("state", "assignee_id")},
+            data={k: v for k, v in values.items() if k in ("state", "assignee_id")} | news,
         )
     ]
     if sent is not None:
@@ -201,9 +225,13 @@ async def _set_state(
     await bus.publish_events(events)
 
 
-async def assign(engine: AsyncEngine, bus: Bus, conversation_id: int, agent_id: int) -> None:
+async def assign(
+    engine: AsyncEngine, bus: Bus, conversation_id: int, agent_id: int, *, take_over: bool = True
+) -> None:
     """Give the conversation to an active agent (claiming it is assigning it to oneself); the bot
-    stops answering it. The inbox's form and the API both transfer through here."""
+    stops answering it. The inbox's form and the API both transfer through here. A claim passes
+    `take_over` only once the agent said yes: without it, one a colleague has is refused
+    (`HeldByColleague`). The colleague is told who has it now."""
     await _set_state(
         engine,
         bus,
@@ -217,6 +245,7 @@ async def assign(engine: AsyncEngine, bus: Bus, conversation_id: int, agent_id: 
         allowed_from=(ConversationState.BOT, ConversationState.WAITING, ConversationState.ASSIGNED),
         refusal="a resolved conversation is reopened before it is assigned",
         assignee=agent_id,
+        take_over=take_over,
     )
 
 

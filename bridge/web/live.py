@@ -1,6 +1,7 @@
 """`/ws/inbox`: the bus's events (a message stored, a state changed, a delivery status) pushed to
 every open inbox page, which then fetches the part of the page that changed. With Redis the
-events are pub/sub, so every `web` process sees those of every core and sender."""
+events are pub/sub, so every `web` process sees those of every core and sender. The page sends
+back only where its agent is (`presence`), which goes to the other pages the same way."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from bridge.domain import Event
 from bridge.web import auth
 from bridge.web.keys import BUS
+from bridge.web.presence import Presence
 
 SOCKETS = web.AppKey("live_sockets", weakref.WeakSet[web.WebSocketResponse])
 HEARTBEAT_S = 25.0
@@ -31,21 +33,29 @@ def _same_origin(request: web.Request) -> bool:
 
 @routes.get("/ws/inbox")
 async def inbox_socket(request: web.Request) -> web.StreamResponse:
-    auth.current_session(request)
+    session = auth.current_session(request)
     if not _same_origin(request):
         raise web.HTTPForbidden(text="cross-site socket refused")
     socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
     await socket.prepare(request)
     request.app[SOCKETS].add(socket)
-    async with request.app[BUS].subscribe_events() as events:
+    bus = request.app[BUS]
+    presence = Presence(session.agent)
+    async with bus.subscribe_events() as events:
         # From here on nothing is missed; the page fetches what changed since it was rendered.
         await socket.send_json({"kind": SUBSCRIBED})
         forward = asyncio.ensure_future(_forward(events, socket))
         try:
-            async for message in socket:  # the page sends nothing; this ends when it closes
+            async for message in socket:  # ends when the page closes
                 if message.type is WSMsgType.ERROR:
                     break
+                if message.type is WSMsgType.TEXT and (said := presence.note(message.data)):
+                    await bus.publish_events(said)
         finally:
+            if said := presence.left():
+                # the others hear at once; a process that dies leaves them to forget by time
+                with contextlib.suppress(Exception):
+                    await bus.publish_events(said)
             forward.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await forward

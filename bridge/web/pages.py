@@ -229,7 +229,8 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         elif action == "note":
             await actions.add_note(engine, bus, cid, session.agent.id, str(form.get("text", "")))
         elif action == "claim":
-            await actions.assign(engine, bus, cid, session.agent.id)
+            take_over = form.get("take_over") == "1"
+            await actions.assign(engine, bus, cid, session.agent.id, take_over=take_over)
         elif action == "transfer":
             await actions.assign(engine, bus, cid, _form_id(form, "agent_id"))
         elif action == "resolve":

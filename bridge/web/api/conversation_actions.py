@@ -102,10 +102,18 @@ async def note(request: web.Request) -> web.Response:
 
 
 @endpoints.route(
-    "POST", "/api/conversations/{conversation_id}/claim", "Take the conversation", answer=Done
+    "POST",
+    "/api/conversations/{conversation_id}/claim",
+    "Take the conversation; one a colleague has: 409 unless take_over=true",
+    answer=Done,
+    query=(("take_over", {"type": "boolean"}),),
 )
 async def claim(request: web.Request) -> web.Response:
-    return await _act(request, actions.assign)
+    take_over = request.query.get("take_over", "false") == "true"
+    return await _act(
+        request,
+        lambda engine, bus, cid, me: actions.assign(engine, bus, cid, me, take_over=take_over),
+    )
 
 
 @endpoints.route(

@@ -43,10 +43,13 @@ async function refresh() {
   const response = await fetch(url, { headers: { Accept: "text/html" } });
   if (!response.ok) return;
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  // the row the agent moved to with j/k stays the one the keyboard is on
+  const focused = document.activeElement?.matches(".conversation-row") ? document.activeElement.dataset.conversation : null;
   for (const part of document.querySelectorAll("[data-refresh]")) {
     const next = fresh.querySelector(`[data-refresh="${part.dataset.refresh}"]`);
     if (next) part.replaceWith(next);
   }
+  if (focused) document.querySelector(`.conversation-row[data-conversation="${CSS.escape(focused)}"]`)?.focus();
   tickSla();
   pageOn();
 }
@@ -90,9 +93,10 @@ function listen() {
   let delay = 1000;
   const connect = () => {
     const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/inbox`);
-    socket.onopen = () => { delay = 1000; };
+    socket.onopen = () => { delay = 1000; colleagues.join(socket, conversation); };
     socket.onmessage = (message) => {
       const event = JSON.parse(message.data);
+      if (event.kind === "agent.presence") { colleagues.heard(event, conversation); return; }
       alertAgent(event);
       // "subscribed": whatever happened between rendering and now is fetched once.
       if (event.kind !== "subscribed" && conversation && event.conversation_id !== conversation) return;
@@ -103,6 +107,53 @@ function listen() {
   };
   connect();
 }
+
+// Who else is on this conversation. This page says where its agent is when it opens, again
+// every RENEW_MS and at most every TYPING_MS while they type; others forget a silent page.
+const colleagues = (() => {
+  const RENEW_MS = 20000, FORGET_MS = 45000, TYPING_MS = 3000, TYPING_SHOWN_MS = 6000;
+  const seen = new Map();  // agent id -> {name, until, typingUntil}
+  let say = () => {};
+  const render = () => {
+    const place = document.querySelector(".presence");
+    if (!place) return;
+    const now = Date.now();
+    const names = [];
+    for (const [id, agent] of seen) {
+      if (agent.until < now) { seen.delete(id); continue; }
+      names.push(agent.typingUntil > now ? `${agent.name} (${place.dataset.typing})` : agent.name);
+    }
+    place.textContent = names.length ? `${place.dataset.viewing} ${names.join(", ")}` : "";
+    place.hidden = !names.length;
+  };
+  setInterval(render, 1000);
+  return {
+    join(socket, conversation) {
+      if (!conversation) return;
+      say = (note) => { if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ viewing: conversation, ...note })); };
+      say({ hello: true });
+      const renew = setInterval(() => say({}), RENEW_MS);
+      socket.addEventListener("close", () => { clearInterval(renew); seen.clear(); render(); });
+      const textarea = document.querySelector("#composer textarea");
+      let typedAt = 0;
+      textarea?.addEventListener("input", () => {
+        if (Date.now() - typedAt < TYPING_MS) return;
+        typedAt = Date.now();
+        say({ typing: true });
+      });
+    },
+    heard(event, conversation) {
+      const me = document.body.dataset.agent;
+      if (event.conversation_id !== conversation || String(event.data.agent_id) === me) return;
+      const id = event.data.agent_id;
+      if (event.data.left) { seen.delete(id); render(); return; }
+      const now = Date.now();
+      seen.set(id, { name: event.data.name, until: now + FORGET_MS, typingUntil: event.data.typing ? now + TYPING_SHOWN_MS : 0 });
+      if (event.data.hello) say({});
+      render();
+    },
+  };
+})();
 
 function composerHelpers() {
   const composer = document.getElementById("composer");
@@ -179,6 +230,10 @@ function alertAgent(event) {
   } else if (event.kind === "message.created" && event.data.author === "customer"
              && String(event.data.assignee_id) === body.agent) {
     text = body.alertReply;
+  } else if (event.kind === "conversation.state" && String(event.data.previous_assignee_id) === body.agent
+             && String(event.data.assignee_id) !== body.agent) {
+    text = `${event.data.assignee_name} ${body.alertTaken}`;
+    toast(text);  // told whether or not alerts are switched on: it was theirs
   }
   if (!text) return;
   if (localStorage.getItem(ALERT_KEYS.desktop) === "1" && "Notification" in window
@@ -187,6 +242,15 @@ function alertAgent(event) {
     shown.onclick = () => { window.focus(); location.href = `/c/${event.conversation_id}`; };
   }
   if (localStorage.getItem(ALERT_KEYS.sound) === "1") beep();
+}
+
+function toast(text) {
+  const shown = document.createElement("p");
+  shown.className = "toast";
+  shown.setAttribute("role", "status");
+  shown.textContent = text;
+  document.body.append(shown);
+  setTimeout(() => shown.remove(), 10000);
 }
 
 function beep() {
@@ -257,8 +321,8 @@ document.addEventListener("DOMContentLoaded", () => {
   listen();
 });
 
-// A form with data-confirm (deleting an article) is sent only once the agent confirms it;
-// listened for on the document, so parts swapped in live keep it.
+// A form with data-confirm (deleting an article, taking a colleague's conversation) is sent only
+// once the agent confirms it; listened for on the document, so parts swapped in live keep it.
 document.addEventListener("submit", (event) => {
   const question = event.target.dataset?.confirm;
   if (question && !window.confirm(question)) event.preventDefault();

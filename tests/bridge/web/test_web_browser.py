@@ -1,7 +1,7 @@
 """The inbox in a real browser (Debian's chromium): an agent signs in, sees the conversation a
 Telegram customer starts in the sandbox appear live, replies, the reply reaches the customer,
-resolves it; an admin edits the knowledge base and the thresholds.
-Customer text never runs as code in the agent's browser."""
+resolves it; two agents see each other on one conversation; an admin edits the knowledge base
+and the thresholds. Customer text never runs as code in the agent's browser."""
 
 from __future__ import annotations
 
@@ -85,11 +85,13 @@ def product(tmp_path: Path) -> Iterator[Product]:
         process.wait(timeout=20)
 
 
-def sign_in(chromium: Browser, product: Product) -> Page:
+def sign_in(
+    chromium: Browser, product: Product, login: str = "admin", password: str | None = None
+) -> Page:
     page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
     page.goto(f"{product.base}/")
-    page.fill("input[name=login]", "admin")
-    page.fill("input[name=password]", product.password)
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", password or product.password)
     page.click("button[type=submit]")
     page.wait_for_selector(".conversations, .empty")
     return page
@@ -258,6 +260,36 @@ def test_an_agent_is_alerted_of_a_waiting_customer_and_of_a_reply_in_their_conve
     page.wait_for_timeout(500)
     product.customer_writes(7601, "Я ещё здесь")
     assert "A customer wrote in one of your conversations" in alerted(page, 2)
+
+
+def test_two_agents_on_one_conversation_see_each_other_and_a_take_over_asks_and_tells(
+    chromium: Browser, product: Product
+) -> None:
+    product.customer_writes(7701, "Где мой возврат? Позовите оператора", "Вера")
+    boss = sign_in(chromium, product)
+    boss.goto(f"{product.base}/admin/agents")
+    boss.fill("input[name=login]", "olga")
+    boss.fill("input[name=display_name]", "Ольга")
+    boss.fill("input[name=password]", "a long password for olga")
+    boss.click("form[action='/admin/agents'] button")
+    boss.goto(f"{product.base}/")
+    boss.click("text=Где мой возврат")
+    boss.click("button:has-text('Claim')")
+    boss.wait_for_selector(".thread-head .state-assigned")
+    olga = sign_in(chromium, product, "olga", "a long password for olga")
+    olga.goto(boss.url)
+
+    boss.wait_for_selector(".presence >> text=Ольга")
+    olga.wait_for_selector(".presence:not([hidden])")  # the boss's page answered her hello
+    olga.fill("textarea[name=text]", "Сейчас посмотрю")
+    boss.wait_for_selector(".presence >> text=Ольга (typing…)")
+    shoot(boss, "inbox-colleague-typing.png")
+    olga.once("dialog", lambda dialog: dialog.accept())
+    olga.click("button:has-text('Take over')")
+    olga.wait_for_selector(".assignee >> text=Ольга")
+
+    boss.wait_for_selector(".toast >> text=Ольга took over one of your conversations")
+    shoot(boss, "inbox-taken-over.png")
 
 
 def shown_in_full(image: Locator) -> None:

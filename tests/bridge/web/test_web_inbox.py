@@ -6,20 +6,22 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import html
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
+from aiohttp import ClientWebSocketResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
-from bridge.domain import ConversationState, DeliveryStatus, Direction, Event, Network
+from bridge.domain import ConversationState, DeliveryStatus, Direction, Event, EventKind, Network
 from bridge.inbox.agents import AgentInfo, Role, add_agent
 from bridge.knowledge.articles import load_articles, seed_articles
 from bridge.knowledge.responder import KnowledgeResponder
@@ -433,6 +435,43 @@ async def test_an_open_inbox_hears_of_a_new_customer_message_at_once(site: Web) 
 
     assert (event["kind"], event["conversation_id"]) == ("message.created", cid)
     await socket.close()
+
+
+async def test_a_colleague_on_the_same_conversation_hears_who_views_types_and_leaves(
+    site: Web,
+) -> None:
+    cid = await site.customer_writes(1, 1, "hello")
+    colleague = TestClient(site.client.server)  # a second browser: its own cookies
+    await sign_in(colleague, site.admin)
+    await site.sign_in(site.agent)
+    boss, anna = [await _live_socket(client) for client in (colleague, site.client)]
+
+    await anna.send_str(json.dumps({"viewing": cid, "hello": True}))
+    viewing = await _next_presence(boss)
+    await anna.send_str(json.dumps({"viewing": cid, "typing": True}))
+    typing = await _next_presence(boss)
+    await anna.close()
+    left = await _next_presence(boss)
+
+    assert viewing["conversation_id"] == cid
+    assert (viewing["data"]["name"], viewing["data"]["hello"]) == ("Anna", True)
+    assert typing["data"]["typing"] is True
+    assert left["data"]["left"] is True
+    await boss.close()
+
+
+async def _live_socket(client: TestClient[web.Request, web.Application]) -> ClientWebSocketResponse:
+    origin = str(client.make_url("/")).rstrip("/")
+    socket = await client.ws_connect("/ws/inbox", headers={"Origin": origin})
+    assert (await asyncio.wait_for(socket.receive_json(), 5))["kind"] == "subscribed"
+    return socket
+
+
+async def _next_presence(socket: ClientWebSocketResponse) -> dict[str, Any]:
+    while True:
+        event: dict[str, Any] = await asyncio.wait_for(socket.receive_json(), 5)
+        if event["kind"] == EventKind.AGENT_PRESENCE:
+            return event
 
 
 @pytest.mark.redis
