@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -22,6 +23,7 @@ from bridge.bus.memory import MemoryBus
 from bridge.inbox import passwords
 from bridge.inbox.agents import AgentInfo, Role, add_agent, update_agent
 from bridge.settings import Settings
+from bridge.web import throttle
 from bridge.web.app import add_inbox
 from bridge.web.health import add_health_routes
 from bridge.web.server import make_app
@@ -127,13 +129,16 @@ def test_attempts_are_forgotten_after_a_quiet_spell() -> None:
 
 
 async def test_once_the_wait_is_over_the_right_password_signs_in(
-    start: Callable[..., Awaitable[Site]],
+    start: Callable[..., Awaitable[Site]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = await start(sign_in_free_attempts=1, sign_in_first_delay_seconds=0.3)
+    # the throttle's clock, moved by hand: a slow password check must not end the wait early
+    clock = [1_000_000.0]
+    monkeypatch.setattr(throttle, "time", SimpleNamespace(time=lambda: clock[0]))
+    site = await start(sign_in_free_attempts=1, sign_in_first_delay_seconds=30)
     await site.sign_in("anna", "wrong wrong wrong")
     assert (await site.sign_in("anna", PASSWORD)).status == 429
 
-    await asyncio.sleep(0.5)
+    clock[0] += 31
 
     assert (await site.sign_in("anna", PASSWORD)).status == 303
 
