@@ -184,10 +184,17 @@ def new_user_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[str]:
-    """`supportbridge run --sandbox` in an empty directory; its base URL once it answers."""
-    with running_sandbox(tmp_path) as base:
+@pytest.fixture(scope="module")
+def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sandbox")
+
+
+@pytest.fixture(scope="module")
+def sandbox(sandbox_dir: Path) -> Iterator[str]:
+    """`supportbridge run --sandbox` in an empty directory (`sandbox_dir`); its base URL once it
+    answers. One for a module's tests (a start costs seconds): each plays customers of its own,
+    as every new browser context is a new customer of the sandbox and a new web-chat visitor."""
+    with running_sandbox(sandbox_dir) as base:
         yield base
 
 

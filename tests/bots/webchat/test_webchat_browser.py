@@ -79,7 +79,7 @@ def test_a_visitor_on_a_phone_writes_sees_the_answer_and_comes_back_to_the_same_
 
 
 def test_a_visitor_on_a_phone_sends_a_photo_which_is_scaled_down_and_kept(
-    sandbox: str, phone: Page, tmp_path: Path
+    sandbox: str, sandbox_dir: Path, phone: Page, tmp_path: Path
 ) -> None:
     camera = Image.new("RGB", (4000, 3000), "#e9e4da")
     ImageDraw.Draw(camera).rectangle((800, 1200, 3200, 1800), fill="#222")
@@ -95,7 +95,7 @@ def test_a_visitor_on_a_phone_sends_a_photo_which_is_scaled_down_and_kept(
 
     # acknowledged means in the durable inbound queue: the pipeline stores it a moment later
     deadline = time.monotonic() + 20
-    while not (stored := _stored_photo(tmp_path / "supportbridge.db")):
+    while not (stored := _stored_photo(sandbox_dir / "supportbridge.db")):
         assert time.monotonic() < deadline, "the photo was acknowledged but never stored"
         time.sleep(0.1)
     attachment, content = stored
@@ -108,7 +108,10 @@ def test_a_visitor_on_a_phone_sends_a_photo_which_is_scaled_down_and_kept(
 
 def _stored_photo(path: Path) -> tuple[dict[str, str], bytes] | None:
     with sqlite3.connect(path) as db:
-        row = db.execute("SELECT attachments FROM messages WHERE direction = 'inbound'").fetchone()
+        row = db.execute(
+            "SELECT attachments FROM messages WHERE direction = 'inbound'"
+            " AND attachments LIKE '%IMG_2041%'"
+        ).fetchone()
         kept = db.execute("SELECT content FROM kept_files").fetchone()
     if row is None or kept is None:
         return None
