@@ -14,10 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.domain import ConversationState, DecisionOutcome, DeliveryStatus, Network
+from bridge.inbox.labels import Label, has_label, labels_on
 from bridge.inbox.paging import PAGE_SIZE, Cursor
 from bridge.inbox.search import matching
 from bridge.store.models import (
     agents,
+    conversation_labels,
     conversation_reads,
     conversations,
     decisions,
@@ -48,6 +50,7 @@ class InboxQuery:
     after: Cursor | None = None  # where the previous page ended
     # words of the messages, a customer's name or network id; not blank
     search: str | None = None
+    label: int | None = None  # a label's id: the conversations that carry it
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +82,23 @@ class InboxRow:
     assignee: str | None
     sla: Sla | None
     unread: bool  # the customer wrote since this agent last opened it
+    labels: list[Label]
 
 
 @dataclass(frozen=True, slots=True)
 class Inbox:
     rows: list[InboxRow]
     counts: dict[View, int]
-    """Conversations in each view, within the network and language chosen."""
+    """Conversations in each view, within the network, language and label chosen."""
     by_network: dict[Network, int]
     """Conversations of the chosen view on each network, within the language chosen."""
     by_language: dict[str, int]
     """Conversations of the chosen view in each language, within the network chosen."""
     next_page: Cursor | None
     """Where the next page starts; None: this page is the last."""
+    by_label: dict[int, int]
+    """Conversations of the chosen view with each label (by id), within the network and language
+    chosen."""
 
 
 def _view_condition(view: View, agent_id: int) -> sa.ColumnElement[bool]:
@@ -118,7 +125,8 @@ async def inbox(
     by_network = [] if query.network is None else [c.network == query.network]
     by_language = [] if query.language is None else [c.language == query.language]
     searched = [matching(engine.dialect.name, query.search)] if query.search else []
-    narrow = by_network + by_language + searched
+    labelled = [] if query.label is None else [has_label(query.label)]
+    narrow = by_network + by_language + searched + labelled
     in_view = _view_condition(query.view, agent_id)
     # what the customer said last: the bot's acknowledgements would all read the same
     last_inbound = (
@@ -170,12 +178,21 @@ async def inbox(
     mine = sa.func.coalesce(c.assignee_id == agent_id, False).label("mine")
     groups = (
         sa.select(c.state, mine, c.network, c.language, sa.func.count().label("n"))
-        .where(*searched)
+        .where(*searched, *labelled)
         .group_by(c.state, mine, c.network, c.language)
+    )
+    cl = conversation_labels.c
+    per_label = (
+        sa.select(cl.label_id, sa.func.count())
+        .join(conversations, c.id == cl.conversation_id)
+        .where(in_view, *by_network, *by_language, *searched)
+        .group_by(cl.label_id)
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(page)).all()
         counted = [_Group(*row) for row in await conn.execute(groups)]
+        by_label = {label_id: n for label_id, n in await conn.execute(per_label)}
+        carried = await labels_on(conn, [row.id for row in rows[: query.limit]])
     last = rows[query.limit - 1] if len(rows) > query.limit else None
     in_network = [g for g in counted if query.network in (None, g.network)]
     narrowed = [g for g in in_network if query.language in (None, g.language)]
@@ -187,11 +204,12 @@ async def inbox(
         if g.language is not None and query.network in (None, g.network):
             per_language[g.language] = per_language.get(g.language, 0) + g.n
     return Inbox(
-        [_row(row, sla_minutes, now) for row in rows[: query.limit]],
+        [_row(row, sla_minutes, now, carried.get(row.id, [])) for row in rows[: query.limit]],
         {view: sum(g.n for g in narrowed if g.in_view(view)) for view in View},
         {network: sum(g.n for g in per_network if g.network == network) for network in Network},
         per_language,
         None if last is None else Cursor(last.sort_key, last.id),
+        by_label,
     )
 
 
@@ -226,7 +244,9 @@ def _after(
     return sa.or_(key > cursor.key, sa.and_(key == cursor.key, c.id > cursor.id))
 
 
-def _row(row: Any, sla_minutes: dict[Network, int], now: dt.datetime) -> InboxRow:
+def _row(
+    row: Any, sla_minutes: dict[Network, int], now: dt.datetime, carried: list[Label]
+) -> InboxRow:
     sla = None
     if row.awaiting_since is not None and row.state is not ConversationState.RESOLVED:
         sla = Sla((now - row.awaiting_since).total_seconds(), sla_minutes[row.network] * 60.0)
@@ -242,6 +262,7 @@ def _row(row: Any, sla_minutes: dict[Network, int], now: dt.datetime) -> InboxRo
         assignee=row.assignee,
         sla=sla,
         unread=bool(row.unread),
+        labels=carried,
     )
 
 
@@ -285,6 +306,7 @@ class ConversationView:
     assignee: str | None
     networks: list[Network]
     history: list[HistoryMessage]
+    labels: list[Label]
 
 
 async def conversation_view(
@@ -368,6 +390,7 @@ async def conversation_view(
             )
         ).scalars()
         network_list = sorted(networks)
+        carried = await labels_on(conn, [conversation_id])
     history = [
         HistoryMessage(
             id=row.id,
@@ -402,4 +425,5 @@ async def conversation_view(
         assignee=head.assignee,
         networks=network_list,
         history=history,
+        labels=carried.get(conversation_id, []),
     )

@@ -1,7 +1,8 @@
 """The service's results over a period: self-service rate, handoffs by reason, first response
 times, SLA breaches, the bot's helpfulness, CSAT (customers' ratings of the help agents gave,
-overall, per agent and per network), volume per network per day, load per agent. One function
-computes them for the dashboard, the CSV exports and the weekly report alike."""
+overall, per agent and per network), volume per network per day, load per agent, conversations
+per label. One function computes them for the dashboard, the CSV exports and the weekly report
+alike."""
 
 from __future__ import annotations
 
@@ -15,7 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.domain import AuthorKind, ConversationState, Direction, Network
 from bridge.pipeline.phrases import FEEDBACK_YES
-from bridge.store.models import agents, conversations, csat_ratings, decisions, messages, utcnow
+from bridge.store.models import (
+    agents,
+    conversation_labels,
+    conversations,
+    csat_ratings,
+    decisions,
+    labels,
+    messages,
+    utcnow,
+)
 from bridge.store.ratings import SATISFIED
 
 
@@ -80,6 +90,19 @@ class AgentCsat:
     csat: Csat
 
 
+@dataclass(frozen=True, slots=True)
+class LabelCount:
+    """The conversations started in the period that carry a label, and how many are resolved."""
+
+    label: str
+    conversations: int
+    resolved: int
+
+    @property
+    def resolved_rate(self) -> float | None:
+        return self.resolved / self.conversations if self.conversations else None
+
+
 @dataclass(frozen=True)
 class Report:
     period: Period
@@ -96,6 +119,7 @@ class Report:
     ratings: Csat = Csat()
     ratings_by_agent: list[AgentCsat] = field(default_factory=list)
     ratings_by_network: dict[Network, Csat] = field(default_factory=dict)
+    by_label: list[LabelCount] = field(default_factory=list)
 
     @property
     def self_service_rate(self) -> float | None:
@@ -145,6 +169,7 @@ async def compute(
         ratings = await _ratings(conn, period)
         by_agent = await _ratings(conn, period, agents.c.id, agents.c.display_name)
         by_network = await _ratings(conn, period, csat_ratings.c.network)
+        by_label = await _labels(conn, created)
     self_service = sum(
         1
         for row in started
@@ -185,6 +210,7 @@ async def compute(
             key=lambda row: row.agent,
         ),
         ratings_by_network={network: csat for (network,), csat in sorted(by_network.items())},
+        by_label=by_label,
     )
 
 
@@ -281,6 +307,23 @@ async def _ratings(
     return {tuple(row[:width]): Csat(*row[width:]) for row in rows}
 
 
+async def _labels(conn: AsyncConnection, created: list[sa.ColumnElement[bool]]) -> list[LabelCount]:
+    """Per label: the conversations started in the period that carry it now, and how many of
+    them are resolved; most used first."""
+    c, cl, lb = conversations.c, conversation_labels.c, labels.c
+    count = sa.func.count()
+    rows = await conn.execute(
+        sa.select(lb.name, count, count.filter(c.state == ConversationState.RESOLVED))
+        .select_from(conversation_labels)
+        .join(labels, lb.id == cl.label_id)
+        .join(conversations, c.id == cl.conversation_id)
+        .where(*created)
+        .group_by(lb.id, lb.name)
+        .order_by(count.desc(), lb.name)
+    )
+    return [LabelCount(*row) for row in rows]
+
+
 Table = tuple[list[str], list[list[object]]]
 
 
@@ -343,5 +386,12 @@ def tables(report: Report) -> dict[str, Table]:
         "csat_networks": (
             ["network", *CSAT_HEADERS],
             [[n.value, *_csat_row(csat)] for n, csat in report.ratings_by_network.items()],
+        ),
+        "labels": (
+            ["label", "conversations", "resolved", "resolved_rate"],
+            [
+                [row.label, row.conversations, row.resolved, _share(row.resolved_rate)]
+                for row in report.by_label
+            ],
         ),
     }

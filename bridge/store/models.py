@@ -431,3 +431,37 @@ kept_files = _table(KeptFile)
 example_vectors = _table(ExampleVector)
 conversation_reads = _table(ConversationRead)
 csat_ratings = _table(CsatRating)
+
+
+class Label(Base):
+    """A label admins keep (name and colour) for agents to put on conversations. `name_key` is
+    the name case-folded: unique, so "VIP" and "vip" are one label on SQLite too, whose lower()
+    knows only ASCII."""
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    name_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    colour: Mapped[str] = mapped_column(sa.String(7))  # "#rrggbb", lower case
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ConversationLabel(Base):
+    """A label on a conversation, with who put it there (None: not an agent) and when."""
+
+    __tablename__ = "conversation_labels"
+
+    conversation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # indexed: the inbox's filter looks conversations up by label
+    label_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_by: Mapped[int | None] = mapped_column(sa.ForeignKey("agents.id"))
+    added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+labels = _table(Label)
+conversation_labels = _table(ConversationLabel)

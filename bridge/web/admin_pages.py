@@ -1,5 +1,5 @@
-"""Admin pages: agents and their API tokens, canned responses, knowledge gaps (the articles are
-`kb_pages`). Every path here is under /admin/, which `auth` opens to admins only."""
+"""Admin pages: agents and their API tokens, canned responses, labels, knowledge gaps (the
+articles are `kb_pages`). Every path here is under /admin/, which `auth` opens to admins only."""
 
 from __future__ import annotations
 
@@ -11,12 +11,21 @@ from aiohttp import web
 from bridge.domain import Network
 from bridge.inbox.agents import AgentError, Role, add_agent, get_agent, list_agents, update_agent
 from bridge.inbox.canned import CannedError, add_canned, delete_canned, list_canned
+from bridge.inbox.labels import (
+    LabelError,
+    LabelNotFound,
+    change_label,
+    create_label,
+    delete_label,
+    label_usage,
+    list_labels,
+)
 from bridge.knowledge.gaps import knowledge_gaps
 from bridge.store.models import utcnow
 from bridge.web import auth
 from bridge.web.keys import ENGINE
 from bridge.web.openapi import row_id
-from bridge.web.pages import back_with_error, context
+from bridge.web.pages import back_with_error, context, labels_stylesheet
 
 routes = web.RouteTableDef()
 
@@ -159,6 +168,67 @@ async def delete_canned_action(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="no such canned response")
     await delete_canned(request.app[ENGINE], canned_id)
     raise web.HTTPSeeOther("/admin/canned")
+
+
+@routes.get("/admin/labels")
+async def labels_page(request: web.Request) -> web.Response:
+    known = await list_labels(request.app[ENGINE])
+    return aiohttp_jinja2.render_template(
+        "labels.html",
+        request,
+        context(
+            request,
+            labels=known,
+            usage=await label_usage(request.app[ENGINE]),
+            labels_css=labels_stylesheet(known),
+            error=request.query.get("error"),
+        ),
+    )
+
+
+@routes.post("/admin/labels")
+async def add_label_action(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        await create_label(
+            request.app[ENGINE], str(form.get("name", "")), str(form.get("colour", ""))
+        )
+    except LabelError as exc:
+        raise back_with_error("/admin/labels", exc) from None
+    raise web.HTTPSeeOther("/admin/labels")
+
+
+def _label_id(request: web.Request) -> int:
+    label_id = row_id(request.match_info["label_id"])
+    if label_id is None:
+        raise web.HTTPNotFound(text="no such label")
+    return label_id
+
+
+@routes.post("/admin/labels/{label_id:[0-9]+}")
+async def change_label_action(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        await change_label(
+            request.app[ENGINE],
+            _label_id(request),
+            name=str(form.get("name", "")),
+            colour=str(form.get("colour", "")),
+        )
+    except LabelNotFound:
+        raise web.HTTPNotFound(text="no such label") from None
+    except LabelError as exc:
+        raise back_with_error("/admin/labels", exc) from None
+    raise web.HTTPSeeOther("/admin/labels")
+
+
+@routes.post("/admin/labels/{label_id:[0-9]+}/delete")
+async def delete_label_action(request: web.Request) -> web.StreamResponse:
+    try:
+        await delete_label(request.app[ENGINE], _label_id(request))
+    except LabelNotFound:
+        raise web.HTTPNotFound(text="no such label") from None
+    raise web.HTTPSeeOther("/admin/labels")
 
 
 @routes.get("/admin/gaps")

@@ -8,6 +8,7 @@ function of `bridge.inbox.actions` or `bridge.inbox.agents`, the same ones the R
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from bridge.inbox.customers import (
     links_of,
     undo_link,
 )
+from bridge.inbox.labels import Label, LabelNotFound, add_label, list_labels, remove_label
 from bridge.inbox.paging import Cursor, page_size
 from bridge.inbox.reads import mark_seen
 from bridge.inbox.search import search_words
@@ -128,6 +130,10 @@ def _inbox_query(request: web.Request) -> InboxQuery:
     language = request.query.get("language") or None
     if language is not None and language not in LANGUAGES:
         raise web.HTTPBadRequest(text="unknown language")
+    given_label = request.query.get("label")
+    label = row_id(given_label) if given_label else None
+    if given_label and label is None:
+        raise web.HTTPBadRequest(text="label: not a label's id")
     cursor = request.query.get("cursor")
     try:
         after = Cursor.decode(cursor) if cursor else None
@@ -135,15 +141,16 @@ def _inbox_query(request: web.Request) -> InboxQuery:
         search = search_words(request.query.get("q"))
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    return InboxQuery(view, network, language, limit, after, search)
+    return InboxQuery(view, network, language, limit, after, search, label)
 
 
 def _filters(query: InboxQuery) -> str:
-    """The chosen network, language and search as URL parameters, for links to other views and
-    to the next page."""
+    """The chosen network, language, label and search as URL parameters, for links to other
+    views and to the next page."""
     chosen = {
         "network": query.network.value if query.network else None,
         "language": query.language,
+        "label": str(query.label) if query.label else None,
         "q": query.search,
     }
     return urlencode({name: value for name, value in chosen.items() if value})
@@ -155,6 +162,7 @@ async def inbox_page(request: web.Request) -> web.Response:
     query = _inbox_query(request)
     settings = request.app[SETTINGS]
     result = await inbox(request.app[ENGINE], session.agent.id, query, settings.sla_for(), utcnow())
+    known = await list_labels(request.app[ENGINE])
     return aiohttp_jinja2.render_template(
         "inbox.html",
         request,
@@ -165,7 +173,29 @@ async def inbox_page(request: web.Request) -> web.Response:
             filters=_filters(query),
             views=list(View),
             networks=list(Network),
+            known_labels=known,
+            labels_css=labels_stylesheet(known),
         ),
+    )
+
+
+def labels_stylesheet(known: list[Label]) -> str:
+    """The address of the labels' colours, which changes with them (so it is cached for good):
+    the pages' policy forbids style attributes, so each label's colour is a class there."""
+    colours = ",".join(f"{label.id}{label.colour}" for label in known)
+    return "/labels.css?v=" + hashlib.sha256(colours.encode()).hexdigest()[:16]
+
+
+@routes.get("/labels.css")
+async def labels_css(request: web.Request) -> web.Response:
+    rules = "".join(
+        f".label-{label.id}{{background:{label.colour};color:{label.ink}}}\n"
+        for label in await list_labels(request.app[ENGINE])
+    )
+    return web.Response(
+        text=rules,
+        content_type="text/css",
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
     )
 
 
@@ -198,6 +228,8 @@ async def conversation_page(request: web.Request) -> web.Response:
     agents = [a for a in await list_agents(engine) if a.active]
     find = request.query.get("find", "")
     candidates = await find_customers(engine, find, other_than=view.customer_id) if find else []
+    known = await list_labels(engine)
+    carried = {label.id for label in view.labels}
     return aiohttp_jinja2.render_template(
         "conversation.html",
         request,
@@ -211,6 +243,8 @@ async def conversation_page(request: web.Request) -> web.Response:
             links=await links_of(engine, view.customer_id),
             canned=await list_canned(engine, view.language),
             draft=await _article_answer(engine, request.query.get("draft_article"), view.language),
+            addable=[label for label in known if label.id not in carried],
+            labels_css=labels_stylesheet(known),
         ),
     )
 
@@ -245,6 +279,10 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             await link_customers(engine, bus, keep, merge, session.agent.id)
         elif action == "unlink":
             await undo_link(engine, bus, _form_id(form, "link_id"))
+        elif action == "label":
+            await add_label(engine, bus, cid, _form_id(form, "label_id"), session.agent.id)
+        elif action == "unlabel":
+            await remove_label(engine, bus, cid, _form_id(form, "label_id"))
         elif action == "suggestion":
             accepted = form.get("accepted") == "1"
             message_id = _form_id(form, "message_id")
@@ -264,6 +302,10 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         raise web.HTTPNotFound(text="no such conversation") from None
     except actions.AgentNotFound:
         raise web.HTTPNotFound(text="no such agent") from None
+    except LabelNotFound:  # deleted by an admin since the page was shown
+        raise back_with_error(
+            f"/c/{cid}", ValueError(gettext("That label no longer exists."))
+        ) from None
     except (ValueError, actions.ActionRefused, actions.SuggestionNotFound, LinkRefused) as exc:
         raise back_with_error(f"/c/{cid}", exc) from None
     raise web.HTTPSeeOther(f"/c/{cid}")

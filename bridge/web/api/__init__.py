@@ -17,6 +17,7 @@ from bridge.web.api import (
     conversations,
     customers,
     knowledge,
+    labels,
 )
 from bridge.web.api.common import json_errors
 from bridge.web.keys import KNOWLEDGE
@@ -32,6 +33,7 @@ api = Api(
         attachments.endpoints,
         conversation_actions.endpoints,
         customers.endpoints,
+        labels.endpoints,
         knowledge.endpoints,
         articles.endpoints,
         agents.endpoints,

@@ -1,6 +1,6 @@
 """What an agent does to a conversation: reply, add a note, claim, transfer, resolve, reopen,
-send a failed message again, judge the bot's suggestion. Each is a function of
-`bridge.inbox.actions`, the same the inbox's forms call."""
+send a failed message again, judge the bot's suggestion, set its labels. Each is a function of
+`bridge.inbox.actions` (labels: `bridge.inbox.labels`), the same the inbox's forms call."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
 from bridge.domain import MAX_TEXT_CHARS
 from bridge.inbox import actions
+from bridge.inbox.labels import LabelNotFound, set_labels
 from bridge.web import auth
 from bridge.web.api.common import Body, Done, RowId, json_response, path_id, read_body
+from bridge.web.api.labels import LabelList, LabelOut
 from bridge.web.keys import BUS, ENGINE, SETTINGS
 from bridge.web.openapi import Endpoints
 
@@ -52,6 +54,10 @@ class TransferIn(Body):
 
 class VerdictIn(Body):
     accepted: bool
+
+
+class LabelsIn(Body):
+    label_ids: list[RowId] = Field(max_length=100, description="every label it is to carry")
 
 
 async def _act(request: web.Request, action: Action) -> web.Response:
@@ -179,3 +185,25 @@ async def judge(request: web.Request) -> web.Response:
             engine, cid, message_id, me, accepted=body.accepted
         ),
     )
+
+
+@endpoints.route(
+    "PUT",
+    "/api/conversations/{conversation_id}/labels",
+    "Set the conversation's labels (those it keeps stay as they were added); answers them",
+    body=LabelsIn,
+    answer=LabelList,
+)
+async def put_labels(request: web.Request) -> web.Response:
+    body = await read_body(request, LabelsIn)
+    agent = auth.current_session(request).agent
+    conversation_id = path_id(request, "conversation_id")
+    try:
+        carried = await set_labels(
+            request.app[ENGINE], request.app[BUS], conversation_id, body.label_ids, agent.id
+        )
+    except actions.ConversationNotFound:
+        raise web.HTTPNotFound(text="no such conversation") from None
+    except LabelNotFound as exc:  # named in the body, not the path: refused, not absent
+        raise web.HTTPConflict(text=f"label_ids: no label {exc}") from None
+    return json_response(LabelList(labels=[LabelOut.model_validate(label) for label in carried]))

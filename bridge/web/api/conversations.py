@@ -16,8 +16,9 @@ from bridge.inbox.views import HistoryMessage, InboxQuery, View, conversation_vi
 from bridge.store.models import utcnow
 from bridge.web import auth
 from bridge.web.api.common import LANGUAGE_PARAM, json_response, path_id
+from bridge.web.api.labels import LabelOut
 from bridge.web.keys import ENGINE, SETTINGS
-from bridge.web.openapi import Endpoints
+from bridge.web.openapi import MAX_ID, Endpoints, row_id
 
 endpoints = Endpoints()
 NETWORK_PARAM = {"type": "string", "enum": [n.value for n in Network]}
@@ -41,6 +42,7 @@ class ConversationRowOut(BaseModel):
     assignee: str | None
     sla: SlaOut | None
     unread: bool = Field(description="the customer wrote since you last opened it")
+    labels: list[LabelOut]
 
 
 class InboxOut(BaseModel):
@@ -48,6 +50,9 @@ class InboxOut(BaseModel):
     counts: dict[str, int]
     network_counts: dict[str, int]
     language_counts: dict[str, int]
+    label_counts: dict[str, int] = Field(
+        description="conversations of the view with each label, by the label's id"
+    )
     next_cursor: str | None = Field(
         description="give it as `cursor` for the next page; null: this page is the last"
     )
@@ -65,6 +70,7 @@ class ConversationOut(BaseModel):
     assignee: str | None
     networks: list[Network]
     history: list[HistoryMessage]
+    labels: list[LabelOut]
 
 
 @endpoints.route(
@@ -77,6 +83,10 @@ class ConversationOut(BaseModel):
         ("view", {"type": "string", "enum": [v.value for v in View]}),
         ("network", NETWORK_PARAM),
         ("language", LANGUAGE_PARAM),
+        (
+            "label",
+            {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "a label's id"},
+        ),
         (
             "limit",
             {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": PAGE_SIZE},
@@ -104,6 +114,7 @@ async def list_conversations(request: web.Request) -> web.Response:
             page_size(request.query.get("limit")),
             Cursor.decode(cursor) if cursor else None,
             search_words(request.query.get("q")),
+            _label(request.query.get("label")),
         )
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
@@ -118,9 +129,19 @@ async def list_conversations(request: web.Request) -> web.Response:
             counts={v.value: n for v, n in result.counts.items()},
             network_counts={network.value: n for network, n in result.by_network.items()},
             language_counts=result.by_language,
+            label_counts={str(label_id): n for label_id, n in result.by_label.items()},
             next_cursor=result.next_page.encode() if result.next_page is not None else None,
         )
     )
+
+
+def _label(text: str | None) -> int | None:
+    if not text:
+        return None
+    label = row_id(text)
+    if label is None:
+        raise ValueError(f"label: a label's id, from 1 to {MAX_ID}")
+    return label
 
 
 @endpoints.route(

@@ -327,3 +327,10 @@ document.addEventListener("submit", (event) => {
   const question = event.target.dataset?.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// Choosing a label adds it at once; listened for on the document, as the picker is in a part
+// live updates swap (the form's button does it without scripts).
+document.addEventListener("change", (event) => {
+  const picker = event.target.closest?.(".add-label select");
+  if (picker && picker.value) picker.form.requestSubmit();
+});
