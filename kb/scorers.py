@@ -86,7 +86,9 @@ class Linear:
             coef = np.zeros((1, vectors.shape[1]), dtype=np.float32)
             intercept = np.zeros(1)
         else:
-            model = LinearSVC(C=c)
+            # liblinear shuffles its coordinates with a seed drawn from numpy's global generator
+            # unless given one: without it two fits of the same examples differ slightly
+            model = LinearSVC(C=c, random_state=0)
             model.fit(vectors, labels)
             coef = np.asarray(model.coef_, dtype=np.float32)
             intercept = np.asarray(model.intercept_, dtype=np.float64)
