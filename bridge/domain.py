@@ -197,6 +197,7 @@ class EventKind(enum.StrEnum):
     MESSAGE_STATUS = "message.status"  # a reply's delivery status: queued, sent or failed
     CONVERSATION_STATE = "conversation.state"
     CONVERSATION_LABELS = "conversation.labels"  # an agent added or removed a label
+    CONVERSATION_TEAM = "conversation.team"  # an agent moved it to another team
     CUSTOMER_LINKED = "customer.linked"
     AGENT_PRESENCE = "agent.presence"  # an agent views a conversation, types in it, or leaves it
 

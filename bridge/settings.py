@@ -185,6 +185,18 @@ class Settings(BaseSettings):
     usual_wait_minutes: int = Field(default=15, ge=1)
     handoff_ack_en: str = "Thank you! An agent will answer you soon, usually within {minutes} min."
     handoff_ack_ru: str = "Спасибо! Скоро вам ответит оператор, обычно в течение {minutes} мин."
+    assign_interval_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="how often waiting conversations are given to the online members of their "
+        "team, and unanswered ones passed on",
+    )
+    away_after_idle_minutes: float = Field(
+        default=10.0,
+        gt=0,
+        description="an agent whose inbox page is open but unused this long shows as away and "
+        "gets no new conversations",
+    )
     csat_enabled: bool = Field(
         default=True,
         description="when an agent resolves a conversation, the customer is asked to rate the "

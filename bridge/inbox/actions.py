@@ -77,6 +77,7 @@ async def reply_as_agent(
             .values(
                 state=ConversationState.ASSIGNED,
                 assignee_id=sa.func.coalesce(c.assignee_id, agent_id),
+                assigned_at=sa.case((c.assignee_id.is_(None), now), else_=c.assigned_at),
                 first_response_at=sa.func.coalesce(c.first_response_at, now),
                 awaiting_since=None,
             )
@@ -204,6 +205,8 @@ async def _set_state(
                 # the colleague's pages tell them who has it now
                 news = {"previous_assignee_id": held_by, "assignee_name": name}
             values = {**values, "assignee_id": assignee}
+            if held_by != assignee:  # the new assignee's time to answer starts now
+                values["assigned_at"] = utcnow()
         await conn.execute(sa.update(conversations).where(c.id == conversation_id).values(values))
         sent = await then(conn) if then is not None else None
     events = [

@@ -98,6 +98,7 @@ class KnowledgeResponder:
             article_id=article.id,
             threshold=article.threshold,
             never_auto=article.never_auto,
+            tags=article.tags,
         )
 
     async def search(self, text: str, language: str | None, k: int = 5) -> list[Suggestion]:

@@ -36,6 +36,7 @@ class ConversationRow:
     answered_message_id: int | None
     awaiting_since: dt.datetime | None
     assignee_id: int | None  # read only: whom the live inbox tells of the customer's message
+    team_id: int | None
     changed: bool = False
 
 
@@ -283,6 +284,7 @@ async def _select_conversations(
                 c.answered_message_id,
                 c.awaiting_since,
                 c.assignee_id,
+                c.team_id,
             ).where(c.network == network, c.chat_id.in_(chat_ids))
         )
         for row in result.all():

@@ -30,6 +30,7 @@ class Answer:
     article_id: str | None = None
     threshold: float | None = None
     never_auto: bool = False
+    tags: tuple[str, ...] = ()  # the article's: routing rules may send its handoffs to a team
 
 
 class Responder(Protocol):

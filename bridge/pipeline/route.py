@@ -28,6 +28,7 @@ from bridge.domain import (
 from bridge.pipeline import phrases
 from bridge.pipeline.ingest import ConversationRow, Stored
 from bridge.pipeline.responder import Answer, Question, Responder
+from bridge.pipeline.team_routing import LiveRules
 from bridge.pipeline.thresholds import LiveThresholds
 from bridge.settings import Settings
 from bridge.store.ratings import RatingAsk, is_rating_data, parse_rating
@@ -84,12 +85,21 @@ class Feedback:
     feedback: str
 
 
+@dataclass(frozen=True, slots=True)
+class LabelAdded:
+    """A label a routing rule put on a conversation handed to people."""
+
+    conversation_id: int
+    label_id: int
+
+
 @dataclass(slots=True)
 class Routed:
     replies: list[Reply] = field(default_factory=list)
     changes: list[StateChange] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     feedback: list[Feedback] = field(default_factory=list)
+    labels: list[LabelAdded] = field(default_factory=list)
 
 
 class Router:
@@ -98,10 +108,12 @@ class Router:
         settings: Settings,
         responder: Responder | None,
         thresholds: LiveThresholds | None = None,
+        rules: LiveRules | None = None,
     ) -> None:
         self.settings = settings
         self.responder = responder
         self.thresholds = thresholds or LiveThresholds(None, settings)
+        self.rules = rules or LiveRules(None, settings.kb_refresh_seconds)
 
     async def route(
         self,
@@ -116,6 +128,7 @@ class Router:
         asks = asks or {}
         if stored:
             await self.thresholds.refresh()
+            await self.rules.refresh()
         for item in stored:
             conversation = item.conversation
             conversation.changed = True
@@ -291,6 +304,12 @@ class Router:
         conversation.misses = 0
         conversation.answered_message_id = None
         self._set_state(conversation, ConversationState.WAITING, reason.value, routed)
+        routing = self.rules.route(
+            conversation.network, conversation.language, answer.tags if answer else (), reason
+        )
+        if routing.team_id is not None:
+            conversation.team_id = routing.team_id
+        routed.labels += [LabelAdded(conversation.id, label) for label in routing.label_ids]
         if record:
             routed.decisions.append(
                 _decision(item, DecisionOutcome.HANDOFF, answer, threshold, reason=reason.value)

@@ -37,10 +37,21 @@ from bridge.domain import (
 from bridge.pipeline.ingest import ConversationRow, Stored, apply_edits, ingest
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.route import Reply, Routed, Router, StateChange
+from bridge.pipeline.team_routing import LiveRules
 from bridge.pipeline.thresholds import LiveThresholds
 from bridge.settings import Settings
 from bridge.store import ratings
-from bridge.store.models import conversations, dead_letters, decisions, messages, utcnow
+from bridge.store.engine import insert_ignoring_conflicts
+from bridge.store.models import (
+    conversation_labels,
+    conversations,
+    dead_letters,
+    decisions,
+    labels,
+    messages,
+    teams,
+    utcnow,
+)
 from bridge.store.outbox import load_outbound, to_outbound
 from bridge.util import json_text, metrics
 
@@ -106,7 +117,12 @@ class Pipeline:
         self.engine = engine
         self.bus = bus
         self.settings = settings
-        self.router = Router(settings, responder, LiveThresholds(engine, settings))
+        self.router = Router(
+            settings,
+            responder,
+            LiveThresholds(engine, settings),
+            LiveRules(engine, settings.kb_refresh_seconds),
+        )
         self.stats = PipelineStats()
 
     async def handle(self, entries: Sequence[BusEntry]) -> None:
@@ -160,6 +176,7 @@ class Pipeline:
             new_replies = await _store_replies(conn, routed.replies, now)
             await _store_decisions(conn, routed, now)
             await ratings.write_back(conn, (ask for found in asks.values() for ask in found))
+            await _keep_routing(conn, routed, result.stored, now)
             await _write_back(
                 {s.conversation.id: s.conversation for s in result.stored}.values(), conn
             )
@@ -297,6 +314,30 @@ async def _store_decisions(conn: AsyncConnection, routed: Routed, now: dt.dateti
         )
 
 
+async def _keep_routing(
+    conn: AsyncConnection, routed: Routed, stored: list[Stored], now: dt.datetime
+) -> None:
+    """The routing rules' labels and teams, of those that still exist: the rules were read up
+    to `kb_refresh_seconds` ago, and a team or label deleted since must not fail the batch."""
+    routed_teams = {s.conversation.team_id for s in stored} - {None}
+    if routed_teams:
+        known = set(await conn.scalars(sa.select(teams.c.id).where(teams.c.id.in_(routed_teams))))
+        for item in stored:
+            if item.conversation.team_id not in known:
+                item.conversation.team_id = None
+    if not routed.labels:
+        return
+    wanted = {added.label_id for added in routed.labels}
+    known = set(await conn.scalars(sa.select(labels.c.id).where(labels.c.id.in_(wanted))))
+    rows = [
+        {"conversation_id": a.conversation_id, "label_id": a.label_id, "added_at": now}
+        for a in dict.fromkeys(routed.labels)
+        if a.label_id in known
+    ]
+    if rows:
+        await conn.execute(insert_ignoring_conflicts(conn, conversation_labels), rows)
+
+
 async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) -> None:
     changed = [row for row in rows if row.changed]
     if not changed:
@@ -316,6 +357,7 @@ async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) ->
             misses=sa.bindparam("misses"),
             answered_message_id=sa.bindparam("answered_message_id"),
             awaiting_since=sa.bindparam("awaiting_since"),
+            team_id=sa.bindparam("team_id"),
         ),
         [
             {
@@ -330,6 +372,7 @@ async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) ->
                 "misses": row.misses,
                 "answered_message_id": row.answered_message_id,
                 "awaiting_since": row.awaiting_since,
+                "team_id": row.team_id,
             }
             for row in changed
         ],

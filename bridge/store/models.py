@@ -197,6 +197,11 @@ class Conversation(Base):
     handed_off_at: Mapped[dt.datetime | None]
     first_response_at: Mapped[dt.datetime | None]
     resolved_at: Mapped[dt.datetime | None]
+    # The team routing rules gave it, or an agent chose; no foreign key: adding one to this table
+    # on SQLite means rebuilding it, so deleting a team clears its conversations itself.
+    team_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    # when the assignee got it: re-assignment counts the assignee's time to answer from here
+    assigned_at: Mapped[dt.datetime | None]
     # unconfident questions in a row (the second one hands off)
     misses: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     # the customer message the bot answered last, whose "did it help?" is still open
@@ -465,3 +470,77 @@ class ConversationLabel(Base):
 
 labels = _table(Label)
 conversation_labels = _table(ConversationLabel)
+
+
+class Team(Base):
+    """Agents who take the same conversations: routing rules send conversations to a team, and
+    those waiting are given in turn to its members who are online, within `capacity` open
+    conversations each. `reassign_after_minutes`: an assignee who has not answered the customer
+    that long loses the conversation to a colleague (None: never)."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    name_key: Mapped[str] = mapped_column(sa.String(255), unique=True)  # the name case-folded
+    auto_assign: Mapped[bool] = mapped_column(default=True)
+    capacity: Mapped[int] = mapped_column(default=5)
+    reassign_after_minutes: Mapped[int | None]
+    # business hours: an IANA zone, and per weekday (0 Monday) a list of ["09:00", "18:00"]
+    # spans; holidays are ISO dates. No zone: open around the clock.
+    time_zone: Mapped[str | None] = mapped_column(sa.String(64))
+    hours: Mapped[dict[str, list[list[str]]] | None] = mapped_column(sa.JSON)
+    holidays: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TeamMember(Base):
+    """An agent in a team (an agent may be in several); `last_assigned_at` orders the turns."""
+
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    last_assigned_at: Mapped[dt.datetime | None]
+
+
+class RoutingRule(Base):
+    """When a conversation is handed to people: if every condition set here holds (an unset one
+    holds always), it goes to `team_id` and gets `label_id`. Rules are tried by `position`; the
+    first that names a team decides it, and every rule that holds adds its label."""
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int]
+    network: Mapped[str | None] = mapped_column(sa.String(32))
+    language: Mapped[str | None] = mapped_column(sa.String(8))
+    tag: Mapped[str | None] = mapped_column(sa.String(64))  # one of the best article's tags
+    reason: Mapped[str | None] = mapped_column(sa.String(32))  # the handoff reason
+    team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    label_id: Mapped[int | None] = mapped_column(sa.ForeignKey("labels.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AgentPresence(Base):
+    """Whether an agent can take conversations: `seen_at` is renewed while an inbox page of theirs
+    is open, `active_at` while they use it; `status` is what they chose ("online" or "away")."""
+
+    __tablename__ = "agent_presence"
+
+    agent_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(sa.String(16), default="online")
+    seen_at: Mapped[dt.datetime | None]
+    active_at: Mapped[dt.datetime | None]
+
+
+teams = _table(Team)
+team_members = _table(TeamMember)
+routing_rules = _table(RoutingRule)
+agent_presence = _table(AgentPresence)

@@ -8,6 +8,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
+from bridge.inbox.assignment import assign_forever
 from bridge.pipeline.responder import Prepared, load_responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
@@ -27,7 +28,8 @@ async def run_core(
     stop: asyncio.Event,
     started: asyncio.Event | None = None,
 ) -> None:
-    """The pipeline over this process's inbound shards, and the store's housekeeping; `started`
+    """The pipeline over this process's inbound shards, the store's housekeeping, and giving
+    waiting conversations to the teams' agents; `started`
     is set once the responder is prepared (the knowledge base's matcher fitted)."""
     responder = load_responder(settings, engine)
     if isinstance(responder, Prepared):
@@ -42,6 +44,7 @@ async def run_core(
     async with role_tasks(stop) as start:
         start(bus.consume_inbound(name, pipeline.handle, batch_size=settings.batch_size, stop=stop))
         start(prune_kept_files(engine, settings.kept_files_days, stop))
+        start(assign_forever(engine, bus, settings, stop))
 
 
 async def _prepare(responder: Prepared, stop: asyncio.Event) -> None:

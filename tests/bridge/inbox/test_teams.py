@@ -1,0 +1,132 @@
+"""Teams as admins keep them, and routing rules in their order."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from bridge.bus.memory import MemoryBus
+from bridge.domain import EventKind, Network
+from bridge.inbox.agents import add_agent
+from bridge.inbox.routing_rules import (
+    RuleDraft,
+    RuleError,
+    add_rule,
+    delete_rule,
+    list_rules,
+    move_rule,
+)
+from bridge.inbox.teams import (
+    TeamDraft,
+    TeamError,
+    TeamNotFound,
+    change_team,
+    create_team,
+    delete_team,
+    list_teams,
+    move_to_team,
+)
+from bridge.pipeline.worker import Pipeline
+from bridge.store.models import conversations
+from tests.factories import entries, inbound
+from tests.web_client import PASSWORD
+
+
+async def test_a_team_keeps_its_members_and_settings(engine):
+    anna = await add_agent(engine, "anna", PASSWORD)
+    boris = await add_agent(engine, "boris", PASSWORD)
+    team = await create_team(
+        engine, TeamDraft("  Billing   desk ", [boris.id, anna.id, anna.id], True, 3, 20)
+    )
+    assert (team.name, team.member_ids, team.capacity) == ("Billing desk", (anna.id, boris.id), 3)
+    assert team.reassign_after_minutes == 20
+    changed = await change_team(engine, team.id, TeamDraft("Billing", [boris.id], False, 4))
+    assert (changed.name, changed.member_ids) == ("Billing", (boris.id,))
+    assert not changed.auto_assign
+    assert await list_teams(engine) == [changed]
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        TeamDraft(""),
+        TeamDraft("x" * 51),
+        TeamDraft("Billing", capacity=0),
+        TeamDraft("Billing", capacity=101),
+        TeamDraft("Billing", reassign_after_minutes=0),
+        TeamDraft("Billing", member_ids=[999]),
+    ],
+)
+async def test_a_team_that_makes_no_sense_is_refused_with_the_reason(engine, draft):
+    with pytest.raises(TeamError):
+        await create_team(engine, draft)
+    assert await list_teams(engine) == []
+
+
+async def test_a_team_name_is_taken_whatever_its_case(engine):
+    await create_team(engine, TeamDraft("Billing"))
+    with pytest.raises(TeamError, match="exists already"):
+        await create_team(engine, TeamDraft("BILLING"))
+
+
+async def test_deleting_a_team_leaves_its_conversations_with_no_team(engine, settings):
+    bus = MemoryBus(1)
+    team = await create_team(engine, TeamDraft("Billing"))
+    await Pipeline(engine, bus, settings, None).handle(entries(inbound(1, 1)))
+    conversation_id = await _only_conversation(engine)
+    await move_to_team(engine, bus, conversation_id, team.id)
+    assert await _team_of(engine, conversation_id) == team.id
+    await delete_team(engine, team.id)
+    assert await _team_of(engine, conversation_id) is None
+    with pytest.raises(TeamNotFound):
+        await delete_team(engine, team.id)
+
+
+async def test_moving_a_conversation_to_a_team_is_announced(engine, settings):
+    bus = MemoryBus(1)
+    team = await create_team(engine, TeamDraft("Billing"))
+    await Pipeline(engine, bus, settings, None).handle(entries(inbound(1, 1)))
+    conversation_id = await _only_conversation(engine)
+    async with bus.subscribe_events() as events:
+        await move_to_team(engine, bus, conversation_id, team.id)
+        event = await anext(events)
+    assert (event.kind, event.data) == (EventKind.CONVERSATION_TEAM, {"team_id": team.id})
+    with pytest.raises(TeamNotFound):
+        await move_to_team(engine, bus, conversation_id, team.id + 1)
+
+
+async def test_rules_are_tried_in_the_order_the_admin_gives(engine):
+    team = await create_team(engine, TeamDraft("VK"))
+    first = await add_rule(engine, RuleDraft(network=Network.VK, team_id=team.id))
+    second = await add_rule(engine, RuleDraft(language=" RU ", team_id=team.id))
+    assert second.language == "ru"
+    assert [r.id for r in await move_rule(engine, second.id, earlier=True)] == [second.id, first.id]
+    assert [r.id for r in await move_rule(engine, second.id, earlier=True)] == [second.id, first.id]
+    await delete_rule(engine, second.id)
+    assert [r.id for r in await list_rules(engine)] == [first.id]
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        RuleDraft(network=Network.VK),  # gives nothing
+        RuleDraft(language="russian", team_id=1),
+        RuleDraft(team_id=999),
+        RuleDraft(label_id=999),
+    ],
+)
+async def test_a_rule_that_makes_no_sense_is_refused_with_the_reason(engine, draft):
+    await create_team(engine, TeamDraft("Any"))
+    with pytest.raises(RuleError):
+        await add_rule(engine, draft)
+
+
+async def _only_conversation(engine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(sa.select(conversations.c.id))).scalar_one())
+
+
+async def _team_of(engine, conversation_id: int) -> int | None:
+    async with engine.connect() as conn:
+        query = sa.select(conversations.c.team_id).where(conversations.c.id == conversation_id)
+        return (await conn.execute(query)).scalar_one()
