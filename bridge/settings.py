@@ -185,6 +185,9 @@ class Settings(BaseSettings):
     usual_wait_minutes: int = Field(default=15, ge=1)
     handoff_ack_en: str = "Thank you! An agent will answer you soon, usually within {minutes} min."
     handoff_ack_ru: str = "Спасибо! Скоро вам ответит оператор, обычно в течение {minutes} мин."
+    # handed to a team outside its business hours; {opens}: when it opens, in its time zone
+    closed_ack_en: str = "Thank you! We are closed now; an agent will answer you from {opens}."
+    closed_ack_ru: str = "Спасибо! Сейчас мы не работаем; оператор ответит вам с {opens}."
     assign_interval_seconds: float = Field(
         default=3.0,
         gt=0,
@@ -283,6 +286,10 @@ class Settings(BaseSettings):
     @property
     def stuck_after(self) -> dt.timedelta:
         return dt.timedelta(minutes=self.stuck_reply_minutes)
+
+    @property
+    def away_after(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.away_after_idle_minutes)
 
     def sla_for(self) -> dict[Network, int]:
         """Minutes an agent has to answer a waiting customer, per network."""

@@ -43,10 +43,9 @@ async def assign_forever(
     engine: AsyncEngine, bus: Bus, settings: Settings, stop: asyncio.Event
 ) -> None:
     """Passes every `assign_interval_seconds` until `stop`; a failed pass is logged and retried."""
-    away_after = dt.timedelta(minutes=settings.away_after_idle_minutes)
     while not stop.is_set():
         try:
-            await assign_pass(engine, bus, utcnow(), away_after)
+            await assign_pass(engine, bus, utcnow(), settings.away_after)
         except Exception:
             log.exception("assigning waiting conversations failed; trying again at the next pass")
         await pause(stop, settings.assign_interval_seconds)

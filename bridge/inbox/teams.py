@@ -5,7 +5,7 @@ rules (`bridge.inbox.routing_rules`); who in the team gets one, by `bridge.inbox
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bridge.bus import Bus
 from bridge.domain import Event, EventKind
 from bridge.inbox.actions import ConversationNotFound
+from bridge.store.business_hours import HoursError, business_hours
 from bridge.store.models import agents, conversations, team_members, teams, utcnow
 
 MAX_NAME_CHARS = 50
@@ -39,6 +40,10 @@ class TeamDraft:
     auto_assign: bool = True
     capacity: int = 5
     reassign_after_minutes: int | None = None
+    # business hours (`bridge.store.business_hours`): no time zone, open around the clock
+    time_zone: str | None = None
+    hours: Mapping[str, Sequence[Sequence[str]]] | None = None
+    holidays: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,9 @@ class Team:
     auto_assign: bool
     capacity: int
     reassign_after_minutes: int | None
+    time_zone: str | None
+    hours: Mapping[str, Sequence[Sequence[str]]] | None
+    holidays: Sequence[str] | None
     member_ids: tuple[int, ...] = field(default=())
 
 
@@ -60,8 +68,22 @@ def _checked(draft: TeamDraft) -> TeamDraft:
     minutes = draft.reassign_after_minutes
     if minutes is not None and not 1 <= minutes <= MAX_REASSIGN_MINUTES:
         raise TeamError(f"re-assignment comes after 1 to {MAX_REASSIGN_MINUTES} minutes, or never")
+    zone = draft.time_zone.strip() if draft.time_zone else None
+    try:
+        business_hours(zone, draft.hours, draft.holidays)
+    except HoursError as exc:
+        raise TeamError(str(exc)) from None
     return TeamDraft(
-        name, tuple(sorted(set(draft.member_ids))), draft.auto_assign, draft.capacity, minutes
+        name,
+        tuple(sorted(set(draft.member_ids))),
+        draft.auto_assign,
+        draft.capacity,
+        minutes,
+        zone,
+        {day: [list(span) for span in spans] for day, spans in (draft.hours or {}).items()}
+        if zone
+        else None,
+        sorted(set(draft.holidays)) if zone else (),
     )
 
 
@@ -71,6 +93,9 @@ _COLUMNS = (
     teams.c.auto_assign,
     teams.c.capacity,
     teams.c.reassign_after_minutes,
+    teams.c.time_zone,
+    teams.c.hours,
+    teams.c.holidays,
 )
 
 
@@ -153,6 +178,9 @@ def _values(draft: TeamDraft) -> dict[str, object]:
         "auto_assign": draft.auto_assign,
         "capacity": draft.capacity,
         "reassign_after_minutes": draft.reassign_after_minutes,
+        "time_zone": draft.time_zone,
+        "hours": draft.hours,
+        "holidays": list(draft.holidays) or None,
     }
 
 

@@ -17,6 +17,7 @@ from bridge.domain import ConversationState, DecisionOutcome, DeliveryStatus, Ne
 from bridge.inbox.labels import Label, has_label, labels_on
 from bridge.inbox.paging import PAGE_SIZE, Cursor
 from bridge.inbox.search import matching
+from bridge.store.business_hours import BusinessHours, teams_hours
 from bridge.store.models import (
     agents,
     conversation_labels,
@@ -25,6 +26,7 @@ from bridge.store.models import (
     decisions,
     identities,
     messages,
+    teams,
     utcnow,
 )
 
@@ -51,6 +53,14 @@ class InboxQuery:
     # words of the messages, a customer's name or network id; not blank
     search: str | None = None
     label: int | None = None  # a label's id: the conversations that carry it
+    assignee: int | None = None  # an agent's id, or NOBODY: the unassigned ones
+    team: int | None = None  # a team's id, or NOBODY: those of no team
+    # the days (UTC) the conversation started between, both included
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+
+NOBODY = 0  # no row has the id 0: as an assignee or a team, "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,8 @@ class Sla:
 
     waiting_s: float
     limit_s: float
+    # False while the conversation's team is closed: its clock counts working time only
+    running: bool = True
 
     @property
     def level(self) -> str:
@@ -80,6 +92,7 @@ class InboxRow:
     last_message_at: dt.datetime
     handoff_reason: str | None
     assignee: str | None
+    team: str | None
     sla: Sla | None
     unread: bool  # the customer wrote since this agent last opened it
     labels: list[Label]
@@ -99,6 +112,22 @@ class Inbox:
     by_label: dict[int, int]
     """Conversations of the chosen view with each label (by id), within the network and language
     chosen."""
+
+
+def _chosen(query: InboxQuery) -> list[sa.ColumnElement[bool]]:
+    """The conditions of the assignee, team and dates chosen."""
+    c = conversations.c
+    chosen = []
+    for column, value in ((c.assignee_id, query.assignee), (c.team_id, query.team)):
+        if value is not None:
+            chosen.append(column.is_(None) if value == NOBODY else column == value)
+    midnight = dt.time(tzinfo=dt.UTC)
+    if query.since is not None:
+        chosen.append(c.created_at >= dt.datetime.combine(query.since, midnight))
+    if query.until is not None and query.until < dt.date.max:
+        next_day = query.until + dt.timedelta(days=1)
+        chosen.append(c.created_at < dt.datetime.combine(next_day, midnight))
+    return chosen
 
 
 def _view_condition(view: View, agent_id: int) -> sa.ColumnElement[bool]:
@@ -126,7 +155,9 @@ async def inbox(
     by_language = [] if query.language is None else [c.language == query.language]
     searched = [matching(engine.dialect.name, query.search)] if query.search else []
     labelled = [] if query.label is None else [has_label(query.label)]
-    narrow = by_network + by_language + searched + labelled
+    # who has it, which team, when it started: they narrow the counts of every view too
+    chosen = _chosen(query)
+    narrow = by_network + by_language + searched + labelled + chosen
     in_view = _view_condition(query.view, agent_id)
     # what the customer said last: the bot's acknowledgements would all read the same
     last_inbound = (
@@ -155,15 +186,18 @@ async def inbox(
             c.last_message_at,
             c.handoff_reason,
             c.awaiting_since,
+            c.team_id,
             i.display_name,
             i.external_user_id,
             a.display_name.label("assignee"),
+            teams.c.name.label("team"),
             preview.label("preview"),
             sa.func.coalesce(unread, False).label("unread"),
             key.label("sort_key"),
         )
         .join(identities, i.id == c.identity_id)
         .outerjoin(agents, a.id == c.assignee_id)
+        .outerjoin(teams, teams.c.id == c.team_id)
         .outerjoin(
             conversation_reads,
             sa.and_(read.conversation_id == c.id, read.agent_id == agent_id),
@@ -178,14 +212,14 @@ async def inbox(
     mine = sa.func.coalesce(c.assignee_id == agent_id, False).label("mine")
     groups = (
         sa.select(c.state, mine, c.network, c.language, sa.func.count().label("n"))
-        .where(*searched, *labelled)
+        .where(*searched, *labelled, *chosen)
         .group_by(c.state, mine, c.network, c.language)
     )
     cl = conversation_labels.c
     per_label = (
         sa.select(cl.label_id, sa.func.count())
         .join(conversations, c.id == cl.conversation_id)
-        .where(in_view, *by_network, *by_language, *searched)
+        .where(in_view, *by_network, *by_language, *searched, *chosen)
         .group_by(cl.label_id)
     )
     async with engine.connect() as conn:
@@ -193,6 +227,7 @@ async def inbox(
         counted = [_Group(*row) for row in await conn.execute(groups)]
         by_label = {label_id: n for label_id, n in await conn.execute(per_label)}
         carried = await labels_on(conn, [row.id for row in rows[: query.limit]])
+        hours = await teams_hours(conn, {row.team_id for row in rows} - {None})
     last = rows[query.limit - 1] if len(rows) > query.limit else None
     in_network = [g for g in counted if query.network in (None, g.network)]
     narrowed = [g for g in in_network if query.language in (None, g.language)]
@@ -204,7 +239,10 @@ async def inbox(
         if g.language is not None and query.network in (None, g.network):
             per_language[g.language] = per_language.get(g.language, 0) + g.n
     return Inbox(
-        [_row(row, sla_minutes, now, carried.get(row.id, [])) for row in rows[: query.limit]],
+        [
+            _row(row, sla_minutes, now, carried.get(row.id, []), hours.get(row.team_id))
+            for row in rows[: query.limit]
+        ],
         {view: sum(g.n for g in narrowed if g.in_view(view)) for view in View},
         {network: sum(g.n for g in per_network if g.network == network) for network in Network},
         per_language,
@@ -245,11 +283,20 @@ def _after(
 
 
 def _row(
-    row: Any, sla_minutes: dict[Network, int], now: dt.datetime, carried: list[Label]
+    row: Any,
+    sla_minutes: dict[Network, int],
+    now: dt.datetime,
+    carried: list[Label],
+    hours: BusinessHours | None,
 ) -> InboxRow:
     sla = None
     if row.awaiting_since is not None and row.state is not ConversationState.RESOLVED:
-        sla = Sla((now - row.awaiting_since).total_seconds(), sla_minutes[row.network] * 60.0)
+        limit = sla_minutes[row.network] * 60.0
+        if hours is None:
+            sla = Sla((now - row.awaiting_since).total_seconds(), limit)
+        else:
+            waited = hours.working_seconds(row.awaiting_since, now)
+            sla = Sla(waited, limit, running=hours.is_open(now))
     return InboxRow(
         id=row.id,
         network=row.network,
@@ -260,6 +307,7 @@ def _row(
         last_message_at=row.last_message_at,
         handoff_reason=row.handoff_reason,
         assignee=row.assignee,
+        team=row.team,
         sla=sla,
         unread=bool(row.unread),
         labels=carried,
@@ -304,6 +352,7 @@ class ConversationView:
     handoff_reason: str | None
     assignee_id: int | None
     assignee: str | None
+    team_id: int | None
     networks: list[Network]
     history: list[HistoryMessage]
     labels: list[Label]
@@ -331,6 +380,7 @@ async def conversation_view(
                     c.language,
                     c.handoff_reason,
                     c.assignee_id,
+                    c.team_id,
                     i.display_name,
                     i.external_user_id,
                     a.display_name.label("assignee"),
@@ -423,6 +473,7 @@ async def conversation_view(
         handoff_reason=head.handoff_reason,
         assignee_id=head.assignee_id,
         assignee=head.assignee,
+        team_id=head.team_id,
         networks=network_list,
         history=history,
         labels=carried.get(conversation_id, []),

@@ -3,6 +3,11 @@ the request for a rating is sent by the inbox, so it is in `bridge/inbox/ratings
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+
 from bridge.domain import Button
 
 FEEDBACK_YES = "helped"
@@ -68,3 +73,16 @@ def parse_feedback(button_data: str | None) -> tuple[str, int] | None:
     if not question.isdigit():
         return None
     return feedback, int(question)
+
+
+_OPENING = {
+    "en": "EEEE d MMMM 'at' HH:mm (zzzz)",
+    "ru": "EEEE, d MMMM, 'в' HH:mm (zzzz)",
+}
+
+
+def opening(opens: dt.datetime, zone: ZoneInfo, language: str | None) -> str:
+    """When a closed team opens, as a customer reads it: "Monday 14 December at 09:00 (Moscow
+    Standard Time)"; in the team's own time zone, which is mostly the customer's."""
+    language = language if language in _OPENING else "en"
+    return format_datetime(opens, _OPENING[language], tzinfo=zone, locale=language)

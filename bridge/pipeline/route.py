@@ -314,15 +314,21 @@ class Router:
             routed.decisions.append(
                 _decision(item, DecisionOutcome.HANDOFF, answer, threshold, reason=reason.value)
             )
-        template = (
-            self.settings.handoff_ack_ru
-            if conversation.language == "ru"
-            else self.settings.handoff_ack_en
-        )
-        text = template.format(minutes=self.settings.usual_wait_minutes)
+        text = self._handoff_ack(conversation.team_id, conversation.language, now)
         routed.replies.append(
             Reply(conversation, item, AuthorKind.SYSTEM, text, f"handoff-ack:{item.message_id}")
         )
+
+    def _handoff_ack(self, team_id: int | None, language: str | None, now: dt.datetime) -> str:
+        """What the customer handed off is told: soon, or when the team opens if it is closed."""
+        russian = language == "ru"
+        hours = self.rules.hours_of(team_id)
+        opens = hours.next_opening(now) if hours is not None else None
+        if hours is not None and opens is not None and opens > now:
+            template = self.settings.closed_ack_ru if russian else self.settings.closed_ack_en
+            return template.format(opens=phrases.opening(opens, hours.zone, language))
+        template = self.settings.handoff_ack_ru if russian else self.settings.handoff_ack_en
+        return template.format(minutes=self.settings.usual_wait_minutes)
 
     @staticmethod
     def _bot_reply(

@@ -1,6 +1,7 @@
 """Which team takes a conversation handed to people, and which labels it gets: the admins'
-routing rules (`routing_rules`, kept by `bridge.inbox.teams`), re-read from the store at most
-every `kb_refresh_seconds`, so that a change reaches every core without a restart."""
+routing rules (`routing_rules`, kept by `bridge.inbox.routing_rules`), and the teams' business
+hours (a customer handed to a closed team is told when it opens). Both are re-read from the store
+at most every `kb_refresh_seconds`, so that a change reaches every core without a restart."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.domain import Network
-from bridge.store.models import routing_rules
+from bridge.store.business_hours import BusinessHours, teams_hours
+from bridge.store.models import routing_rules, teams
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +61,13 @@ def route_to_team(
 
 
 class LiveRules:
-    """The rules in force, in their order."""
+    """The rules in force, in their order, and the business hours of the teams that keep them."""
 
     def __init__(self, engine: AsyncEngine | None, refresh_seconds: float) -> None:
         self._engine = engine
         self._refresh_seconds = refresh_seconds
         self._rules: list[Rule] = []
+        self._hours: dict[int, BusinessHours] = {}
         self._read_at = float("-inf")
 
     async def refresh(self) -> None:
@@ -79,6 +82,11 @@ class LiveRules:
                 )
             )
             self._rules = [Rule(**row._mapping) for row in rows]
+            self._hours = await teams_hours(conn, await conn.scalars(sa.select(teams.c.id)))
+
+    def hours_of(self, team_id: int | None) -> BusinessHours | None:
+        """The team's business hours; None: no team, or one open around the clock."""
+        return self._hours.get(team_id) if team_id is not None else None
 
     def route(
         self, network: Network, language: str | None, tags: Sequence[str], reason: str

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.domain import AuthorKind, ConversationState, Direction, Network
 from bridge.pipeline.phrases import FEEDBACK_YES
+from bridge.store.business_hours import teams_hours
 from bridge.store.models import (
     agents,
     conversation_labels,
@@ -145,9 +146,13 @@ async def compute(
     async with engine.connect() as conn:
         started = (
             await conn.execute(
-                sa.select(c.id, c.network, c.state, c.handed_off_at, c.created_at).where(*created)
+                sa.select(c.id, c.network, c.state, c.handed_off_at, c.created_at, c.team_id).where(
+                    *created
+                )
             )
         ).all()
+        # a team's SLA counts its working time only
+        hours = await teams_hours(conn, {row.team_id for row in started} - {None})
         reasons = (
             await conn.execute(
                 sa.select(c.handoff_reason, sa.func.count())
@@ -182,15 +187,18 @@ async def compute(
             bot.append((first_bot - row.created_at).total_seconds())
         if row.handed_off_at is None:
             continue
-        limit = dt.timedelta(minutes=sla_minutes[row.network])
+        limit = sla_minutes[row.network] * 60.0
+        team_hours = hours.get(row.team_id)
         if first_agent is not None:
-            waited = first_agent - row.handed_off_at
-            agent.append(waited.total_seconds())
-            breaches += waited > limit
-        else:
-            # still waiting: at the end of the period, or now if that is sooner
-            until = min(period.end, now or utcnow())
-            breaches += until - row.handed_off_at > limit
+            agent.append((first_agent - row.handed_off_at).total_seconds())
+        # still waiting: at the end of the period, or now if that is sooner
+        until = first_agent or min(period.end, now or utcnow())
+        waited = (
+            team_hours.working_seconds(row.handed_off_at, until)
+            if team_hours is not None
+            else (until - row.handed_off_at).total_seconds()
+        )
+        breaches += waited > limit
     counts = {value: n for value, n in feedback}
     return Report(
         period=period,

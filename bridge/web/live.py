@@ -1,7 +1,8 @@
 """`/ws/inbox`: the bus's events (a message stored, a state changed, a delivery status) pushed to
 every open inbox page, which then fetches the part of the page that changed. With Redis the
 events are pub/sub, so every `web` process sees those of every core and sender. The page sends
-back only where its agent is (`presence`), which goes to the other pages the same way."""
+back where its agent is (`presence`), which goes to the other pages the same way, and that its
+agent uses it (`agent_activity`: the agent's online status)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bridge.domain import Event
 from bridge.web import auth
-from bridge.web.keys import BUS
+from bridge.web.agent_activity import PageActivity
+from bridge.web.keys import BUS, ENGINE
 from bridge.web.presence import Presence
 
 SOCKETS = web.AppKey("live_sockets", weakref.WeakSet[web.WebSocketResponse])
@@ -41,24 +43,30 @@ async def inbox_socket(request: web.Request) -> web.StreamResponse:
     request.app[SOCKETS].add(socket)
     bus = request.app[BUS]
     presence = Presence(session.agent)
+    activity = PageActivity(request.app[ENGINE], session.agent.id)
     async with bus.subscribe_events() as events:
         # From here on nothing is missed; the page fetches what changed since it was rendered.
         await socket.send_json({"kind": SUBSCRIBED})
         forward = asyncio.ensure_future(_forward(events, socket))
+        seen = asyncio.ensure_future(activity.keep_seen())
         try:
             async for message in socket:  # ends when the page closes
                 if message.type is WSMsgType.ERROR:
                     break
-                if message.type is WSMsgType.TEXT and (said := presence.note(message.data)):
+                if message.type is not WSMsgType.TEXT or await activity.heard(message.data):
+                    continue
+                if said := presence.note(message.data):
                     await bus.publish_events(said)
         finally:
+            seen.cancel()
             if said := presence.left():
                 # the others hear at once; a process that dies leaves them to forget by time
                 with contextlib.suppress(Exception):
                     await bus.publish_events(said)
             forward.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await forward
+            for task in (seen, forward):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
     return socket
 
 

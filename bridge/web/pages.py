@@ -13,7 +13,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.domain import Network
 from bridge.inbox import actions
-from bridge.inbox.agents import AgentError, authenticate, list_agents, update_agent
+from bridge.inbox.agent_status import Status, choose_status, statuses
+from bridge.inbox.agents import AgentError, AgentInfo, authenticate, list_agents, update_agent
 from bridge.inbox.canned import list_canned
 from bridge.inbox.customers import (
     LinkRefused,
@@ -32,14 +33,14 @@ from bridge.inbox.customers import (
     undo_link,
 )
 from bridge.inbox.labels import Label, LabelNotFound, add_label, list_labels, remove_label
-from bridge.inbox.paging import Cursor, page_size
 from bridge.inbox.reads import mark_seen
-from bridge.inbox.search import search_words
+from bridge.inbox.teams import TeamNotFound, list_teams, move_to_team
 from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
 from bridge.knowledge.articles import load_articles
 from bridge.store.models import utcnow
 from bridge.web import auth
-from bridge.web.i18n import LANGUAGES, gettext
+from bridge.web.i18n import gettext
+from bridge.web.inbox_params import NONE, chosen_filters, filter_params, inbox_query
 from bridge.web.keys import BUS, ENGINE, SETTINGS
 from bridge.web.openapi import row_id
 
@@ -123,37 +124,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 def _inbox_query(request: web.Request) -> InboxQuery:
     try:
-        view = View(request.query.get("view", View.WAITING.value))
-        network = Network(request.query["network"]) if request.query.get("network") else None
-    except ValueError:
-        raise web.HTTPBadRequest(text="unknown view or network") from None
-    language = request.query.get("language") or None
-    if language is not None and language not in LANGUAGES:
-        raise web.HTTPBadRequest(text="unknown language")
-    given_label = request.query.get("label")
-    label = row_id(given_label) if given_label else None
-    if given_label and label is None:
-        raise web.HTTPBadRequest(text="label: not a label's id")
-    cursor = request.query.get("cursor")
-    try:
-        after = Cursor.decode(cursor) if cursor else None
-        limit = page_size(request.query.get("limit"))
-        search = search_words(request.query.get("q"))
+        return inbox_query(request.query)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    return InboxQuery(view, network, language, limit, after, search, label)
-
-
-def _filters(query: InboxQuery) -> str:
-    """The chosen network, language, label and search as URL parameters, for links to other
-    views and to the next page."""
-    chosen = {
-        "network": query.network.value if query.network else None,
-        "language": query.language,
-        "label": str(query.label) if query.label else None,
-        "q": query.search,
-    }
-    return urlencode({name: value for name, value in chosen.items() if value})
 
 
 @routes.get("/")
@@ -161,8 +134,10 @@ async def inbox_page(request: web.Request) -> web.Response:
     session = auth.current_session(request)
     query = _inbox_query(request)
     settings = request.app[SETTINGS]
-    result = await inbox(request.app[ENGINE], session.agent.id, query, settings.sla_for(), utcnow())
-    known = await list_labels(request.app[ENGINE])
+    engine, now = request.app[ENGINE], utcnow()
+    result = await inbox(engine, session.agent.id, query, settings.sla_for(), now)
+    known = await list_labels(engine)
+    present = await statuses(engine, now, settings.away_after)
     return aiohttp_jinja2.render_template(
         "inbox.html",
         request,
@@ -170,13 +145,22 @@ async def inbox_page(request: web.Request) -> web.Response:
             request,
             inbox=result,
             query=query,
-            filters=_filters(query),
+            filters=filter_params(query),
+            chosen=chosen_filters(query),
             views=list(View),
             networks=list(Network),
             known_labels=known,
             labels_css=labels_stylesheet(known),
+            colleagues=[(a, present.get(a.id, Status.OFFLINE)) for a in await _active(engine)],
+            my_status=present.get(session.agent.id, Status.OFFLINE),
+            teams=await list_teams(engine),
+            nobody=NONE,
         ),
     )
+
+
+async def _active(engine: AsyncEngine) -> list[AgentInfo]:
+    return [a for a in await list_agents(engine) if a.active]
 
 
 def labels_stylesheet(known: list[Label]) -> str:
@@ -225,7 +209,7 @@ async def conversation_page(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="no such conversation")
     engine = request.app[ENGINE]
     await mark_seen(engine, auth.current_session(request).agent.id, view)
-    agents = [a for a in await list_agents(engine) if a.active]
+    agents = await _active(engine)
     find = request.query.get("find", "")
     candidates = await find_customers(engine, find, other_than=view.customer_id) if find else []
     known = await list_labels(engine)
@@ -245,6 +229,8 @@ async def conversation_page(request: web.Request) -> web.Response:
             draft=await _article_answer(engine, request.query.get("draft_article"), view.language),
             addable=[label for label in known if label.id not in carried],
             labels_css=labels_stylesheet(known),
+            teams=await list_teams(engine),
+            present=await statuses(engine, utcnow(), request.app[SETTINGS].away_after),
         ),
     )
 
@@ -283,6 +269,9 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             await add_label(engine, bus, cid, _form_id(form, "label_id"), session.agent.id)
         elif action == "unlabel":
             await remove_label(engine, bus, cid, _form_id(form, "label_id"))
+        elif action == "team":
+            team = str(form.get("team_id", ""))
+            await move_to_team(engine, bus, cid, _form_id(form, "team_id") if team else None)
         elif action == "suggestion":
             accepted = form.get("accepted") == "1"
             message_id = _form_id(form, "message_id")
@@ -306,6 +295,10 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         raise back_with_error(
             f"/c/{cid}", ValueError(gettext("That label no longer exists."))
         ) from None
+    except TeamNotFound:
+        raise back_with_error(
+            f"/c/{cid}", ValueError(gettext("That team no longer exists."))
+        ) from None
     except (ValueError, actions.ActionRefused, actions.SuggestionNotFound, LinkRefused) as exc:
         raise back_with_error(f"/c/{cid}", exc) from None
     raise web.HTTPSeeOther(f"/c/{cid}")
@@ -327,6 +320,19 @@ def back_with_error(page: str, error: Exception) -> web.HTTPSeeOther:
 @routes.post("/c/{conversation_id}/{action}")
 async def conversation_action(request: web.Request) -> web.StreamResponse:
     return await _act(request, request.match_info["action"])
+
+
+@routes.post("/me/status")
+async def set_status(request: web.Request) -> web.StreamResponse:
+    """The agent says they are online or away (away: no new conversations are given to them)."""
+    session = auth.current_session(request)
+    form = await request.post()
+    try:
+        status = Status(str(form.get("status", "")))
+        await choose_status(request.app[ENGINE], session.agent.id, status, utcnow())
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"status: online or away ({exc})") from None
+    raise web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
 
 
 @routes.post("/me/language")

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bridge.knowledge.responder import KnowledgeResponder
 from bridge.web.api import (
+    agent_status,
     agents,
     articles,
     attachments,
@@ -37,6 +38,7 @@ api = Api(
         knowledge.endpoints,
         articles.endpoints,
         agents.endpoints,
+        agent_status.endpoints,
     ),
 )
 

@@ -1,6 +1,7 @@
 """What an agent does to a conversation: reply, add a note, claim, transfer, resolve, reopen,
-send a failed message again, judge the bot's suggestion, set its labels. Each is a function of
-`bridge.inbox.actions` (labels: `bridge.inbox.labels`), the same the inbox's forms call."""
+send a failed message again, judge the bot's suggestion, set its labels, move it to a team. Each
+is a function of `bridge.inbox.actions` (labels: `bridge.inbox.labels`; teams:
+`bridge.inbox.teams`), the same the inbox's forms call."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bridge.bus import Bus
 from bridge.domain import MAX_TEXT_CHARS
 from bridge.inbox import actions
 from bridge.inbox.labels import LabelNotFound, set_labels
+from bridge.inbox.teams import TeamNotFound, move_to_team
 from bridge.web import auth
 from bridge.web.api.common import Body, Done, RowId, json_response, path_id, read_body
 from bridge.web.api.labels import LabelList, LabelOut
@@ -207,3 +209,26 @@ async def put_labels(request: web.Request) -> web.Response:
     except LabelNotFound as exc:  # named in the body, not the path: refused, not absent
         raise web.HTTPConflict(text=f"label_ids: no label {exc}") from None
     return json_response(LabelList(labels=[LabelOut.model_validate(label) for label in carried]))
+
+
+class TeamIn(Body):
+    team_id: RowId | None = Field(description="the team it goes to; null: to no team")
+
+
+@endpoints.route(
+    "PUT",
+    "/api/conversations/{conversation_id}/team",
+    "Move the conversation to a team (its assignee keeps it; a waiting one waits for that team)",
+    body=TeamIn,
+    answer=Done,
+)
+async def put_team(request: web.Request) -> web.Response:
+    body = await read_body(request, TeamIn)
+    conversation_id = path_id(request, "conversation_id")
+    try:
+        await move_to_team(request.app[ENGINE], request.app[BUS], conversation_id, body.team_id)
+    except actions.ConversationNotFound:
+        raise web.HTTPNotFound(text="no such conversation") from None
+    except TeamNotFound as exc:  # named in the body, not the path: refused, not absent
+        raise web.HTTPConflict(text=f"team_id: no team {exc}") from None
+    return json_response(Done())

@@ -9,19 +9,21 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from bridge.domain import ConversationState, Network
-from bridge.inbox.paging import MAX_PAGE_SIZE, PAGE_SIZE, Cursor, page_size
+from bridge.inbox.paging import MAX_PAGE_SIZE, PAGE_SIZE
 from bridge.inbox.reads import mark_seen
-from bridge.inbox.search import MAX_QUERY_LENGTH, search_words
-from bridge.inbox.views import HistoryMessage, InboxQuery, View, conversation_view, inbox
+from bridge.inbox.search import MAX_QUERY_LENGTH
+from bridge.inbox.views import HistoryMessage, View, conversation_view, inbox
 from bridge.store.models import utcnow
 from bridge.web import auth
 from bridge.web.api.common import LANGUAGE_PARAM, json_response, path_id
 from bridge.web.api.labels import LabelOut
+from bridge.web.inbox_params import inbox_query
 from bridge.web.keys import ENGINE, SETTINGS
-from bridge.web.openapi import MAX_ID, Endpoints, row_id
+from bridge.web.openapi import MAX_ID, Endpoints
 
 endpoints = Endpoints()
 NETWORK_PARAM = {"type": "string", "enum": [n.value for n in Network]}
+ID_OR_NONE = r"^(none|[1-9][0-9]{0,8})$"  # every id it allows is below MAX_ID
 
 
 class SlaOut(BaseModel):
@@ -40,6 +42,7 @@ class ConversationRowOut(BaseModel):
     last_message_at: dt.datetime
     handoff_reason: str | None
     assignee: str | None
+    team: str | None
     sla: SlaOut | None
     unread: bool = Field(description="the customer wrote since you last opened it")
     labels: list[LabelOut]
@@ -68,6 +71,7 @@ class ConversationOut(BaseModel):
     handoff_reason: str | None
     assignee_id: int | None
     assignee: str | None
+    team_id: int | None
     networks: list[Network]
     history: list[HistoryMessage]
     labels: list[LabelOut]
@@ -88,6 +92,30 @@ class ConversationOut(BaseModel):
             {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "a label's id"},
         ),
         (
+            "assignee",
+            {
+                "type": "string",
+                "pattern": ID_OR_NONE,
+                "description": "an agent's id, or none: the unassigned ones",
+            },
+        ),
+        (
+            "team",
+            {
+                "type": "string",
+                "pattern": ID_OR_NONE,
+                "description": "a team's id, or none: those of no team",
+            },
+        ),
+        (
+            "since",
+            {"type": "string", "format": "date", "description": "started this day (UTC) or after"},
+        ),
+        (
+            "until",
+            {"type": "string", "format": "date", "description": "started this day (UTC) or before"},
+        ),
+        (
             "limit",
             {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": PAGE_SIZE},
         ),
@@ -106,16 +134,7 @@ class ConversationOut(BaseModel):
 async def list_conversations(request: web.Request) -> web.Response:
     session = auth.current_session(request)
     try:
-        cursor = request.query.get("cursor")
-        query = InboxQuery(
-            View(request.query.get("view", View.WAITING.value)),
-            Network(request.query["network"]) if request.query.get("network") else None,
-            request.query.get("language") or None,
-            page_size(request.query.get("limit")),
-            Cursor.decode(cursor) if cursor else None,
-            search_words(request.query.get("q")),
-            _label(request.query.get("label")),
-        )
+        query = inbox_query(request.query)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     result = await inbox(
@@ -133,15 +152,6 @@ async def list_conversations(request: web.Request) -> web.Response:
             next_cursor=result.next_page.encode() if result.next_page is not None else None,
         )
     )
-
-
-def _label(text: str | None) -> int | None:
-    if not text:
-        return None
-    label = row_id(text)
-    if label is None:
-        raise ValueError(f"label: a label's id, from 1 to {MAX_ID}")
-    return label
 
 
 @endpoints.route(

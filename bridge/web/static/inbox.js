@@ -2,8 +2,8 @@
 "use strict";
 
 function autosubmit() {
-  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
-    select.addEventListener("change", () => select.form.submit());
+  for (const field of document.querySelectorAll("[data-autosubmit]")) {
+    field.addEventListener("change", () => field.form.submit());
   }
 }
 
@@ -93,7 +93,7 @@ function listen() {
   let delay = 1000;
   const connect = () => {
     const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/inbox`);
-    socket.onopen = () => { delay = 1000; colleagues.join(socket, conversation); };
+    socket.onopen = () => { delay = 1000; colleagues.join(socket, conversation); activity.join(socket); };
     socket.onmessage = (message) => {
       const event = JSON.parse(message.data);
       if (event.kind === "agent.presence") { colleagues.heard(event, conversation); return; }
@@ -151,6 +151,28 @@ const colleagues = (() => {
       seen.set(id, { name: event.data.name, until: now + FORGET_MS, typingUntil: event.data.typing ? now + TYPING_SHOWN_MS : 0 });
       if (event.data.hello) say({});
       render();
+    },
+  };
+})();
+
+// The agent uses this page: said on the socket at most every NOTE_MS, so that the agent shows
+// online to colleagues and gets conversations; an agent idle for long shows away.
+const activity = (() => {
+  const NOTE_MS = 30000;
+  let used = true;  // a page that opens is in use
+  for (const kind of ["keydown", "pointerdown", "pointermove", "scroll", "focus"]) {
+    window.addEventListener(kind, () => { used = true; }, { passive: true, capture: true });
+  }
+  return {
+    join(socket) {
+      const note = () => {
+        if (!used || socket.readyState !== WebSocket.OPEN) return;
+        used = false;
+        socket.send(JSON.stringify({ active: true }));
+      };
+      note();
+      const every = setInterval(note, NOTE_MS);
+      socket.addEventListener("close", () => clearInterval(every));
     },
   };
 })();
@@ -230,6 +252,9 @@ function alertAgent(event) {
   } else if (event.kind === "message.created" && event.data.author === "customer"
              && String(event.data.assignee_id) === body.agent) {
     text = body.alertReply;
+  } else if (event.kind === "conversation.state" && String(event.data.assignee_id) === body.agent
+             && ["auto_assigned", "reassigned"].includes(event.data.reason)) {
+    text = body.alertGiven;
   } else if (event.kind === "conversation.state" && String(event.data.previous_assignee_id) === body.agent
              && String(event.data.assignee_id) !== body.agent) {
     text = `${event.data.assignee_name} ${body.alertTaken}`;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 
@@ -26,8 +28,9 @@ from bridge.inbox.teams import (
     list_teams,
     move_to_team,
 )
+from bridge.inbox.views import InboxQuery, View, inbox
 from bridge.pipeline.worker import Pipeline
-from bridge.store.models import conversations
+from bridge.store.models import conversations, utcnow
 from tests.factories import entries, inbound
 from tests.web_client import PASSWORD
 
@@ -55,6 +58,8 @@ async def test_a_team_keeps_its_members_and_settings(engine):
         TeamDraft("Billing", capacity=101),
         TeamDraft("Billing", reassign_after_minutes=0),
         TeamDraft("Billing", member_ids=[999]),
+        TeamDraft("Billing", time_zone="Mars/Olympus"),
+        TeamDraft("Billing", time_zone="UTC", hours={"0": [["18:00", "09:00"]]}),
     ],
 )
 async def test_a_team_that_makes_no_sense_is_refused_with_the_reason(engine, draft):
@@ -130,3 +135,17 @@ async def _team_of(engine, conversation_id: int) -> int | None:
     async with engine.connect() as conn:
         query = sa.select(conversations.c.team_id).where(conversations.c.id == conversation_id)
         return (await conn.execute(query)).scalar_one()
+
+
+async def test_the_sla_clock_of_a_closed_team_counts_working_time_and_waits(engine, settings):
+    bus = MemoryBus(1)
+    closed = {str(day): [] for day in range(7)}  # never open: no working time passes
+    team = await create_team(engine, TeamDraft("Nights", time_zone="UTC", hours=closed))
+    await Pipeline(engine, bus, settings, None).handle(entries(inbound(1, 1)))
+    conversation_id = await _only_conversation(engine)
+    await move_to_team(engine, bus, conversation_id, team.id)
+    later = utcnow() + dt.timedelta(hours=3)
+    listed = await inbox(engine, 1, InboxQuery(view=View.WAITING), settings.sla_for(), later)
+    (row,) = listed.rows
+    assert row.sla is not None
+    assert (row.sla.waiting_s, row.sla.running, row.team) == (0.0, False, "Nights")

@@ -4,6 +4,8 @@ label."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,8 +18,8 @@ from bridge.pipeline.responder import Responder
 from bridge.pipeline.team_routing import Rule, route_to_team
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import conversation_labels, conversations
-from tests.factories import ScriptedResponder, entries, inbound
+from bridge.store.models import conversation_labels, conversations, utcnow
+from tests.factories import ScriptedResponder, drain_outbound, entries, inbound
 
 
 async def _hand_off(
@@ -120,3 +122,28 @@ async def test_a_team_or_label_deleted_after_the_rules_were_read_fails_nothing(
     assert rows == [None, None]
     assert carried == []
     assert pipeline.stats.dead_lettered == 0
+
+
+async def test_a_customer_handed_to_a_closed_team_is_told_when_it_opens(
+    engine, memory_bus, settings
+):
+    # open one hour a week, on the day after tomorrow, so that it is closed now
+    opens_on = utcnow() + dt.timedelta(days=2)
+    week = {str(opens_on.weekday()): [["10:00", "11:00"]]}
+    night = await create_team(engine, TeamDraft("Day shift", time_zone="UTC", hours=week))
+    await add_rule(engine, RuleDraft(team_id=night.id))
+    await _hand_off(engine, memory_bus, settings, inbound(1, 1, "позовите оператора"))
+    (ack,) = drain_outbound(memory_bus, Network.TELEGRAM)
+    assert "не работаем" in ack.text
+    assert f"{opens_on.day} " in ack.text and "10:00" in ack.text
+
+
+async def test_a_customer_handed_to_an_open_team_is_told_it_will_be_soon(
+    engine, memory_bus, settings
+):
+    always = {str(day): [["00:00", "24:00"]] for day in range(7)}
+    day = await create_team(engine, TeamDraft("Always", time_zone="Europe/Moscow", hours=always))
+    await add_rule(engine, RuleDraft(team_id=day.id))
+    await _hand_off(engine, memory_bus, settings, inbound(1, 1, "позовите оператора"))
+    (ack,) = drain_outbound(memory_bus, Network.TELEGRAM)
+    assert "Скоро вам ответит оператор" in ack.text
