@@ -28,6 +28,9 @@ from bridge.web.server import make_app
 from tests.factories import entries, inbound
 from tests.web_client import PASSWORD, sign_in
 
+# the pages and the API over the store's queries, which the inbox's own tests run on both stores
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
+
 
 @dataclass
 class Desk:
