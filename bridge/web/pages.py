@@ -32,6 +32,7 @@ from bridge.inbox.customers import (
     undo_link,
 )
 from bridge.inbox.labels import Label, LabelNotFound, add_label, list_labels, remove_label
+from bridge.inbox.outgoing_files import MAX_REPLY_BYTES
 from bridge.inbox.paging import Cursor, page_size
 from bridge.inbox.reads import mark_seen
 from bridge.inbox.search import search_words
@@ -40,8 +41,9 @@ from bridge.knowledge.articles import load_articles
 from bridge.store.models import utcnow
 from bridge.web import auth
 from bridge.web.i18n import LANGUAGES, gettext
-from bridge.web.keys import BUS, ENGINE, SETTINGS
+from bridge.web.keys import BUS, ENGINE, FILE_LIMITS, SETTINGS
 from bridge.web.openapi import row_id
+from bridge.web.uploads import send_reply
 
 routes = web.RouteTableDef()
 
@@ -245,6 +247,8 @@ async def conversation_page(request: web.Request) -> web.Response:
             draft=await _article_answer(engine, request.query.get("draft_article"), view.language),
             addable=[label for label in known if label.id not in carried],
             labels_css=labels_stylesheet(known),
+            file_limits=request.app[FILE_LIMITS].get(view.network),
+            reply_bytes=MAX_REPLY_BYTES,
         ),
     )
 
@@ -257,10 +261,10 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
     form = await request.post()
     try:
         if action == "reply":
-            await actions.reply_as_agent(
-                engine, bus, cid, session.agent.id, str(form.get("text", ""))
-            )
+            await send_reply(request, cid, session.agent.id)
         elif action == "note":
+            if any(isinstance(value, web.FileField) for value in form.values()):
+                raise ValueError(gettext("A note takes no files: send them to the customer."))
             await actions.add_note(engine, bus, cid, session.agent.id, str(form.get("text", "")))
         elif action == "claim":
             take_over = form.get("take_over") == "1"
