@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import web
 
 from bridge.domain import (
+    DOCUMENT,
+    PHOTO,
+    Attachment,
     AuthorKind,
     Button,
     InboundMessage,
@@ -28,9 +31,45 @@ side; once it returns, the network may be told the events were received."""
 FileFetcher = Callable[[str], Awaitable[bytes]]
 """The content of a file a customer sent, by the network's id of it (`Channel.fetch_file`)."""
 
+MB = 1024 * 1024
 # Telegram's Bot API hands bots files of up to 20 MB; no channel fetches a larger one (the web
 # chat takes smaller ones still: bots.webchat.protocol.MAX_UPLOAD_BYTES).
-MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_FILE_BYTES = 20 * MB
+
+
+@dataclass(frozen=True, slots=True)
+class FileLimits:
+    """What a network takes of the files an agent sends (each channel's, from docs/networks.md):
+    a picture within the photo limits goes as a photo, shown in the chat; anything else as a
+    document; a file the network refuses not at all, and the agent is told why."""
+
+    network: str  # its name as agents know it, for the reasons they read
+    file_bytes: int
+    photo_bytes: int
+    photo_sides: int | None = None  # the most width + height may add up to
+    photo_ratio: float | None = None  # the most the longer side may be of the shorter
+    refused_extensions: frozenset[str] = frozenset()  # documents it does not take
+
+    def refusal(self, name: str | None, size: int) -> str | None:
+        """Why the network would refuse this file, or None when it takes it."""
+        if size > self.file_bytes:
+            return f"file too large for {self.network}: {self.file_bytes // MB} MB max"
+        extension = (name or "").rpartition(".")[2].lower() if "." in (name or "") else ""
+        if extension in self.refused_extensions:
+            return f"{self.network} does not take .{extension} files"
+        return None
+
+    def kind_of(self, size: int, sides: tuple[int, int] | None) -> str:
+        """PHOTO for a picture (of `sides` width, height; None for any other file) the network
+        shows as one, else DOCUMENT."""
+        if sides is None or size > self.photo_bytes or min(sides) == 0:
+            return DOCUMENT
+        width, height = sides
+        if self.photo_sides is not None and width + height > self.photo_sides:
+            return DOCUMENT
+        if self.photo_ratio is not None and max(sides) / min(sides) > self.photo_ratio:
+            return DOCUMENT
+        return PHOTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +96,7 @@ class SeenMessage:
     network_message_id: str | None
     created_at: dt.datetime
     files: list[str]  # the names of the files it carries (or their kinds, when unnamed)
+    attachments: list[Attachment] = field(default_factory=list)  # the files themselves
 
 
 class StoreUnavailable(Exception):
@@ -71,8 +111,9 @@ their conversation (the web chat) is given one; the bridge reads it from its sto
 
 class FileKeeper(Protocol):
     """Keeps the files customers send where no network keeps them for us (the web chat has no
-    network, Messenger's addresses expire); what the file is stays in the message's attachment.
-    Both raise StoreUnavailable when the store cannot be reached."""
+    network, Messenger's addresses expire), and the files agents send until they are delivered;
+    what the file is stays in the message's attachment. Each raises StoreUnavailable when the
+    store cannot be reached."""
 
     async def keep(self, key: str, content: bytes) -> None:
         """Keep `content` under `key`; a second call with the same key keeps the first."""
@@ -103,10 +144,48 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingFile:
+    attachment: Attachment
+    content: bytes
+
+    @property
+    def name(self) -> str:
+        """The file's name, or one made of its kind (a network wants one for an upload)."""
+        return self.attachment.name or ("photo.jpg" if self.attachment.kind == PHOTO else "file")
+
+
+async def outgoing_files(
+    files: FileKeeper | None, limits: FileLimits, message: OutboundMessage
+) -> list[OutgoingFile]:
+    """The files an agent sends with `message`, read as they were kept and checked against the
+    network's limits, all before any part of it is sent: a DeliveryError (saying whether trying
+    again can help) sends nothing."""
+    if not message.attachments:
+        return []
+    if files is None:
+        raise DeliveryError("this process keeps no files, so it sends none", permanent=True)
+    found = []
+    for attachment in message.attachments:
+        name = attachment.name or attachment.kind
+        try:
+            content = await files.load(attachment.network_file_id)
+        except StoreUnavailable as exc:
+            raise DeliveryError(f"{name} could not be read now: {exc}", permanent=False) from exc
+        except LookupError as exc:
+            raise DeliveryError(f"{name} is no longer kept: {exc}", permanent=True) from exc
+        if (why := limits.refusal(attachment.name, len(content))) is not None:
+            raise DeliveryError(f"{name}: {why}", permanent=True)
+        found.append(OutgoingFile(attachment, content))
+    return found
+
+
 class Channel(Protocol):
-    """Sending side of a network."""
+    """Sending side of a network. A message's attachments are files an agent sends, kept by the
+    FileKeeper the channel was given (`outgoing_file`); `file_limits` says which it takes."""
 
     network: Network
+    file_limits: FileLimits
 
     def limits(self, message: OutboundMessage) -> Sequence[Limit]:
         """The network's rate limits this send counts against (per bot, per chat, ...)."""

@@ -106,7 +106,10 @@ ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CH
 
 
 class Attachment(_Storable):
-    """Metadata only: the file itself stays on the network and is fetched on demand."""
+    """Metadata only. A customer's file stays on the network and is fetched on demand
+    (`network_file_id` is the network's id of it, or the key it is kept under where the network
+    does not keep it); an agent's file is kept under the key `network_file_id` until it is sent.
+    An agent sends `kind` PHOTO (shown in the chat) or DOCUMENT."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -115,6 +118,10 @@ class Attachment(_Storable):
     name: Annotated[str, StringConstraints(max_length=255)] | None = None
     mime_type: Annotated[str, StringConstraints(max_length=127)] | None = None
     size: int | None = Field(default=None, ge=0)
+
+
+PHOTO = "photo"
+DOCUMENT = "document"
 
 
 class InboundMessage(_Storable):
@@ -180,6 +187,9 @@ class OutboundMessage(BaseModel):
     idempotency_key: str
     author_kind: AuthorKind
     buttons: list[Button] = Field(default_factory=list, max_length=10)
+    attachments: list[Attachment] = Field(
+        default_factory=list, max_length=10, description="the files an agent sends with it"
+    )
     in_reply_to: str | None = None
     received_at: float | None = Field(
         default=None, description="when the inbound message that caused it was accepted"

@@ -7,18 +7,27 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from emulators.faults import FaultPlan, fault_routes
 
 PREFIX = "/_emulator"
+# Beside an upload's file: the other fields of its form and the parts' headers.
+FORM_OVERHEAD_BYTES = 1024 * 1024
 
 
 def emulator_app(
-    routes: Iterable[web.RouteDef], faults: FaultPlan, close: Callable[[], Awaitable[None]]
+    routes: Iterable[web.RouteDef],
+    faults: FaultPlan,
+    close: Callable[[], Awaitable[None]],
+    *,
+    max_upload_bytes: int = 0,
 ) -> web.Application:
     """An emulator's aiohttp app: its `routes` (its network's API and its customer endpoints),
-    the fault plan at `/_emulator/faults`, and `close` run on shutdown."""
-    app = web.Application()
+    the fault plan at `/_emulator/faults`, and `close` run on shutdown. It takes request bodies
+    as large as its network's largest upload (`max_upload_bytes`), and a larger one is refused
+    with 413, also where it is mounted on an app of smaller bodies (the sandbox's)."""
+    app = web.Application(middlewares=[_bodies_of(max_upload_bytes + FORM_OVERHEAD_BYTES)])
     app.add_routes([*routes, *fault_routes(faults, f"{PREFIX}/faults")])
 
     async def on_shutdown(_app: web.Application) -> None:
@@ -26,6 +35,14 @@ def emulator_app(
 
     app.on_shutdown.append(on_shutdown)
     return app
+
+
+def _bodies_of(max_bytes: int) -> Middleware:
+    @web.middleware
+    async def bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await handler(request.clone(client_max_size=max_bytes))
+
+    return bodies
 
 
 def customer_route(

@@ -21,7 +21,11 @@ handshake), in order, the events waiting batched into one POST (up to 100 entrie
 non-200 answer is retried with doubling back-off, as the platform retries until it succeeds.
 
 A customer's files come as attachments with a CDN address (`/_files/...`: `files`, a
-emulators.files.FileHost) that expires (`files.forget`).
+emulators.files.FileHost) that expires (`files.forget`). The page sends a file as the Send API
+takes one uploaded with the message (multipart: `recipient`, `message` with an `attachment` of
+type image, file, audio or video, and the file as `filedata`), of at most 25 MB; the customer sees
+it at a CDN address too. Unconfirmed and chosen here: the wording and code of the refusals of an
+attachment (100, "Upload attachment failure" with a reason); an image must be JPEG, PNG or GIF.
 
 A test (or, over `/_emulator/...`, another process) plays the customers: writes as PSID X,
 presses a quick reply, sends a postback, reads the page's messages, moves a customer's last
@@ -51,6 +55,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bridge.util.file_types import picture_type
 from emulators.control import PREFIX, customer_route, emulator_app, json_body
 from emulators.faults import (
     Fault,
@@ -78,6 +83,8 @@ MAX_TEXT_CHARS = 2000
 MAX_QUICK_REPLIES = 13
 MAX_QUICK_REPLY_TITLE = 20
 MAX_PAYLOAD_CHARS = 1000
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+ATTACHMENT_TYPES = frozenset({"image", "file", "audio", "video"})
 STANDARD_WINDOW_S = 24 * 3600
 HUMAN_AGENT_WINDOW_S = 7 * 24 * 3600
 MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG"})
@@ -147,6 +154,7 @@ class PageMessage:
     messaging_type: str
     tag: str | None
     received_at: float
+    attachment: JSON | None = None  # {"type", "payload": {"url"}, "name"}: a file the page sent
 
     def as_dict(self) -> JSON:
         return {
@@ -157,6 +165,7 @@ class PageMessage:
             "messaging_type": self.messaging_type,
             "tag": self.tag,
             "received_at": self.received_at,
+            "attachment": self.attachment,
         }
 
 
@@ -351,7 +360,7 @@ class FacebookEmulator:
 
     # ---- Send API -------------------------------------------------------------------------------
 
-    def _send(self, params: JSON) -> JSON:
+    def _send(self, params: JSON, upload: web.FileField | None = None) -> JSON:
         recipient = params.get("recipient")
         psid = str(recipient.get("id", "")) if isinstance(recipient, dict) else ""
         customer = self._customers.get(psid)
@@ -362,19 +371,34 @@ class FacebookEmulator:
                 actions = ", ".join(sorted(SENDER_ACTIONS))
                 raise GraphError(100, f"(#100) Param sender_action must be one of {actions}")
             return {"recipient_id": psid}
-        text, quick_replies = _message(params.get("message"))
+        text, quick_replies, kind = _message(params.get("message"), uploaded=upload is not None)
         messaging_type, tag = _messaging_type(params)
         self._check_window(customer, messaging_type)
         if customer.unavailable:
             raise GraphError(551, subcode=1545041)
+        attachment = self._attachment(kind, upload) if kind is not None else None
         message = PageMessage(
-            self._mid(), psid, text, quick_replies, messaging_type, tag, time.time()
+            self._mid(), psid, text, quick_replies, messaging_type, tag, time.time(), attachment
         )
         customer.page_messages.append(message)
         self.sent.append(message)
         self._page_sent.fire()
         self._echo_and_deliver(message)
         return {"recipient_id": psid, "message_id": message.message_id}
+
+    def _attachment(self, kind: str, upload: web.FileField | None) -> JSON:
+        """The uploaded file, at a CDN address, as the customer receives it."""
+        if upload is None:
+            raise GraphError(100, "(#100) Upload attachment failure: only uploads are emulated")
+        data = upload.file.read()
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise GraphError(100, "(#100) Upload attachment failure: the file exceeds 25 MB")
+        picture = picture_type(data)
+        if kind == "image" and picture is None:
+            raise GraphError(100, "(#100) Upload attachment failure: not an image")
+        content_type = picture or upload.content_type or "application/octet-stream"
+        url = self.files.add(data, content_type)
+        return {"type": kind, "payload": {"url": url}, "name": upload.filename}
 
     def _check_window(self, customer: _Customer, messaging_type: str) -> None:
         since = time.time() - customer.last_message_at if customer.last_message_at else None
@@ -385,7 +409,10 @@ class FacebookEmulator:
     def _echo_and_deliver(self, message: PageMessage) -> None:
         now = int(message.received_at * 1000)
         echo: JSON = {"is_echo": True, "app_id": self.app_id, "mid": message.message_id}
-        echo["text"] = message.text
+        if message.attachment is not None:
+            echo["attachments"] = [{k: message.attachment[k] for k in ("type", "payload")}]
+        else:
+            echo["text"] = message.text
         page, person = {"id": self.page_id}, {"id": message.recipient_id}
         self._push_event({"sender": page, "recipient": person, "timestamp": now, "message": echo})
         delivery = {"mids": [message.message_id], "watermark": now}
@@ -425,7 +452,7 @@ class FacebookEmulator:
             self.files.route(),
             *self._customer_routes(PREFIX),
         ]
-        return emulator_app(routes, self.faults, self.close)
+        return emulator_app(routes, self.faults, self.close, max_upload_bytes=MAX_ATTACHMENT_BYTES)
 
     async def close(self) -> None:
         """Stop the webhook pusher and close its HTTP session."""
@@ -446,13 +473,8 @@ class FacebookEmulator:
                 return dropped
             if (asked := self._next_errors.take("messages")) is not None:
                 raise asked
-            try:
-                params = await request.json()
-            except ValueError:
-                raise GraphError(100, "(#100) The request body is not valid JSON") from None
-            if not isinstance(params, dict):
-                raise GraphError(100, "(#100) The request body must be a JSON object")
-            answer = web.json_response(self._send(params))
+            params, upload = await _send_params(request)
+            answer = web.json_response(self._send(params, upload))
         except GraphError as exc:
             answer = exc.response(trace_id)
         return fault_after_call(fault, request, answer)
@@ -531,20 +553,61 @@ def _field(body: JSON, name: str) -> str:
     return str(value)
 
 
-def _message(message: Any) -> tuple[str, list[JSON] | None]:
+async def _send_params(request: web.Request) -> tuple[JSON, web.FileField | None]:
+    """A Send API call's parameters: a JSON body, or a multipart form whose fields are JSON
+    texts, with the file uploaded as `filedata`."""
+    if request.content_type != "multipart/form-data":
+        try:
+            params = await request.json()
+        except ValueError:
+            raise GraphError(100, "(#100) The request body is not valid JSON") from None
+        if not isinstance(params, dict):
+            raise GraphError(100, "(#100) The request body must be a JSON object")
+        return params, None
+    try:
+        form = await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise GraphError(100, "(#100) Upload attachment failure: the file exceeds 25 MB") from None
+    params = {}
+    for name, value in form.items():
+        if isinstance(value, str):
+            try:
+                params[name] = json.loads(value) if value[:1] in "{[" else value
+            except ValueError:
+                raise GraphError(100, f"(#100) param {name} must be JSON") from None
+    upload = form.get("filedata")
+    return params, upload if isinstance(upload, web.FileField) else None
+
+
+def _message(message: Any, *, uploaded: bool) -> tuple[str, list[JSON] | None, str | None]:
+    """The message's text, quick replies and attachment type (None without one)."""
     if not isinstance(message, dict):
         raise GraphError(100, "(#100) param message must be a JSON object")
+    attachment = message.get("attachment")
+    kind = None
+    if attachment is not None:
+        kind = attachment.get("type") if isinstance(attachment, dict) else None
+        if kind not in ATTACHMENT_TYPES:
+            raise GraphError(100, "(#100) param message[attachment][type] is invalid")
+        if "text" in message:
+            raise GraphError(100, "(#100) message[text] and message[attachment] exclude each other")
+        return "", _quick_replies(message), kind
+    if uploaded:
+        raise GraphError(100, "(#100) filedata was sent without an attachment")
     text = message.get("text")
     if not isinstance(text, str) or not text:
-        # attachments are not emulated; the product sends text only
         raise GraphError(100, "(#100) param message[text] must be a non-empty UTF-8 string")
     if len(text) > MAX_TEXT_CHARS:
         raise GraphError(
             100, f"(#100) Length of param message[text] must be less than {MAX_TEXT_CHARS}"
         )
+    return text, _quick_replies(message), None
+
+
+def _quick_replies(message: JSON) -> list[JSON] | None:
     quick_replies = message.get("quick_replies")
     if quick_replies is None:
-        return text, None
+        return None
     if not isinstance(quick_replies, list) or len(quick_replies) > MAX_QUICK_REPLIES:
         raise GraphError(100, "(#100) param message[quick_replies] must have at most 13 items")
     for reply in quick_replies:
@@ -555,7 +618,7 @@ def _message(message: Any) -> tuple[str, list[JSON] | None]:
             raise GraphError(100, "(#100) param title must be 1 to 20 characters")
         if not isinstance(payload, str) or not 0 < len(payload) <= MAX_PAYLOAD_CHARS:
             raise GraphError(100, "(#100) param payload must be 1 to 1000 characters")
-    return text, quick_replies
+    return quick_replies
 
 
 def _messaging_type(params: JSON) -> tuple[str, str | None]:

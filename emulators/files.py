@@ -33,6 +33,11 @@ class FileHost:
             self._files[name] = (data, content_type)
         return f"{self.url.rstrip('/')}/_files/{name}"
 
+    def content(self, url: str) -> bytes | None:
+        """The file served at `url` (what a customer's app downloads), None when it is not."""
+        found = self._files.get(url.split("?", 1)[0].rsplit("/", 1)[-1])
+        return found[0] if found is not None else None
+
     def forget(self, url: str | None = None) -> None:
         """The file at `url` (every file, without one) is no longer served: the address expired
         or the file was removed."""

@@ -11,6 +11,8 @@ What it does as VK documents:
 * customers' photos (sizes `s`, `x`, `w`, each at its own address) and documents, served from
   `/_files/...` (`files`, a emulators.files.FileHost), and `messages.getById` for the
   community's messages;
+* the community's photos and documents in messages: upload addresses, the upload server and the
+  saves (emulators.vk_uploads), then `attachment` in messages.send;
 * codes 5 (bad token), 6 / 9 / 10 (injected), 100 (bad parameter), 901 (the user has not allowed
   messages, or denied them), 911 (bad keyboard), 914 (text over 9000 characters);
 * `messages.send` deduplicates by `random_id` per community: a repeat is not delivered again;
@@ -61,6 +63,7 @@ from emulators.files import FileHost, uploaded
 from emulators.pushes import Backoff, PushClient, stop
 from emulators.signals import Signal
 from emulators.standalone import options, serve
+from emulators.vk_uploads import MAX_DOCUMENT_BYTES, AttachmentError, VkUploads
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +138,7 @@ class BotMessage:
     random_id: int
     date: int
     received_at: float
+    attachments: list[JSON] = field(default_factory=list)  # {"type": "photo", "photo": {...}}
 
     def as_dict(self) -> JSON:
         return {
@@ -145,6 +149,7 @@ class BotMessage:
             "random_id": self.random_id,
             "date": self.date,
             "received_at": self.received_at,
+            "attachments": self.attachments,
         }
 
 
@@ -227,7 +232,9 @@ class VkEmulator:
         self._bot_sent = Signal()
         self._callbacks: list[_CallbackServer] = []
         self._client = PushClient(timeout=10)
+        self.uploads = VkUploads(group_id, self.files, self._rng)
         self._methods: dict[str, _Method] = {
+            **self.uploads.methods(),
             "groups.getLongPollServer": self._get_long_poll_server,
             "groups.getCallbackConfirmationCode": self._get_confirmation_code,
             "messages.send": self._send,
@@ -488,7 +495,8 @@ class VkEmulator:
         peer_id = _int(params, "peer_id" if "peer_id" in params else "user_id")
         random_id = _int(params, "random_id")
         message = str(params.get("message", ""))
-        if not message:
+        attachments = self.uploads.attachments(str(params.get("attachment", "")))
+        if not message and not attachments:
             raise VkApiError(100, "message is empty or invalid")
         if len(message) > MAX_MESSAGE_CHARS:
             raise VkApiError(914)
@@ -503,7 +511,14 @@ class VkEmulator:
         if customer is None or not customer.allows_messages:
             raise VkApiError(901)
         sent = BotMessage(
-            next(self._message_ids), peer_id, message, keyboard, random_id, int(now), now
+            next(self._message_ids),
+            peer_id,
+            message,
+            keyboard,
+            random_id,
+            int(now),
+            now,
+            attachments,
         )
         self._sent.append(sent)
         self._by_random_id[random_id] = sent
@@ -570,10 +585,11 @@ class VkEmulator:
         routes = [
             web.route("*", "/method/{method}", self._handle_method),
             web.get(f"/lp/{self.group_id}", self._handle_long_poll, name="long_poll"),
+            self.uploads.route(),
             self.files.route(),
             *self._customer_routes(PREFIX),
         ]
-        return emulator_app(routes, self.faults, self.close)
+        return emulator_app(routes, self.faults, self.close, max_upload_bytes=MAX_DOCUMENT_BYTES)
 
     async def close(self) -> None:
         """End hanging long polls, callback pushers and the pushers' HTTP session."""
@@ -608,6 +624,8 @@ class VkEmulator:
             answer = web.json_response({"response": await handler(params, request)})
         except VkApiError as exc:
             answer = exc.response(method, params)
+        except AttachmentError as exc:
+            answer = VkApiError(100, str(exc)).response(method, params)
         return fault_after_call(fault, request, answer)
 
     async def _handle_long_poll(self, request: web.Request) -> web.Response:

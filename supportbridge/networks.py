@@ -31,8 +31,8 @@ def configured_networks(settings: Settings) -> list[Network]:
 def make_channel(
     network: Network, settings: Settings, files: FileKeeper | None = None
 ) -> NetworkChannel:
-    """The channel of a configured network; `files` keeps the files customers send where the
-    network keeps them only for a while (Messenger)."""
+    """The channel of a configured network; `files` keeps the files agents send until they are
+    sent, and those customers send where the network keeps them only for a while (Messenger)."""
     if network is Network.TELEGRAM and settings.telegram_token:
         from bots.telegram import TelegramChannel
 
@@ -40,6 +40,7 @@ def make_channel(
             settings.telegram_token,
             api_url=settings.telegram_api_url,
             webhook_secret=settings.telegram_webhook_secret,
+            files=files,
         )
     if network is Network.VK and settings.vk_token and settings.vk_group_id:
         from bots.vk.channel import VkChannel
@@ -50,6 +51,7 @@ def make_channel(
             api_url=settings.vk_api_url,
             callback_secret=settings.vk_callback_secret,
             confirmation=settings.vk_confirmation,
+            files=files,
         )
     if network is Network.FACEBOOK and settings.facebook_page_token:
         from bots.facebook.channel import FacebookChannel

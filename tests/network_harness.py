@@ -38,6 +38,7 @@ from bridge.delivery.ratelimit import MemoryRateLimiter
 from bridge.delivery.sender import RetryPolicy, Sender
 from bridge.domain import DeliveryStatus, Network
 from bridge.inbox.actions import reply_as_agent
+from bridge.inbox.outgoing_files import AgentFile, reply_with_files
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
@@ -56,13 +57,23 @@ pushes them to the webhook (registered with the network when the bridge opens)."
 
 
 @dataclass(frozen=True, slots=True)
+class SentFile:
+    """A file the customer received: shown as a `photo` or offered as a `document`."""
+
+    kind: Literal["photo", "document"]
+    name: str | None
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Sent:
-    """A message the bot sent, as the customer sees it: its text and its rows of buttons, each a
-    (label, the data a press sends back)."""
+    """A message the bot sent, as the customer sees it: its text (a file's caption), its rows of
+    buttons, each a (label, the data a press sends back), and the files it carries."""
 
     message_id: int | str
     text: str
     buttons: list[list[tuple[str, str]]]
+    files: tuple[SentFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +180,10 @@ class EmulatedNetwork(abc.ABC, Generic[E, C]):
         """From now on every second send is refused with the network's rate-limit error."""
 
     @abc.abstractmethod
+    def fail_next_file_send(self) -> None:
+        """The next call that sends a file fails as a network's passing trouble does."""
+
+    @abc.abstractmethod
     def webhook_request(
         self, chat: int, text: str, *, attempt: int = 0, forgery: str | None = None
     ) -> WebhookRequest:
@@ -200,7 +215,11 @@ class EmulatedTelegram(EmulatedNetwork[TelegramEmulator, TelegramChannel]):
 
     def connect(self, engine: AsyncEngine) -> TelegramChannel:
         return TelegramChannel(
-            self.TOKEN, api_url=self.api_url, webhook_secret=self.SECRET, poll_timeout_s=1
+            self.TOKEN,
+            api_url=self.api_url,
+            webhook_secret=self.SECRET,
+            poll_timeout_s=1,
+            files=StoredFiles(engine),
         )
 
     async def receive_by_webhook(self, url: str) -> None:
@@ -225,11 +244,16 @@ class EmulatedTelegram(EmulatedNetwork[TelegramEmulator, TelegramChannel]):
         await self.emulator.wait_for_bot_messages(chat, count, within=within)
         return self.sent(chat)
 
-    @staticmethod
-    def _seen(message: TelegramMessage) -> Sent:
+    def _seen(self, message: TelegramMessage) -> Sent:
         keyboard = (message.current_reply_markup or {}).get("inline_keyboard", [])
         buttons = [[(b["text"], b["callback_data"]) for b in row] for row in keyboard]
-        return Sent(message.message_id, message.current_text, buttons)
+        files: tuple[SentFile, ...] = ()
+        if message.media is not None and message.file_id is not None:
+            kind, body = message.media
+            name = None if kind == "photo" else body.get("file_name")
+            content = self.emulator.sent_file(message.file_id)
+            files = (SentFile("photo" if kind == "photo" else "document", name, content),)
+        return Sent(message.message_id, message.current_text, buttons, files)
 
     def press(self, chat: int, message: Sent, data: str) -> None:
         self.emulator.press_button(chat, int(message.message_id), data)
@@ -240,6 +264,11 @@ class EmulatedTelegram(EmulatedNetwork[TelegramEmulator, TelegramChannel]):
     def limit_every_other_send(self) -> None:
         self.emulator.faults.add(
             Fault(FaultKind.RATE_LIMIT, retry_after=1), methods="sendMessage", every=2
+        )
+
+    def fail_next_file_send(self) -> None:
+        self.emulator.faults.add(
+            Fault(FaultKind.SERVER_ERROR), methods=("sendphoto", "senddocument"), times=1
         )
 
     def webhook_request(
@@ -289,6 +318,7 @@ class EmulatedVk(EmulatedNetwork[VkEmulator, VkChannel]):
             callback_secret=self.SECRET,
             confirmation=self.CONFIRMATION,
             poll_wait_s=1,
+            files=StoredFiles(engine),
         )
 
     async def polling_started(self) -> None:
@@ -321,11 +351,17 @@ class EmulatedVk(EmulatedNetwork[VkEmulator, VkChannel]):
         await self.emulator.wait_for_bot_messages(chat, count, within=within)
         return self.sent(chat)
 
-    @staticmethod
-    def _seen(message: VkMessage) -> Sent:
+    def _seen(self, message: VkMessage) -> Sent:
         rows = (message.keyboard or {}).get("buttons", [])
         buttons = [[(b["action"]["label"], b["action"]["payload"]) for b in row] for row in rows]
-        return Sent(message.id, message.text, buttons)
+        files = []
+        for item in message.attachments:
+            if item["type"] == "photo":
+                url, name, kind = item["photo"]["sizes"][-1]["url"], None, "photo"
+            else:
+                url, name, kind = item["doc"]["url"], item["doc"]["title"], "document"
+            files.append(SentFile(kind, name, self.emulator.files.content(url) or b""))
+        return Sent(message.id, message.text, buttons, tuple(files))
 
     def press(self, chat: int, message: Sent, data: str) -> None:
         self.emulator.press_button(chat, int(message.message_id), data)
@@ -335,6 +371,9 @@ class EmulatedVk(EmulatedNetwork[VkEmulator, VkChannel]):
 
     def limit_every_other_send(self) -> None:
         self.emulator.faults.add(Fault(FaultKind.RATE_LIMIT), methods="messages.send", every=2)
+
+    def fail_next_file_send(self) -> None:
+        self.emulator.fail_next(10, methods=["photos.saveMessagesPhoto", "docs.save"])
 
     def webhook_request(
         self, chat: int, text: str, *, attempt: int = 0, forgery: str | None = None
@@ -415,11 +454,17 @@ class EmulatedFacebook(EmulatedNetwork[FacebookEmulator, FacebookChannel]):
         await self.emulator.wait_for_page_messages(str(chat), count, within=within)
         return self.sent(chat)
 
-    @staticmethod
-    def _seen(message: PageMessage) -> Sent:
+    def _seen(self, message: PageMessage) -> Sent:
         replies = message.quick_replies or []
         buttons = [[(q["title"], q["payload"]) for q in replies]] if replies else []
-        return Sent(message.message_id, message.text, buttons)
+        files: tuple[SentFile, ...] = ()
+        if (attachment := message.attachment) is not None:
+            content = self.emulator.files.content(attachment["payload"]["url"]) or b""
+            kind: Literal["photo", "document"] = (
+                "photo" if attachment["type"] == "image" else "document"
+            )
+            files = (SentFile(kind, attachment.get("name"), content),)
+        return Sent(message.message_id, message.text, buttons, files)
 
     def press(self, chat: int, message: Sent, data: str) -> None:
         self.emulator.press_quick_reply(str(chat), data)
@@ -429,6 +474,10 @@ class EmulatedFacebook(EmulatedNetwork[FacebookEmulator, FacebookChannel]):
 
     def limit_every_other_send(self) -> None:
         self.emulator.faults.add(Fault(FaultKind.RATE_LIMIT), methods="messages", every=2)
+
+    def fail_next_file_send(self) -> None:
+        # the first send of a reply with files is its first file (no text) in these tests
+        self.emulator.faults.add(Fault(FaultKind.SERVER_ERROR), methods="messages", times=1)
 
     def webhook_request(
         self, chat: int, text: str, *, attempt: int = 0, forgery: str | None = None
@@ -538,6 +587,15 @@ class Bridge(Generic[N]):
     async def agent_replies(self, chat: int, text: str) -> None:
         conversation_id = await self.conversation_id(chat)
         await reply_as_agent(self.engine, self.bus, conversation_id, self.agent_id, text)
+
+    async def agent_sends(self, chat: int, text: str, *files: AgentFile) -> None:
+        """The agent's reply with files, as the inbox sends it (checked against the network's
+        limits, kept, then queued)."""
+        conversation_id = await self.conversation_id(chat)
+        limits = {self.net.network: self.net.channel.file_limits}
+        await reply_with_files(
+            self.engine, self.bus, conversation_id, self.agent_id, text, files, limits
+        )
 
 
 @contextlib.asynccontextmanager

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -27,8 +28,19 @@ from pydantic import ValidationError
 
 from bots.downloads import Downloads
 from bots.facebook.events import Inbound, WebhookPayload, to_inbound
-from bridge.channel import Delivered, DeliveryError, FileKeeper, InboundSink, Limit, PollPosition
-from bridge.domain import AuthorKind, Button, Network, OutboundMessage, Unreadable
+from bridge.channel import (
+    MB,
+    Delivered,
+    DeliveryError,
+    FileKeeper,
+    FileLimits,
+    InboundSink,
+    Limit,
+    OutgoingFile,
+    PollPosition,
+    outgoing_files,
+)
+from bridge.domain import PHOTO, AuthorKind, Button, Network, OutboundMessage, Unreadable
 from bridge.util import json_text
 
 log = logging.getLogger(__name__)
@@ -51,10 +63,14 @@ OUTSIDE_WINDOW = (10, 2018278)
 DOWNLOAD_TIMEOUT_S = 12.0
 # Beside a file's key, why it was not kept: the agent opening it is told.
 NOT_KEPT_SUFFIX = ":not-kept"
+# An attachment uploaded with the message: 25 MB, whatever its type (docs/networks.md 3.2).
+FILE_LIMITS = FileLimits("Messenger", file_bytes=25 * MB, photo_bytes=25 * MB)
+UPLOAD_TIMEOUT_S = 120.0
 
 
 class FacebookChannel:
     network = Network.FACEBOOK
+    file_limits = FILE_LIMITS
 
     def __init__(
         self,
@@ -95,15 +111,22 @@ class FacebookChannel:
         return [Limit(f"facebook:{self.page_key}", PAGE_PER_SECOND)]
 
     async def send(self, message: OutboundMessage) -> Delivered:
+        files = await outgoing_files(self.files, FILE_LIMITS, message)
         routing = self._routing(message)
+        # an attachment carries no text: the text goes first, then each file
+        chunks = split_text(message.text) or ([] if files else [""])
+        parts: list[tuple[dict[str, Any], OutgoingFile | None]] = [
+            ({"text": chunk}, None) for chunk in chunks
+        ]
+        for each in files:
+            kind = "image" if each.attachment.kind == PHOTO else "file"
+            parts.append(({"attachment": {"type": kind, "payload": {"is_reusable": False}}}, each))
         first: str | None = None
-        chunks = split_text(message.text) or [""]
-        for n, chunk in enumerate(chunks, 1):
-            content: dict[str, Any] = {"text": chunk}
-            if n == len(chunks) and message.buttons:
+        for n, (content, upload) in enumerate(parts, 1):
+            if n == len(parts) and message.buttons:
                 content["quick_replies"] = quick_replies(message.buttons)
             body = {"recipient": {"id": message.chat_id}, **routing, "message": content}
-            sent = await self._call(body)
+            sent = await self._call(body, upload)
             first = first or sent
         assert first is not None
         return Delivered(first)
@@ -143,11 +166,27 @@ class FacebookChannel:
             permanent=True,
         )
 
-    async def _call(self, body: dict[str, Any]) -> str:
-        """POST one message; its mid, or DeliveryError with the platform's reason."""
-        async with self._http().post(
-            self.messages_url, params={"access_token": self.page_token}, json=body
-        ) as response:
+    async def _call(self, body: dict[str, Any], file: OutgoingFile | None = None) -> str:
+        """POST one message (with `file`, uploaded along as `filedata`); its mid, or
+        DeliveryError with the platform's reason."""
+        params = {"access_token": self.page_token}
+        if file is None:
+            request = self._http().post(self.messages_url, params=params, json=body)
+        else:
+            form = aiohttp.FormData(quote_fields=False)  # a name as browsers send it: UTF-8
+            for name, value in body.items():
+                form.add_field(name, value if isinstance(value, str) else json.dumps(value))
+            form.add_field(
+                "filedata",
+                file.content,
+                filename=file.name,
+                content_type=file.attachment.mime_type or "application/octet-stream",
+            )
+            timeout = aiohttp.ClientTimeout(total=UPLOAD_TIMEOUT_S)
+            request = self._http().post(
+                self.messages_url, params=params, data=form, timeout=timeout
+            )
+        async with request as response:
             try:
                 answer = await response.json(content_type=None)
             except ValueError:

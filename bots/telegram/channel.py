@@ -17,6 +17,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramNotFound,
@@ -24,13 +25,30 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
 from aiohttp import web
 from pydantic import ValidationError
 
 from bots.telegram.events import message_key, to_inbound
-from bridge.channel import Delivered, DeliveryError, InboundSink, Limit, PollPosition
-from bridge.domain import Button, Network, OutboundMessage
+from bridge.channel import (
+    MB,
+    Delivered,
+    DeliveryError,
+    FileKeeper,
+    FileLimits,
+    InboundSink,
+    Limit,
+    OutgoingFile,
+    PollPosition,
+    outgoing_files,
+)
+from bridge.domain import PHOTO, Button, Network, OutboundMessage
 from bridge.util.stopping import pause
 
 log = logging.getLogger(__name__)
@@ -38,6 +56,14 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_MESSAGE_CHARS = 4096
+MAX_CAPTION_CHARS = 1024
+# Uploads through the public Bot API: photos of 10 MB, other files of 50 MB; a photo's sides add
+# up to 10000 px at most, one at most 20 times the other (docs/networks.md 1.4).
+FILE_LIMITS = FileLimits(
+    "Telegram", file_bytes=50 * MB, photo_bytes=10 * MB, photo_sides=10_000, photo_ratio=20
+)
+# The server's word for a photo whose sides it refuses: sent as a document instead.
+BAD_PHOTO_SIDES = "PHOTO_INVALID_DIMENSIONS"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 # The Bot API's documented limits: about 30 messages/s per bot and 1/s per chat. The chat's
 # is kept 5% under, so that network jitter never lands two sends within one second there.
@@ -47,6 +73,7 @@ CHAT_PER_SECOND = 0.95
 
 class TelegramChannel:
     network = Network.TELEGRAM
+    file_limits = FILE_LIMITS
 
     def __init__(
         self,
@@ -55,12 +82,15 @@ class TelegramChannel:
         api_url: str | None = None,
         webhook_secret: str | None = None,
         poll_timeout_s: int = 25,
+        files: FileKeeper | None = None,
     ) -> None:
+        """`files`: where the files agents send are kept until they are sent."""
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else None
         self.bot = Bot(token, session=session)
         self.webhook_secret = webhook_secret
         self.poll_timeout_s = poll_timeout_s
         self.offset: int | None = None
+        self.files = files
 
     async def close(self) -> None:
         await self.bot.session.close()
@@ -74,16 +104,14 @@ class TelegramChannel:
         ]
 
     async def send(self, message: OutboundMessage) -> Delivered:
-        chunks = split_text(message.text) or [""]
+        files = await outgoing_files(self.files, FILE_LIMITS, message)
         try:
-            first = None
-            for n, chunk in enumerate(chunks, 1):
-                # The buttons go under the last part, where the customer's eye ends.
-                markup = keyboard(message.buttons) if n == len(chunks) else None
-                sent = await self.bot.send_message(int(message.chat_id), chunk, reply_markup=markup)
-                first = first or sent
+            first = await self._send_parts(message, files)
         except TelegramRetryAfter as exc:
             raise DeliveryError(exc.message, permanent=False, retry_after=exc.retry_after) from exc
+        except TelegramEntityTooLarge as exc:
+            reason = f"file too large for Telegram ({exc.message})"
+            raise DeliveryError(reason, permanent=True) from exc
         except (TelegramServerError, TelegramNetworkError) as exc:
             raise DeliveryError(exc.message, permanent=False) from exc
         except (
@@ -93,8 +121,43 @@ class TelegramChannel:
             TelegramUnauthorizedError,
         ) as exc:
             raise DeliveryError(exc.message, permanent=True) from exc
-        assert first is not None
         return Delivered(message_key(message.chat_id, first.message_id))
+
+    async def _send_parts(self, message: OutboundMessage, files: list[OutgoingFile]) -> Message:
+        """The text, then each file; a text short enough is the first file's caption. The
+        buttons go under the last part, where the customer's eye ends. The first part sent."""
+        chat = int(message.chat_id)
+        if files and len(message.text) <= MAX_CAPTION_CHARS:
+            caption, chunks = message.text or None, []
+        else:
+            caption, chunks = None, split_text(message.text) or ([] if files else [""])
+        parts = len(chunks) + len(files)
+        sent: list[Message] = []
+        for chunk in chunks:
+            markup = keyboard(message.buttons) if len(sent) + 1 == parts else None
+            sent.append(await self.bot.send_message(chat, chunk, reply_markup=markup))
+        for file in files:
+            markup = keyboard(message.buttons) if len(sent) + 1 == parts else None
+            sent.append(await self._send_file(chat, file, caption if not sent else None, markup))
+        return sent[0]
+
+    async def _send_file(
+        self,
+        chat: int,
+        file: OutgoingFile,
+        caption: str | None,
+        markup: InlineKeyboardMarkup | None,
+    ) -> Message:
+        upload = BufferedInputFile(file.content, filename=file.name)
+        if file.attachment.kind == PHOTO:
+            try:
+                return await self.bot.send_photo(chat, upload, caption=caption, reply_markup=markup)
+            except TelegramBadRequest as exc:
+                if BAD_PHOTO_SIDES not in exc.message:
+                    raise
+                # a picture Telegram will not show as a photo still reaches the customer
+                log.info("telegram: a photo's sides refused; sent as a document")
+        return await self.bot.send_document(chat, upload, caption=caption, reply_markup=markup)
 
     async def fetch_file(self, network_file_id: str) -> bytes:
         """A customer's photo or document, fetched when an agent opens it (files stay on

@@ -30,15 +30,27 @@ from requests.adapters import HTTPAdapter
 from vk_api.exceptions import TOO_MANY_RPS_CODE, ApiError, ApiHttpError
 
 from bots.downloads import Downloads
-from bots.vk.events import BUTTON_KEY, VkUpdate, author_id, file_url, to_inbound
+from bots.vk.events import (
+    BUTTON_KEY,
+    VkUpdate,
+    attachment_name,
+    author_id,
+    file_url,
+    to_inbound,
+)
 from bridge.channel import (
+    MB,
     Delivered,
     DeliveryError,
+    FileKeeper,
+    FileLimits,
     InboundSink,
     Limit,
+    OutgoingFile,
     PollPosition,
+    outgoing_files,
 )
-from bridge.domain import Button, InboundMessage, Network, OutboundMessage, Unreadable
+from bridge.domain import PHOTO, Button, InboundMessage, Network, OutboundMessage, Unreadable
 from bridge.util.stopping import pause
 
 log = logging.getLogger(__name__)
@@ -53,6 +65,18 @@ RETRYABLE_CODES = frozenset({6, 9, 10})
 VK_API_PREFIXES = ("https://api.vk.ru/method/", "https://api.vk.com/method/")
 # An agent waits for the file they opened (bridge.inbox.attachments gives up after 30 s).
 DOWNLOAD_TIMEOUT_S = 25.0
+# Photos in messages: JPEG, PNG or GIF of 50 MB, sides adding up to 14000 px, at most 1:20;
+# documents of 200 MB, not MP3 nor executables (docs/networks.md 2.4; which extensions VK counts
+# as executable is unconfirmed).
+FILE_LIMITS = FileLimits(
+    "VK",
+    file_bytes=200 * MB,
+    photo_bytes=50 * MB,
+    photo_sides=14_000,
+    photo_ratio=20,
+    refused_extensions=frozenset({"mp3", "exe", "msi", "bat", "cmd", "com", "scr"}),
+)
+UPLOAD_TIMEOUT_S = 120.0  # a 200 MB document on a slow uplink
 
 
 class _RedirectAdapter(HTTPAdapter):
@@ -80,6 +104,7 @@ class _RedirectAdapter(HTTPAdapter):
 
 class VkChannel:
     network = Network.VK
+    file_limits = FILE_LIMITS
 
     def __init__(
         self,
@@ -90,8 +115,11 @@ class VkChannel:
         callback_secret: str | None = None,
         confirmation: str | None = None,
         poll_wait_s: int = 25,
+        files: FileKeeper | None = None,
     ) -> None:
+        """`files`: where the files agents send are kept until they are sent."""
         self.group_id = group_id
+        self.files = files
         self.callback_secret = callback_secret
         self.confirmation = confirmation
         self.poll_wait_s = poll_wait_s
@@ -140,29 +168,81 @@ class VkChannel:
         return [Limit(f"vk:{self.group_id}", COMMUNITY_PER_SECOND)]
 
     async def send(self, message: OutboundMessage) -> Delivered:
+        files = await outgoing_files(self.files, FILE_LIMITS, message)
+        try:
+            return await self._send(message, files)
+        except ApiError as exc:
+            raise DeliveryError(
+                f"VK error {exc.code}: {exc.error.get('error_msg', '')}",
+                permanent=exc.code not in RETRYABLE_CODES,
+            ) from exc
+        except (ApiHttpError, requests.RequestException) as exc:
+            raise DeliveryError(f"VK unreachable: {exc}", permanent=False) from exc
+
+    async def _send(self, message: OutboundMessage, files: list[OutgoingFile]) -> Delivered:
+        peer = int(message.chat_id)
+        # uploaded again on a retry: an upload VK keeps unsent costs nothing
+        attached = ",".join([await self._upload(peer, file) for file in files])
         chunks = split_text(message.text) or [""]
         first: int | None = None
         for n, chunk in enumerate(chunks, 1):
             values: dict[str, Any] = {
-                "peer_id": int(message.chat_id),
+                "peer_id": peer,
                 "message": chunk,
                 # a retry of the same part carries the same random_id, so VK does not repeat it
                 "random_id": random_id(f"{message.idempotency_key}:{n}"),
             }
-            if n == len(chunks) and (markup := keyboard(message.buttons)) is not None:
-                values["keyboard"] = markup  # under the last part, where the customer's eye ends
-            try:
-                sent = await self.call("messages.send", **values)
-            except ApiError as exc:
-                raise DeliveryError(
-                    f"VK error {exc.code}: {exc.error.get('error_msg', '')}",
-                    permanent=exc.code not in RETRYABLE_CODES,
-                ) from exc
-            except (ApiHttpError, requests.RequestException) as exc:
-                raise DeliveryError(f"VK unreachable: {exc}", permanent=False) from exc
+            if n == len(chunks):  # under the last part, where the customer's eye ends
+                if (markup := keyboard(message.buttons)) is not None:
+                    values["keyboard"] = markup
+                if attached:
+                    values["attachment"] = attached
+            sent = await self.call("messages.send", **values)
             first = first if first is not None else int(sent)
         assert first is not None
         return Delivered(str(first))
+
+    async def _upload(self, peer: int, file: OutgoingFile) -> str:
+        """VK's three steps (docs/networks.md 2.4): an upload address, the file posted there,
+        then saved; the attachment's name for messages.send."""
+        if file.attachment.kind == PHOTO:
+            server = await self.call("photos.getMessagesUploadServer", peer_id=peer)
+            posted = await self._post(str(server["upload_url"]), "photo", file)
+            saved = await self.call(
+                "photos.saveMessagesPhoto",
+                photo=posted.get("photo", ""),
+                server=posted.get("server", ""),
+                hash=posted.get("hash", ""),
+            )
+            return attachment_name("photo", saved[0])
+        server = await self.call("docs.getMessagesUploadServer", type="doc", peer_id=peer)
+        posted = await self._post(str(server["upload_url"]), "file", file)
+        saved = await self.call("docs.save", file=posted.get("file", ""), title=file.name)
+        return attachment_name("doc", saved["doc"])
+
+    async def _post(self, url: str, field: str, file: OutgoingFile) -> dict[str, Any]:
+        """The file posted to VK's upload server; its refusal is final (the same file would be
+        refused again)."""
+        response = await asyncio.to_thread(
+            self.session.post,
+            url,
+            files={field: (file.name, file.content)},
+            timeout=UPLOAD_TIMEOUT_S,
+        )
+        if 400 <= response.status_code < 500:
+            reason = f"VK's upload server refused {file.name} (HTTP {response.status_code})"
+            raise DeliveryError(reason, permanent=True)
+        response.raise_for_status()
+        try:
+            answer = response.json()
+        except ValueError:
+            raise DeliveryError(
+                f"VK's upload server answered {response.text[:200]!r}", permanent=False
+            ) from None
+        if not isinstance(answer, dict) or "error" in answer:
+            why = answer.get("error") if isinstance(answer, dict) else answer
+            raise DeliveryError(f"VK refused the file {file.name}: {why}", permanent=True)
+        return answer
 
     async def fetch_file(self, network_file_id: str) -> bytes:
         """A customer's photo or document. VK's file addresses are signed and expire, so the

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -30,11 +31,13 @@ from bots.webchat.limits import Gate
 from bots.webchat.protocol import FrameError, Hello, Press, Say, SendFile
 from bots.webchat.token import VisitorTokens
 from bridge.channel import (
+    MB,
     Broadcast,
     CustomerHistory,
     Delivered,
     DeliveryError,
     FileKeeper,
+    FileLimits,
     InboundSink,
     Limit,
     PollPosition,
@@ -47,6 +50,10 @@ log = logging.getLogger(__name__)
 
 WIDGET_PATH = "/widget.js"
 SOCKET_PATH = "/ws/chat"
+FILE_PATH = "/webchat/file"  # the files agents send, by the signed links the visitor is given
+# No network in between: the visitor's browser fetches an agent's file from the store, where
+# bridge.inbox.outgoing_files keeps at most 50 MB a reply.
+FILE_LIMITS = FileLimits("the web chat", file_bytes=50 * MB, photo_bytes=50 * MB)
 HISTORY_LIMIT = 50
 HEARTBEAT_S = 25.0  # mobile networks drop a silent connection; the ping keeps it up
 # Beyond what a file frame may hold (protocol.MAX_FILE_FRAME_BYTES; a larger one is refused with
@@ -93,6 +100,7 @@ class _Visit:
 
 class WebChatChannel:
     network = Network.WEBCHAT
+    file_limits = FILE_LIMITS
 
     def __init__(
         self,
@@ -149,8 +157,12 @@ class WebChatChannel:
         return [Limit(f"webchat:{message.chat_id}", REPLIES_PER_SECOND, burst=VISITOR_BURST)]
 
     async def send(self, message: OutboundMessage) -> Delivered:
+        for attachment in message.attachments:
+            if (why := FILE_LIMITS.refusal(attachment.name, attachment.size or 0)) is not None:
+                raise DeliveryError(why, permanent=True)
+        frame = protocol.reply(message, time.time(), self._link_for(message.chat_id))
         try:
-            await self._deliver(message.chat_id, protocol.reply(message, time.time()))
+            await self._deliver(message.chat_id, frame)
         except (RedisError, OSError) as exc:
             raise DeliveryError(f"web chat relay unavailable: {exc}", permanent=False) from exc
         return Delivered(protocol.reply_id(message.message_id))
@@ -158,6 +170,46 @@ class WebChatChannel:
     async def fetch_file(self, network_file_id: str) -> bytes:
         """A file a visitor sent: the web chat keeps them itself (no network does)."""
         return await self.files.load(network_file_id)
+
+    def _link_for(self, visitor: str) -> protocol.Link:
+        """Links to the files agents send this visitor; the file stays where it was kept (the
+        reply is delivered once the frame is out, the file read when the visitor opens it)."""
+
+        def link(attachment: Attachment) -> str:
+            key, name = attachment.network_file_id, attachment.name or attachment.kind
+            signature = self.tokens.file_signature(visitor, key, name)
+            return f"{FILE_PATH}?{urlencode({'v': visitor, 'k': key, 'n': name, 's': signature})}"
+
+        return link
+
+    async def _serve_file(self, request: web.Request) -> web.Response:
+        """A file an agent sent, to whoever holds the link the visitor was given."""
+        query = request.query
+        visitor, key, name = query.get("v", ""), query.get("k", ""), query.get("n", "")
+        expected = self.tokens.file_signature(visitor, key, name).encode()
+        if not hmac.compare_digest(query.get("s", "").encode(), expected):
+            raise web.HTTPNotFound(text="no such file")
+        try:
+            content = await self.files.load(key)
+        except LookupError:
+            raise web.HTTPNotFound(text="the file is no longer kept") from None
+        except StoreUnavailable:
+            raise web.HTTPServiceUnavailable(text="the file cannot be read now") from None
+        # a picture is shown; anything else is downloaded, never run as a page of this site
+        picture = picture_type(content)
+        disposition = "inline" if picture else f"attachment; filename*=UTF-8''{quote(name)}"
+        return web.Response(
+            body=content,
+            content_type=picture or "application/octet-stream",
+            headers={
+                "Content-Disposition": disposition,
+                "Content-Security-Policy": "sandbox; default-src 'none'",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, max-age=86400",
+                # the brand's pages show it, whatever their origin
+                "Cross-Origin-Resource-Policy": "cross-origin",
+            },
+        )
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -178,7 +230,11 @@ class WebChatChannel:
         async def chat(request: web.Request) -> web.WebSocketResponse:
             return await self._chat(request, sink)
 
-        return [web.get(WIDGET_PATH, widget), web.get(SOCKET_PATH, chat)]
+        return [
+            web.get(WIDGET_PATH, widget),
+            web.get(SOCKET_PATH, chat),
+            web.get(FILE_PATH, self._serve_file),
+        ]
 
     async def _chat(self, request: web.Request, sink: InboundSink) -> web.WebSocketResponse:
         self._check_origin(request)
@@ -246,7 +302,8 @@ class WebChatChannel:
             self.hub.remove(visitor, visit.socket)
             visit.visitor = None  # the widget says hello again when it reconnects
             raise FrameError("unavailable", "the chat is unavailable; reconnect later") from None
-        await visit.send(protocol.welcome(token, [protocol.from_history(m) for m in seen]))
+        link = self._link_for(visitor)
+        await visit.send(protocol.welcome(token, [protocol.from_history(m, link) for m in seen]))
 
     async def _within_storage(self, size: int, frame_id: str) -> None:
         try:

@@ -7,7 +7,9 @@ content in base64, at most MAX_UPLOAD_BYTES, `text`: an optional caption) and `b
 reconnect a duplicate the store drops.
 
 Server -> widget: `welcome` (`token` to keep, `history`), `message` (`id`, `author` visitor / bot
-/ agent, `text`, `buttons`, `files`: the names of the files it carries, `at` unix time), `ack`
+/ agent, `text`, `buttons`, `files`: the names of the files it carries, `links`: the files an
+agent sent, each `name`, `photo` (shown as a picture) and `url` (a path on this server, which
+only the visitor given it can open), `at` unix time), `ack`
 (`id`: accepted, will not be lost) and `error` (`code`, `message`, the `id` of the refused
 message when known, and `retry_after`, whole seconds, when a limit refused it and sending it again
 later will do: `too_many_visitors` or `busy` for a hello, `too_fast`, `busy`, `too_many_files` or
@@ -21,13 +23,13 @@ import base64
 import binascii
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from bridge.channel import SeenMessage
-from bridge.domain import MAX_TEXT_CHARS, AuthorKind, Button, OutboundMessage
+from bridge.domain import MAX_TEXT_CHARS, PHOTO, Attachment, AuthorKind, Button, OutboundMessage
 from bridge.util import json_text
 
 # Room for the longest text with every character escaped (\uXXXX), and the frame around it.
@@ -166,23 +168,43 @@ def visitor_message(client_id: str, text: str, at: float, files: Sequence[str] =
     return _message(client_id, "visitor", text, [], at, files)
 
 
-def reply(message: OutboundMessage, at: float) -> JSON:
+Link = Callable[[Attachment], str]
+"""The address of a file an agent sent, for the visitor the frame goes to."""
+
+
+def reply(message: OutboundMessage, at: float, link: Link) -> JSON:
     return _message(
         reply_id(message.message_id),
         _author(message.author_kind),
         message.text,
         message.buttons,
         at,
+        [a.name or a.kind for a in message.attachments],
+        _links(message.attachments, link),
     )
 
 
-def from_history(seen: SeenMessage) -> JSON:
+def from_history(seen: SeenMessage, link: Link) -> JSON:
     at = seen.created_at.astimezone(dt.UTC).timestamp()
     if seen.author_kind is AuthorKind.CUSTOMER:
         # stored as "<visitor>:<widget's id>": the widget knows its messages by the second part
         client_id = (seen.network_message_id or "").partition(":")[2] or reply_id(seen.id)
         return visitor_message(client_id, seen.text, at, seen.files)
-    return _message(reply_id(seen.id), _author(seen.author_kind), seen.text, seen.buttons, at)
+    return _message(
+        reply_id(seen.id),
+        _author(seen.author_kind),
+        seen.text,
+        seen.buttons,
+        at,
+        seen.files,
+        _links(seen.attachments, link),
+    )
+
+
+def _links(attachments: Sequence[Attachment], link: Link) -> list[JSON]:
+    return [
+        {"name": a.name or a.kind, "photo": a.kind == PHOTO, "url": link(a)} for a in attachments
+    ]
 
 
 def reply_id(message_id: int) -> str:
@@ -195,7 +217,13 @@ def _author(kind: AuthorKind) -> str:
 
 
 def _message(
-    id_: str, author: str, text: str, buttons: list[Button], at: float, files: Sequence[str] = ()
+    id_: str,
+    author: str,
+    text: str,
+    buttons: list[Button],
+    at: float,
+    files: Sequence[str] = (),
+    links: Sequence[JSON] = (),
 ) -> JSON:
     return {
         "type": "message",
@@ -204,5 +232,6 @@ def _message(
         "text": text,
         "buttons": [{"label": b.label, "data": b.data} for b in buttons],
         "files": list(files),
+        "links": list(links),
         "at": at,
     }

@@ -79,6 +79,14 @@ class VisitorTokens:
             return None
         return visitor, int(issued)
 
+    def file_signature(self, visitor: str, key: str, name: str) -> str:
+        """The signature of a link to the file kept under `key`, named `name`, given to
+        `visitor` with a reply: only the links the server gave out open a file."""
+        # the purpose first, the one free-form part (the name) last: no two links sign alike
+        signed = f"webchat-file\n{visitor}\n{key}\n{name}".encode()
+        digest = hmac.new(self._secret, signed, "sha256")
+        return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
     def _token(self, visitor: str) -> str:
         issued = str(int(self._clock()))
         return f"{VERSION}.{visitor}.{issued}.{self._signature(visitor, issued)}"

@@ -161,6 +161,9 @@
     ".attach svg { width: 22px; height: 22px; }",
     ".picker { display: none; }",
     ".file { display: block; font-size: 14px; font-weight: 600; }",
+    "a.file { color: var(--accent); text-decoration: none; }",
+    "a.photo { display: block; margin: -4px -8px 4px; }",
+    "a.photo img { display: block; max-width: 100%; max-height: 260px; border-radius: 14px; }",
     ".file + .file, .bubble-text + .file, .file + .bubble-text { margin-top: 4px; }",
     ".send svg { width: 20px; height: 20px; }",
     ".powered { text-align: center; font-size: 11px; color: #97a3ae; background: #fff; padding: 0 0 6px; }",
@@ -346,8 +349,24 @@
         row.appendChild(el("div", "who", m.author === "agent" ? t.agent : t.bot));
       }
       var bubble = el("div", "bubble");
+      // the files an agent sent: a photo shown, a document to open (links only for this visitor)
+      (m.links || []).forEach(function (link) {
+        var open = el("a", link.photo ? "photo" : "file", link.photo ? undefined : "📄 " + link.name);
+        open.href = new URL(link.url, server).href;
+        open.target = "_blank";
+        open.rel = "noopener";
+        if (link.photo) {
+          var image = el("img");
+          image.src = open.href;
+          image.alt = link.name;
+          open.appendChild(image);
+        }
+        bubble.appendChild(open);
+      });
       if (m.text) bubble.appendChild(el("span", "bubble-text", m.text));
-      (m.files || []).forEach(function (name) { bubble.appendChild(el("span", "file", "📎 " + name)); });
+      if (!(m.links || []).length) {
+        (m.files || []).forEach(function (name) { bubble.appendChild(el("span", "file", "📎 " + name)); });
+      }
       row.appendChild(bubble);
       if (m.state === "failed") {
         row.appendChild(el("div", "meta", t.failed + " · " + (m.error || t.other)));

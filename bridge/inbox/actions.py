@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bridge.bus import Bus
 from bridge.domain import (
     MAX_TEXT_CHARS,
+    Attachment,
     AuthorKind,
     ConversationState,
     DecisionOutcome,
@@ -32,13 +33,19 @@ class ConversationNotFound(LookupError):
 
 
 async def reply_as_agent(
-    engine: AsyncEngine, bus: Bus, conversation_id: int, agent_id: int, text: str
+    engine: AsyncEngine,
+    bus: Bus,
+    conversation_id: int,
+    agent_id: int,
+    text: str,
+    attachments: Sequence[Attachment] = (),
 ) -> OutboundMessage:
     """Store the agent's reply, queue it on the customer's network, and take the conversation
-    (an agent who answers has it: state `assigned`, first response time noted)."""
+    (an agent who answers has it: state `assigned`, first response time noted). `attachments`:
+    files already kept (bridge.inbox.outgoing_files), with which the text may be empty."""
     text = text.strip()
-    if not text or len(text) > MAX_TEXT_CHARS:
-        raise ValueError(f"a reply needs 1 to {MAX_TEXT_CHARS} characters")
+    if len(text) > MAX_TEXT_CHARS or not (text or attachments):
+        raise ValueError(f"a reply needs 1 to {MAX_TEXT_CHARS} characters, or a file")
     now = utcnow()
     key = f"agent:{uuid.uuid4().hex}"
     async with engine.begin() as conn:
@@ -63,6 +70,7 @@ async def reply_as_agent(
                     author_kind=AuthorKind.AGENT,
                     agent_id=agent_id,
                     text=text,
+                    attachments=[a.model_dump(mode="json") for a in attachments] or None,
                     idempotency_key=key,
                     delivery_status=DeliveryStatus.QUEUED,
                     created_at=now,

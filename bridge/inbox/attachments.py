@@ -1,7 +1,7 @@
-"""Opening a customer's attachment for an agent. The store keeps only what the network said of a
+"""Opening an attachment for an agent. The store keeps only what the network said of a customer's
 file (kind, name, type, size, the network's id); its content is fetched when an agent opens it,
 through the channel of the customer's network (the web chat's own from the store, as no network
-keeps them)."""
+keeps them). A file an agent sent is read from the store, where it was kept to be sent."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.channel import MAX_FILE_BYTES, FileFetcher
+from bridge.channel import MAX_FILE_BYTES, FileFetcher, StoreUnavailable
 from bridge.domain import Attachment, Direction, Network
+from bridge.store.kept_files import StoredFiles
 from bridge.store.models import messages
 from bridge.util.file_types import picture_type
 
@@ -49,8 +50,26 @@ async def open_attachment(
     message_id: int,
     number: int,
 ) -> AttachmentFile:
-    """The `number`-th (from 1) attachment of a customer's message, fetched from its network."""
-    network, attachment = await _find(engine, conversation_id, message_id, number)
+    """The `number`-th (from 1) attachment of a message: a customer's, fetched from its network,
+    or one an agent sent, from the store."""
+    network, direction, attachment = await _find(engine, conversation_id, message_id, number)
+    if direction is Direction.OUTBOUND:
+        content = await _kept(engine, attachment)
+    else:
+        content = await _fetched(files, network, attachment, message_id)
+    return _as_file(content, attachment, message_id, number)
+
+
+async def _kept(engine: AsyncEngine, attachment: Attachment) -> bytes:
+    try:
+        return await StoredFiles(engine).load(attachment.network_file_id)
+    except (LookupError, StoreUnavailable) as exc:
+        raise AttachmentUnavailable(str(exc)) from None
+
+
+async def _fetched(
+    files: Mapping[Network, FileFetcher], network: Network, attachment: Attachment, message_id: int
+) -> bytes:
     fetch = files.get(network)
     if fetch is None:
         raise AttachmentUnavailable(f"files of {network.value} cannot be opened from here")
@@ -65,27 +84,31 @@ async def open_attachment(
         raise AttachmentUnavailable(f"{network.value} did not hand the file over: {exc}") from None
     if len(content) > MAX_FILE_BYTES:
         raise AttachmentUnavailable(f"the file is larger than {MAX_FILE_BYTES} bytes")
-    return _as_file(content, attachment, message_id, number)
+    return content
 
 
 async def _find(
     engine: AsyncEngine, conversation_id: int, message_id: int, number: int
-) -> tuple[Network, Attachment]:
+) -> tuple[Network, Direction, Attachment]:
     m = messages.c
     async with engine.connect() as conn:
         row = (
             await conn.execute(
-                sa.select(m.network, m.attachments).where(
+                sa.select(m.network, m.direction, m.attachments).where(
                     m.id == message_id,
                     m.conversation_id == conversation_id,
-                    m.direction == Direction.INBOUND,
+                    m.direction.in_((Direction.INBOUND, Direction.OUTBOUND)),
                 )
             )
         ).first()
     if row is None or not 1 <= number <= len(row.attachments or ()):
         raise AttachmentNotFound("no such attachment")
     try:
-        return Network(row.network), Attachment.model_validate(row.attachments[number - 1])
+        return (
+            Network(row.network),
+            Direction(row.direction),
+            Attachment.model_validate(row.attachments[number - 1]),
+        )
     except (ValueError, ValidationError):
         raise AttachmentNotFound("no such attachment") from None
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.channel import CustomerHistory, SeenMessage, StoreUnavailable
-from bridge.domain import Button, DeliveryStatus, Direction, Network
+from bridge.domain import Attachment, Button, DeliveryStatus, Direction, Network
 from bridge.store.models import conversations, messages
 
 
@@ -58,6 +58,7 @@ async def _latest(
             network_message_id=row.network_message_id,
             created_at=row.created_at,
             files=[str(a.get("name") or a.get("kind") or "file") for a in row.attachments or ()],
+            attachments=[Attachment.model_validate(a) for a in row.attachments or ()],
         )
         for row in reversed(rows)
     ]

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bridge.domain import Button, OutboundMessage
+from bridge.domain import Attachment, Button, OutboundMessage
 from bridge.store.models import conversations, messages
 
 
@@ -27,6 +27,8 @@ def to_outbound(row: Mapping[str, Any], received_at: float | None = None) -> Out
         idempotency_key=row["idempotency_key"],
         author_kind=row["author_kind"],
         buttons=[Button.model_validate(b) for b in row["buttons"] or ()],
+        # the files an agent sends (the bot's replies, built without the column, carry none)
+        attachments=[Attachment.model_validate(a) for a in row.get("attachments") or ()],
         in_reply_to=row["in_reply_to"],
         received_at=received_at,
         customer_last_message_at=row["last_message_at"].timestamp(),
@@ -49,6 +51,7 @@ async def load_outbound(
             reply.idempotency_key,
             reply.author_kind,
             reply.buttons,
+            reply.attachments,
             cause.network_message_id.label("in_reply_to"),
             c.last_message_at,
         )

@@ -14,7 +14,7 @@ from aiohttp.typedefs import Handler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
-from bridge.channel import FileFetcher
+from bridge.channel import FileFetcher, FileLimits
 from bridge.domain import Network
 from bridge.knowledge.embedders import EmbeddingChoice
 from bridge.knowledge.responder import KnowledgeResponder
@@ -29,9 +29,10 @@ from bridge.web import (
     live,
     pages,
     threshold_pages,
+    uploads,
 )
 from bridge.web.files import routes as file_routes
-from bridge.web.keys import BUS, ENGINE, FILES, SETTINGS
+from bridge.web.keys import BUS, ENGINE, FILE_LIMITS, FILES, SETTINGS
 
 HERE = Path(__file__).parent
 # Pages load scripts and styles from this site only: an injected <script> cannot run.
@@ -95,15 +96,19 @@ def add_inbox(
     bus: Bus,
     settings: Settings,
     files: Mapping[Network, FileFetcher] | None = None,
+    file_limits: Mapping[Network, FileLimits] | None = None,
 ) -> None:
-    """`files`: how to fetch customers' attachments, per network (one without it says so)."""
+    """`files`: how to fetch customers' attachments, per network (one without it says so);
+    `file_limits`: what each network takes of the files agents send (one without, none)."""
     app[ENGINE] = engine
     app[FILES] = files or {}
+    app[FILE_LIMITS] = file_limits or {}
     app[BUS] = bus
     app[SETTINGS] = settings
     _environment(app)
     app.on_response_prepare.append(security_headers(settings))
     app.middlewares.append(api.json_errors)
+    app.middlewares.append(uploads.larger_bodies)  # before auth, which reads a form's token
     app.middlewares.append(auth.auth_middleware)
     app.middlewares.append(language_middleware)
     app.router.add_routes(pages.routes)

@@ -47,6 +47,7 @@ PUBLIC_PREFIXES = (
     "/sandbox/",
     "/widget.js",
     "/ws/chat",
+    "/webchat/file",  # a file an agent sent a visitor: the signed link is the proof
     "/api/openapi.json",
 )
 ADMIN_PREFIXES = ("/admin/", ADMIN_API)

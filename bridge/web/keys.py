@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
-from bridge.channel import FileFetcher
+from bridge.channel import FileFetcher, FileLimits
 from bridge.domain import Network
 from bridge.knowledge.responder import KnowledgeResponder
 from bridge.settings import Settings
@@ -20,3 +20,5 @@ SETTINGS = web.AppKey("inbox_settings", Settings)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeResponder)
 # how to fetch a customer's file, per network (one without it says so)
 FILES = web.AppKey("files", Mapping[Network, FileFetcher])
+# what each network takes of the files agents send (one without it takes none from here)
+FILE_LIMITS = web.AppKey("file_limits", Mapping[Network, FileLimits])

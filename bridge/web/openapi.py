@@ -45,6 +45,8 @@ class Endpoint:
     file_type: str | None = None
     # a path parameter that is not a row's id (those are integers), with its schema
     path_params: tuple[tuple[str, dict[str, Any]], ...] = ()
+    # a body sent as a multipart form (files), instead of JSON: its fields
+    form: type[BaseModel] | None = None
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Endpoints:
         query: tuple[tuple[str, dict[str, Any]], ...] = (),
         file_type: str | None = None,
         path_params: tuple[tuple[str, dict[str, Any]], ...] = (),
+        form: type[BaseModel] | None = None,
     ) -> Callable[[Handler], Handler]:
         if admin != path.startswith(ADMIN_API):
             # `auth` lets only admins under this prefix: the document must say what it does
@@ -83,6 +86,7 @@ class Endpoints:
                     query,
                     file_type,
                     path_params,
+                    form,
                 )
             )
             return handler
@@ -111,6 +115,8 @@ class Api:
         for e in self.endpoints:
             if e.body is not None:
                 models.add((e.body, "validation"))
+            if e.form is not None:
+                models.add((e.form, "validation"))
             if e.answer is not None:
                 models.add((e.answer, "serialization"))
         refs, schemas = models_json_schema(
@@ -148,6 +154,11 @@ class Api:
                     "required": True,
                     "content": {"application/json": {"schema": refs[(e.body, "validation")]}},
                 }
+            if e.form is not None:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": refs[(e.form, "validation")]}},
+                }
             paths.setdefault(e.path, {})[e.method.lower()] = operation
         return {
             "openapi": "3.1.0",
@@ -178,8 +189,10 @@ def _responses(
         "401": {"description": "not signed in", **error},
         "403": {"description": "not allowed (role, CSRF)", **error},
     }
-    if e.body is not None or e.query:
+    if e.body is not None or e.form is not None or e.query:
         responses["400"] = {"description": "bad input", **error}
+    if e.form is not None:
+        responses["413"] = {"description": "too large (the reason says for what)", **error}
     if "{" in e.path:
         responses["404"] = {"description": "not found", **error}
     if e.method != "GET":

@@ -33,6 +33,7 @@ from bridge.inbox.customers import (
     undo_link,
 )
 from bridge.inbox.labels import Label, LabelNotFound, add_label, list_labels, remove_label
+from bridge.inbox.outgoing_files import MAX_REPLY_BYTES
 from bridge.inbox.reads import mark_seen
 from bridge.inbox.teams import TeamNotFound, list_teams, move_to_team
 from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
@@ -41,8 +42,9 @@ from bridge.store.models import utcnow
 from bridge.web import auth
 from bridge.web.i18n import gettext
 from bridge.web.inbox_params import NONE, chosen_filters, filter_params, inbox_query
-from bridge.web.keys import BUS, ENGINE, SETTINGS
+from bridge.web.keys import BUS, ENGINE, FILE_LIMITS, SETTINGS
 from bridge.web.openapi import row_id
+from bridge.web.uploads import send_reply
 
 routes = web.RouteTableDef()
 
@@ -231,6 +233,8 @@ async def conversation_page(request: web.Request) -> web.Response:
             labels_css=labels_stylesheet(known),
             teams=await list_teams(engine),
             present=await statuses(engine, utcnow(), request.app[SETTINGS].away_after),
+            file_limits=request.app[FILE_LIMITS].get(view.network),
+            reply_bytes=MAX_REPLY_BYTES,
         ),
     )
 
@@ -243,10 +247,10 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
     form = await request.post()
     try:
         if action == "reply":
-            await actions.reply_as_agent(
-                engine, bus, cid, session.agent.id, str(form.get("text", ""))
-            )
+            await send_reply(request, cid, session.agent.id)
         elif action == "note":
+            if any(isinstance(value, web.FileField) for value in form.values()):
+                raise ValueError(gettext("A note takes no files: send them to the customer."))
             await actions.add_note(engine, bus, cid, session.agent.id, str(form.get("text", "")))
         elif action == "claim":
             take_over = form.get("take_over") == "1"

@@ -172,6 +172,10 @@ class CustomerSide:
         )
         return self.bot_messages(user_id, bot=bot)
 
+    def sent_file(self, file_id: str, *, bot: int | None = None) -> bytes:
+        """The content of a file the bot sent, as the customer's app downloads it."""
+        return self._bot(bot).files[file_id].data
+
     def sent_messages(self, *, bot: int | None = None) -> list[BotMessage]:
         """Every message the bot sent, to any chat, in the order the emulator received them."""
         return list(self._bot(bot).sent)

@@ -15,6 +15,7 @@ from emulators.signals import Signal
 from emulators.telegram.answers import ApiError, fault_error, ok_response
 from emulators.telegram.customer_routes import customer_routes
 from emulators.telegram.customer_side import CustomerSide
+from emulators.telegram.media import MAX_UPLOAD_BYTES, TOO_LARGE
 from emulators.telegram.methods import BotApi
 from emulators.telegram.params import read_params
 from emulators.telegram.state import Bot, is_token, new_bots
@@ -52,10 +53,12 @@ class TelegramEmulator(CustomerSide):
                 web.get("/bot{token}/{method}", self._handle_method),
                 web.post("/bot{token}/{method}", self._handle_method),
                 web.get("/file/bot{token}/{file_path:.+}", self._handle_file),
+                web.get(f"{PREFIX}/files/{{file_id}}", self._customer_file),
                 *customer_routes(self, PREFIX),
             ],
             self.faults,
             self.close,
+            max_upload_bytes=MAX_UPLOAD_BYTES,
         )
 
     async def close(self) -> None:
@@ -77,6 +80,8 @@ class TelegramEmulator(CustomerSide):
             answer = ok_response(await method(bot, await read_params(request)))
         except ApiError as exc:
             answer = exc.response()
+        except web.HTTPRequestEntityTooLarge:
+            answer = ApiError(413, TOO_LARGE).response()
         return fault_after_call(fault, request, answer)
 
     def _authorise(self, token: str) -> Bot:
@@ -93,4 +98,12 @@ class TelegramEmulator(CustomerSide):
         stored = next((f for f in bot.files.values() if f.file_path == path), None) if bot else None
         if stored is None:
             return ApiError(404, "Not Found").response()
+        return web.Response(body=stored.data, content_type=stored.mime_type)
+
+    async def _customer_file(self, request: web.Request) -> web.Response:
+        """A file a bot sent, as the customer's app downloads it (by its file_id)."""
+        file_id = request.match_info["file_id"]
+        stored = next((b.files[file_id] for b in self._bots.values() if file_id in b.files), None)
+        if stored is None:
+            return web.json_response({"ok": False, "description": "no such file"}, status=404)
         return web.Response(body=stored.data, content_type=stored.mime_type)

@@ -1,7 +1,7 @@
 """The Bot API methods the product calls, run on the emulated bots' state: getMe, getUpdates,
-setWebhook, deleteWebhook, getWebhookInfo, sendMessage, editMessageText, answerCallbackQuery and
-getFile. The texts of their errors follow tdlib/telegram-bot-api (TBA) where the real server's
-wording is not published."""
+setWebhook, deleteWebhook, getWebhookInfo, sendMessage, sendPhoto, sendDocument (the files:
+emulators.telegram.media), editMessageText, answerCallbackQuery and getFile. The texts of their
+errors follow tdlib/telegram-bot-api (TBA) where the real server's wording is not published."""
 
 from __future__ import annotations
 
@@ -17,6 +17,14 @@ from yarl import URL
 
 from emulators.signals import Signal
 from emulators.telegram.answers import Answer, ApiError
+from emulators.telegram.media import (
+    caption_of,
+    document_of,
+    keep,
+    photo_sides,
+    photo_sizes,
+    upload_of,
+)
 from emulators.telegram.params import (
     Params,
     arg_bool,
@@ -27,7 +35,15 @@ from emulators.telegram.params import (
     message_text,
     reply_markup,
 )
-from emulators.telegram.state import JSON, Bot, BotMessage, MessageEdit, Webhook, inline_only
+from emulators.telegram.state import (
+    JSON,
+    Bot,
+    BotMessage,
+    Chat,
+    MessageEdit,
+    Webhook,
+    inline_only,
+)
 from emulators.telegram.webhooks import WebhookPushes
 
 log = logging.getLogger(__name__)
@@ -83,6 +99,8 @@ class BotApi:
             "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
             "sendmessage": self._send_message,
+            "sendphoto": self._send_photo,
+            "senddocument": self._send_document,
             "answercallbackquery": self._answer_callback_query,
             "editmessagetext": self._edit_message_text,
             "getfile": self._get_file,
@@ -200,11 +218,48 @@ class BotApi:
         text = message_text(params)
         markup = reply_markup(params)
         entities = arg_json(params, "entities", "Bad Request: can't parse entities JSON object")
+        chat = self._writable_chat(bot, params)
+        return self._sent(bot, chat, text, markup, entities=entities)
+
+    async def _send_photo(self, bot: Bot, params: Params) -> JSON:
+        upload = upload_of(params, "photo")
+        caption, markup = caption_of(params), reply_markup(params)
+        chat = self._writable_chat(bot, params)
+        width, height = photo_sides(upload)
+        stored = keep(bot, upload, "photos", "image/jpeg")
+        return self._sent(
+            bot, chat, caption, markup, media=("photo", photo_sizes(stored, width, height))
+        )
+
+    async def _send_document(self, bot: Bot, params: Params) -> JSON:
+        upload = upload_of(params, "document")
+        caption, markup = caption_of(params), reply_markup(params)
+        chat = self._writable_chat(bot, params)
+        stored = keep(bot, upload, "documents", upload.mime_type)
+        return self._sent(
+            bot, chat, caption, markup, media=("document", document_of(stored, upload))
+        )
+
+    @staticmethod
+    def _writable_chat(bot: Bot, params: Params) -> Chat:
         chat = bot.chats.get(chat_id(params))
         if chat is None:
             raise ApiError(400, "Bad Request: chat not found")
         if chat.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        return chat
+
+    def _sent(
+        self,
+        bot: Bot,
+        chat: Chat,
+        text: str,
+        markup: JSON | None,
+        *,
+        entities: Any = None,
+        media: tuple[str, Any] | None = None,
+    ) -> JSON:
+        """A message the bot sent, as the customer now sees it."""
         now = time.time()
         message = BotMessage(
             message_id=chat.next_message_id(),
@@ -214,6 +269,7 @@ class BotApi:
             date=int(now),
             received_at=now,
             entities=entities if isinstance(entities, list) else None,
+            media=media,
         )
         chat.bot_messages[message.message_id] = message
         bot.sent.append(message)
@@ -236,6 +292,8 @@ class BotApi:
             if message_id in chat.customer_messages:
                 raise ApiError(400, "Bad Request: message can't be edited")
             raise ApiError(400, "Bad Request: message to edit not found")
+        if message.media is not None:
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
         # an edit without reply_markup removes the inline keyboard, so it counts as a change
         if text == message.current_text and markup == inline_only(message.current_reply_markup):
             raise ApiError(400, NOT_MODIFIED)

@@ -57,7 +57,9 @@ class MessageEdit:
 
 @dataclass(slots=True)
 class BotMessage:
-    """One message the bot sent, as the customer sees it, with the emulator's receive times."""
+    """One message the bot sent, as the customer sees it, with the emulator's receive times. A
+    photo or a document is in `media` (the Message's `photo` sizes or `document`), its caption
+    in `text`."""
 
     message_id: int
     chat_id: int
@@ -67,6 +69,15 @@ class BotMessage:
     received_at: float
     entities: list[Any] | None = None
     edits: list[MessageEdit] = field(default_factory=list)
+    media: tuple[str, Any] | None = None  # ("photo", [PhotoSize]) or ("document", Document)
+
+    @property
+    def file_id(self) -> str | None:
+        """The file_id of the photo's largest size or of the document, if it carries one."""
+        if self.media is None:
+            return None
+        kind, body = self.media
+        return str((body[-1] if kind == "photo" else body)["file_id"])
 
     @property
     def current_text(self) -> str:
@@ -90,6 +101,9 @@ class BotMessage:
             ],
             "current_text": self.current_text,
             "current_reply_markup": self.current_reply_markup,
+            "photo": self.media[1] if self.media and self.media[0] == "photo" else None,
+            "document": self.media[1] if self.media and self.media[0] == "document" else None,
+            "file_id": self.file_id,
         }
 
 
@@ -202,8 +216,13 @@ class Bot:
             "from": self.user_json(),
             "chat": chat.customer.chat_json(),
             "date": message.date,
-            "text": message.current_text,
         }
+        if message.media is None:
+            body["text"] = message.current_text
+        else:
+            body[message.media[0]] = message.media[1]
+            if message.text:
+                body["caption"] = message.text
         if message.edits:
             body["edit_date"] = int(message.edits[-1].received_at)
         if message.entities is not None and not message.edits:

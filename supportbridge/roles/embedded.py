@@ -73,7 +73,8 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
         )
         webhook_app(app, [*channels, webchat], backend)
         files = {c.network: c.fetch_file for c in [*channels, webchat]}
-        add_inbox(app, engine, backend.bus, settings, files)
+        limits = {c.network: c.file_limits for c in [*channels, webchat]}
+        add_inbox(app, engine, backend.bus, settings, files, limits)
         first_password = await ensure_first_admin(engine)
         async with role_tasks(stop) as start:
             # The port first: in the sandbox the channels poll emulators served on it.

@@ -53,7 +53,8 @@ async def web_main(settings: Settings) -> None:
         # receive and send.
         networks = [make_channel(n, settings, kept) for n in configured_networks(settings)]
         files = {c.network: c.fetch_file for c in [*networks, webchat]}
-        add_inbox(app, engine, backend.bus, settings, files)
+        limits = {c.network: c.file_limits for c in [*networks, webchat]}
+        add_inbox(app, engine, backend.bus, settings, files, limits)
         try:
             async with role_tasks(stop) as start:
                 start(serve_http(settings, app, stop))

@@ -1,7 +1,8 @@
-"""What an agent does to a conversation: reply, add a note, claim, transfer, resolve, reopen,
-send a failed message again, judge the bot's suggestion, set its labels, move it to a team. Each
-is a function of `bridge.inbox.actions` (labels: `bridge.inbox.labels`; teams:
-`bridge.inbox.teams`), the same the inbox's forms call."""
+"""What an agent does to a conversation: reply (with files or without), add a note, claim,
+transfer, resolve, reopen, send a failed message again, judge the bot's suggestion, set its
+labels, move it to a team. Each is a function of `bridge.inbox.actions` (files:
+`bridge.inbox.outgoing_files`, labels: `bridge.inbox.labels`, teams: `bridge.inbox.teams`), the
+same the inbox's forms call."""
 
 from __future__ import annotations
 
@@ -9,19 +10,21 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
 from bridge.domain import MAX_TEXT_CHARS
 from bridge.inbox import actions
 from bridge.inbox.labels import LabelNotFound, set_labels
+from bridge.inbox.outgoing_files import MAX_FILES, FileRefused
 from bridge.inbox.teams import TeamNotFound, move_to_team
 from bridge.web import auth
 from bridge.web.api.common import Body, Done, RowId, json_response, path_id, read_body
 from bridge.web.api.labels import LabelList, LabelOut
 from bridge.web.keys import BUS, ENGINE, SETTINGS
 from bridge.web.openapi import Endpoints
+from bridge.web.uploads import FilesTooLarge, send_reply
 
 endpoints = Endpoints()
 Action = Callable[[AsyncEngine, Bus, int, int], Awaitable[object]]
@@ -48,6 +51,19 @@ Text = Annotated[
 
 class TextIn(Body):
     text: Text
+
+
+class FilesIn(BaseModel):
+    """A multipart form (what a browser's file input sends)."""
+
+    text: str = Field(
+        default="", max_length=MAX_TEXT_CHARS, description="their caption (may be empty)"
+    )
+    files: list[Annotated[bytes, WithJsonSchema({"type": "string", "format": "binary"})]] = Field(
+        min_length=1,
+        max_length=MAX_FILES,
+        description="photos (JPEG, PNG, GIF: shown as photos where the network can) or any files",
+    )
 
 
 class TransferIn(Body):
@@ -93,6 +109,30 @@ async def reply(request: web.Request) -> web.Response:
         request,
         lambda engine, bus, cid, me: actions.reply_as_agent(engine, bus, cid, me, body.text),
     )
+
+
+@endpoints.route(
+    "POST",
+    "/api/conversations/{conversation_id}/files",
+    "Send files to the customer on their network, with a caption (takes the conversation); a"
+    " file the network would refuse: 413 or 400 with the reason, and nothing is sent",
+    form=FilesIn,
+    answer=Done,
+)
+async def send_files(request: web.Request) -> web.Response:
+    if not (await request.post()).getall("files", []):
+        raise web.HTTPBadRequest(text="files: at least one file")
+    try:
+        return await _act(
+            request,
+            lambda _engine, _bus, cid, me: send_reply(request, cid, me),
+        )
+    except FileRefused as exc:
+        if exc.too_large:
+            raise FilesTooLarge(text=str(exc)) from None
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
 
 
 @endpoints.route(

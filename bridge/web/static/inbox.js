@@ -334,10 +334,29 @@ function shortcuts() {
   });
 }
 
+// Files chosen for a reply: one the network would refuse is named before anything is uploaded,
+// and with a file the text (its caption) may be empty.
+function composerFiles() {
+  const input = document.querySelector("#composer input[type=file]");
+  if (!input) return;
+  const textarea = input.form.querySelector("textarea[name=text]");
+  input.addEventListener("change", () => {
+    const files = [...input.files];
+    const large = files.find((file) => file.size > Number(input.dataset.fileBytes));
+    const total = files.reduce((sum, file) => sum + file.size, 0);
+    const refusal = large ? `${large.name}: ${input.dataset.tooLarge}`
+      : total > Number(input.dataset.replyBytes) ? input.dataset.tooMuch : "";
+    input.setCustomValidity(refusal);
+    if (refusal) input.reportValidity();
+    textarea.required = !files.length;
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   shortcuts();
   alertSwitches();
   composerHelpers();
+  composerFiles();
   autosubmit();
   tickSla();
   setInterval(tickSla, 15000);

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import re
 import time
@@ -13,12 +14,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from unittest.mock import ANY
 
 import aiohttp
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bots.webchat import WebChatChannel
@@ -42,6 +45,7 @@ from bridge.domain import (
     OutboundMessage,
 )
 from bridge.inbox.actions import add_note, reply_as_agent
+from bridge.inbox.outgoing_files import AgentFile, reply_with_files
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
@@ -755,3 +759,52 @@ async def test_a_reply_sent_by_one_process_reaches_the_socket_another_process_ho
         "agent",
         "Ответ из другого процесса",
     )
+
+
+def router_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 200), "#2b2b2b").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def agent_sends_a_photo(chat: Chat, visitor: Visitor, photo: bytes) -> JSON:
+    """The agent sends `photo` to the visitor; the frame the visitor receives."""
+    await visitor.say("Пришлите схему")
+    await visitor.reply()
+    limits = {Network.WEBCHAT: chat.channel.file_limits}
+    files = [AgentFile("router.png", photo, "image/png")]
+    conversation = await chat.conversation_of(visitor)
+    await reply_with_files(chat.engine, chat.bus, conversation, chat.agent_id, "Вот", files, limits)
+    return await visitor.reply(author="agent")
+
+
+async def test_an_agents_photo_reaches_the_visitor_as_a_link_that_opens_it(chat: Chat) -> None:
+    photo = router_png()
+    visitor = await chat.connect()
+
+    frame = await agent_sends_a_photo(chat, visitor, photo)
+    [link] = frame["links"]
+    async with chat.session.get(chat.server.make_url(link["url"])) as response:
+        opened, content_type = await response.read(), response.content_type
+    back = await chat.connect(visitor.token)
+
+    assert (frame["text"], link["name"], link["photo"]) == ("Вот", "router.png", True)
+    assert (opened, content_type) == (photo, "image/png")
+    assert back.history[-1]["links"] == [link]  # a returning visitor sees it again
+    assert await chat.settled() == [(ANY, DeliveryStatus.SENT), ("Вот", DeliveryStatus.SENT)]
+
+
+async def test_a_link_to_an_agents_file_opens_nothing_once_altered(chat: Chat) -> None:
+    visitor = await chat.connect()
+    [link] = (await agent_sends_a_photo(chat, visitor, router_png()))["links"]
+    other = await chat.connect()
+    other_visitor = other.token.split(".")[1]
+    visitor_id = visitor.token.split(".")[1]
+
+    for altered in (
+        link["url"].replace(visitor_id, other_visitor),  # another visitor's
+        link["url"].replace("outbox%3A", "webchat%3A"),  # another file
+        link["url"].rsplit("&s=", 1)[0],  # unsigned
+    ):
+        async with chat.session.get(chat.server.make_url(altered)) as response:
+            assert response.status == 404, altered

@@ -384,6 +384,43 @@ def test_a_photo_sent_from_the_sandbox_on_any_network_shows_in_the_inbox(
     shoot(page, f"inbox-attachment-{network}.png")
 
 
+@pytest.mark.parametrize("network", ["telegram", "vk", "facebook", "webchat"])
+def test_an_agent_sends_a_photo_from_the_inbox_and_the_customer_sees_it(
+    chromium: Browser, product: Product, tmp_path: Path, network: str
+) -> None:
+    photo = tmp_path / "router.png"
+    photo.write_bytes(photo_of_a_router())
+    question = f"Пришлите схему подключения ({network}), позовите оператора"
+    customer = chromium.new_context(viewport=PHONE).new_page()
+    customer.goto(f"{product.base}/sandbox/#{network}")
+    if network == "webchat":  # the widget on the demo brand page
+        brand = customer.frame_locator("#brand")
+        brand.locator("#supportbridge-chat .launcher").click()
+        brand.locator("#supportbridge-chat textarea").fill(question)
+        brand.locator("#supportbridge-chat .send").click()
+        brand.locator("#supportbridge-chat .row.theirs:not(.greeting)").wait_for(timeout=20_000)
+        received = brand.locator("#supportbridge-chat a.photo img")
+    else:
+        customer.fill("#text", question)
+        customer.click("button[type=submit]")
+        customer.wait_for_selector(".msg.bot", timeout=20_000)
+        received = customer.locator(".msg.bot a.photo img")
+
+    page = sign_in(chromium, product)
+    page.click(f"text={question}")
+    page.locator("#composer input[type=file]").set_input_files(str(photo))
+    page.fill("textarea[name=text]", "Вот схема: мигать должны только зелёные")
+    page.click("button:has-text('Send')")
+    shown_in_full(page.locator(".msg.from-agent a.attachment img"))
+    page.wait_for_selector(".msg.from-agent .status-sent")
+    shoot(page, f"inbox-sent-photo-{network}.png")
+
+    received.wait_for(timeout=20_000)
+    shown_in_full(received)
+    shoot(customer, f"sandbox-received-photo-{network}.png")
+    assert received.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [480, 320]
+
+
 XSS_CORPUS = [
     "<script>document.title='pwned'</script>",
     "<img src=x onerror=\"document.title='pwned'\">",
