@@ -188,6 +188,10 @@ API_PATH_ROUTES = [
     ("DELETE", "/api/admin/agents/{id}/tokens/1", None),
     ("DELETE", "/api/admin/agents/1/tokens/{id}", None),
     ("DELETE", "/api/me/tokens/{id}", None),
+    ("PUT", "/api/admin/teams/{id}", {"name": "Billing"}),
+    ("DELETE", "/api/admin/teams/{id}", None),
+    ("DELETE", "/api/admin/routing-rules/{id}", None),
+    ("POST", "/api/admin/routing-rules/{id}/move", {"earlier": True}),
 ]
 
 
