@@ -26,28 +26,28 @@ async def teamed_week(engine: AsyncEngine) -> None:
 
     | # | network | team    | agent's first reply | state    | rating (by)   |
     |---|---------|---------|---------------------|----------|---------------|
-    | 1 | telegram| Billing | Anna, 10 min        | resolved | 5 (Anna)      |
-    | 2 | telegram| Billing | Anna, 30 min        | resolved | 2 (Anna)      |
+    | 1 | telegram| Billing | Vera, 10 min        | resolved | 5 (Vera)      |
+    | 2 | telegram| Billing | Vera, 30 min        | resolved | 2 (Vera)      |
     | 3 | vk      | Billing | none                | waiting  |               |
-    | 4 | vk      | Support | Boris, 60 min       | resolved | 4 (Anna)      |
+    | 4 | vk      | Support | Gleb, 60 min        | resolved | 4 (Vera)      |
     | 5 | telegram| none    | none                | waiting  |               |
 
     and #6, Billing, telegram, started and resolved the week before, rated 3 (asked this week).
     "Sales" has nothing. So Billing: 3 conversations, 2 resolved, first response median 20 min,
     CSAT 3 asked, 3 rated, total 10, 1 rated 4-5; Support: 1, 1, 60 min, CSAT 1, 1, 4, 1."""
     week = Week(engine)
-    anna, boris = await week.agent("Anna"), await week.agent("Boris")
+    vera, gleb = await week.agent("Vera"), await week.agent("Gleb")
     billing, support, _sales = [
         (await create_team(engine, TeamDraft(name))).id for name in ("Billing", "Support", "Sales")
     ]
     before = MONDAY - dt.timedelta(hours=1)
     plan = [
-        (TG, at(0, 9), billing, (anna, 10), RESOLVED, (anna, 5)),
-        (TG, at(1, 9), billing, (anna, 30), RESOLVED, (anna, 2)),
+        (TG, at(0, 9), billing, (vera, 10), RESOLVED, (vera, 5)),
+        (TG, at(1, 9), billing, (vera, 30), RESOLVED, (vera, 2)),
         (VK, at(2, 9), billing, None, WAITING, None),
-        (VK, at(3, 9), support, (boris, 60), RESOLVED, (anna, 4)),
+        (VK, at(3, 9), support, (gleb, 60), RESOLVED, (vera, 4)),
         (TG, at(4, 9), None, None, WAITING, None),
-        (TG, before, billing, (anna, 5), RESOLVED, (anna, 3)),
+        (TG, before, billing, (vera, 5), RESOLVED, (vera, 3)),
     ]
     for network, started, team, reply, state, rating in plan:
         cid = await week.conversation(network, started, state, started, "asked_for_human")

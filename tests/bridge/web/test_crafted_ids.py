@@ -146,6 +146,11 @@ ADMIN_ROUTES = [
     ("GET", "/admin/agents/{id}/tokens", {}),
     ("POST", "/admin/agents/{id}/tokens/1/revoke", {}),
     ("POST", "/admin/agents/1/tokens/{id}/revoke", {}),
+    ("GET", "/admin/teams/{id}", {}),
+    ("POST", "/admin/teams/{id}", {"name": "Billing", "capacity": "5"}),
+    ("POST", "/admin/teams/{id}/delete", {}),
+    ("POST", "/admin/routing/{id}/delete", {}),
+    ("POST", "/admin/routing/{id}/move", {"direction": "earlier"}),
 ]
 
 
