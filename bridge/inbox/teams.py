@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.bus import Bus
-from bridge.domain import Event, EventKind
+from bridge.domain import ConversationState, Event, EventKind
 from bridge.inbox.actions import ConversationNotFound
 from bridge.store.business_hours import HoursError, business_hours
 from bridge.store.models import agents, conversations, team_members, teams, utcnow
@@ -114,6 +114,18 @@ async def get_team(engine: AsyncEngine, team_id: int) -> Team:
             raise TeamNotFound(team_id)
         members = await _members(conn, [team_id])
     return Team(*row, member_ids=members.get(team_id, ()))
+
+
+async def team_usage(engine: AsyncEngine) -> dict[int, int]:
+    """How many open (not resolved) conversations each team has (one with none is left out)."""
+    c = conversations.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(c.team_id, sa.func.count())
+            .where(c.team_id.is_not(None), c.state != ConversationState.RESOLVED)
+            .group_by(c.team_id)
+        )
+        return {team_id: n for team_id, n in rows}
 
 
 async def _members(conn: AsyncConnection, team_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:

@@ -1,13 +1,14 @@
 """The service's results over a period: self-service rate, handoffs by reason, first response
 times, SLA breaches, the bot's helpfulness, CSAT (customers' ratings of the help agents gave,
 overall, per agent and per network), volume per network per day, load per agent, conversations
-per label. One function computes them for the dashboard, the CSV exports and the weekly report
-alike."""
+per label, and per team. One function computes them for the dashboard, the CSV exports and the
+weekly report alike."""
 
 from __future__ import annotations
 
 import datetime as dt
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from bridge.store.models import (
     decisions,
     labels,
     messages,
+    teams,
     utcnow,
 )
 from bridge.store.ratings import SATISFIED
@@ -104,6 +106,23 @@ class LabelCount:
         return self.resolved / self.conversations if self.conversations else None
 
 
+@dataclass(frozen=True, slots=True)
+class TeamFigures:
+    """A team's conversations started in the period (those with it now), how many are resolved,
+    the agents' first response to those of them handed off, and the CSAT of the requests sent in
+    the period for its conversations (the conversation's team, whoever the agent credited)."""
+
+    team: str
+    conversations: int
+    resolved: int
+    first_response: Durations
+    csat: Csat
+
+    @property
+    def resolved_rate(self) -> float | None:
+        return self.resolved / self.conversations if self.conversations else None
+
+
 @dataclass(frozen=True)
 class Report:
     period: Period
@@ -121,6 +140,7 @@ class Report:
     ratings_by_agent: list[AgentCsat] = field(default_factory=list)
     ratings_by_network: dict[Network, Csat] = field(default_factory=dict)
     by_label: list[LabelCount] = field(default_factory=list)
+    by_team: list[TeamFigures] = field(default_factory=list)
 
     @property
     def self_service_rate(self) -> float | None:
@@ -175,12 +195,16 @@ async def compute(
         by_agent = await _ratings(conn, period, agents.c.id, agents.c.display_name)
         by_network = await _ratings(conn, period, csat_ratings.c.network)
         by_label = await _labels(conn, created)
+        by_team = await _ratings(conn, period, c.team_id)
+        names = sa.select(teams.c.id, teams.c.name).order_by(teams.c.name_key)
+        team_names = {team_id: name for team_id, name in await conn.execute(names)}
     self_service = sum(
         1
         for row in started
         if row.state is ConversationState.RESOLVED and row.handed_off_at is None
     )
     bot, agent, breaches = [], [], 0
+    waits: dict[int, float] = {}  # per conversation answered after its handoff
     for row in started:
         first_bot, first_agent = firsts.get(row.id, (None, None))
         if first_bot is not None:
@@ -190,7 +214,8 @@ async def compute(
         limit = sla_minutes[row.network] * 60.0
         team_hours = hours.get(row.team_id)
         if first_agent is not None:
-            agent.append((first_agent - row.handed_off_at).total_seconds())
+            waits[row.id] = (first_agent - row.handed_off_at).total_seconds()
+            agent.append(waits[row.id])
         # still waiting: at the end of the period, or now if that is sooner
         until = first_agent or min(period.end, now or utcnow())
         waited = (
@@ -219,6 +244,7 @@ async def compute(
         ),
         ratings_by_network={network: csat for (network,), csat in sorted(by_network.items())},
         by_label=by_label,
+        by_team=_teams(started, waits, by_team, team_names),
     )
 
 
@@ -294,8 +320,8 @@ async def _ratings(
     conn: AsyncConnection, period: Period, *by: sa.ColumnElement[Any]
 ) -> dict[tuple[Any, ...], Csat]:
     """CSAT of the requests sent in the period, grouped by `by` (nothing: overall), any column
-    of the ratings or of the agent credited (a team is one more join here, and its column)."""
-    r, a = csat_ratings.c, agents.c
+    of the ratings, of the agent credited or of the conversation rated."""
+    r, a, c = csat_ratings.c, agents.c, conversations.c
     where = [r.asked_at >= period.start, r.asked_at < period.end]
     if period.network is not None:
         where.append(r.network == period.network)
@@ -307,7 +333,11 @@ async def _ratings(
             sa.func.coalesce(sa.func.sum(r.rating), 0),
             sa.func.count().filter(r.rating >= SATISFIED),
         )
-        .select_from(csat_ratings.outerjoin(agents, a.id == r.agent_id))
+        .select_from(
+            csat_ratings.outerjoin(agents, a.id == r.agent_id).join(
+                conversations, c.id == r.conversation_id
+            )
+        )
         .where(*where)
         .group_by(*by)
     )
@@ -332,6 +362,29 @@ async def _labels(conn: AsyncConnection, created: list[sa.ColumnElement[bool]]) 
     return [LabelCount(*row) for row in rows]
 
 
+def _teams(
+    started: Sequence[sa.Row[*tuple[Any, ...]]],
+    waits: dict[int, float],
+    ratings: dict[tuple[Any, ...], Csat],
+    names: dict[int, str],
+) -> list[TeamFigures]:
+    """Per team with a conversation or a rating request in the period, by name."""
+    per_team: dict[int, list[sa.Row[*tuple[Any, ...]]]] = {}
+    for row in started:
+        per_team.setdefault(row.team_id, []).append(row)
+    return [
+        TeamFigures(
+            team=name,
+            conversations=len(rows),
+            resolved=sum(1 for row in rows if row.state is ConversationState.RESOLVED),
+            first_response=Durations.of([waits[row.id] for row in rows if row.id in waits]),
+            csat=ratings.get((team_id,), Csat()),
+        )
+        for team_id, name in names.items()
+        if (rows := per_team.get(team_id, [])) or (team_id,) in ratings
+    ]
+
+
 Table = tuple[list[str], list[list[object]]]
 
 
@@ -349,6 +402,14 @@ def _csat_row(csat: Csat) -> list[object]:
 
 
 CSAT_HEADERS = ["asked", "ratings", "mean", "rated_4_5_rate"]
+TEAM_HEADERS = [
+    "team",
+    "conversations",
+    "resolved",
+    "resolved_rate",
+    "first_response_median_min",
+    *(f"csat_{name}" for name in CSAT_HEADERS),
+]
 
 
 def tables(report: Report) -> dict[str, Table]:
@@ -400,6 +461,20 @@ def tables(report: Report) -> dict[str, Table]:
             [
                 [row.label, row.conversations, row.resolved, _share(row.resolved_rate)]
                 for row in report.by_label
+            ],
+        ),
+        "teams": (
+            TEAM_HEADERS,
+            [
+                [
+                    row.team,
+                    row.conversations,
+                    row.resolved,
+                    _share(row.resolved_rate),
+                    _minutes(row.first_response.median_s),
+                    *_csat_row(row.csat),
+                ]
+                for row in report.by_team
             ],
         ),
     }

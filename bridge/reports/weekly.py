@@ -46,6 +46,7 @@ class WeeklyReport:
             "load": [dict(zip(named["load"][0], row, strict=True)) for row in named["load"][1]],
             "csat": {"agents": records("csat_agents"), "networks": records("csat_networks")},
             "labels": records("labels"),
+            "teams": records("teams"),
         }
 
 

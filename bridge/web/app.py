@@ -28,6 +28,7 @@ from bridge.web import (
     kb_pages,
     live,
     pages,
+    team_pages,
     threshold_pages,
     uploads,
 )
@@ -114,6 +115,7 @@ def add_inbox(
     app.router.add_routes(pages.routes)
     app.router.add_routes(admin_pages.routes)
     app.router.add_routes(kb_pages.routes)
+    app.router.add_routes(team_pages.routes)
     app.router.add_routes(threshold_pages.routes)
     app.router.add_routes(dashboard_pages.routes)
     app.router.add_routes(file_routes)

@@ -19,6 +19,8 @@ from bridge.web.api import (
     customers,
     knowledge,
     labels,
+    routing_rules,
+    teams,
 )
 from bridge.web.api.common import json_errors
 from bridge.web.keys import KNOWLEDGE
@@ -35,6 +37,8 @@ api = Api(
         conversation_actions.endpoints,
         customers.endpoints,
         labels.endpoints,
+        teams.endpoints,
+        routing_rules.endpoints,
         knowledge.endpoints,
         articles.endpoints,
         agents.endpoints,

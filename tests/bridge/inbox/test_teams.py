@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from bridge.bus.memory import MemoryBus
-from bridge.domain import EventKind, Network
+from bridge.domain import ConversationState, EventKind, Network
 from bridge.inbox.agents import add_agent
 from bridge.inbox.routing_rules import (
     RuleDraft,
@@ -27,6 +27,7 @@ from bridge.inbox.teams import (
     delete_team,
     list_teams,
     move_to_team,
+    team_usage,
 )
 from bridge.inbox.views import InboxQuery, View, inbox
 from bridge.pipeline.worker import Pipeline
@@ -86,6 +87,26 @@ async def test_deleting_a_team_leaves_its_conversations_with_no_team(engine, set
     assert await _team_of(engine, conversation_id) is None
     with pytest.raises(TeamNotFound):
         await delete_team(engine, team.id)
+
+
+async def test_a_teams_usage_counts_its_open_conversations_only(engine, settings):
+    bus = MemoryBus(1)
+    billing = await create_team(engine, TeamDraft("Billing"))
+    await create_team(engine, TeamDraft("Sales"))
+    await Pipeline(engine, bus, settings, None).handle(entries(*(inbound(n, 1) for n in (1, 2, 3))))
+    async with engine.connect() as conn:
+        first, second, _third = await conn.scalars(
+            sa.select(conversations.c.id).order_by(conversations.c.id)
+        )
+    for conversation_id in (first, second):
+        await move_to_team(engine, bus, conversation_id, billing.id)
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(conversations)
+            .where(conversations.c.id == second)
+            .values(state=ConversationState.RESOLVED)
+        )
+    assert await team_usage(engine) == {billing.id: 1}
 
 
 async def test_moving_a_conversation_to_a_team_is_announced(engine, settings):

@@ -146,6 +146,11 @@ ADMIN_ROUTES = [
     ("GET", "/admin/agents/{id}/tokens", {}),
     ("POST", "/admin/agents/{id}/tokens/1/revoke", {}),
     ("POST", "/admin/agents/1/tokens/{id}/revoke", {}),
+    ("GET", "/admin/teams/{id}", {}),
+    ("POST", "/admin/teams/{id}", {"name": "Billing", "capacity": "5"}),
+    ("POST", "/admin/teams/{id}/delete", {}),
+    ("POST", "/admin/routing/{id}/delete", {}),
+    ("POST", "/admin/routing/{id}/move", {"direction": "earlier"}),
 ]
 
 
@@ -188,6 +193,10 @@ API_PATH_ROUTES = [
     ("DELETE", "/api/admin/agents/{id}/tokens/1", None),
     ("DELETE", "/api/admin/agents/1/tokens/{id}", None),
     ("DELETE", "/api/me/tokens/{id}", None),
+    ("PUT", "/api/admin/teams/{id}", {"name": "Billing"}),
+    ("DELETE", "/api/admin/teams/{id}", None),
+    ("DELETE", "/api/admin/routing-rules/{id}", None),
+    ("POST", "/api/admin/routing-rules/{id}/move", {"earlier": True}),
 ]
 
 

@@ -1,0 +1,144 @@
+"""Teams: every agent reads who is in which (for pickers and filters), admins create, change and
+delete them. Which conversations a team gets is `routing_rules`. Refusals: 404 no such team, 400
+a team that makes no sense (the reason: a name blank or taken, a capacity out of range, …)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from bridge.inbox.teams import (
+    MAX_CAPACITY,
+    MAX_NAME_CHARS,
+    MAX_REASSIGN_MINUTES,
+    Team,
+    TeamDraft,
+    TeamError,
+    TeamNotFound,
+    change_team,
+    create_team,
+    delete_team,
+    list_teams,
+)
+from bridge.web.api.common import Body, Done, RowId, json_response, path_id, read_body
+from bridge.web.keys import ENGINE
+from bridge.web.openapi import Endpoints
+
+endpoints = Endpoints()
+
+
+class TeamBrief(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    member_ids: list[int]
+
+
+class TeamBriefList(BaseModel):
+    teams: list[TeamBrief]
+
+
+class TeamOut(TeamBrief):
+    auto_assign: bool
+    capacity: int
+    reassign_after_minutes: int | None
+
+
+class TeamList(BaseModel):
+    teams: list[TeamOut]
+
+
+class TeamIn(Body):
+    """A team as a whole: a field left out takes its default (on a change too)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+    member_ids: Annotated[list[RowId], Field(max_length=1000, default_factory=list)]
+    auto_assign: bool = True
+    capacity: Annotated[int, Field(ge=1, le=MAX_CAPACITY)] = 5
+    # None: an unanswered conversation stays with its assignee
+    reassign_after_minutes: Annotated[int, Field(ge=1, le=MAX_REASSIGN_MINUTES)] | None = None
+
+    def draft(self) -> TeamDraft:
+        return TeamDraft(
+            self.name,
+            self.member_ids,
+            self.auto_assign,
+            self.capacity,
+            self.reassign_after_minutes,
+        )
+
+
+def _out(team: Team) -> TeamOut:
+    return TeamOut.model_validate(team)
+
+
+@endpoints.route("GET", "/api/teams", "Every team, by name, with its members", answer=TeamBriefList)
+async def teams_list(request: web.Request) -> web.Response:
+    known = await list_teams(request.app[ENGINE])
+    return json_response(TeamBriefList(teams=[TeamBrief.model_validate(team) for team in known]))
+
+
+@endpoints.route(
+    "GET",
+    "/api/admin/teams",
+    "Every team, by name, with its members and how it assigns",
+    answer=TeamList,
+    admin=True,
+)
+async def teams_admin_list(request: web.Request) -> web.Response:
+    known = await list_teams(request.app[ENGINE])
+    return json_response(TeamList(teams=[_out(team) for team in known]))
+
+
+@endpoints.route(
+    "POST",
+    "/api/admin/teams",
+    "Add a team (a name is taken whatever its case)",
+    body=TeamIn,
+    answer=TeamOut,
+    admin=True,
+)
+async def team_add(request: web.Request) -> web.Response:
+    body = await read_body(request, TeamIn)
+    try:
+        team = await create_team(request.app[ENGINE], body.draft())
+    except TeamError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    return json_response(_out(team))
+
+
+@endpoints.route(
+    "PUT",
+    "/api/admin/teams/{team_id}",
+    "Replace what a team is; a member who stays keeps their turn",
+    body=TeamIn,
+    answer=TeamOut,
+    admin=True,
+)
+async def team_change(request: web.Request) -> web.Response:
+    body = await read_body(request, TeamIn)
+    try:
+        team = await change_team(request.app[ENGINE], path_id(request, "team_id"), body.draft())
+    except TeamNotFound:
+        raise web.HTTPNotFound(text="no such team") from None
+    except TeamError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    return json_response(_out(team))
+
+
+@endpoints.route(
+    "DELETE",
+    "/api/admin/teams/{team_id}",
+    "Delete a team: its conversations stay, with no team; its routing rules go",
+    answer=Done,
+    admin=True,
+)
+async def team_delete(request: web.Request) -> web.Response:
+    try:
+        await delete_team(request.app[ENGINE], path_id(request, "team_id"))
+    except TeamNotFound:
+        raise web.HTTPNotFound(text="no such team") from None
+    return json_response(Done())
