@@ -90,6 +90,13 @@ def _team_draft(form: MultiDictProxy[str | bytes | bytearray | web.FileField]) -
         )
         if minutes
         else None,
+        time_zone=str(form.get("time_zone", "")).strip() or None,
+        hours={
+            str(day): [span.strip().split("-", 1) for span in text.split(",") if span.strip()]
+            for day in range(7)
+            if (text := str(form.get(f"hours_{day}", "")).strip())
+        },
+        holidays=str(form.get("holidays", "")).replace(",", " ").split(),
     )
 
 

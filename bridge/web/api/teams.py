@@ -4,7 +4,8 @@ a team that makes no sense (the reason: a name blank or taken, a capacity out of
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,10 +42,21 @@ class TeamBriefList(BaseModel):
     teams: list[TeamBrief]
 
 
+Clock = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+Weekday = Literal["0", "1", "2", "3", "4", "5", "6"]
+HOURS_DESCRIPTION = (
+    "per weekday (0 Monday .. 6 Sunday) the spans it is open, e.g. "
+    '{"0": [["09:00", "13:00"], ["14:00", "18:00"]]}; a day left out is closed'
+)
+
+
 class TeamOut(TeamBrief):
     auto_assign: bool
     capacity: int
     reassign_after_minutes: int | None
+    time_zone: str | None
+    hours: dict[Weekday, list[tuple[Clock, Clock]]] | None = Field(description=HOURS_DESCRIPTION)
+    holidays: list[dt.date] | None
 
 
 class TeamList(BaseModel):
@@ -60,6 +72,14 @@ class TeamIn(Body):
     capacity: Annotated[int, Field(ge=1, le=MAX_CAPACITY)] = 5
     # None: an unanswered conversation stays with its assignee
     reassign_after_minutes: Annotated[int, Field(ge=1, le=MAX_REASSIGN_MINUTES)] | None = None
+    # business hours; no time zone: open around the clock
+    time_zone: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="an IANA time zone, e.g. Europe/Moscow"
+    )
+    hours: dict[Weekday, list[tuple[Clock, Clock]]] | None = Field(
+        default=None, description=HOURS_DESCRIPTION
+    )
+    holidays: list[dt.date] = Field(default_factory=list, max_length=366)
 
     def draft(self) -> TeamDraft:
         return TeamDraft(
@@ -68,6 +88,9 @@ class TeamIn(Body):
             self.auto_assign,
             self.capacity,
             self.reassign_after_minutes,
+            self.time_zone,
+            {day: [list(span) for span in spans] for day, spans in (self.hours or {}).items()},
+            [day.isoformat() for day in self.holidays],
         )
 
 

@@ -95,6 +95,9 @@ async def test_an_admin_lists_the_teams_with_how_each_assigns(rest: Rest) -> Non
                     "auto_assign": False,
                     "capacity": 3,
                     "reassign_after_minutes": 15,
+                    "time_zone": None,  # no business hours: open around the clock
+                    "hours": None,
+                    "holidays": None,
                 }
             ]
         },
@@ -118,6 +121,9 @@ async def test_an_admin_adds_a_team_and_what_the_body_leaves_out_takes_its_defau
             "auto_assign": True,
             "capacity": 5,
             "reassign_after_minutes": None,
+            "time_zone": None,  # no business hours: open around the clock
+            "hours": None,
+            "holidays": None,
         },
     )
 
@@ -164,6 +170,9 @@ async def test_an_admin_replaces_a_team_as_a_whole(rest: Rest) -> None:
             "auto_assign": True,
             "capacity": 8,
             "reassign_after_minutes": None,
+            "time_zone": None,  # no business hours: open around the clock
+            "hours": None,
+            "holidays": None,
         },
     )
 
@@ -348,3 +357,25 @@ async def test_moving_or_deleting_a_rule_that_does_not_exist_is_not_found(rest: 
     deleted = await rest.call("DELETE", "/api/admin/routing-rules/999", rest.admin)
 
     assert moved == deleted == (404, {"error": "no such rule"})
+
+
+async def test_a_team_keeps_the_business_hours_it_is_given(rest: Rest) -> None:
+    hours = {"0": [["09:00", "18:00"]], "6": [["10:00", "14:00"]]}
+    body = {"name": "Day", "time_zone": "Asia/Yekaterinburg", "hours": hours}
+    status, made = await rest.call(
+        "POST", "/api/admin/teams", rest.admin, body | {"holidays": ["2027-01-01"]}
+    )
+    assert status == 200, made
+    assert (made["time_zone"], made["hours"], made["holidays"]) == (
+        "Asia/Yekaterinburg",
+        hours,
+        ["2027-01-01"],
+    )
+
+
+async def test_a_time_zone_that_does_not_exist_is_refused_with_the_reason(rest: Rest) -> None:
+    status, body = await rest.call(
+        "POST", "/api/admin/teams", rest.admin, {"name": "Mars", "time_zone": "Mars/Olympus"}
+    )
+    assert status == 400
+    assert "time zone" in str(body)

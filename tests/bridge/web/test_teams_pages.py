@@ -115,7 +115,17 @@ async def test_an_admin_adds_a_team_with_its_members_and_the_list_shows_it(site:
     )
 
     (team,) = await list_teams(site.engine)
-    assert team == Team(team.id, "Billing", True, 3, 20, (site.anna.id, site.boris.id))
+    assert team == Team(
+        team.id,
+        "Billing",
+        auto_assign=True,
+        capacity=3,
+        reassign_after_minutes=20,
+        time_zone=None,  # no hours given: open around the clock
+        hours=None,
+        holidays=None,
+        member_ids=(site.anna.id, site.boris.id),
+    )
     assert status == 200  # back on the list
     assert row_of(page, "teams", "Billing")[:6] == [
         "Billing",
@@ -208,9 +218,9 @@ async def test_an_admin_changes_a_team_on_its_own_page(site: Site) -> None:
     assert checked(form) == [str(site.anna.id)]
     assert 'name="capacity" type="number" min="1" max="100" required value="3"' in form
     assert 'name="reassign_after_minutes" type="number" min="1" max="10080" value="20"' in form
-    assert await get_team(site.engine, team.id) == Team(
-        team.id, "Payments", False, 4, None, (site.boris.id,)
-    )
+    changed = await get_team(site.engine, team.id)
+    assert (changed.name, changed.auto_assign, changed.capacity) == ("Payments", False, 4)
+    assert (changed.reassign_after_minutes, changed.member_ids) == (None, (site.boris.id,))
     assert row_of(listed, "teams", "Payments")[:5] == ["Payments", "Boris", "4", "off", "never"]
 
 
@@ -496,3 +506,35 @@ async def test_the_dashboard_says_so_when_no_team_had_anything(site: Site) -> No
     assert row_of(page, "teams-figures", "muted") == [
         "No team had a conversation or a rating in this period."
     ]
+
+
+async def test_an_admin_gives_a_team_business_hours_and_holidays(site: Site) -> None:
+    csrf = await sign_in(site.client, site.admin)
+    status, _ = await site.post(
+        "/admin/teams",
+        team_form(
+            csrf,
+            "Day shift",
+            site.anna,
+            time_zone="Europe/Moscow",
+            hours_0="09:00-13:00, 14:00-18:00",
+            hours_5="10:00-24:00",
+            holidays="2027-01-01, 2027-01-07",
+        ),
+    )
+    assert status == 200
+    (team,) = await list_teams(site.engine)
+    assert team.time_zone == "Europe/Moscow"
+    assert team.hours == {"0": [["09:00", "13:00"], ["14:00", "18:00"]], "5": [["10:00", "24:00"]]}
+    assert team.holidays == ["2027-01-01", "2027-01-07"]
+    page = await (await site.client.get(f"/admin/teams/{team.id}")).text()
+    assert 'value="09:00-13:00, 14:00-18:00"' in page
+
+
+async def test_business_hours_that_make_no_sense_go_back_with_the_reason(site: Site) -> None:
+    csrf = await sign_in(site.client, site.admin)
+    _, page = await site.post(
+        "/admin/teams", team_form(csrf, "Night", time_zone="Europe/Moscow", hours_0="18:00-9:00")
+    )
+    assert "two times HH:MM" in page
+    assert await list_teams(site.engine) == []
