@@ -635,8 +635,9 @@ async def test_an_oversized_request_is_refused_before_it_is_read(site: Web) -> N
     csrf = await site.sign_in(site.agent)
     cid = await site.customer_writes(1, 1, "hello")
 
+    # a form that takes no files: the 1 MB of every request but the uploads' (test_agent_files_web)
     response = await site.client.post(
-        f"/c/{cid}/reply", data={"text": "x" * 2_000_000, "csrf": csrf}
+        f"/c/{cid}/transfer", data={"agent_id": "x" * 2_000_000, "csrf": csrf}
     )
 
     assert response.status == 413
