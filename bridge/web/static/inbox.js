@@ -1,10 +1,11 @@
 // Small enhancements of server-rendered pages; everything works without them.
 "use strict";
 
+// On the document: a part a live refresh swaps in submits as well.
 function autosubmit() {
-  for (const field of document.querySelectorAll("[data-autosubmit]")) {
-    field.addEventListener("change", () => field.form.submit());
-  }
+  document.addEventListener("change", (event) => {
+    if (event.target.matches?.("[data-autosubmit]")) event.target.form.submit();
+  });
 }
 
 function formatWaiting(seconds) {

@@ -346,7 +346,8 @@ def test_a_routing_rule_sends_a_handoff_to_a_team_whose_online_member_gets_it(
     boss.goto(f"{product.base}/?view=open&team=none")
     assert boss.locator("text=I want my money back").count() == 0
     boss.wait_for_selector(".colleague.status-online >> text=Нина")
-    nina.select_option(".my-status select", "away")
+    with nina.expect_navigation():  # the choice is saved as it is made
+        nina.select_option(".my-status select", "away")
     boss.reload()
     boss.wait_for_selector(".colleague.status-away >> text=Нина")
     shoot(boss, "inbox-colleagues.png")
