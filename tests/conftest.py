@@ -9,20 +9,24 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.backends.local import LocalBackend
@@ -30,7 +34,7 @@ from bridge.bus.memory import MemoryBus
 from bridge.pipeline.responder import Responder
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
-from bridge.store.migrate import downgrade, upgrade
+from bridge.store.migrate import alembic_config, downgrade, upgrade
 from kb.embedding.base import Embedder, Vectors
 from kb.embedding.bundled import UniversalEncoder
 
@@ -44,6 +48,7 @@ CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "screenshots"
 PHONE = {"width": 390, "height": 844}
+MIGRATIONS_HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def service_missing(what: str, error: Exception) -> None:
@@ -54,9 +59,9 @@ def service_missing(what: str, error: Exception) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+@contextlib.contextmanager
+def new_postgres_database() -> Iterator[str]:
+    """A database of its own on the test server (its URL), dropped when left."""
     name = f"sb_test_{uuid.uuid4().hex[:10]}"
 
     async def admin(sql: str) -> None:
@@ -75,6 +80,71 @@ def postgres_database() -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    with new_postgres_database() as url:
+        yield url
+
+
+@dataclass(frozen=True)
+class MigratedPostgres:
+    """A PostgreSQL database at the migrations' head, and how to empty it again."""
+
+    url: str
+    tables: list[str]  # each after the tables that refer to it
+    sequences: list[str]
+
+    async def empty(self) -> None:
+        """Every table emptied and every sequence restarted: the database as the migrations leave
+        it (they add no rows). One that a test took to another revision is migrated again."""
+        conn = await asyncpg.connect(self.url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            at_head = await conn.fetchval(
+                "SELECT version_num = $1 FROM alembic_version", MIGRATIONS_HEAD
+            )
+            if at_head:
+                async with conn.transaction():
+                    await conn.execute(
+                        "".join(f'DELETE FROM "{table}";' for table in self.tables)
+                        + "".join(f'ALTER SEQUENCE "{seq}" RESTART;' for seq in self.sequences)
+                    )
+                return
+        except asyncpg.UndefinedTableError:
+            pass
+        finally:
+            await conn.close()
+        await downgrade(self.url, "base")
+        await upgrade(self.url)
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres() -> Iterator[MigratedPostgres]:
+    """A PostgreSQL database migrated once for the session: migrating one takes seconds,
+    emptying it for the next test milliseconds."""
+    with new_postgres_database() as url:
+
+        async def migrate() -> MigratedPostgres:
+            await upgrade(url)
+            engine = make_engine(url)
+            try:
+                async with engine.connect() as conn:
+                    return await conn.run_sync(
+                        lambda sync: MigratedPostgres(url, *_tables_and_sequences(sync))
+                    )
+            finally:
+                await engine.dispose()
+
+        yield asyncio.run(migrate())
+
+
+def _tables_and_sequences(conn: sa.Connection) -> tuple[list[str], list[str]]:
+    metadata = sa.MetaData()
+    metadata.reflect(conn)
+    tables = [t.name for t in reversed(metadata.sorted_tables) if t.name != "alembic_version"]
+    return tables, list(sa.inspect(conn).get_sequence_names())
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -88,11 +158,27 @@ def database_url(backend: str, tmp_path: os.PathLike[str], request: pytest.Fixtu
     return str(request.getfixturevalue("postgres_database"))
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once for the session, copied for each test that needs one."""
+    path = tmp_path_factory.mktemp("migrated") / "store.db"
+    asyncio.run(upgrade(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
 @pytest.fixture
-async def migrated_url(database_url: str) -> AsyncIterator[str]:
-    await upgrade(database_url)
-    yield database_url
-    await downgrade(database_url, "base")
+def migrated_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """An empty database of the parametrised backend, at the migrations' head."""
+    if backend == "sqlite":
+        path = tmp_path / "store.db"
+        template: Path = request.getfixturevalue("migrated_sqlite")
+        with (
+            contextlib.closing(sqlite3.connect(template)) as source,
+            contextlib.closing(sqlite3.connect(path)) as copy,
+        ):
+            source.backup(copy)
+        return f"sqlite+aiosqlite:///{path}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
@@ -131,11 +217,10 @@ async def redis_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def postgres_url(postgres_database: str) -> AsyncIterator[str]:
-    """The session's PostgreSQL database, migrated for one test and emptied after it."""
-    await upgrade(postgres_database)
-    yield postgres_database
-    await downgrade(postgres_database, "base")
+def postgres_url(migrated_postgres: MigratedPostgres) -> str:
+    """The session's migrated PostgreSQL database, emptied for this test."""
+    asyncio.run(migrated_postgres.empty())
+    return migrated_postgres.url
 
 
 @pytest.fixture
