@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -54,6 +55,16 @@ async def language_middleware(request: web.Request, handler: Handler) -> web.Str
         header = request.headers.get("Accept-Language", "")
         i18n.use_language("ru" if header.lower().startswith("ru") else "en")
     return await handler(request)
+
+
+@web.middleware
+async def malformed_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body aiohttp cannot parse as the form it claims to be (a multipart part's header that is
+    not one) is the client's error, refused with the reason, not a server error."""
+    try:
+        return await handler(request)
+    except HttpProcessingError as exc:
+        raise web.HTTPBadRequest(text=f"malformed request body: {exc.message}"[:300]) from None
 
 
 def security_headers(settings: Settings) -> ResponseHook:
@@ -109,6 +120,7 @@ def add_inbox(
     _environment(app)
     app.on_response_prepare.append(security_headers(settings))
     app.middlewares.append(api.json_errors)
+    app.middlewares.append(malformed_bodies)
     app.middlewares.append(uploads.larger_bodies)  # before auth, which reads a form's token
     app.middlewares.append(auth.auth_middleware)
     app.middlewares.append(language_middleware)

@@ -165,3 +165,23 @@ async def test_the_composer_sends_a_photo_and_the_conversation_shows_it(inbox: I
 
     assert (sent.status, sent.headers["Location"]) == (303, f"/c/{conversation}")
     assert (await opened.read(), opened.content_type) == (picture, "image/png")
+
+
+async def test_a_form_whose_parts_are_malformed_is_refused_with_the_reason(inbox: Inbox) -> None:
+    conversation = await inbox.conversation()
+    boundary = "b0undary"
+    # a part's header aiohttp cannot parse (a control character in the field's name)
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="\x16x"\r\n\r\n[]\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    response = await inbox.client.post(
+        f"/api/conversations/{conversation}/files",
+        data=body,
+        headers={
+            "Authorization": f"Bearer {inbox.token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    assert response.status == 400
+    assert "malformed request body" in (await response.json())["error"]
