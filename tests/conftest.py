@@ -51,6 +51,14 @@ PHONE = {"width": 390, "height": 844}
 MIGRATIONS_HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules with a slow test first, each whole: xdist (`--dist loadscope`) hands a module
+    at a time to whichever worker is free, so one of minutes handed out last would keep a worker
+    busy while the other has finished."""
+    slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)
+
+
 def service_missing(what: str, error: Exception) -> None:
     """Locally a missing service skips its tests; in CI it fails them (never a silent skip)."""
     message = f"{what} is not reachable: {error}"
