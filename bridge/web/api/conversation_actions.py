@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
@@ -55,6 +55,9 @@ class TextIn(Body):
 
 class FilesIn(BaseModel):
     """A multipart form (what a browser's file input sends)."""
+
+    # the document says these two fields are all: a part of another name is not a valid form
+    model_config = ConfigDict(extra="forbid")
 
     text: str = Field(
         default="", max_length=MAX_TEXT_CHARS, description="their caption (may be empty)"

@@ -1,6 +1,6 @@
 """Routing rules: admins list them in the order they are tried, add one (tried after the others),
-delete one and move one a place earlier or later. Refusals: 404 no such rule, 400 a rule that
-makes no sense (with the reason: no team and no label, a language that is not a code, a team or
+delete one and move one a place earlier or later. Refusals: 404 no such rule, 400 a body the
+document refuses, 409 a rule its own rules refuse (with the reason: no team and no label, a team or
 label that does not exist)."""
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ async def rule_add(request: web.Request) -> web.Response:
     draft = RuleDraft(**body.model_dump())
     try:
         rule = await add_rule(request.app[ENGINE], draft)
-    except RuleError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
+    except RuleError as exc:  # a valid body the rule's own rules refuse, as a label's (409)
+        raise web.HTTPConflict(text=str(exc)) from None
     return json_response(RuleOut.model_validate(rule))
 
 

@@ -1,6 +1,7 @@
 """Teams: every agent reads who is in which (for pickers and filters), admins create, change and
 delete them. Which conversations a team gets is `routing_rules`. Refusals: 404 no such team, 400
-a team that makes no sense (the reason: a name blank or taken, a capacity out of range, …)."""
+a body the document refuses, 409 a team its own rules refuse (the reason: a name blank or taken, a
+time zone unknown, …)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ class TeamBriefList(BaseModel):
 
 Clock = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 Weekday = Literal["0", "1", "2", "3", "4", "5", "6"]
+# a span, opening and closing: a list of two (OpenAPI 3.0 has no tuples)
+Span = Annotated[list[Clock], Field(min_length=2, max_length=2)]
 HOURS_DESCRIPTION = (
     "per weekday (0 Monday .. 6 Sunday) the spans it is open, e.g. "
     '{"0": [["09:00", "13:00"], ["14:00", "18:00"]]}; a day left out is closed'
@@ -55,7 +58,7 @@ class TeamOut(TeamBrief):
     capacity: int
     reassign_after_minutes: int | None
     time_zone: str | None
-    hours: dict[Weekday, list[tuple[Clock, Clock]]] | None = Field(description=HOURS_DESCRIPTION)
+    hours: dict[Weekday, list[Span]] | None = Field(description=HOURS_DESCRIPTION)
     holidays: list[dt.date] | None
 
 
@@ -76,7 +79,7 @@ class TeamIn(Body):
     time_zone: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         default=None, description="an IANA time zone, e.g. Europe/Moscow"
     )
-    hours: dict[Weekday, list[tuple[Clock, Clock]]] | None = Field(
+    hours: dict[Weekday, list[Span]] | None = Field(
         default=None, description=HOURS_DESCRIPTION
     )
     holidays: list[dt.date] = Field(default_factory=list, max_length=366)
@@ -128,8 +131,8 @@ async def team_add(request: web.Request) -> web.Response:
     body = await read_body(request, TeamIn)
     try:
         team = await create_team(request.app[ENGINE], body.draft())
-    except TeamError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
+    except TeamError as exc:  # a valid body the team's own rules refuse, as a label's (409)
+        raise web.HTTPConflict(text=str(exc)) from None
     return json_response(_out(team))
 
 
@@ -147,8 +150,8 @@ async def team_change(request: web.Request) -> web.Response:
         team = await change_team(request.app[ENGINE], path_id(request, "team_id"), body.draft())
     except TeamNotFound:
         raise web.HTTPNotFound(text="no such team") from None
-    except TeamError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
+    except TeamError as exc:  # a valid body the team's own rules refuse, as a label's (409)
+        raise web.HTTPConflict(text=str(exc)) from None
     return json_response(_out(team))
 
 
