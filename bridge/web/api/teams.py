@@ -79,9 +79,7 @@ class TeamIn(Body):
     time_zone: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         default=None, description="an IANA time zone, e.g. Europe/Moscow"
     )
-    hours: dict[Weekday, list[Span]] | None = Field(
-        default=None, description=HOURS_DESCRIPTION
-    )
+    hours: dict[Weekday, list[Span]] | None = Field(default=None, description=HOURS_DESCRIPTION)
     holidays: list[dt.date] = Field(default_factory=list, max_length=366)
 
     def draft(self) -> TeamDraft:
