@@ -1,8 +1,9 @@
 """Finding conversations: by the words written in them (Russian and English, any word form), by
 the customer's name, or by their id on the network.
 
-PostgreSQL matches the messages' text with the `russian` text-search configuration (it stems
-Latin words as English), through the GIN index of migration 0013. SQLite keeps the text as
+PostgreSQL keeps each conversation's words as the `russian` text-search configuration stems
+them (Latin words as English) in `conversation_words` (migration 0020): a conversation is found
+when every word of the query is written somewhere in it. SQLite keeps the messages' text as
 trigrams (FTS5); a word matches there when its Snowball stem appears in a message, so "заказов"
 finds "заказ" and "заказа", "delivered" finds "delivery".
 """
@@ -13,6 +14,7 @@ import re
 
 import sqlalchemy as sa
 import Stemmer
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.store.models import conversations, identities, messages
 
@@ -23,6 +25,9 @@ _CYRILLIC = re.compile(r"[а-я]")
 _SHORTEST = 3
 _STEMMERS = {"ru": Stemmer.Stemmer("russian"), "en": Stemmer.Stemmer("english")}
 _message_search = sa.table("message_search", sa.column("rowid"), sa.column("message_search"))
+_conversation_words = sa.table(
+    "conversation_words", sa.column("word", sa.Text), sa.column("conversation_id", sa.Integer)
+)
 
 
 def search_words(text: str | None) -> str | None:
@@ -35,36 +40,53 @@ def search_words(text: str | None) -> str | None:
     return words or None
 
 
-def matching(dialect: str, query: str) -> sa.ColumnElement[bool]:
+async def matching(conn: AsyncConnection, query: str) -> sa.ColumnElement[bool]:
     """The conversations the query finds (the caller has checked it is not blank)."""
-    i, m = identities.c, messages.c
-    name = query.strip()
-    pattern = "%" + name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    customers = sa.select(i.id).where(
-        sa.or_(i.display_name.ilike(pattern, escape="\\"), i.external_user_id == name)
-    )
     searched = conversations.alias("searched")
-    found = [sa.select(searched.c.id).where(searched.c.identity_id.in_(customers))]
-    words = _text_match(dialect, query)
-    if words is not None:
-        found.append(sa.select(m.conversation_id).where(words))
+    found = [sa.select(searched.c.id).where(searched.c.identity_id.in_(identities_found(query)))]
+    if conn.dialect.name == "postgresql":
+        with_each = [_conversations_with_word(word) for word in await _lexemes(conn, query)]
+    else:
+        with_each = [_conversations_with_stem(stem) for stem in _stems(query)]
+    if with_each:
+        # SQLite takes no compound select in brackets: the intersection is read as a table
+        in_all = sa.intersect(*with_each).subquery()
+        found.append(sa.select(in_all.c.conversation_id))
     # one IN over a union, not an OR of two INs: PostgreSQL runs an OR'd subquery too big to
     # hash once for every conversation
     return conversations.c.id.in_(sa.union(*found))
 
 
-def _text_match(dialect: str, query: str) -> sa.ColumnElement[bool] | None:
-    if dialect == "postgresql":
-        # the configuration as a literal: the index is used only for the same expression
-        vector = sa.func.to_tsvector(sa.literal_column("'russian'"), messages.c.text)
-        return vector.op("@@")(sa.func.plainto_tsquery(sa.literal_column("'russian'"), query))
-    stems = [f'"{stem}"' for stem in _stems(query)]
-    if not stems:
-        return None
-    matched = sa.select(_message_search.c.rowid).where(
-        _message_search.c.message_search.op("MATCH")(" AND ".join(stems))
+def identities_found(query: str) -> sa.Select[tuple[int]]:
+    """The customers' identities whose name holds the query, or whose id on the network it is."""
+    i = identities.c
+    name = query.strip()
+    pattern = "%" + name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return sa.select(i.id).where(
+        sa.or_(i.display_name.ilike(pattern, escape="\\"), i.external_user_id == name)
     )
-    return messages.c.id.in_(matched)
+
+
+async def _lexemes(conn: AsyncConnection, query: str) -> list[str]:
+    """PostgreSQL: the query's words as the trigger of migration 0020 stems the messages' (stop
+    words left out). Asked first, so that the planner sees how common each word is."""
+    words = sa.func.tsvector_to_array(sa.func.to_tsvector(sa.literal_column("'russian'"), query))
+    return list((await conn.execute(sa.select(words))).scalar_one())
+
+
+def _conversations_with_word(word: str) -> sa.Select[tuple[int]]:
+    """PostgreSQL: the conversations in whose messages `word` (a lexeme) is written."""
+    return sa.select(_conversation_words.c.conversation_id).where(
+        _conversation_words.c.word == word
+    )
+
+
+def _conversations_with_stem(stem: str) -> sa.Select[tuple[int]]:
+    """SQLite: the conversations in whose messages `stem` is written."""
+    m, found = messages.c, _message_search.c
+    return sa.select(m.conversation_id).where(
+        m.id.in_(sa.select(found.rowid).where(found.message_search.op("MATCH")(f'"{stem}"')))
+    )
 
 
 def _stems(query: str) -> list[str]:

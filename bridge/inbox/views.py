@@ -153,7 +153,10 @@ async def inbox(
     c, i, a = conversations.c, identities.c, agents.c
     by_network = [] if query.network is None else [c.network == query.network]
     by_language = [] if query.language is None else [c.language == query.language]
-    searched = [matching(engine.dialect.name, query.search)] if query.search else []
+    searched = []
+    if query.search:
+        async with engine.connect() as conn:
+            searched.append(await matching(conn, query.search))
     labelled = [] if query.label is None else [has_label(query.label)]
     # who has it, which team, when it started: they narrow the counts of every view too
     chosen = _chosen(query)
@@ -177,6 +180,16 @@ async def inbox(
     )
     order = [key.desc(), c.id.desc()] if newest_first else [key.asc(), c.id.asc()]
     after = [] if query.after is None else [_after(key, query.after, newest_first)]
+    # The page's conversations first, then what is shown of them: joined before the limit, a
+    # search's tens of thousands of matches would each be joined to their customer.
+    on_page = (
+        sa.select(c.id)
+        .where(in_view, *narrow, *after)
+        .order_by(*order)
+        # one row more than the page: whether another page follows
+        .limit(query.limit + 1)
+        .subquery("on_page")
+    )
     page = (
         sa.select(
             c.id,
@@ -195,6 +208,8 @@ async def inbox(
             sa.func.coalesce(unread, False).label("unread"),
             key.label("sort_key"),
         )
+        .select_from(on_page)
+        .join(conversations, c.id == on_page.c.id)
         .join(identities, i.id == c.identity_id)
         .outerjoin(agents, a.id == c.assignee_id)
         .outerjoin(teams, teams.c.id == c.team_id)
@@ -202,10 +217,7 @@ async def inbox(
             conversation_reads,
             sa.and_(read.conversation_id == c.id, read.agent_id == agent_id),
         )
-        .where(in_view, *narrow, *after)
         .order_by(*order)
-        # one row more than the page: whether another page follows
-        .limit(query.limit + 1)
     )
     # Every count from one scan: conversations grouped by what the views and filters ask of
     # them (a few dozen groups), then summed here.

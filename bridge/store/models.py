@@ -19,10 +19,12 @@ from bridge.domain import (
     Network,
 )
 
-# Made by migrations, not by these models (expression and partial indexes, SQLite's FTS5 table
-# and the tables FTS5 keeps behind it): the comparison of the two leaves them out.
+# Made by migrations, not by these models (expression, partial and trigram indexes, SQLite's
+# FTS5 table and the tables FTS5 keeps behind it, PostgreSQL's words of each conversation that
+# triggers keep): the comparison of the two leaves them out.
 MIGRATION_ONLY = (
-    "ix_messages_search",
+    "conversation_words",
+    "ix_identities_display_name_trgm",
     "ix_conversations_open_order",
     "ix_conversations_resolved_order",
 )

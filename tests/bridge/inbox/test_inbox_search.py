@@ -8,12 +8,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
-from bridge.domain import Network
-from bridge.inbox.search import matching, search_words
+from bridge.domain import AuthorKind, Direction, Network
+from bridge.inbox.search import identities_found, matching, search_words
 from bridge.inbox.views import InboxQuery, View, inbox
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import conversations, utcnow
+from bridge.store.models import conversations, messages, utcnow
 from tests.factories import entries, inbound
 
 SLA = dict.fromkeys(Network, 30)
@@ -95,13 +95,74 @@ async def test_control_characters_in_a_search_are_spaces(engine: AsyncEngine) ->
 
 
 @pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def test_postgresql_searches_through_the_index(engine: AsyncEngine) -> None:
-    query = sa.select(conversations.c.id).where(matching("postgresql", "заказ"))
-    async with engine.connect() as conn:
-        await conn.execute(sa.text("SET enable_seqscan = off"))
-        plan = (await conn.execute(sa.text("EXPLAIN " + _sql(query, engine)))).scalars().all()
+async def test_postgresql_searches_words_and_names_through_indexes(engine: AsyncEngine) -> None:
+    names = identities_found("Петрова")
+    async with engine.begin() as conn:
+        # enough customers and words that reading them all costs more than the indexes
+        await conn.execute(
+            sa.text(
+                "WITH c AS (INSERT INTO customers (created_at) "
+                "SELECT now() FROM generate_series(1, 20000) RETURNING id) "
+                "INSERT INTO identities (customer_id, network, external_user_id, display_name, "
+                "created_at) SELECT id, 'telegram', 'u' || id, 'Customer ' || id, now() FROM c"
+            )
+        )
+        await conn.execute(
+            sa.text(
+                "INSERT INTO conversation_words SELECT 'w' || g, g "
+                "FROM generate_series(1, 20000) AS g"
+            )
+        )
+        await conn.execute(sa.text("ANALYZE"))
+        await conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        words = sa.select(conversations.c.id).where(await matching(conn, "заказ"))
+        plans = [
+            "\n".join((await conn.execute(sa.text("EXPLAIN " + _sql(q, engine)))).scalars())
+            for q in (words, names)
+        ]
 
-    assert any("ix_messages_search" in line for line in plan), plan
+    assert "pk_conversation_words" in plans[0], plans[0]
+    assert "ix_identities_display_name_trgm" in plans[1], plans[1]
+
+
+@pytest.mark.usefixtures("written")
+async def test_words_from_different_messages_find_their_conversation(engine: AsyncEngine) -> None:
+    assert await found(engine, "заказ 5521") == ["Номер 5521"]
+
+
+@pytest.mark.usefixtures("written")
+async def test_an_edited_message_is_found_by_its_new_words_only(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    pipeline = Pipeline(engine, memory_bus, settings, responder=None)
+    await pipeline.handle(
+        entries(inbound(303, 1, "Как поменять логин?").model_copy(update={"kind": "edit"}))
+    )
+
+    assert await found(engine, "пароль") == []
+    assert await found(engine, "логин") == ["Как поменять логин?"]
+
+
+@pytest.mark.usefixtures("written")
+async def test_an_agents_note_is_searched_as_the_customers_messages_are(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        cid = (
+            await conn.execute(sa.select(conversations.c.id).order_by(conversations.c.id))
+        ).scalar()
+        await conn.execute(
+            messages.insert().values(
+                conversation_id=cid,
+                network=Network.TELEGRAM,
+                direction=Direction.INTERNAL,
+                author_kind=AuthorKind.AGENT,
+                text="курьер перезвонит",
+                created_at=utcnow(),
+            )
+        )
+
+    assert await found(engine, "курьеры") == ["Номер 5521"]
 
 
 def _sql(query: sa.Select[tuple[int]], engine: AsyncEngine) -> str:
