@@ -379,3 +379,14 @@ document.addEventListener("change", (event) => {
   const picker = event.target.closest?.(".add-label select");
   if (picker && picker.value) picker.form.requestSubmit();
 });
+
+// The admin menus close as a menu does: on a click elsewhere, on Escape, when another opens.
+function closeMenus(except) {
+  for (const menu of document.querySelectorAll("details.navmenu[open]")) {
+    if (menu !== except) menu.open = false;
+  }
+}
+document.addEventListener("click", (event) => closeMenus(event.target.closest?.("details.navmenu")));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") closeMenus(null);
+});

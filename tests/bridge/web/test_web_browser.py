@@ -574,3 +574,22 @@ def test_an_admin_moves_the_threshold_sees_the_prediction_and_the_bot_follows_it
     )
     page.click("button:has-text('Save threshold')")
     page.wait_for_selector("#in-force >> text=0.90")
+
+
+def test_the_admins_menus_fit_the_top_bar_in_russian_and_lead_to_their_pages(
+    chromium: Browser, product: Product
+) -> None:
+    admin = sign_in(chromium, product)
+    with admin.expect_navigation():
+        admin.select_option(".me select[name=language]", "ru")
+
+    bar = admin.locator(".topbar")
+    assert bar.evaluate("bar => bar.scrollWidth <= bar.clientWidth"), "the bar overflows"
+    admin.click("summary:has-text('База знаний')")
+    shoot(admin, "admin-menu-open.png")
+    admin.click(".navmenu[open] a:has-text('Статьи')")
+    admin.wait_for_url(f"{product.base}/admin/kb")
+    assert admin.locator(".navmenu summary.active").inner_text().startswith("База знаний")
+    admin.click("summary:has-text('Агенты и команды')")
+    admin.keyboard.press("Escape")
+    assert admin.locator("details.navmenu[open]").count() == 0
