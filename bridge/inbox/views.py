@@ -8,6 +8,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,9 +56,10 @@ class InboxQuery:
     label: int | None = None  # a label's id: the conversations that carry it
     assignee: int | None = None  # an agent's id, or NOBODY: the unassigned ones
     team: int | None = None  # a team's id, or NOBODY: those of no team
-    # the days (UTC) the conversation started between, both included
+    # the days the conversation started between, both included, as days of `time_zone`
     since: dt.date | None = None
     until: dt.date | None = None
+    time_zone: str = "UTC"  # a name of the IANA database, checked by the caller
 
 
 NOBODY = 0  # no row has the id 0: as an assignee or a team, "none"
@@ -121,12 +123,21 @@ def _chosen(query: InboxQuery) -> list[sa.ColumnElement[bool]]:
     for column, value in ((c.assignee_id, query.assignee), (c.team_id, query.team)):
         if value is not None:
             chosen.append(column.is_(None) if value == NOBODY else column == value)
-    midnight = dt.time(tzinfo=dt.UTC)
-    if query.since is not None:
-        chosen.append(c.created_at >= dt.datetime.combine(query.since, midnight))
+    zone = ZoneInfo(query.time_zone)
+
+    def midnight(day: dt.date) -> dt.datetime | None:
+        """In UTC, as the store keeps times (SQLite compares them as text); None past the
+        calendar's ends, where the bound leaves nothing out."""
+        try:
+            return dt.datetime.combine(day, dt.time(tzinfo=zone)).astimezone(dt.UTC)
+        except OverflowError:
+            return None
+
+    if query.since is not None and (start := midnight(query.since)) is not None:
+        chosen.append(c.created_at >= start)
     if query.until is not None and query.until < dt.date.max:
-        next_day = query.until + dt.timedelta(days=1)
-        chosen.append(c.created_at < dt.datetime.combine(next_day, midnight))
+        if (end := midnight(query.until + dt.timedelta(days=1))) is not None:
+            chosen.append(c.created_at < end)
     return chosen
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge.domain import Network
 from bridge.inbox.paging import Cursor, page_size
@@ -15,6 +16,8 @@ from bridge.web.i18n import LANGUAGES
 from bridge.web.openapi import MAX_ID, row_id
 
 NONE = "none"  # as an assignee or a team: the conversations of nobody, of no team
+UTC = "UTC"
+MAX_TIME_ZONE = 64  # the longest name in the IANA database has 32 characters
 
 
 def inbox_query(params: Mapping[str, str]) -> InboxQuery:
@@ -43,6 +46,7 @@ def inbox_query(params: Mapping[str, str]) -> InboxQuery:
         team=_id("team", params.get("team"), "a team's id", none=True),
         since=_day("since", params.get("since")),
         until=_day("until", params.get("until")),
+        time_zone=_time_zone(params.get("tz")),
     )
 
 
@@ -64,7 +68,20 @@ def _day(name: str, text: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{name}: a day written YYYY-MM-DD (UTC)") from None
+        raise ValueError(f"{name}: a day written YYYY-MM-DD") from None
+
+
+def _time_zone(text: str | None) -> str:
+    """The time zone whose days `since` and `until` are (the page sends the browser's)."""
+    if not text:
+        return UTC
+    try:
+        # the length first: a key is looked up as a file name
+        if len(text) <= MAX_TIME_ZONE:
+            return ZoneInfo(text).key
+    except (ValueError, ZoneInfoNotFoundError):
+        pass
+    raise ValueError("tz: a time zone of the IANA database, such as Europe/Moscow")
 
 
 def filter_params(query: InboxQuery) -> str:
@@ -86,6 +103,7 @@ def chosen_filters(query: InboxQuery) -> dict[str, str]:
         "team": written(query.team),
         "since": query.since.isoformat() if query.since else None,
         "until": query.until.isoformat() if query.until else None,
+        "tz": query.time_zone if query.time_zone != UTC else None,
         "q": query.search,
     }
     return {name: value for name, value in chosen.items() if value}

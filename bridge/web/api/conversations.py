@@ -4,6 +4,7 @@ conversation with the customer's history on every network."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import available_timezones
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -109,11 +110,20 @@ class ConversationOut(BaseModel):
         ),
         (
             "since",
-            {"type": "string", "format": "date", "description": "started this day (UTC) or after"},
+            {"type": "string", "format": "date", "description": "started this day (tz) or after"},
         ),
         (
             "until",
-            {"type": "string", "format": "date", "description": "started this day (UTC) or before"},
+            {"type": "string", "format": "date", "description": "started this day (tz) or before"},
+        ),
+        (
+            "tz",
+            {
+                "type": "string",
+                "enum": sorted(available_timezones()),
+                "default": "UTC",
+                "description": "the time zone (IANA, such as Europe/Moscow) of since and until",
+            },
         ),
         (
             "limit",

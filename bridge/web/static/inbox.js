@@ -353,7 +353,18 @@ function composerFiles() {
   });
 }
 
+// The days of the "started" filter are the agent's own: the browser's time zone, not UTC.
+function browserTimeZone() {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const input = document.querySelector("[data-browser-time-zone]");
+  if (!zone || !input || new URLSearchParams(location.search).has("tz")) return;
+  input.value = zone;
+  const name = document.querySelector("[data-time-zone-name]");
+  if (name) name.textContent = zone;
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  browserTimeZone();
   shortcuts();
   alertSwitches();
   composerHelpers();

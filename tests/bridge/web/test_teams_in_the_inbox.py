@@ -112,6 +112,29 @@ async def test_the_list_filters_by_the_day_a_conversation_started(desk: Desk) ->
     assert await desk.listed(since=yesterday.isoformat(), until=yesterday.isoformat()) == []
 
 
+async def test_the_days_of_the_filter_are_those_of_the_time_zone_asked(desk: Desk) -> None:
+    first, *_ = desk.conversation_ids
+    # 22:30 UTC on the 1st is 01:30 on the 2nd in Moscow (UTC+3)
+    async with desk.engine.begin() as conn:
+        await conn.execute(
+            sa.update(conversations)
+            .where(conversations.c.id == first)
+            .values(created_at=dt.datetime(2025, 3, 1, 22, 30, tzinfo=dt.UTC))
+        )
+    moscow = {"since": "2025-03-02", "until": "2025-03-02", "tz": "Europe/Moscow"}
+
+    assert await desk.listed(**moscow) == [first]
+    assert await desk.listed(since="2025-03-02", until="2025-03-02") == []
+    assert await desk.listed(since="2025-03-01", until="2025-03-01") == [first]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Los_Angeles"])
+async def test_the_calendars_ends_in_any_time_zone_leave_nothing_out(desk: Desk, zone: str) -> None:
+    ends = {"since": "0001-01-01", "until": "9999-12-31", "tz": zone}
+
+    assert await desk.listed(**ends) == sorted(desk.conversation_ids)
+
+
 async def test_the_counts_of_the_views_follow_the_filters(desk: Desk) -> None:
     await actions.assign(desk.engine, desk.bus, desk.conversation_ids[0], desk.anna.id)
     status, body = await desk.api("GET", "/api/conversations", params={"assignee": "none"})
@@ -121,7 +144,15 @@ async def test_the_counts_of_the_views_follow_the_filters(desk: Desk) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"assignee": "anna"}, {"team": "-1"}, {"since": "06.12.2026"}, {"until": "2026-13-01"}],
+    [
+        {"assignee": "anna"},
+        {"team": "-1"},
+        {"since": "06.12.2026"},
+        {"until": "2026-13-01"},
+        {"tz": "Mars/Olympus"},
+        {"tz": "../../etc/passwd"},
+        {"tz": "Europe/" + "x" * 300},
+    ],
 )
 async def test_a_filter_that_makes_no_sense_is_refused_with_the_reason(desk: Desk, params) -> None:
     status, body = await desk.api("GET", "/api/conversations", params=params)

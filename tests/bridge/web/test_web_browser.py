@@ -102,9 +102,14 @@ def busy_product(tmp_path: Path) -> Iterator[Product]:
 
 
 def sign_in(
-    chromium: Browser, product: Product, login: str = "admin", password: str | None = None
+    chromium: Browser,
+    product: Product,
+    login: str = "admin",
+    password: str | None = None,
+    time_zone: str | None = None,
 ) -> Page:
-    page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, timezone_id=time_zone)
+    page = context.new_page()
     page.goto(f"{product.base}/")
     page.fill("input[name=login]", login)
     page.fill("input[name=password]", password or product.password)
@@ -593,3 +598,24 @@ def test_the_admins_menus_fit_the_top_bar_in_russian_and_lead_to_their_pages(
     admin.click("summary:has-text('Агенты и команды')")
     admin.keyboard.press("Escape")
     assert admin.locator("details.navmenu[open]").count() == 0
+
+
+def test_the_started_filter_takes_days_in_the_agents_own_time_zone(
+    chromium: Browser, product: Product
+) -> None:
+    context = chromium.new_context(
+        viewport={"width": 1280, "height": 800}, timezone_id="Asia/Tokyo"
+    )
+    page = context.new_page()
+    page.goto(f"{product.base}/")
+    page.fill("input[name=login]", "admin")
+    page.fill("input[name=password]", product.password)
+    page.click("button[type=submit]")
+    page.wait_for_selector(".conversations, .empty")
+
+    assert page.locator("[data-time-zone-name]").inner_text() == "Asia/Tokyo"
+    with page.expect_navigation():
+        page.fill("input[name=since]", "2026-12-01")
+        page.dispatch_event("input[name=since]", "change")
+    assert "tz=Asia%2FTokyo" in page.url
+    assert page.locator("[data-time-zone-name]").inner_text() == "Asia/Tokyo"
