@@ -15,6 +15,17 @@ from bridge.inbox.actions import ActionRefused, ConversationNotFound, reply_as_a
 from bridge.store.engine import insert_ignoring_conflicts
 from bridge.store.models import conversations, identities, messages, utcnow
 
+# What an agent may answer in public to a customer the community may not write to privately, in
+# the customer's language: the agent sees it in the composer before it goes out.
+_INVITATIONS = {
+    "en": "We would like to help you personally: please write to us in private messages.",
+    "ru": "Мы хотим помочь вам лично: пожалуйста, напишите нам в личные сообщения.",
+}
+
+
+def invitation(language: str | None) -> str:
+    return _INVITATIONS["ru" if language == "ru" else "en"]
+
 
 class PrivateNotAllowed(ActionRefused):
     """The person told the network the community may not write to them privately."""
