@@ -238,7 +238,8 @@ class VkEmulator:
         self._callbacks: list[_CallbackServer] = []
         self._client = PushClient(timeout=10)
         self.uploads = VkUploads(group_id, self.files, self._rng)
-        self.wall = VkWall(group_id, self._add_event, self._rng.randint(1, 1000))
+        # a restarted sandbox must not number its posts and comments as the last run did
+        self.wall = VkWall(group_id, self._add_event, start)
         self._methods: dict[str, _Method] = {
             **self.uploads.methods(),
             **self.wall.methods(),
