@@ -232,6 +232,9 @@ class Router:
         if conversation.first_response_at is None:
             conversation.first_response_at = now
         routed.decisions.append(_decision(item, DecisionOutcome.ANSWERED, answer, threshold))
+        if conversation.public:  # a comment carries no buttons to say whether it helped
+            routed.replies.append(self._bot_reply(item, answer.text, "answer"))
+            return
         question = phrases.text("did_it_help", conversation.language)
         routed.replies.append(
             self._bot_reply(

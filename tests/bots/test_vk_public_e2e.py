@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,7 +16,7 @@ from bridge.domain import DeliveryStatus
 from bridge.inbox.actions import reply_as_agent
 from bridge.inbox.public import PrivateNotAllowed, move_to_private
 from bridge.settings import Settings
-from bridge.store.models import conversations, identities, messages
+from bridge.store.models import conversations, dead_letters, identities, messages
 from emulators.faults import Fault, FaultKind
 from emulators.vk import VkEmulator
 from tests.network_harness import Bridge, EmulatedVk, Receiving, open_bridge
@@ -240,3 +241,30 @@ async def test_when_vk_refuses_with_901_the_agent_sees_why_and_the_message_is_ke
             "VK error 901: Can't send messages for users without permission",
         )
     ]
+
+
+async def test_a_comment_event_vk_sent_in_a_wrong_shape_is_a_dead_letter_and_blocks_nothing(
+    bridge: VkBridge, vk: VkEmulator
+) -> None:
+    broken = {
+        "type": "wall_reply_new",
+        "object": {"id": 31, "from_id": 501, "date": 1, "text": "без записи"},
+        "group_id": GROUP,
+        "event_id": "broken-1",
+        "v": "5.199",
+        "secret": EmulatedVk.SECRET,
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(bridge.webhook_url, json=broken) as answer:
+            assert (answer.status, await answer.text()) == (200, "ok")
+    post = vk.post("Скидки недели")
+    vk.comment(502, post.id, "Есть размер M?")
+    await bridge.wait_stored(1)
+
+    for _ in range(200):
+        reasons = [row[0] for row in await bridge.rows(sa.select(dead_letters.c.reason))]
+        if reasons:
+            break
+        await asyncio.sleep(0.02)
+    assert len(reasons) == 1 and "post_id" in reasons[0]
+    assert await bridge.inbound_texts() == ["Есть размер M?"]

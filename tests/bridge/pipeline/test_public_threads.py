@@ -96,6 +96,8 @@ async def test_the_bot_answers_in_public_where_an_admin_allows_it(
 
     (answer,) = drain_outbound(memory_bus, Network.VK)
     assert (answer.public, answer.in_reply_to, answer.chat_id) == (True, f"{POST}:10", POST)
+    # the answer alone: a comment has no "did this help?" buttons
+    assert (answer.text, answer.buttons) == ("answer to where is my order?", [])
 
 
 async def test_where_allowed_the_same_threshold_applies(
