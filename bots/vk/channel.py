@@ -250,8 +250,12 @@ class VkChannel:
             if parent is not None:
                 values["reply_to_comment"] = parent
         sent = await self.call(method, **values)
-        number = sent["comment_id"] if isinstance(sent, dict) else sent
-        return Delivered(f"{message.chat_id}:{int(number)}")
+        try:
+            number = int(sent["comment_id"] if isinstance(sent, dict) else sent)
+        except (KeyError, TypeError, ValueError):
+            # the guid keeps a retry from posting it twice, should VK have posted it
+            raise DeliveryError(f"VK answered {method} with {sent!r}", permanent=False) from None
+        return Delivered(f"{message.chat_id}:{number}")
 
     async def _upload(self, peer: int, file: OutgoingFile) -> str:
         """VK's three steps (docs/networks.md 2.4): an upload address, the file posted there,

@@ -89,7 +89,7 @@ def to_inbound(
 ) -> InboundMessage | None:
     """The domain message an update carries, or None for updates a support inbox ignores.
     `posts`: the text of the wall posts comments are under, by thread. A malformed object of a
-    known type raises pydantic's ValidationError (a ValueError)."""
+    known type raises a ValueError (pydantic's ValidationError is one) saying what is wrong."""
     if (place := COMMENT_EVENTS.get(update.type)) is not None:
         return _from_comment(update, place, names, posts or {})
     if update.type in ("message_allow", "message_deny"):
@@ -236,8 +236,9 @@ Verb = Literal["new", "edit", "delete"]
 
 
 class CommentPlace(_Lenient):
-    """What a comment event is under: the place's kind in VK's own names, the object field that
-    holds its id (VK names it differently per event), and its page's address."""
+    """What a comment event is about: the kind of place it is under in VK's own names, the
+    object field holding the place's id (VK names it differently per event), and whether the
+    comment is new, edited or deleted."""
 
     kind: Literal["wall", "photo", "video", "market", "topic"]
     id_field: str
