@@ -268,3 +268,52 @@ async def test_a_comment_event_vk_sent_in_a_wrong_shape_is_a_dead_letter_and_blo
         await asyncio.sleep(0.02)
     assert len(reasons) == 1 and "post_id" in reasons[0]
     assert await bridge.inbound_texts() == ["Есть размер M?"]
+
+
+async def test_under_a_rate_limit_storm_public_replies_are_posted_once_and_in_order(
+    bridge: VkBridge, vk: VkEmulator
+) -> None:
+    post = vk.post("Скидки недели")
+    vk.comment(501, post.id, "Есть размер M?")
+    await bridge.wait_stored(1)
+    thread_id = (await thread_of(bridge, post.id))[0]
+    vk.faults.add(Fault(FaultKind.RATE_LIMIT), methods="wall.createComment", every=2)
+
+    for n in range(3):
+        await reply_as_agent(bridge.engine, bridge.bus, thread_id, bridge.agent_id, f"reply {n}")
+    await vk.wait_for_community_comments(3, within=15)
+    await asyncio.sleep(0.2)
+
+    assert [c.text for c in vk.community_comments()] == ["reply 0", "reply 1", "reply 2"]
+    assert bridge.sender.stats.retries > 0, "the storm really limited some comments"
+    assert {status for _, status, _ in await bridge.settled_statuses()} == {DeliveryStatus.SENT}
+
+
+async def test_a_comment_event_delivered_twice_is_stored_once(
+    bridge: VkBridge, vk: VkEmulator
+) -> None:
+    post = vk.post("Скидки недели")
+    event = {
+        "type": "wall_reply_new",
+        "object": {
+            "id": 900,
+            "from_id": 501,
+            "date": 1,
+            "text": "дважды",
+            "post_id": post.id,
+            "post_owner_id": -GROUP,
+        },
+        "group_id": GROUP,
+        "event_id": "twice-1",
+        "v": "5.199",
+        "secret": EmulatedVk.SECRET,
+    }
+    async with aiohttp.ClientSession() as http:
+        for attempt in range(2):
+            headers = {"X-Retry-Counter": str(attempt)} if attempt else {}
+            async with http.post(bridge.webhook_url, json=event, headers=headers) as answer:
+                assert answer.status == 200
+    await bridge.wait_stored(1)
+    await asyncio.sleep(0.2)
+
+    assert await bridge.inbound_texts() == ["дважды"]
