@@ -64,7 +64,6 @@ class Comment:
     date: int
     reply_to_comment: int | None = None
     deleted: bool = False
-    guid: str | None = None
 
     def as_dict(self) -> JSON:
         return {
@@ -204,9 +203,9 @@ class VkWall:
                     raise WallError(100, "group_id is invalid")
             elif _int(params, "owner_id") != self.owner_id:
                 raise WallError(100, "owner_id is invalid")
-            flag = str(params.get("from_group", ""))
             # wall.createComment takes the community's id, the other methods 1
-            if flag not in (str(self.group_id) if kind == "wall" else "1",):
+            as_community = str(self.group_id) if kind == "wall" else "1"
+            if str(params.get("from_group", "")) != as_community:
                 raise WallError(100, "from_group: a community token comments as the community")
             text = str(params.get("message", ""))
             if not text.strip():
@@ -222,7 +221,6 @@ class VkWall:
             reply_to = _int(params, "reply_to_comment") if params.get("reply_to_comment") else None
             comment = self._add_comment(place, self.owner_id, text, reply_to)
             if guid is not None:
-                comment.guid = guid
                 self._by_guid[f"{kind}:{guid}"] = comment
             return self._created(kind, comment)
 
