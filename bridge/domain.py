@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 MAX_TEXT_CHARS = 8192
 MAX_ID_CHARS = 128
+MAX_URL_CHARS = 1024
 LAST_TIMESTAMP = 253_402_300_799  # 9999-12-31 23:59:59 UTC: the last a datetime holds
 
 
@@ -57,6 +58,7 @@ class HandoffReason(enum.StrEnum):
     NOT_HELPFUL = "not_helpful"
     AGENT_TOOK_OVER = "agent_took_over"
     SHADOW_MODE = "shadow_mode"
+    PUBLIC = "public"  # a public comment, which the bot leaves to people unless an admin allows
 
 
 class DecisionOutcome(enum.StrEnum):
@@ -124,19 +126,35 @@ PHOTO = "photo"
 DOCUMENT = "document"
 
 
+class PublicPlace(_Storable):
+    """Where a public comment hangs: the post (or photo, video, item, topic) everyone sees it
+    under, and the comment it answers. The thread itself is the message's `chat_id`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    post_text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] | None = None
+    post_url: Annotated[str, StringConstraints(max_length=MAX_URL_CHARS)] | None = None
+    reply_to: ExternalId | None = Field(
+        default=None, description="the network message id of the comment this one answers"
+    )
+
+
 class InboundMessage(_Storable):
     """One customer message as a bot worker hands it to the bridge.
 
-    `chat_id` names the conversation on the network (a private chat, a VK peer, a PSID);
-    `user_id` names the person; for private chats they are usually equal. `kind` "edit" carries
-    the new content of the message `network_message_id`; "button" a press of one of our buttons.
+    `chat_id` names the conversation on the network (a private chat, a VK peer, a PSID; for a
+    public comment the post it is under, so one thread has many authors); `user_id` names the
+    person; for private chats they are usually equal. `public` is set on a public comment.
+    `kind` "edit" carries the new content of the message `network_message_id`; "delete" says it
+    was deleted; "button" a press of one of our buttons; "permission" that the person allowed
+    (`allows_private` True) or forbade the community to write to them privately.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     network: Network
     network_message_id: ExternalId
-    kind: Literal["message", "edit", "button"] = "message"
+    kind: Literal["message", "edit", "delete", "button", "permission"] = "message"
     chat_id: ExternalId
     user_id: ExternalId
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] = ""
@@ -144,9 +162,17 @@ class InboundMessage(_Storable):
     language: Language | None = None
     attachments: list[Attachment] = Field(default_factory=list, max_length=10)
     button_data: Annotated[str, StringConstraints(max_length=256)] | None = None
+    public: PublicPlace | None = None
+    allows_private: bool | None = None
     received_at: float = Field(
         default_factory=time.time, ge=0, le=LAST_TIMESTAMP, description="unix time accepted"
     )
+
+    @model_validator(mode="after")
+    def _permission_says_which(self) -> InboundMessage:
+        if (self.kind == "permission") != (self.allows_private is not None):
+            raise ValueError("allows_private is given with kind permission, and only then")
+        return self
 
     @property
     def conversation_key(self) -> str:
@@ -191,6 +217,10 @@ class OutboundMessage(BaseModel):
         default_factory=list, max_length=10, description="the files an agent sends with it"
     )
     in_reply_to: str | None = None
+    public: bool = Field(
+        default=False,
+        description="goes out publicly, as the community, in reply to the comment `in_reply_to`",
+    )
     received_at: float | None = Field(
         default=None, description="when the inbound message that caused it was accepted"
     )

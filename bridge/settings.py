@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     rephrase_margin: float = Field(default=0.2, ge=0.0, le=1.0)
     shadow_mode: bool = False
     shadow_networks: list[Network] = Field(default_factory=list)
+    public_auto_answer_networks: list[Network] = Field(
+        default_factory=list,
+        description="networks where the bot may answer public comments itself (by the same "
+        "thresholds); elsewhere every public comment goes to agents",
+    )
 
     cost_per_contact: float = Field(default=150.0, ge=0)
     currency: str = Field(default="RUB", max_length=8)
@@ -294,6 +299,9 @@ class Settings(BaseSettings):
     def sla_for(self) -> dict[Network, int]:
         """Minutes an agent has to answer a waiting customer, per network."""
         return {n: self.network_sla_minutes.get(n, self.sla_minutes) for n in Network}
+
+    def answers_in_public(self, network: Network) -> bool:
+        return network in self.public_auto_answer_networks
 
     def in_shadow(self, network: Network) -> bool:
         return self.shadow_mode or network in self.shadow_networks

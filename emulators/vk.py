@@ -15,6 +15,9 @@ What it does as VK documents:
   saves (emulators.vk_uploads), then `attachment` in messages.send;
 * codes 5 (bad token), 6 / 9 / 10 (injected), 100 (bad parameter), 901 (the user has not allowed
   messages, or denied them), 911 (bad keyboard), 914 (text over 9000 characters);
+* the community's wall posts, photos, videos, market items and board topics, users' comments
+  under them and the community's replies (emulators.vk_wall); `message_allow` / `message_deny`
+  when a user allows or denies the community's messages;
 * `messages.send` deduplicates by `random_id` per community: a repeat is not delivered again;
 * Bots Long Poll `a_check` held up to `wait` (≤ 90) seconds, `failed` 1 (ts outdated; a new
   `ts` is given), 2 (key expired) and 3 (information lost) on demand;
@@ -27,9 +30,10 @@ message's id; `random_id` is required; the callback retry schedule (doubling fro
 `users.get`'s `lang` switches to the Latin names given to `customer`.
 
 A test (or, over `/_emulator/...`, another process) plays the customers: writes as user X,
-edits, presses a callback button, denies messages, and reads what the community sent with the
-emulator's own receive time of each send. `faults` injects error 6 (RATE_LIMIT), error 10
-(SERVER_ERROR), slow answers and dropped connections; `fail_next` any VK error code (e.g. 9).
+edits, presses a callback button, comments under a post, denies messages, and reads what the
+community sent with the emulator's own receive time of each send. `faults` injects error 6
+(RATE_LIMIT), error 10 (SERVER_ERROR), slow answers and dropped connections; `fail_next` any
+VK error code (e.g. 9).
 
 Run standalone: `python -m emulators.vk --port 8082 --group-id 1 --token vk-emulator`.
 """
@@ -64,6 +68,7 @@ from emulators.pushes import Backoff, PushClient, stop
 from emulators.signals import Signal
 from emulators.standalone import options, serve
 from emulators.vk_uploads import MAX_DOCUMENT_BYTES, AttachmentError, VkUploads
+from emulators.vk_wall import Comment, Kind, Place, VkWall, WallError, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +238,11 @@ class VkEmulator:
         self._callbacks: list[_CallbackServer] = []
         self._client = PushClient(timeout=10)
         self.uploads = VkUploads(group_id, self.files, self._rng)
+        # a restarted sandbox must not number its posts and comments as the last run did
+        self.wall = VkWall(group_id, self._add_event, start)
         self._methods: dict[str, _Method] = {
             **self.uploads.methods(),
+            **self.wall.methods(),
             "groups.getLongPollServer": self._get_long_poll_server,
             "groups.getCallbackConfirmationCode": self._get_confirmation_code,
             "messages.send": self._send,
@@ -381,10 +389,50 @@ class VkEmulator:
         return event_id
 
     def deny_messages(self, user_id: int) -> None:
+        """The user forbids the community's messages: message_deny."""
         self._customer(user_id).allows_messages = False
+        self._add_event("message_deny", {"user_id": user_id})
 
     def allow_messages(self, user_id: int) -> None:
+        """The user allows the community's messages (its "allow messages" button):
+        message_allow, whose `key` is the button's optional parameter, empty here."""
         self._customer(user_id).allows_messages = True
+        self._add_event("message_allow", {"user_id": user_id, "key": ""})
+
+    def post(self, text: str, *, kind: Kind = "wall") -> Place:
+        """The community publishes a wall post (or a photo, video, market item or board topic:
+        `kind` photo, video, market, topic) that users may comment on."""
+        return self.wall.add_place(text, kind)
+
+    def comment(
+        self,
+        user_id: int,
+        item_id: int,
+        text: str,
+        *,
+        kind: Kind = "wall",
+        reply_to: int | None = None,
+    ) -> Comment:
+        """User `user_id` comments under a post (or photo, ...), perhaps answering a comment."""
+        self._customer(user_id)
+        if not text.strip():
+            raise ValueError("VK does not post an empty comment")
+        try:
+            return self.wall.comment(user_id, item_id, text, kind=kind, reply_to=reply_to)
+        except WallError as exc:
+            raise KeyError(str(exc)) from None
+
+    def community_comments(self) -> list[Comment]:
+        return self.wall.community_comments()
+
+    async def wait_for_community_comments(
+        self, count: int, *, within: float = 5.0
+    ) -> list[Comment]:
+        """Wait until the community has posted at least `count` comments."""
+        await self._new_event.wait_until(
+            lambda: len(self.wall.community_comments()) >= count, within=within
+        )
+        return self.wall.community_comments()
 
     def bot_messages(self, user_id: int) -> list[BotMessage]:
         return [m for m in self._sent if m.peer_id == user_id]
@@ -626,6 +674,8 @@ class VkEmulator:
             answer = exc.response(method, params)
         except AttachmentError as exc:
             answer = VkApiError(100, str(exc)).response(method, params)
+        except WallError as exc:
+            answer = VkApiError(exc.code, str(exc)).response(method, params)
         return fault_after_call(fault, request, answer)
 
     async def _handle_long_poll(self, request: web.Request) -> web.Response:
@@ -716,6 +766,30 @@ class VkEmulator:
                     "event_id": self.press_button(uid(b), int(b["message_id"]), b.get("payload"))
                 },
             ),
+            route(
+                "POST",
+                f"{user}/comments",
+                lambda b: self.comment(
+                    uid(b),
+                    int(b["item_id"]),
+                    str(b["text"]),
+                    kind=kind_of(str(b.get("kind", "wall"))),
+                    reply_to=int(b["reply_to"]) if b.get("reply_to") else None,
+                ).as_dict(),
+            ),
+            route(
+                "POST",
+                f"{prefix}/posts",
+                lambda b: _place(
+                    self.post(str(b["text"]), kind=kind_of(str(b.get("kind", "wall"))))
+                ),
+            ),
+            route("GET", f"{prefix}/posts", lambda _: [_place(p) for p in self.wall.places()]),
+            route(
+                "GET",
+                f"{prefix}/community-comments",
+                lambda _: [c.as_dict() for c in self.community_comments()],
+            ),
             route("POST", f"{user}/deny", acting(lambda b: self.deny_messages(uid(b)))),
             route("POST", f"{user}/allow", acting(lambda b: self.allow_messages(uid(b)))),
             route(
@@ -744,6 +818,16 @@ class VkEmulator:
                 acting(lambda b: self.fail_long_poll(int(b["failed"]))),
             ),
         ]
+
+
+def _place(place: Place) -> JSON:
+    """A post (or photo, ...) and its comments, as the sandbox's page shows them."""
+    return {
+        "kind": place.kind,
+        "id": place.id,
+        "text": place.text,
+        "comments": [c.as_dict() for c in place.comments],
+    }
 
 
 def _int(params: JSON, name: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import orjson
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import BusEntry
 from bridge.bus.memory import MemoryBus
-from bridge.domain import InboundMessage, Network, OutboundMessage
+from bridge.domain import InboundMessage, Network, OutboundMessage, PublicPlace
 from bridge.pipeline.phrases import FEEDBACK_NO, FEEDBACK_YES
 from bridge.pipeline.responder import Answer, Question
 from bridge.pipeline.worker import Pipeline
@@ -39,6 +40,45 @@ def inbound(
         language=language,
         kind="button" if button_data else "message",
         button_data=button_data,
+    )
+
+
+def comment(
+    post: str,
+    author: int,
+    number: int,
+    text: str = "where is my order?",
+    *,
+    kind: Literal["message", "edit", "delete"] = "message",
+    reply_to: int | None = None,
+) -> InboundMessage:
+    """Comment `number` by user `author` under the VK post `post` (a thread key, wall-1_5):
+    `kind` "edit" or "delete" for its edit or deletion."""
+    return InboundMessage(
+        network=Network.VK,
+        network_message_id=f"{post}:{number}",
+        kind=kind,
+        chat_id=post,
+        user_id=str(author),
+        text=text,
+        display_name=f"Commenter {author}",
+        public=PublicPlace(
+            post_text=f"the post {post}",
+            post_url=f"https://vk.com/{post}",
+            reply_to=f"{post}:{reply_to}" if reply_to is not None else None,
+        ),
+    )
+
+
+def permission(user: int, *, allows: bool) -> InboundMessage:
+    """VK's message_allow (or, `allows` False, message_deny) of user `user`."""
+    return InboundMessage(
+        network=Network.VK,
+        network_message_id=f"permission:{user}:{allows}",
+        kind="permission",
+        chat_id=str(user),
+        user_id=str(user),
+        allows_private=allows,
     )
 
 

@@ -35,8 +35,11 @@ from bots.vk.events import (
     VkUpdate,
     attachment_name,
     author_id,
+    comment_id,
     file_url,
+    parse_thread,
     to_inbound,
+    wall_post,
 )
 from bridge.channel import (
     MB,
@@ -50,7 +53,15 @@ from bridge.channel import (
     PollPosition,
     outgoing_files,
 )
-from bridge.domain import PHOTO, Button, InboundMessage, Network, OutboundMessage, Unreadable
+from bridge.domain import (
+    MAX_TEXT_CHARS,
+    PHOTO,
+    Button,
+    InboundMessage,
+    Network,
+    OutboundMessage,
+    Unreadable,
+)
 from bridge.util.stopping import pause
 
 log = logging.getLogger(__name__)
@@ -77,6 +88,14 @@ FILE_LIMITS = FileLimits(
     refused_extensions=frozenset({"mp3", "exe", "msi", "bat", "cmd", "com", "scr"}),
 )
 UPLOAD_TIMEOUT_S = 120.0  # a 200 MB document on a slow uplink
+# A comment in a public thread, by the place it is under: the method and its item's parameter
+# (a board topic's comment, board.createComment, is made apart: it names the group and topic).
+COMMENT_METHODS = {
+    "wall": ("wall.createComment", "post_id"),
+    "photo": ("photos.createComment", "photo_id"),
+    "video": ("video.createComment", "video_id"),
+    "market": ("market.createComment", "item_id"),
+}
 
 
 class _RedirectAdapter(HTTPAdapter):
@@ -137,6 +156,7 @@ class VkChannel:
         self.key: str | None = None
         self.ts: str | None = None
         self._names: dict[int, str] = {}
+        self._posts: dict[str, str] = {}  # wall posts' texts by thread, read once each
         self._http: aiohttp.ClientSession | None = None
         self.downloads = Downloads(api_url, timeout_s=DOWNLOAD_TIMEOUT_S)
 
@@ -170,6 +190,8 @@ class VkChannel:
     async def send(self, message: OutboundMessage) -> Delivered:
         files = await outgoing_files(self.files, FILE_LIMITS, message)
         try:
+            if message.public:
+                return await self._comment(message, files)
             return await self._send(message, files)
         except ApiError as exc:
             raise DeliveryError(
@@ -201,6 +223,39 @@ class VkChannel:
             first = first if first is not None else int(sent)
         assert first is not None
         return Delivered(str(first))
+
+    async def _comment(self, message: OutboundMessage, files: list[OutgoingFile]) -> Delivered:
+        """A public reply: a comment as the community in the thread, answering the comment
+        `in_reply_to` (docs/networks.md 2.7). Comments carry no keyboard, so buttons stay off."""
+        place = parse_thread(message.chat_id)
+        if place is None:
+            raise DeliveryError(f"{message.chat_id} is no VK public thread", permanent=True)
+        if files:
+            raise DeliveryError("files in public VK replies are not sent yet", permanent=True)
+        kind, owner, item = place
+        values: dict[str, Any] = {
+            "message": message.text,
+            # VK drops a second comment with the same guid, so a retry is not posted twice
+            "guid": str(random_id(message.idempotency_key)),
+        }
+        parent = comment_id(message.in_reply_to) if message.in_reply_to else None
+        if kind == "topic":  # a board's posts answer no post in particular
+            method, values["group_id"], values["topic_id"] = "board.createComment", -owner, item
+            values["from_group"] = 1
+        else:
+            method, id_field = COMMENT_METHODS[kind]
+            values["owner_id"], values[id_field] = owner, item
+            # wall.createComment takes the community's id, the others a flag
+            values["from_group"] = -owner if kind == "wall" else 1
+            if parent is not None:
+                values["reply_to_comment"] = parent
+        sent = await self.call(method, **values)
+        try:
+            number = int(sent["comment_id"] if isinstance(sent, dict) else sent)
+        except (KeyError, TypeError, ValueError):
+            # the guid keeps a retry from posting it twice, should VK have posted it
+            raise DeliveryError(f"VK answered {method} with {sent!r}", permanent=False) from None
+        return Delivered(f"{message.chat_id}:{number}")
 
     async def _upload(self, peer: int, file: OutgoingFile) -> str:
         """VK's three steps (docs/networks.md 2.4): an upload address, the file posted there,
@@ -357,11 +412,14 @@ class VkChannel:
     async def _accept(self, updates: Sequence[VkUpdate], sink: InboundSink) -> None:
         mine = [u for u in updates if u.group_id == self.group_id]
         await self._learn_names(mine)
+        await self._learn_posts(mine)
         inbound = []
         for update in mine:
             try:
-                message: InboundMessage | Unreadable | None = to_inbound(update, self._names)
-            except ValidationError as exc:
+                message: InboundMessage | Unreadable | None = to_inbound(
+                    update, self._names, self._posts
+                )
+            except ValueError as exc:  # pydantic's ValidationError is one
                 log.error("vk event %s is malformed (%s); dead-lettered", update.event_id, exc)
                 message = Unreadable(
                     network=Network.VK, reason=str(exc), payload=update.model_dump_json()
@@ -394,6 +452,24 @@ class VkChannel:
         for user in found:
             name = f"{user.get('first_name', '')} {user.get('last_name', '')}".strip()
             self._names[int(user["id"])] = name[:255] or str(user["id"])
+
+    async def _learn_posts(self, updates: Sequence[VkUpdate]) -> None:
+        """Texts of the wall posts new comments are under, in one wall.getById; a failure only
+        leaves them out (the thread still links to the post)."""
+        wanted = {t for u in updates if (t := wall_post(u)) and t not in self._posts}
+        if not wanted:
+            return
+        try:
+            found = await self.call("wall.getById", posts=",".join(w[4:] for w in sorted(wanted)))
+        except (ApiError, ApiHttpError, requests.RequestException) as exc:
+            log.info("vk: wall.getById: %s", exc)
+            return
+        # 5.199 answers {"items": [...]}, older versions the list itself (docs/networks.md 2.7)
+        posts = found.get("items", []) if isinstance(found, dict) else found
+        for post in posts if isinstance(posts, list) else ():
+            if isinstance(post, dict) and isinstance(post.get("id"), int):
+                thread = f"wall{post.get('owner_id')}_{post['id']}"
+                self._posts[thread] = str(post.get("text") or "")[:MAX_TEXT_CHARS]
 
     async def _answer_button(self, event: dict[str, Any]) -> None:
         """Stops the spinner on the customer's button; a stale event is not worth an error."""

@@ -1,19 +1,22 @@
 """VK community events (Bots Long Poll and Callback API share one shape) -> domain messages.
 
-Only a user's private dialogue with the community is a support conversation: peer_id between 0
-and 2000000000 (chats start at 2000000000, communities are negative; VKS messages/methods.json).
+Two kinds of support conversation: a user's private dialogue with the community (peer_id between
+0 and 2000000000; chats start at 2000000000, communities are negative; VKS
+messages/methods.json), and a public thread, the users' comments under one of the community's
+wall posts, photos, videos, market items or board topics (docs/networks.md 2.7).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bridge.domain import MAX_TEXT_CHARS, Attachment, InboundMessage, Network
+from bridge.domain import MAX_TEXT_CHARS, Attachment, InboundMessage, Network, PublicPlace
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +79,21 @@ def author_id(update: VkUpdate) -> int | None:
         return VkMessage.model_validate(update.object).from_id
     if update.type == "message_event":
         return MessageEvent.model_validate(update.object).user_id
+    if update.type in COMMENT_EVENTS and not update.type.endswith("_delete"):
+        return Comment.model_validate(update.object).from_id
     return None
 
 
-def to_inbound(update: VkUpdate, names: Mapping[int, str]) -> InboundMessage | None:
+def to_inbound(
+    update: VkUpdate, names: Mapping[int, str], posts: Mapping[str, str] | None = None
+) -> InboundMessage | None:
     """The domain message an update carries, or None for updates a support inbox ignores.
-    A malformed object of a known type raises pydantic's ValidationError (a ValueError)."""
+    `posts`: the text of the wall posts comments are under, by thread. A malformed object of a
+    known type raises a ValueError (pydantic's ValidationError is one) saying what is wrong."""
+    if (place := COMMENT_EVENTS.get(update.type)) is not None:
+        return _from_comment(update, place, names, posts or {})
+    if update.type in ("message_allow", "message_deny"):
+        return _permission(update)
     if update.type == "message_new":
         new = MessageNew.model_validate(update.object)
         language = (
@@ -216,3 +228,165 @@ def _size(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
         return value
     return None
+
+
+# -- public threads -------------------------------------------------------------------------------
+
+Verb = Literal["new", "edit", "delete"]
+
+
+class CommentPlace(_Lenient):
+    """What a comment event is about: the kind of place it is under in VK's own names, the
+    object field holding the place's id (VK names it differently per event), and whether the
+    comment is new, edited or deleted."""
+
+    kind: Literal["wall", "photo", "video", "market", "topic"]
+    id_field: str
+    verb: Verb
+
+
+def _events() -> dict[str, CommentPlace]:
+    places = {
+        "wall_reply": ("wall", "post_id"),
+        "photo_comment": ("photo", "photo_id"),
+        "video_comment": ("video", "video_id"),
+        "market_comment": ("market", "item_id"),
+        "board_post": ("topic", "topic_id"),
+    }
+    return {
+        f"{prefix}_{verb}": CommentPlace(kind=kind, id_field=field, verb=verb)
+        for prefix, (kind, field) in places.items()
+        for verb in ("new", "edit", "delete")
+    }
+
+
+COMMENT_EVENTS = _events()
+"""The comment events (docs/networks.md 2.7) by type."""
+
+THREAD = re.compile(r"^(wall|photo|video|market|topic)(-\d+)_(\d+)$")
+# A page of each place on vk.com (docs/networks.md 2.7: the product page's address unconfirmed)
+URLS = {
+    "wall": "https://vk.com/wall{owner}_{id}",
+    "photo": "https://vk.com/photo{owner}_{id}",
+    "video": "https://vk.com/video{owner}_{id}",
+    "market": "https://vk.com/product{owner}_{id}",
+    "topic": "https://vk.com/topic{owner}_{id}",
+}
+
+
+class Comment(_Lenient):
+    """A new or edited comment: VK's comment object with the id of what it is under."""
+
+    id: int
+    from_id: int
+    text: str = ""
+    reply_to_comment: int | None = None
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class DeletedComment(_Lenient):
+    id: int
+    # who deleted it: VK names them deleter_id or user_id depending on the event
+    deleter_id: int | None = None
+    user_id: int | None = None
+
+
+def thread_key(kind: str, owner_id: int, item_id: int) -> str:
+    """A public thread's chat id: VK's own name of the place, e.g. wall-1_5 (post 5 of
+    community 1), so one post is one conversation."""
+    return f"{kind}{owner_id}_{item_id}"
+
+
+def comment_key(thread: str, comment_id: int) -> str:
+    """What names one comment for good: comment ids are numbered per place kind and owner, so
+    the thread goes with it (docs/networks.md 2.7)."""
+    return f"{thread}:{comment_id}"
+
+
+def parse_thread(chat_id: str) -> tuple[str, int, int] | None:
+    """(kind, owner id, item id) of a public thread's chat id, or None for a private chat."""
+    found = THREAD.match(chat_id)
+    if found is None:
+        return None
+    return found[1], int(found[2]), int(found[3])
+
+
+def comment_id(network_message_id: str) -> int | None:
+    """The comment's own number within its place, from its key; None for any other message."""
+    thread, _, number = network_message_id.rpartition(":")
+    return int(number) if parse_thread(thread) is not None and number.isdigit() else None
+
+
+def wall_post(update: VkUpdate) -> str | None:
+    """The thread of a new wall comment, whose post's text the channel looks up."""
+    if update.type != "wall_reply_new":
+        return None
+    item = update.object.get(COMMENT_EVENTS[update.type].id_field)
+    return thread_key("wall", -update.group_id, item) if isinstance(item, int) else None
+
+
+def _from_comment(
+    update: VkUpdate, place: CommentPlace, names: Mapping[int, str], posts: Mapping[str, str]
+) -> InboundMessage | None:
+    item = update.object.get(place.id_field)
+    if not isinstance(item, int) or isinstance(item, bool) or item <= 0:
+        raise ValueError(f"{update.type} without a valid {place.id_field}: {item!r}")
+    # only the community's own places send it events, so its owner is the community
+    thread = thread_key(place.kind, -update.group_id, item)
+    if place.verb == "delete":
+        gone = DeletedComment.model_validate(update.object)
+        who = gone.deleter_id or gone.user_id or -update.group_id
+        return InboundMessage(
+            network=Network.VK,
+            network_message_id=comment_key(thread, gone.id),
+            kind="delete",
+            chat_id=thread,
+            user_id=str(who),
+        )
+    comment = Comment.model_validate(update.object)
+    if comment.from_id <= 0:
+        # the community's own comment (an agent's reply coming back), or another community's
+        log.info("vk: comment %d in %s by %d ignored", comment.id, thread, comment.from_id)
+        return None
+    text = comment.text
+    if not text:
+        kinds = sorted({str(a.get("type", "attachment")) for a in comment.attachments})
+        text = f"[{', '.join(kinds) or 'empty'}]"
+    parent = (
+        comment_key(thread, comment.reply_to_comment)
+        if comment.reply_to_comment and place.kind != "topic"
+        else None
+    )
+    return InboundMessage(
+        network=Network.VK,
+        network_message_id=comment_key(thread, comment.id),
+        kind="message" if place.verb == "new" else "edit",
+        chat_id=thread,
+        user_id=str(comment.from_id),
+        text=text[:MAX_TEXT_CHARS],
+        display_name=names.get(comment.from_id),
+        public=PublicPlace(
+            post_text=(posts.get(thread) or None),
+            post_url=URLS[place.kind].format(owner=-update.group_id, id=item),
+            reply_to=parent,
+        ),
+    )
+
+
+class Permission(_Lenient):
+    user_id: int
+
+
+def _permission(update: VkUpdate) -> InboundMessage:
+    """message_allow / message_deny: whether the community may now write to the user."""
+    user = Permission.model_validate(update.object).user_id
+    if not is_user_peer(user):
+        raise ValueError(f"{update.type} for {user}, which is no user")
+    return InboundMessage(
+        network=Network.VK,
+        network_message_id=f"{update.type}:{update.event_id or user}",
+        kind="permission",
+        chat_id=str(user),
+        user_id=str(user),
+        allows_private=update.type == "message_allow",
+    )

@@ -39,10 +39,13 @@ async def reply_as_agent(
     agent_id: int,
     text: str,
     attachments: Sequence[Attachment] = (),
+    reply_to: int | None = None,
 ) -> OutboundMessage:
     """Store the agent's reply, queue it on the customer's network, and take the conversation
     (an agent who answers has it: state `assigned`, first response time noted). `attachments`:
-    files already kept (bridge.inbox.outgoing_files), with which the text may be empty."""
+    files already kept (bridge.inbox.outgoing_files), with which the text may be empty. In a
+    public thread the reply is public, under the comment `reply_to` (a message id; by default
+    the latest comment still there)."""
     text = text.strip()
     if len(text) > MAX_TEXT_CHARS or not (text or attachments):
         raise ValueError(f"a reply needs 1 to {MAX_TEXT_CHARS} characters, or a file")
@@ -55,11 +58,13 @@ async def reply_as_agent(
                     conversations.c.network,
                     conversations.c.chat_id,
                     conversations.c.last_message_at,
+                    conversations.c.public,
                 ).where(conversations.c.id == conversation_id)
             )
         ).first()
         if row is None:
             raise ConversationNotFound(conversation_id)
+        answered = await _answered_comment(conn, conversation_id, reply_to) if row.public else None
         message_id = (
             await conn.execute(
                 sa.insert(messages)
@@ -73,6 +78,7 @@ async def reply_as_agent(
                     attachments=[a.model_dump(mode="json") for a in attachments] or None,
                     idempotency_key=key,
                     delivery_status=DeliveryStatus.QUEUED,
+                    in_reply_to_id=answered,
                     created_at=now,
                 )
                 .returning(messages.c.id)
@@ -102,6 +108,27 @@ async def reply_as_agent(
         ]
     )
     return outbound
+
+
+async def _answered_comment(
+    conn: AsyncConnection, conversation_id: int, reply_to: int | None
+) -> int | None:
+    """The comment a public reply answers: `reply_to`, which must be a customer's comment of
+    the thread still there, or the latest such one (None: there is none, the reply stands
+    alone under the post)."""
+    m = messages.c
+    query = sa.select(m.id).where(
+        m.conversation_id == conversation_id,
+        m.direction == Direction.INBOUND,
+        m.deleted_at.is_(None),
+    )
+    if reply_to is not None:
+        found = (await conn.execute(query.where(m.id == reply_to))).scalar_one_or_none()
+        if found is None:
+            raise ActionRefused(f"message {reply_to} is no comment of this thread still there")
+        return int(found)
+    latest = (await conn.execute(query.order_by(m.id.desc()).limit(1))).scalar_one_or_none()
+    return int(latest) if latest is not None else None
 
 
 class SuggestionNotFound(LookupError):

@@ -98,6 +98,7 @@ class InboxRow:
     sla: Sla | None
     unread: bool  # the customer wrote since this agent last opened it
     labels: list[Label]
+    public: bool = False  # a public thread (comments under a post), not a private chat
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +212,7 @@ async def inbox(
             c.handoff_reason,
             c.awaiting_since,
             c.team_id,
+            c.public,
             i.display_name,
             i.external_user_id,
             a.display_name.label("assignee"),
@@ -334,6 +336,7 @@ def _row(
         sla=sla,
         unread=bool(row.unread),
         labels=carried,
+        public=row.public,
     )
 
 
@@ -362,6 +365,16 @@ class HistoryMessage(BaseModel):
     suggested_article: str | None = Field(default=None, exclude=True)
     suggested_confidence: float | None = Field(default=None, exclude=True)
     verdict: str | None = Field(default=None, exclude=True)
+    public: bool = Field(default=False, description="said in a public thread, seen by everyone")
+    commenter: str | None = Field(
+        default=None, description="in a public thread, the name of the comment's author"
+    )
+    commenter_allows_private: bool | None = Field(
+        default=None,
+        description="whether the comment's author lets the community write to them privately "
+        "(null: the network never said)",
+    )
+    deleted: bool = Field(default=False, description="its author deleted it on the network")
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +392,9 @@ class ConversationView:
     networks: list[Network]
     history: list[HistoryMessage]
     labels: list[Label]
+    public: bool = False  # a public thread: the comments under one post, by many authors
+    post_text: str | None = None
+    post_url: str | None = None
 
 
 async def conversation_view(
@@ -404,6 +420,9 @@ async def conversation_view(
                     c.handoff_reason,
                     c.assignee_id,
                     c.team_id,
+                    c.public,
+                    c.post_text,
+                    c.post_url,
                     i.display_name,
                     i.external_user_id,
                     a.display_name.label("assignee"),
@@ -415,8 +434,16 @@ async def conversation_view(
         ).first()
         if head is None:
             return None
-        theirs = sa.select(c.id).where(c.customer_id == head.customer_id).scalar_subquery()
+        # a public thread is many customers' and shows only itself; a private chat shows the
+        # customer's conversations on every network
+        theirs = (
+            sa.select(c.id).where(c.id == conversation_id)
+            if head.public
+            else sa.select(c.id).where(c.customer_id == head.customer_id)
+        ).scalar_subquery()
         author = agents.alias("author")
+        commenter = identities.alias("commenter")
+        place = conversations.alias("place")
         suggested = decisions.alias("suggested")
         rows = (
             await conn.execute(
@@ -437,8 +464,17 @@ async def conversation_view(
                     suggested.c.article_id.label("suggested_article"),
                     suggested.c.confidence.label("suggested_confidence"),
                     suggested.c.verdict,
+                    place.c.public,
+                    commenter.c.display_name.label("commenter"),
+                    commenter.c.allows_private.label("commenter_allows_private"),
+                    m.deleted_at,
                 )
+                .join(place, place.c.id == m.conversation_id)
                 .outerjoin(author, author.c.id == m.agent_id)
+                .outerjoin(
+                    commenter,
+                    sa.and_(commenter.c.id == m.author_identity_id, place.c.public),
+                )
                 # a bot's answer carries the decision made on the question it answers
                 .outerjoin(
                     decisions,
@@ -483,6 +519,10 @@ async def conversation_view(
             suggested_article=row.suggested_article,
             suggested_confidence=row.suggested_confidence,
             verdict=row.verdict,
+            public=row.public,
+            commenter=row.commenter,
+            commenter_allows_private=row.commenter_allows_private,
+            deleted=row.deleted_at is not None,
         )
         for row in reversed(rows)
     ]
@@ -500,4 +540,7 @@ async def conversation_view(
         networks=network_list,
         history=history,
         labels=carried.get(conversation_id, []),
+        public=head.public,
+        post_text=head.post_text,
+        post_url=head.post_url,
     )

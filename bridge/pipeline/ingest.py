@@ -37,6 +37,7 @@ class ConversationRow:
     awaiting_since: dt.datetime | None
     assignee_id: int | None  # read only: whom the live inbox tells of the customer's message
     team_id: int | None
+    public: bool  # read only: a public thread (under a post) rather than a private chat
     changed: bool = False
 
 
@@ -72,7 +73,7 @@ async def ingest(
     batch = unique_in_batch(batch)
     if not batch:
         return IngestResult([], [])
-    identity_ids = await _identities(conn, batch, now)
+    identity_ids = await identities_of(conn, batch, now)
     rows = await _conversations(conn, batch, identity_ids, now)
     # The unique (network message id, network) key is the dedupe: a second copy inserts nothing.
     m = messages.c
@@ -88,6 +89,8 @@ async def ingest(
                 "attachments": [a.model_dump(mode="json") for a in message.attachments] or None,
                 "network_message_id": message.network_message_id,
                 "created_at": dt.datetime.fromtimestamp(message.received_at, dt.UTC),
+                "author_identity_id": identity_ids[(message.network, message.user_id)][0],
+                "reply_to_network_id": message.public.reply_to if message.public else None,
             }
             for message in batch
         ],
@@ -158,6 +161,39 @@ async def apply_edits(
     return [found[(e.network, e.network_message_id)] for e in known], unknown
 
 
+async def apply_deletes(
+    conn: AsyncConnection, deletes: Sequence[InboundMessage], now: dt.datetime
+) -> list[tuple[int, int]]:
+    """Mark the messages their authors deleted on the network (kept, for the agents' record).
+    Returns (message id, conversation id) of each; a message never stored has nothing to mark."""
+    m = messages.c
+    marked: list[tuple[int, int]] = []
+    for network, ids in _group_by_network((d.network, d.network_message_id) for d in deletes):
+        result = await conn.execute(
+            sa.update(messages)
+            .where(m.network_message_id.in_(ids), m.network == network, m.deleted_at.is_(None))
+            .values(deleted_at=now)
+            .returning(m.id, m.conversation_id)
+        )
+        marked += [(mid, cid) for mid, cid in result.all()]
+    return marked
+
+
+async def apply_permissions(
+    conn: AsyncConnection, permissions: Sequence[InboundMessage], now: dt.datetime
+) -> None:
+    """Keep whether each person lets the community write to them privately; the last word of a
+    batch wins, as the network said it last."""
+    found = await identities_of(conn, permissions, now)
+    latest = {(p.network, p.user_id): p.allows_private for p in permissions}
+    await conn.execute(
+        sa.update(identities)
+        .where(identities.c.id == sa.bindparam("row_id"))
+        .values(allows_private=sa.bindparam("allows")),
+        [{"row_id": found[key][0], "allows": allows} for key, allows in latest.items()],
+    )
+
+
 async def _existing_message_ids(
     conn: AsyncConnection, batch: Sequence[InboundMessage]
 ) -> dict[tuple[Network, str], int]:
@@ -183,7 +219,7 @@ def _group_by_network(pairs: Iterable[tuple[Network, str]]) -> list[tuple[Networ
 IdentityIds = dict[tuple[Network, str], tuple[int, int]]
 
 
-async def _identities(
+async def identities_of(
     conn: AsyncConnection, batch: Sequence[InboundMessage], now: dt.datetime
 ) -> IdentityIds:
     """(identity id, customer id) per (network, user id) of the batch, created when new."""
@@ -254,6 +290,9 @@ async def _conversations(
                     "state": ConversationState.BOT,
                     "created_at": now,
                     "last_message_at": now,
+                    "public": m.public is not None,
+                    "post_text": m.public.post_text if m.public else None,
+                    "post_url": m.public.post_url if m.public else None,
                 }
                 for m in missing
             ],
@@ -285,6 +324,7 @@ async def _select_conversations(
                 c.awaiting_since,
                 c.assignee_id,
                 c.team_id,
+                c.public,
             ).where(c.network == network, c.chat_id.in_(chat_ids))
         )
         for row in result.all():

@@ -7,6 +7,7 @@ not help" after an answer; a strongly negative message; then the responder's bes
 when its confidence reaches the threshold that applies (unless its article is never-auto). An
 unconfident question just under the threshold is met with "put it another way" once; the second
 one in a row, or one further below, goes to an agent. In shadow mode the bot only suggests.
+A public comment goes to agents unless an admin lets the bot answer in public on its network.
 """
 
 from __future__ import annotations
@@ -154,7 +155,12 @@ class Router:
                 conversation.resolved_at = None
                 conversation.handoff_reason = None
             if conversation.state is ConversationState.BOT:
-                await self._decide(item, now, routed)
+                if conversation.public and not self.settings.answers_in_public(
+                    conversation.network
+                ):
+                    self._hand_off(item, HandoffReason.PUBLIC, now, routed)
+                else:
+                    await self._decide(item, now, routed)
             elif self.settings.in_shadow(conversation.network):
                 await self._suggest(item, routed)
             # otherwise an agent has it or will take it: the inbox shows the new message
@@ -226,6 +232,9 @@ class Router:
         if conversation.first_response_at is None:
             conversation.first_response_at = now
         routed.decisions.append(_decision(item, DecisionOutcome.ANSWERED, answer, threshold))
+        if conversation.public:  # a comment carries no buttons to say whether it helped
+            routed.replies.append(self._bot_reply(item, answer.text, "answer"))
+            return
         question = phrases.text("did_it_help", conversation.language)
         routed.replies.append(
             self._bot_reply(
@@ -314,6 +323,8 @@ class Router:
             routed.decisions.append(
                 _decision(item, DecisionOutcome.HANDOFF, answer, threshold, reason=reason.value)
             )
+        if conversation.public:
+            return  # "an agent will answer you soon" is for one customer, not for everyone
         text = self._handoff_ack(conversation.team_id, conversation.language, now)
         routed.replies.append(
             Reply(conversation, item, AuthorKind.SYSTEM, text, f"handoff-ack:{item.message_id}")

@@ -34,7 +34,14 @@ from bridge.domain import (
     Unreadable,
     storable,
 )
-from bridge.pipeline.ingest import ConversationRow, Stored, apply_edits, ingest
+from bridge.pipeline.ingest import (
+    ConversationRow,
+    Stored,
+    apply_deletes,
+    apply_edits,
+    apply_permissions,
+    ingest,
+)
 from bridge.pipeline.responder import Responder
 from bridge.pipeline.route import Reply, Routed, Router, StateChange
 from bridge.pipeline.team_routing import LiveRules
@@ -163,14 +170,22 @@ class Pipeline:
         now = utcnow()
         accepted, rejected = decode(entries)
         edits = [m for m in accepted if m.kind == "edit"]
+        deletes = [m for m in accepted if m.kind == "delete"]
+        permissions = [m for m in accepted if m.kind == "permission"]
+        accepted = [m for m in accepted if m.kind not in ("edit", "delete", "permission")]
         async with self.engine.begin() as conn:
             if rejected:
                 await self._dead_letter(conn, rejected, now)
             edited: list[tuple[int, int]] = []
             if edits:
                 edited, unknown = await apply_edits(conn, edits, now)
-                accepted = [m for m in accepted if m.kind != "edit"] + unknown
+                accepted += unknown
+            if permissions:
+                await apply_permissions(conn, permissions, now)
             result = await ingest(conn, accepted, now)
+            # after the batch's new messages, so a comment written and deleted at once is marked
+            if deletes:
+                edited += await apply_deletes(conn, deletes, now)
             asks = await ratings.load_asks(conn, _may_rate(result.stored))
             routed = await self.router.route(result.stored, now, asks)
             new_replies = await _store_replies(conn, routed.replies, now)
@@ -288,6 +303,7 @@ async def _store_replies(
                 "chat_id": r.conversation.chat_id,
                 "in_reply_to": r.cause.inbound.network_message_id,
                 "last_message_at": r.conversation.last_message_at,
+                "public": r.conversation.public,
             },
             received_at=r.cause.inbound.received_at,
         )

@@ -120,6 +120,9 @@ class Identity(Base):
     display_name: Mapped[str | None] = mapped_column(sa.String(255))
     language: Mapped[str | None] = mapped_column(sa.String(8))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # whether the community may write to the person privately, as the network last told
+    # (VK's message_allow / message_deny); None: never told
+    allows_private: Mapped[bool | None]
 
 
 class Agent(Base):
@@ -210,6 +213,11 @@ class Conversation(Base):
     answered_message_id: Mapped[int | None]
     # since when the customer has been waiting for a person (the SLA clock); None: answered
     awaiting_since: Mapped[dt.datetime | None]
+    # a public thread: the comments under one post, by many authors (customer_id and
+    # identity_id are its first author's); post_text and post_url say what it hangs under
+    public: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    post_text: Mapped[str | None] = mapped_column(sa.Text)
+    post_url: Mapped[str | None] = mapped_column(sa.String(1024))
 
 
 class Message(Base):
@@ -237,6 +245,13 @@ class Message(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
     edited_at: Mapped[dt.datetime | None]
+    # who wrote a customer's message (in a public thread each comment has its own author); no
+    # foreign key, as adding one to this table on SQLite means rebuilding it
+    author_identity_id: Mapped[int | None] = mapped_column(sa.Integer)
+    # the network's id of the comment a public comment answers
+    reply_to_network_id: Mapped[str | None] = mapped_column(sa.String(128))
+    # the customer deleted it on the network: kept, shown as deleted
+    deleted_at: Mapped[dt.datetime | None]
 
 
 class DeadLetter(Base):

@@ -16,7 +16,8 @@ from bridge.store.models import conversations, messages
 
 def to_outbound(row: Mapping[str, Any], received_at: float | None = None) -> OutboundMessage:
     """`row`: a reply's stored columns (`messages`), `message_id`, and its conversation's
-    `chat_id` and `last_message_at`; `in_reply_to` is the customer message's network id.
+    `chat_id`, `last_message_at` and `public`; `in_reply_to` is the customer message's network
+    id (in a public thread, the comment the reply answers).
     `received_at`, known only in the batch that accepted the cause, feeds the latency metric."""
     return OutboundMessage(
         message_id=row["message_id"],
@@ -30,6 +31,7 @@ def to_outbound(row: Mapping[str, Any], received_at: float | None = None) -> Out
         # the files an agent sends (the bot's replies, built without the column, carry none)
         attachments=[Attachment.model_validate(a) for a in row.get("attachments") or ()],
         in_reply_to=row["in_reply_to"],
+        public=row["public"],
         received_at=received_at,
         customer_last_message_at=row["last_message_at"].timestamp(),
     )
@@ -54,6 +56,7 @@ async def load_outbound(
             reply.attachments,
             cause.network_message_id.label("in_reply_to"),
             c.last_message_at,
+            c.public,
         )
         .join(conversations, c.id == reply.conversation_id)
         .outerjoin(cause_table, cause.id == reply.in_reply_to_id)

@@ -34,6 +34,7 @@ from bridge.inbox.customers import (
 )
 from bridge.inbox.labels import Label, LabelNotFound, add_label, list_labels, remove_label
 from bridge.inbox.outgoing_files import MAX_REPLY_BYTES
+from bridge.inbox.public import PrivateNotAllowed, invitation, move_to_private
 from bridge.inbox.reads import mark_seen
 from bridge.inbox.teams import TeamNotFound, list_teams, move_to_team
 from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
@@ -228,11 +229,29 @@ async def conversation_page(request: web.Request) -> web.Response:
             candidates=candidates,
             links=await links_of(engine, view.customer_id),
             canned=await list_canned(engine, view.language),
-            draft=await _article_answer(engine, request.query.get("draft_article"), view.language),
+            draft=(
+                invitation(view.language)
+                if request.query.get("draft") == "invitation"
+                else await _article_answer(
+                    engine, request.query.get("draft_article"), view.language
+                )
+            ),
             addable=[label for label in known if label.id not in carried],
             labels_css=labels_stylesheet(known),
             teams=await list_teams(engine),
             present=await statuses(engine, utcnow(), request.app[SETTINGS].away_after),
+            # in a public thread, the comment a reply answers unless the agent picks another
+            answerable=next(
+                (
+                    m.id
+                    for m in reversed(view.history)
+                    if m.public
+                    and m.direction == "inbound"
+                    and not m.deleted
+                    and m.conversation_id == view.id
+                ),
+                None,
+            ),
             file_limits=request.app[FILE_LIMITS].get(view.network),
             reply_bytes=MAX_REPLY_BYTES,
         ),
@@ -248,6 +267,17 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
     try:
         if action == "reply":
             await send_reply(request, cid, session.agent.id)
+        elif action == "private":
+            text = form.get("text", "")
+            moved = await move_to_private(
+                engine,
+                bus,
+                cid,
+                _form_id(form, "reply_to"),
+                session.agent.id,
+                text if isinstance(text, str) else "",
+            )
+            raise web.HTTPSeeOther(f"/c/{moved.conversation_id}")
         elif action == "note":
             if any(isinstance(value, web.FileField) for value in form.values()):
                 raise ValueError(gettext("A note takes no files: send them to the customer."))
@@ -295,6 +325,12 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         raise web.HTTPNotFound(text="no such conversation") from None
     except actions.AgentNotFound:
         raise web.HTTPNotFound(text="no such agent") from None
+    except PrivateNotAllowed:  # the public reply that invites them instead, for the agent to send
+        why = gettext(
+            "This customer does not let the community write to them privately: "
+            "answer in public and invite them to write to you."
+        )
+        raise web.HTTPSeeOther(f"/c/{cid}?error={quote(why)}&draft=invitation#composer") from None
     except LabelNotFound:  # deleted by an admin since the page was shown
         raise back_with_error(
             f"/c/{cid}", ValueError(gettext("That label no longer exists."))

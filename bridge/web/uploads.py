@@ -14,6 +14,7 @@ from bridge.channel import MB
 from bridge.inbox import actions
 from bridge.inbox.outgoing_files import MAX_REPLY_BYTES, AgentFile, reply_with_files
 from bridge.web.keys import BUS, ENGINE, FILE_LIMITS
+from bridge.web.openapi import row_id
 
 # Where agents upload files (a note is refused with its files, which must be read to say so).
 UPLOAD_PATHS = re.compile(r"/c/[0-9]+/(reply|note)|/api/conversations/[0-9]+/files")
@@ -63,7 +64,11 @@ async def send_reply(request: web.Request, conversation_id: int, agent_id: int) 
     text, files = await reply_form(request)
     engine, bus = request.app[ENGINE], request.app[BUS]
     if not files:
-        await actions.reply_as_agent(engine, bus, conversation_id, agent_id, text)
+        # in a public thread, the comment the reply answers (the form's choice)
+        reply_to = row_id(str((await request.post()).get("reply_to", "")))
+        await actions.reply_as_agent(
+            engine, bus, conversation_id, agent_id, text, reply_to=reply_to
+        )
         return
     limits = request.app[FILE_LIMITS]
     await reply_with_files(engine, bus, conversation_id, agent_id, text, files, limits)

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 SANDBOX_TOKEN = "100000:sandbox-bot"
 VK_TOKEN = "sandbox-vk-community-token"
+DEMO_POST = (
+    "Новая коллекция уже в магазинах! Вопросы о размерах и доставке задавайте в комментариях. / "
+    "The new collection is in the shops! Ask about sizes and delivery in the comments."
+)
 VK_GROUP_ID = 1
 FACEBOOK_PAGE_TOKEN = "EAAB-sandbox-page-token"
 FACEBOOK_APP_SECRET = "sandbox-app-secret"
@@ -86,6 +90,8 @@ class Sandbox:
             if Network.VK in networks
             else None
         )
+        if self.vk is not None:  # a post for the customer to comment on: a public thread
+            self.vk.post(DEMO_POST)
         self.facebook = (
             FacebookEmulator(FACEBOOK_PAGE_TOKEN, app_secret=FACEBOOK_APP_SECRET, seed=first)
             if Network.FACEBOOK in networks

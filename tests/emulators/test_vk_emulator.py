@@ -288,3 +288,43 @@ def outbound(peer: int, text: str, buttons: list[Button] | None = None) -> Outbo
         author_kind=AuthorKind.AGENT,
         buttons=buttons or [],
     )
+
+
+async def test_a_wall_comment_is_posted_once_per_guid(vk: tuple[VkEmulator, VkChannel]) -> None:
+    emulator, channel = vk
+    post = emulator.post("Скидки недели")
+    asked = emulator.comment(5, post.id, "Есть размер M?")
+    values = {"owner_id": -GROUP, "post_id": post.id, "from_group": GROUP, "guid": "g1"}
+
+    first = await channel.call(
+        "wall.createComment", message="Есть", reply_to_comment=asked.id, **values
+    )
+    again = await channel.call(
+        "wall.createComment", message="Есть", reply_to_comment=asked.id, **values
+    )
+
+    assert first == again
+    assert [(c.text, c.reply_to_comment) for c in emulator.community_comments()] == [
+        ("Есть", asked.id)
+    ]
+
+
+async def test_a_comment_not_as_the_community_is_refused_with_error_100(
+    vk: tuple[VkEmulator, VkChannel],
+) -> None:
+    emulator, channel = vk
+    post = emulator.post("Скидки недели")
+
+    with pytest.raises(ApiError) as raised:
+        await channel.call("wall.createComment", owner_id=-GROUP, post_id=post.id, message="Есть")
+
+    assert raised.value.code == 100 and "from_group" in raised.value.error["error_msg"]
+
+
+async def test_wall_get_by_id_gives_the_posts_text(vk: tuple[VkEmulator, VkChannel]) -> None:
+    emulator, channel = vk
+    post = emulator.post("Скидки недели")
+
+    found = await channel.call("wall.getById", posts=f"-{GROUP}_{post.id},-{GROUP}_999999")
+
+    assert [(p["id"], p["text"]) for p in found["items"]] == [(post.id, "Скидки недели")]

@@ -18,6 +18,7 @@ from bridge.domain import MAX_TEXT_CHARS
 from bridge.inbox import actions
 from bridge.inbox.labels import LabelNotFound, set_labels
 from bridge.inbox.outgoing_files import MAX_FILES, FileRefused
+from bridge.inbox.public import MovedToPrivate, move_to_private
 from bridge.inbox.teams import TeamNotFound, move_to_team
 from bridge.web import auth
 from bridge.web.api.common import Body, Done, RowId, json_response, path_id, read_body
@@ -53,6 +54,23 @@ class TextIn(Body):
     text: Text
 
 
+class ReplyIn(TextIn):
+    reply_to: RowId | None = Field(
+        default=None,
+        description="in a public thread, the id of the comment the reply answers (by default the "
+        "latest one still there); elsewhere unused",
+    )
+
+
+class PrivateIn(TextIn):
+    message_id: RowId = Field(description="the comment whose author the message goes to")
+
+
+class MovedOut(BaseModel):
+    conversation_id: int = Field(description="the author's private conversation")
+    message_id: int = Field(description="the agent's message there, queued for delivery")
+
+
 class FilesIn(BaseModel):
     """A multipart form (what a browser's file input sends)."""
 
@@ -82,9 +100,15 @@ class LabelsIn(Body):
 
 
 async def _act(request: web.Request, action: Action) -> web.Response:
+    await _run(request, action)
+    return json_response(Done())
+
+
+async def _run(request: web.Request, action: Action) -> object:
+    """The action's result; what refuses it, as the HTTP error that says why."""
     session = auth.current_session(request)
     try:
-        await action(
+        return await action(
             request.app[ENGINE],
             request.app[BUS],
             path_id(request, "conversation_id"),
@@ -96,21 +120,45 @@ async def _act(request: web.Request, action: Action) -> web.Response:
         raise web.HTTPConflict(text=f"agent_id: no agent {exc}") from None
     except (actions.ActionRefused, actions.SuggestionNotFound) as exc:
         raise web.HTTPConflict(text=str(exc) or "refused") from None
-    return json_response(Done())
 
 
 @endpoints.route(
     "POST",
     "/api/conversations/{conversation_id}/reply",
     "Send a reply to the customer on their network (takes the conversation)",
-    body=TextIn,
+    body=ReplyIn,
     answer=Done,
 )
 async def reply(request: web.Request) -> web.Response:
-    body = await read_body(request, TextIn)
+    body = await read_body(request, ReplyIn)
     return await _act(
         request,
-        lambda engine, bus, cid, me: actions.reply_as_agent(engine, bus, cid, me, body.text),
+        lambda engine, bus, cid, me: actions.reply_as_agent(
+            engine, bus, cid, me, body.text, reply_to=body.reply_to
+        ),
+    )
+
+
+@endpoints.route(
+    "POST",
+    "/api/conversations/{conversation_id}/private",
+    "Public thread: send the text privately to a comment's author, in their private"
+    " conversation on the same network (409 when they told the network the community may not"
+    " write to them: answer in public instead)",
+    body=PrivateIn,
+    answer=MovedOut,
+)
+async def to_private(request: web.Request) -> web.Response:
+    body = await read_body(request, PrivateIn)
+    moved = await _run(
+        request,
+        lambda engine, bus, cid, me: move_to_private(
+            engine, bus, cid, body.message_id, me, body.text
+        ),
+    )
+    assert isinstance(moved, MovedToPrivate)
+    return json_response(
+        MovedOut(conversation_id=moved.conversation_id, message_id=moved.message_id)
     )
 
 

@@ -47,6 +47,7 @@ class ConversationRowOut(BaseModel):
     sla: SlaOut | None
     unread: bool = Field(description="the customer wrote since you last opened it")
     labels: list[LabelOut]
+    public: bool = Field(description="a public thread: the comments under a post, seen by all")
 
 
 class InboxOut(BaseModel):
@@ -76,6 +77,12 @@ class ConversationOut(BaseModel):
     networks: list[Network]
     history: list[HistoryMessage]
     labels: list[LabelOut]
+    public: bool = Field(
+        description="a public thread: the comments under one post, by many authors; a reply "
+        "goes out publicly"
+    )
+    post_text: str | None = Field(description="the post it hangs under, when known")
+    post_url: str | None = Field(description="the post's page on the network")
 
 
 @endpoints.route(

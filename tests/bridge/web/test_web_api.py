@@ -19,11 +19,11 @@ from bridge.domain import ConversationState, Network
 from bridge.inbox.agents import Role, add_agent
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import conversations
+from bridge.store.models import conversations, messages
 from bridge.web.api import api
 from bridge.web.app import add_inbox
 from bridge.web.auth import issue_api_token
-from tests.factories import drain_outbound, entries, inbound
+from tests.factories import comment, drain_outbound, entries, inbound, permission
 
 PASSWORD = "correct horse battery"
 
@@ -291,3 +291,83 @@ async def test_a_cookie_session_needs_the_csrf_header_on_the_api(rest: Api) -> N
     response = await rest.client.post(f"/api/conversations/{cid}/claim")
 
     assert response.status == 403
+
+
+async def public_thread(rest: Api) -> tuple[int, int]:
+    """A VK post with two comments; the thread's id and the first comment's."""
+    await rest.pipeline.handle(
+        entries(comment("wall-1_5", 501, 10, "Есть размер M?"), comment("wall-1_5", 502, 11))
+    )
+    async with rest.engine.connect() as conn:
+        thread = (await conn.execute(sa.select(conversations.c.id))).scalar_one()
+        first = (
+            await conn.execute(sa.select(messages.c.id).where(messages.c.text == "Есть размер M?"))
+        ).scalar_one()
+    return int(thread), int(first)
+
+
+async def test_a_public_thread_reads_as_public_with_its_post_and_its_commenters(
+    rest: Api,
+) -> None:
+    cid, _ = await public_thread(rest)
+
+    detail = await (
+        await rest.client.get(f"/api/conversations/{cid}", headers=rest.as_agent())
+    ).json()
+
+    assert (detail["public"], detail["post_url"]) == (True, "https://vk.com/wall-1_5")
+    assert [(m["public"], m["commenter"]) for m in detail["history"]] == [
+        (True, "Commenter 501"),
+        (True, "Commenter 502"),
+    ]
+
+
+async def test_a_reply_through_the_api_answers_the_comment_it_names(rest: Api) -> None:
+    cid, first = await public_thread(rest)
+
+    response = await rest.client.post(
+        f"/api/conversations/{cid}/reply",
+        json={"text": "Есть", "reply_to": first},
+        headers=rest.as_agent(),
+    )
+
+    assert response.status == 200
+    (sent,) = drain_outbound(rest.bus, Network.VK)
+    assert (sent.public, sent.in_reply_to) == (True, "wall-1_5:10")
+
+
+async def test_moving_to_private_through_the_api_answers_the_private_conversation(
+    rest: Api,
+) -> None:
+    cid, first = await public_thread(rest)
+
+    response = await rest.client.post(
+        f"/api/conversations/{cid}/private",
+        json={"text": "Напишите номер заказа", "message_id": first},
+        headers=rest.as_agent(),
+    )
+
+    moved = await response.json()
+    (sent,) = drain_outbound(rest.bus, Network.VK)
+    assert (sent.chat_id, sent.public, sent.conversation_id) == (
+        "501",
+        False,
+        moved["conversation_id"],
+    )
+
+
+async def test_moving_a_customer_who_denied_messages_is_a_conflict_that_says_why(
+    rest: Api,
+) -> None:
+    cid, first = await public_thread(rest)
+    await rest.pipeline.handle(entries(permission(501, allows=False)))
+
+    response = await rest.client.post(
+        f"/api/conversations/{cid}/private",
+        json={"text": "Напишите номер заказа", "message_id": first},
+        headers=rest.as_agent(),
+    )
+
+    assert response.status == 409
+    assert "in public" in await response.text()
+    assert drain_outbound(rest.bus, Network.VK) == []

@@ -31,7 +31,15 @@ from bridge.store.models import conversations, decisions, messages
 from bridge.web.app import add_inbox
 from bridge.web.server import make_app
 from tests.conftest import REPO
-from tests.factories import ScriptedResponder, drain_outbound, entries, inbound, judged_answers
+from tests.factories import (
+    ScriptedResponder,
+    comment,
+    drain_outbound,
+    entries,
+    inbound,
+    judged_answers,
+    permission,
+)
 from tests.web_client import CSRF_FIELD, PASSWORD, sign_in
 
 SAMPLE_KB = REPO / "config" / "kb" / "sample.yaml"
@@ -780,3 +788,25 @@ async def test_a_knowledge_gap_is_one_click_from_a_draft_article(
 
     examples = re.search(r'<textarea name="examples"[^>]*>([^<]*)</textarea>', draft)
     assert examples is not None and set(html.unescape(examples[1]).splitlines()) == asked
+
+
+async def test_moving_a_customer_who_denied_messages_drafts_an_invitation_in_public(
+    site: Web,
+) -> None:
+    csrf = await site.sign_in(site.agent)
+    await site.pipeline.handle(
+        entries(comment("wall-1_5", 501, 10, "Где мой заказ?"), permission(501, allows=False))
+    )
+    async with site.engine.connect() as conn:
+        cid, first = (
+            await conn.execute(sa.select(messages.c.conversation_id, messages.c.id))
+        ).one()
+
+    page = await site.client.post(
+        f"/c/{cid}/private", data={"csrf": csrf, "text": "Напишите нам", "reply_to": str(first)}
+    )
+
+    text = html.unescape(await page.text())
+    assert "does not let the community write to them privately" in text
+    assert "Мы хотим помочь вам лично" in text  # the invitation, in the customer's language
+    assert drain_outbound(site.bus, Network.VK) == []
