@@ -18,6 +18,7 @@ class Network(enum.StrEnum):
     TELEGRAM = "telegram"
     VK = "vk"
     FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
     WEBCHAT = "webchat"
 
 
