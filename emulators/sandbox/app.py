@@ -28,6 +28,7 @@ from emulators.vk import VkEmulator
 log = logging.getLogger(__name__)
 
 SANDBOX_TOKEN = "100000:sandbox-bot"
+BRAND_ACCOUNT = 100001  # the demo brand's Telegram Business account, connected to the bot
 VK_TOKEN = "sandbox-vk-community-token"
 VK_GROUP_ID = 1
 FACEBOOK_PAGE_TOKEN = "EAAB-sandbox-page-token"
@@ -99,6 +100,13 @@ class Sandbox:
             if Network.TELEGRAM in networks
             else None
         )
+        # The same connection id on every run (the emulator's ids are seeded), so a customer's
+        # business chat stays one conversation across restarts.
+        self.business = (
+            self.telegram.connect_business(BRAND_ACCOUNT, first_name="Demo brand")
+            if self.telegram is not None
+            else None
+        )
         self.vk = (
             VkEmulator(group_id=VK_GROUP_ID, token=VK_TOKEN, first_message_id=first)
             if Network.VK in networks
@@ -128,12 +136,15 @@ class Sandbox:
                 emulator.app.middlewares.append(lent_origin_guard)
                 app.add_subapp(PREFIXES[network], emulator.app)
         files = resources.files(__package__)
-        # the page offers the emulated networks and the web chat, which is always there
-        offered = ",".join([n.value for n in self.networks] + [Network.WEBCHAT.value])
+        # the page offers the emulated networks, a chat with the demo brand's Telegram Business
+        # account when Telegram is one, and the web chat, which is always there
+        business = ["telegram-business"] if self.business is not None else []
+        offered = ",".join([n.value for n in self.networks] + business + [Network.WEBCHAT.value])
         customer = (
             files.joinpath("customer.html")
             .read_text(encoding="utf-8")
             .replace("{{networks}}", html.escape(offered))
+            .replace("{{business}}", html.escape(self.business or ""))
         )
         brand = files.joinpath("brand.html").read_text(encoding="utf-8")
 
