@@ -17,8 +17,9 @@ from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bots.telegram.events import DELETED_TEXT, business_chat, parse_chat, to_inbound
-from bridge.domain import DeliveryStatus, InboundMessage
+from bridge.domain import DeliveryStatus, InboundMessage, Network
 from bridge.inbox.actions import reply_as_agent
+from bridge.inbox.outgoing_files import AgentFile, reply_with_files
 from bridge.pipeline.responder import Responder
 from bridge.settings import Settings
 from bridge.store.models import conversations, messages
@@ -29,6 +30,7 @@ from tests.network_harness import Bridge, EmulatedTelegram, open_bridge
 TelegramBridge = Bridge[EmulatedTelegram]
 OWNER = 9001  # the brand's own Telegram account, made a business account
 DAY = 24 * 3600
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (640).to_bytes(4, "big") * 2 + bytes(200)
 
 
 @pytest.fixture
@@ -169,6 +171,26 @@ async def test_a_business_chat_is_stored_and_the_agents_reply_goes_through_the_c
     assert telegram.bot_messages(501) == [], "nothing went to the bot's own chat"
     assert await last_status(bridge, "Заказ в пути") == (DeliveryStatus.SENT, None)
     assert connection in bridge.net.channel.connections, "the connection's update was tracked"
+
+
+async def test_an_agents_photo_and_document_go_through_the_connection(
+    bridge: TelegramBridge, telegram: TelegramEmulator
+) -> None:
+    connection = telegram.connect_business(OWNER)
+    telegram.write_business(connection, 509, "пришлите схему")
+    await telegram.wait_for_business_messages(connection, 509, 1)
+    cid = await business_conversation(bridge, connection, 509)
+    photo, pdf = PNG, b"%PDF-1.4 the scheme"
+    files = [AgentFile("router.png", photo, "image/png"), AgentFile("scheme.pdf", pdf)]
+    limits = {Network.TELEGRAM: bridge.net.channel.file_limits}
+
+    await reply_with_files(bridge.engine, bridge.bus, cid, bridge.agent_id, "вот", files, limits)
+    sent = await telegram.wait_for_business_messages(connection, 509, 3)
+
+    kinds = [message.media[0] for message in sent[1:] if message.media is not None]
+    assert kinds == ["photo", "document"]
+    assert [telegram.sent_file(m.file_id) for m in sent[1:] if m.file_id] == [photo, pdf]
+    assert sent[1].text == "вот", "the text is the first file's caption"
 
 
 @pytest.mark.parametrize("responder", [ScriptedResponder(0.97)], ids=["confident"])
