@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +49,8 @@ class FileLimits:
     photo_sides: int | None = None  # the most width + height may add up to
     photo_ratio: float | None = None  # the most the longer side may be of the shorter
     refused_extensions: frozenset[str] = frozenset()  # documents it does not take
+    # The only types it takes, by extension, each with its most bytes (None: any type).
+    only_extensions: Mapping[str, int] | None = field(default=None, hash=False)
 
     def refusal(self, name: str | None, size: int) -> str | None:
         """Why the network would refuse this file, or None when it takes it."""
@@ -57,6 +59,13 @@ class FileLimits:
         extension = (name or "").rpartition(".")[2].lower() if "." in (name or "") else ""
         if extension in self.refused_extensions:
             return f"{self.network} does not take .{extension} files"
+        if self.only_extensions is not None:
+            most = self.only_extensions.get(extension)
+            if most is None:
+                taken = ", ".join(sorted(self.only_extensions))
+                return f"{self.network} takes only these files: {taken}"
+            if size > most:
+                return f"file too large for {self.network}: {most // MB} MB max for .{extension}"
         return None
 
     def kind_of(self, size: int, sides: tuple[int, int] | None) -> str:

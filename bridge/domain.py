@@ -19,6 +19,7 @@ class Network(enum.StrEnum):
     TELEGRAM = "telegram"
     VK = "vk"
     FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
     WEBCHAT = "webchat"
 
 

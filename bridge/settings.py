@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     facebook_app_secret: str | None = None
     facebook_verify_token: str | None = None
     facebook_api_url: str | None = None
+    # Instagram direct messages come through the Messenger Platform: the token is that of the
+    # Facebook Page linked to the Instagram professional account.
+    instagram_page_token: str | None = None
+    instagram_app_secret: str | None = None
+    instagram_verify_token: str | None = None
+    instagram_api_url: str | None = None
     webchat_secret: str | None = Field(
         default=None,
         min_length=16,

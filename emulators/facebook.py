@@ -179,7 +179,11 @@ class _Customer:
 
 
 class FacebookEmulator:
-    """One emulated Page of one app; `app` is the aiohttp application."""
+    """One emulated Page of one app; `app` is the aiohttp application. `emulators.instagram`
+    changes what differs on Instagram: the webhook object, the text and file checks."""
+
+    webhook_object = "page"
+    pushes_deliveries = True  # Messenger reports deliveries; Instagram does not
 
     def __init__(
         self,
@@ -198,6 +202,8 @@ class FacebookEmulator:
         self.files = FileHost(files_url)
         self.app_secret = app_secret
         self.page_id = page_id
+        # whom the webhooks name as the recipient and the entry: the page itself on Messenger
+        self.account_id = page_id
         self.app_id = app_id
         self.faults = FaultPlan(seed)
         self._rng = random.Random(seed)
@@ -267,7 +273,7 @@ class FacebookEmulator:
         self._push_event(
             {
                 "sender": {"id": psid},
-                "recipient": {"id": self.page_id},
+                "recipient": {"id": self.account_id},
                 "timestamp": now,
                 "read": {"watermark": now},
             }
@@ -323,7 +329,9 @@ class FacebookEmulator:
         """Queue one messaging event; without a subscription it is dropped, as on the platform."""
         if self._webhook_url is None:
             return
-        self._events.append({"id": self.page_id, "time": event["timestamp"], "messaging": [event]})
+        self._events.append(
+            {"id": self.account_id, "time": event["timestamp"], "messaging": [event]}
+        )
         self._events_added.fire()
 
     async def _push_events(self, url: str) -> None:
@@ -332,7 +340,7 @@ class FacebookEmulator:
             await self._events_added.wait_until(lambda: bool(self._events))
             # What waits goes in one POST, as the platform batches entries (docs/networks.md 3.1).
             batch = list(itertools.islice(self._events, MAX_ENTRIES_PER_PUSH))
-            payload = {"object": "page", "entry": batch}
+            payload = {"object": self.webhook_object, "entry": batch}
             if await self._post(url, json.dumps(payload, ensure_ascii=False).encode()):
                 for _ in batch:
                     self._events.popleft()
@@ -372,6 +380,8 @@ class FacebookEmulator:
                 raise GraphError(100, f"(#100) Param sender_action must be one of {actions}")
             return {"recipient_id": psid}
         text, quick_replies, kind = _message(params.get("message"), uploaded=upload is not None)
+        if text:
+            self._check_text(text)
         messaging_type, tag = _messaging_type(params)
         self._check_window(customer, messaging_type)
         if customer.unavailable:
@@ -386,19 +396,29 @@ class FacebookEmulator:
         self._echo_and_deliver(message)
         return {"recipient_id": psid, "message_id": message.message_id}
 
+    def _check_text(self, text: str) -> None:
+        if len(text) > MAX_TEXT_CHARS:
+            raise GraphError(
+                100, f"(#100) Length of param message[text] must be less than {MAX_TEXT_CHARS}"
+            )
+
     def _attachment(self, kind: str, upload: web.FileField | None) -> JSON:
         """The uploaded file, at a CDN address, as the customer receives it."""
         if upload is None:
             raise GraphError(100, "(#100) Upload attachment failure: only uploads are emulated")
         data = upload.file.read()
+        content_type = self._check_file(kind, data) or upload.content_type
+        url = self.files.add(data, content_type or "application/octet-stream")
+        return {"type": kind, "payload": {"url": url}, "name": upload.filename}
+
+    def _check_file(self, kind: str, data: bytes) -> str | None:
+        """Refuses a file the platform does not take as `kind`; its type, when it knows it."""
         if len(data) > MAX_ATTACHMENT_BYTES:
             raise GraphError(100, "(#100) Upload attachment failure: the file exceeds 25 MB")
         picture = picture_type(data)
         if kind == "image" and picture is None:
             raise GraphError(100, "(#100) Upload attachment failure: not an image")
-        content_type = picture or upload.content_type or "application/octet-stream"
-        url = self.files.add(data, content_type)
-        return {"type": kind, "payload": {"url": url}, "name": upload.filename}
+        return picture
 
     def _check_window(self, customer: _Customer, messaging_type: str) -> None:
         since = time.time() - customer.last_message_at if customer.last_message_at else None
@@ -413,8 +433,10 @@ class FacebookEmulator:
             echo["attachments"] = [{k: message.attachment[k] for k in ("type", "payload")}]
         else:
             echo["text"] = message.text
-        page, person = {"id": self.page_id}, {"id": message.recipient_id}
+        page, person = {"id": self.account_id}, {"id": message.recipient_id}
         self._push_event({"sender": page, "recipient": person, "timestamp": now, "message": echo})
+        if not self.pushes_deliveries:
+            return
         delivery = {"mids": [message.message_id], "watermark": now}
         self._push_event(
             {"sender": person, "recipient": page, "timestamp": now, "delivery": delivery}
@@ -434,7 +456,7 @@ class FacebookEmulator:
         self._push_event(
             {
                 "sender": {"id": psid},
-                "recipient": {"id": self.page_id},
+                "recipient": {"id": self.account_id},
                 "timestamp": int(now * 1000),
                 kind: {"mid": mid, **content},
             }
@@ -597,10 +619,6 @@ def _message(message: Any, *, uploaded: bool) -> tuple[str, list[JSON] | None, s
     text = message.get("text")
     if not isinstance(text, str) or not text:
         raise GraphError(100, "(#100) param message[text] must be a non-empty UTF-8 string")
-    if len(text) > MAX_TEXT_CHARS:
-        raise GraphError(
-            100, f"(#100) Length of param message[text] must be less than {MAX_TEXT_CHARS}"
-        )
     return text, _quick_replies(message), None
 
 

@@ -24,6 +24,7 @@ def configured_networks(settings: Settings) -> list[Network]:
         Network.TELEGRAM: settings.telegram_token,
         Network.VK: settings.vk_token and settings.vk_group_id,
         Network.FACEBOOK: settings.facebook_page_token,
+        Network.INSTAGRAM: settings.instagram_page_token,
     }
     return [network for network, token in configured.items() if token]
 
@@ -32,7 +33,8 @@ def make_channel(
     network: Network, settings: Settings, files: FileKeeper | None = None
 ) -> NetworkChannel:
     """The channel of a configured network; `files` keeps the files agents send until they are
-    sent, and those customers send where the network keeps them only for a while (Messenger)."""
+    sent, and those customers send where the network keeps them only for a while (Messenger,
+    Instagram)."""
     if network is Network.TELEGRAM and settings.telegram_token:
         from bots.telegram import TelegramChannel
 
@@ -61,6 +63,16 @@ def make_channel(
             app_secret=settings.facebook_app_secret or "",
             verify_token=settings.facebook_verify_token or "",
             api_url=settings.facebook_api_url,
+            files=files,
+        )
+    if network is Network.INSTAGRAM and settings.instagram_page_token:
+        from bots.instagram import InstagramChannel
+
+        return InstagramChannel(
+            settings.instagram_page_token,
+            app_secret=settings.instagram_app_secret or "",
+            verify_token=settings.instagram_verify_token or "",
+            api_url=settings.instagram_api_url,
             files=files,
         )
     raise ValueError(f"network {network.value} is not configured (its token setting is unset)")

@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bots.facebook import FacebookChannel
 from bots.facebook.channel import WEBHOOK_PATH as FACEBOOK_WEBHOOK_PATH
+from bots.instagram import InstagramChannel
+from bots.instagram.channel import WEBHOOK_PATH as INSTAGRAM_WEBHOOK_PATH
 from bots.telegram import TelegramChannel
 from bots.telegram.channel import WEBHOOK_PATH as TELEGRAM_WEBHOOK_PATH
 from bots.vk import VkChannel
@@ -46,6 +48,7 @@ from bridge.store.kept_files import StoredFiles
 from bridge.store.models import agents, conversations, messages
 from emulators.facebook import SIGNATURE_HEADER, FacebookEmulator, PageMessage, sign
 from emulators.faults import Fault, FaultKind
+from emulators.instagram import InstagramEmulator
 from emulators.telegram import SECRET_HEADER, TelegramEmulator
 from emulators.telegram import BotMessage as TelegramMessage
 from emulators.vk import BotMessage as VkMessage
@@ -414,16 +417,18 @@ class EmulatedFacebook(EmulatedNetwork[FacebookEmulator, FacebookChannel]):
     TOKEN = "EAAB-e2e-page-token"
     APP_SECRET = "e2e-app-secret"
     VERIFY = "e2e-verify-token"
+    emulator_class: ClassVar[type[FacebookEmulator]] = FacebookEmulator
+    channel_class: ClassVar[type[FacebookChannel]] = FacebookChannel
 
     def __init__(self) -> None:
-        self.emulator = FacebookEmulator(
+        self.emulator = self.emulator_class(
             self.TOKEN, app_secret=self.APP_SECRET, webhook_retry_delay=0.05
         )
         super().__init__()
 
     def connect(self, engine: AsyncEngine) -> FacebookChannel:
         self.emulator.files.url = self.api_url
-        return FacebookChannel(
+        return self.channel_class(
             self.TOKEN,
             app_secret=self.APP_SECRET,
             verify_token=self.VERIFY,
@@ -479,17 +484,20 @@ class EmulatedFacebook(EmulatedNetwork[FacebookEmulator, FacebookChannel]):
         # the first send of a reply with files is its first file (no text) in these tests
         self.emulator.faults.add(Fault(FaultKind.SERVER_ERROR), methods="messages", times=1)
 
+    webhook_object: ClassVar[str] = "page"
+
     def webhook_request(
         self, chat: int, text: str, *, attempt: int = 0, forgery: str | None = None
     ) -> WebhookRequest:
+        account = self.emulator.account_id
         event = {
             "sender": {"id": str(chat)},
-            "recipient": {"id": "1000000000001"},
+            "recipient": {"id": account},
             "timestamp": 1_700_000_000_000,
             "message": {"mid": f"m_{chat}", "text": text},
         }
-        entry = {"id": "1000000000001", "time": 1_700_000_000_000, "messaging": [event]}
-        body = json.dumps({"object": "page", "entry": [entry]}).encode()
+        entry = {"id": account, "time": 1_700_000_000_000, "messaging": [event]}
+        body = json.dumps({"object": self.webhook_object, "entry": [entry]}).encode()
         signature = {
             None: sign(body, self.APP_SECRET),
             "other-body": sign(b"another body", self.APP_SECRET),
@@ -502,10 +510,26 @@ class EmulatedFacebook(EmulatedNetwork[FacebookEmulator, FacebookChannel]):
         return WebhookRequest(body, headers)
 
 
+class EmulatedInstagram(EmulatedFacebook):
+    """Instagram direct messages: the Messenger Platform with Instagram's object and limits."""
+
+    network = Network.INSTAGRAM
+    webhook_path = INSTAGRAM_WEBHOOK_PATH
+    refusal = "Instagram error 551/1545041: (#551) This person isn't available right now."
+    webhook_object = "instagram"
+
+    TOKEN = "EAAB-e2e-instagram-page-token"
+    APP_SECRET = "e2e-instagram-app-secret"
+    VERIFY = "e2e-instagram-verify-token"
+    emulator_class = InstagramEmulator
+    channel_class = InstagramChannel
+
+
 NETWORKS: dict[str, type[AnyNetwork]] = {
     "telegram": EmulatedTelegram,
     "vk": EmulatedVk,
     "facebook": EmulatedFacebook,
+    "instagram": EmulatedInstagram,
 }
 
 N = TypeVar("N", bound=AnyNetwork)

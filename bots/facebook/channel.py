@@ -1,4 +1,6 @@
 """The Facebook Messenger channel: signed webhooks in, the Graph API Send API out, plain aiohttp.
+Instagram direct messages go through the same Messenger Platform, so `bots.instagram` is this
+channel with Instagram's object, limits and names.
 
 Messenger only pushes (no polling). Sending is bound by the platform's messaging windows
 (docs/networks.md 3.2): a standard message only within 24 h of the person's last
@@ -69,8 +71,10 @@ UPLOAD_TIMEOUT_S = 120.0
 
 
 class FacebookChannel:
-    network = Network.FACEBOOK
-    file_limits = FILE_LIMITS
+    network: Network = Network.FACEBOOK
+    name = "Messenger"  # as agents know the network, in the reasons they read
+    file_limits: FileLimits = FILE_LIMITS
+    webhook_path = WEBHOOK_PATH
 
     def __init__(
         self,
@@ -85,7 +89,7 @@ class FacebookChannel:
         # An empty secret would let anyone sign a webhook (HMAC with an empty key) or pass
         # the verification: refuse to start rather than accept forged pushes.
         if not (page_token and app_secret and verify_token):
-            raise ValueError("Messenger needs a page token, an app secret and a verify token")
+            raise ValueError(f"{self.name} needs a page token, an app secret and a verify token")
         self.page_token = page_token
         self.app_secret = app_secret.encode()
         self.verify_token = verify_token
@@ -108,18 +112,26 @@ class FacebookChannel:
     # -- sending ----------------------------------------------------------------------------
 
     def limits(self, message: OutboundMessage) -> Sequence[Limit]:
-        return [Limit(f"facebook:{self.page_key}", PAGE_PER_SECOND)]
+        return [Limit(f"{self.network.value}:{self.page_key}", PAGE_PER_SECOND)]
+
+    def split(self, text: str) -> list[str]:
+        """The messages a long text goes in."""
+        return split_text(text)
+
+    def attachment_type(self, file: OutgoingFile) -> str:
+        """The Send API's attachment type for an agent's file."""
+        return "image" if file.attachment.kind == PHOTO else "file"
 
     async def send(self, message: OutboundMessage) -> Delivered:
-        files = await outgoing_files(self.files, FILE_LIMITS, message)
+        files = await outgoing_files(self.files, self.file_limits, message)
         routing = self._routing(message)
         # an attachment carries no text: the text goes first, then each file
-        chunks = split_text(message.text) or ([] if files else [""])
+        chunks = self.split(message.text) or ([] if files else [""])
         parts: list[tuple[dict[str, Any], OutgoingFile | None]] = [
             ({"text": chunk}, None) for chunk in chunks
         ]
         for each in files:
-            kind = "image" if each.attachment.kind == PHOTO else "file"
+            kind = self.attachment_type(each)
             parts.append(({"attachment": {"type": kind, "payload": {"is_reusable": False}}}, each))
         first: str | None = None
         for n, (content, upload) in enumerate(parts, 1):
@@ -153,14 +165,14 @@ class FacebookChannel:
             return {"messaging_type": "RESPONSE"}
         if message.author_kind is not AuthorKind.AGENT:
             raise DeliveryError(
-                "outside Messenger's 24-hour window; an automatic message cannot be sent "
+                f"outside {self.name}'s 24-hour window; an automatic message cannot be sent "
                 "until the customer writes again (an agent may still reply within 7 days)",
                 permanent=True,
             )
         if age <= HUMAN_AGENT_WINDOW_S:
             return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
         raise DeliveryError(
-            "outside Messenger's 24-hour window; more than 7 days have passed since the "
+            f"outside {self.name}'s 24-hour window; more than 7 days have passed since the "
             "customer's last message, so even an agent's reply cannot be sent until they "
             "write again",
             permanent=True,
@@ -197,13 +209,13 @@ class FacebookChannel:
             return str(answer["message_id"])
         error = answer.get("error") if isinstance(answer, dict) else None
         if not isinstance(error, dict):
-            reason = f"Messenger answered HTTP {status} without an error description"
+            reason = f"{self.name} answered HTTP {status} without an error description"
             raise DeliveryError(reason, permanent=status < 500, retry_after=retry_after)
         code, subcode = error.get("code"), error.get("error_subcode")
-        text = f"Messenger error {code}" + (f"/{subcode}" if subcode else "")
+        text = f"{self.name} error {code}" + (f"/{subcode}" if subcode else "")
         text += f": {error.get('message', '')}"
         if (code, subcode) == OUTSIDE_WINDOW:
-            text = f"outside Messenger's allowed window ({text})"
+            text = f"outside {self.name}'s allowed window ({text})"
         transient = code in TRANSIENT_CODES or status >= 500
         raise DeliveryError(text, permanent=not transient, retry_after=retry_after)
 
@@ -213,9 +225,10 @@ class FacebookChannel:
         return self._session
 
     async def fetch_file(self, network_file_id: str) -> bytes:
-        """A file the customer sent, as it was kept when it came (Messenger's addresses expire)."""
+        """A file the customer sent, as it was kept when it came (the platform's addresses
+        expire)."""
         if self.files is None:
-            raise LookupError("Messenger files are not kept by this process")
+            raise LookupError(f"{self.name} files are not kept by this process")
         try:
             return await self.files.load(network_file_id)
         except LookupError as exc:
@@ -246,7 +259,7 @@ class FacebookChannel:
         else:
             await self.files.keep(key, content)
             return
-        log.warning("facebook: a customer's file was not downloaded: %s", why)
+        log.warning("%s: a customer's file was not downloaded: %s", self.network.value, why)
         await self.files.keep(key + NOT_KEPT_SUFFIX, why.encode())
 
     # -- receiving --------------------------------------------------------------------------
@@ -254,7 +267,7 @@ class FacebookChannel:
     async def poll(
         self, sink: InboundSink, stop: asyncio.Event, position: PollPosition | None = None
     ) -> None:
-        """Messenger only pushes webhooks: nothing to poll."""
+        """The platform only pushes webhooks: nothing to poll."""
 
     def webhook_routes(self, sink: InboundSink) -> Sequence[web.RouteDef]:
         async def verify(request: web.Request) -> web.Response:
@@ -274,8 +287,9 @@ class FacebookChannel:
                 # not pydantic's parser: it refuses a lone surrogate (made storable later)
                 payload = WebhookPayload.model_validate(json_text.loads(body))
             except (ValueError, ValidationError) as exc:
-                return web.json_response({"error": f"not a Messenger webhook: {exc}"}, status=400)
-            events = to_inbound(payload)
+                error = f"not a {self.name} webhook: {exc}"
+                return web.json_response({"error": error}, status=400)
+            events = to_inbound(payload, self.network)
             inbound = [item for item in events if isinstance(item, Inbound)]
             unreadable = [item for item in events if isinstance(item, Unreadable)]
             # A failure here answers 500, so the platform delivers the events again.
@@ -288,7 +302,7 @@ class FacebookChannel:
                 self.last_seen[psid] = max(self.last_seen.get(psid, 0.0), item.sent_at)
             return web.Response(text="EVENT_RECEIVED")
 
-        return [web.get(WEBHOOK_PATH, verify), web.post(WEBHOOK_PATH, receive)]
+        return [web.get(self.webhook_path, verify), web.post(self.webhook_path, receive)]
 
     def _signed(self, body: bytes, header: str) -> bool:
         expected = "sha256=" + hmac.new(self.app_secret, body, hashlib.sha256).hexdigest()
@@ -298,9 +312,10 @@ class FacebookChannel:
         # The callback URL is a setting of the Meta app (dashboard or app token), which a page
         # token cannot change: the operator sets it once.
         log.info(
-            "facebook: set the app's webhook callback URL to %s%s with the verify token",
+            "%s: set the app's webhook callback URL to %s%s with the verify token",
+            self.network.value,
             public_url.rstrip("/"),
-            WEBHOOK_PATH,
+            self.webhook_path,
         )
 
 

@@ -1,8 +1,10 @@
-"""Messenger webhook payloads -> domain inbound messages.
+"""Messenger Platform webhook payloads -> domain inbound messages, for Messenger (object
+"page") and Instagram direct messages (object "instagram"), which come in the same shape.
 
-Only what a person sends the page becomes a customer message: text, a quick-reply tap or a
-postback. The page's own echoes, delivery and read receipts are acknowledged and dropped.
-Shapes: docs/networks.md 3.1 (FB reference/webhook-events).
+Only what a person sends the page (or the Instagram account) becomes a customer message: text, a
+quick-reply tap or a postback. The page's own echoes, delivery and read receipts, and messages the
+person unsent, are acknowledged and dropped. Shapes: docs/networks.md 3.1 and 3.3
+(FB reference/webhook-events, IG webhooks).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class Message(_Model):
     mid: Annotated[str, StringConstraints(min_length=1)]
     text: str | None = None
     is_echo: bool = False
+    is_deleted: bool = False  # Instagram: the person unsent it
     quick_reply: QuickReply | None = None
     attachments: list[MessageAttachment] = []
 
@@ -125,10 +128,19 @@ class Inbound:
     downloads: tuple[tuple[str, str], ...] = ()
 
 
-def to_inbound(payload: WebhookPayload) -> list[Inbound | Unreadable]:
-    """The customer messages of one webhook POST, in the order of its entries and events."""
-    if payload.object != "page":
-        log.info("facebook: webhook for object %r ignored", payload.object)
+# The webhook object each network's messages come under (one Meta app may push both).
+WEBHOOK_OBJECTS = {Network.FACEBOOK: "page", Network.INSTAGRAM: "instagram"}
+# Before the hashed key of a customer's file kept in the store, one per network.
+FILE_KEY_PREFIXES = {Network.FACEBOOK: "fb:", Network.INSTAGRAM: "ig:"}
+
+
+def to_inbound(
+    payload: WebhookPayload, network: Network = Network.FACEBOOK
+) -> list[Inbound | Unreadable]:
+    """The customer messages of one webhook POST for `network`, in the order of its entries and
+    events; a payload for another object is not this network's, and is ignored."""
+    if payload.object != WEBHOOK_OBJECTS[network]:
+        log.info("%s: webhook for object %r ignored", network.value, payload.object)
         return []
     found: list[Inbound | Unreadable] = []
     for entry in payload.entry:
@@ -136,34 +148,33 @@ def to_inbound(payload: WebhookPayload) -> list[Inbound | Unreadable]:
             try:
                 event = MessagingEvent.model_validate(raw)
                 # an id of control characters alone passes the event's check, not the message's
-                message = _from_event(event)
+                message = _from_event(event, network)
             except ValidationError as exc:
-                log.error("facebook: messaging event is malformed (%s); dead-lettered", exc)
-                found.append(
-                    Unreadable(network=Network.FACEBOOK, reason=str(exc), payload=_json(raw))
-                )
+                log.error("%s: messaging event is malformed (%s); dead-lettered", network, exc)
+                found.append(Unreadable(network=network, reason=str(exc), payload=_json(raw)))
                 continue
             if message is not None:
                 downloads = tuple(
-                    (attachment.network_file_id, url) for attachment, url in _files(event.message)
+                    (attachment.network_file_id, url)
+                    for attachment, url in _files(event.message, network)
                 )
                 found.append(Inbound(message, event.timestamp / 1000, downloads))
     return found
 
 
-def _from_event(event: MessagingEvent) -> InboundMessage | None:
-    if event.message is not None and not event.message.is_echo:
-        return _from_message(event, event.message)
+def _from_event(event: MessagingEvent, network: Network) -> InboundMessage | None:
+    if event.message is not None and not (event.message.is_echo or event.message.is_deleted):
+        return _from_message(event, event.message, network)
     if event.postback is not None:
-        return _from_postback(event, event.postback)
-    # echoes of the page's own sends, delivery and read receipts: no customer message
-    log.debug("facebook: event without a customer message from %s ignored", event.sender.id)
+        return _from_postback(event, event.postback, network)
+    # echoes of the page's own sends, receipts, unsent messages: no customer message
+    log.debug("%s: event without a customer message from %s ignored", network, event.sender.id)
     return None
 
 
-def _from_message(event: MessagingEvent, message: Message) -> InboundMessage:
+def _from_message(event: MessagingEvent, message: Message, network: Network) -> InboundMessage:
     text = message.text or ""
-    files = [attachment for attachment, _ in _files(message)]
+    files = [attachment for attachment, _ in _files(message, network)]
     if not text and not files:
         # a sticker, a location...: kept as a note, so the agent knows it came
         kinds = ", ".join(a.type for a in message.attachments) or "empty message"
@@ -171,7 +182,7 @@ def _from_message(event: MessagingEvent, message: Message) -> InboundMessage:
     payload = message.quick_reply.payload if message.quick_reply is not None else None
     button = payload is not None and len(payload) <= MAX_BUTTON_DATA_CHARS
     return InboundMessage(
-        network=Network.FACEBOOK,
+        network=network,
         network_message_id=message_key(message.mid),
         # a payload longer than ours ever are is not one of our buttons: the tap is plain text
         kind="button" if button else "message",
@@ -183,13 +194,13 @@ def _from_message(event: MessagingEvent, message: Message) -> InboundMessage:
     )
 
 
-def _from_postback(event: MessagingEvent, postback: Postback) -> InboundMessage:
+def _from_postback(event: MessagingEvent, postback: Postback, network: Network) -> InboundMessage:
     payload = postback.payload or ""
     # older postbacks carry no mid: sender and time name the tap, so a redelivery is the same
     mid = postback.mid or f"postback:{event.sender.id}:{event.timestamp}"
     button = len(payload) <= MAX_BUTTON_DATA_CHARS
     return InboundMessage(
-        network=Network.FACEBOOK,
+        network=network,
         network_message_id=message_key(mid),
         kind="button" if button else "message",
         chat_id=event.sender.id,
@@ -199,7 +210,7 @@ def _from_postback(event: MessagingEvent, postback: Postback) -> InboundMessage:
     )
 
 
-def _files(message: Message | None) -> list[tuple[Attachment, str]]:
+def _files(message: Message | None, network: Network) -> list[tuple[Attachment, str]]:
     """The files of a message with where to download them, each under a key of its own: their
     addresses expire, so the channel downloads them as they come and keeps them."""
     if message is None:
@@ -208,7 +219,7 @@ def _files(message: Message | None) -> list[tuple[Attachment, str]]:
         (
             Attachment(
                 kind="photo" if item.type == "image" else "document",
-                network_file_id=file_key(message.mid, n),
+                network_file_id=file_key(message.mid, n, network),
             ),
             item.url,
         )
@@ -217,9 +228,10 @@ def _files(message: Message | None) -> list[tuple[Attachment, str]]:
     ]
 
 
-def file_key(mid: str, number: int) -> str:
+def file_key(mid: str, number: int, network: Network = Network.FACEBOOK) -> str:
     """The same for a message delivered twice, so that its file is kept once."""
-    return "fb:" + hashlib.sha256(f"{mid}:{number}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{mid}:{number}".encode()).hexdigest()
+    return FILE_KEY_PREFIXES[network] + digest
 
 
 def message_key(mid: str) -> str:

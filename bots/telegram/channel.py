@@ -2,6 +2,11 @@
 
 Our own loop, rather than aiogram's Dispatcher, because an update is confirmed (the offset moved
 past it) only after the bus accepted it: a crash in between means Telegram sends it again.
+
+Telegram Business: a brand that connects the bot to its business account gets that account's
+private chats as conversations of their own (`bots.telegram.events.business_chat`), and the
+replies go out through the connection (`business_connection_id`). Whether the connection may
+send is checked before each send (docs/networks.md 1.7), so that an agent reads why not.
 """
 
 from __future__ import annotations
@@ -9,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -27,6 +34,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import (
     BufferedInputFile,
+    BusinessConnection,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -35,7 +43,7 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 
-from bots.telegram.events import message_key, to_inbound
+from bots.telegram.events import message_key, parse_chat, to_inbound
 from bridge.channel import (
     MB,
     Delivered,
@@ -64,11 +72,30 @@ FILE_LIMITS = FileLimits(
 )
 # The server's word for a photo whose sides it refuses: sent as a document instead.
 BAD_PHOTO_SIDES = "PHOTO_INVALID_DIMENSIONS"
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+ALLOWED_UPDATES = [
+    "message",
+    "edited_message",
+    "callback_query",
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+]
 # The Bot API's documented limits: about 30 messages/s per bot and 1/s per chat. The chat's
 # is kept 5% under, so that network jitter never lands two sends within one second there.
 BOT_PER_SECOND = 30.0
 CHAT_PER_SECOND = 0.95
+# A business connection's rights may reply only in chats with an incoming message within 24 h.
+BUSINESS_REPLY_WINDOW_S = 24 * 3600
+# How long a connection read here is trusted: every process sends, but only one receives the
+# updates that change it, so the others ask Telegram again after this.
+CONNECTION_FRESH_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class KnownConnection:
+    connection: BusinessConnection
+    until: float  # time.monotonic() after which it is asked for again
 
 
 class TelegramChannel:
@@ -91,6 +118,8 @@ class TelegramChannel:
         self.poll_timeout_s = poll_timeout_s
         self.offset: int | None = None
         self.files = files
+        self.connections: dict[str, KnownConnection] = {}
+        """Business connections by id, from their updates and getBusinessConnection."""
 
     async def close(self) -> None:
         await self.bot.session.close()
@@ -106,7 +135,13 @@ class TelegramChannel:
     async def send(self, message: OutboundMessage) -> Delivered:
         files = await outgoing_files(self.files, FILE_LIMITS, message)
         try:
-            first = await self._send_parts(message, files)
+            connection, chat = parse_chat(message.chat_id)
+        except ValueError as exc:
+            raise DeliveryError(f"not a Telegram chat: {exc}", permanent=True) from exc
+        try:
+            if connection is not None:
+                await self._check_business(connection, message)
+            first = await self._send_parts(message, chat, connection, files)
         except TelegramRetryAfter as exc:
             raise DeliveryError(exc.message, permanent=False, retry_after=exc.retry_after) from exc
         except TelegramEntityTooLarge as exc:
@@ -120,13 +155,67 @@ class TelegramChannel:
             TelegramNotFound,
             TelegramUnauthorizedError,
         ) as exc:
-            raise DeliveryError(exc.message, permanent=True) from exc
+            if connection is None:
+                raise DeliveryError(exc.message, permanent=True) from exc
+            reason = f"the Telegram Business connection cannot send to this chat ({exc.message})"
+            raise DeliveryError(reason, permanent=True) from exc
         return Delivered(message_key(message.chat_id, first.message_id))
 
-    async def _send_parts(self, message: OutboundMessage, files: list[OutgoingFile]) -> Message:
+    async def _check_business(self, connection_id: str, message: OutboundMessage) -> None:
+        """DeliveryError, before any send, when the business connection may not send this."""
+        connection = await self.business_connection(connection_id)
+        if not connection.is_enabled:
+            raise DeliveryError(
+                "the brand's Telegram Business account has disconnected the bot: nothing can "
+                "be sent in its chats until it connects the bot again",
+                permanent=True,
+            )
+        if not may_reply(connection):
+            raise DeliveryError(
+                "the brand's Telegram Business account does not let the bot reply: its owner "
+                "must allow the bot to reply to messages in the account's chatbot settings",
+                permanent=True,
+            )
+        last = max(
+            (t for t in (message.received_at, message.customer_last_message_at) if t), default=None
+        )
+        if last is not None and time.time() - last > BUSINESS_REPLY_WINDOW_S:
+            raise DeliveryError(
+                "Telegram Business lets a bot reply only in chats where the customer wrote in "
+                "the last 24 hours: this reply cannot go until they write again",
+                permanent=True,
+            )
+
+    async def business_connection(self, connection_id: str) -> BusinessConnection:
+        """The connection as last heard of, or as Telegram tells it now."""
+        known = self.connections.get(connection_id)
+        if known is not None and known.until > time.monotonic():
+            return known.connection
+        connection = await self.bot.get_business_connection(connection_id)
+        self._remember(connection)
+        return connection
+
+    def _remember(self, connection: BusinessConnection) -> None:
+        until = time.monotonic() + CONNECTION_FRESH_S
+        self.connections[connection.id] = KnownConnection(connection, until)
+        log.info(
+            "telegram: business connection %s of user %d: %s, %s",
+            connection.id,
+            connection.user.id,
+            "enabled" if connection.is_enabled else "disabled",
+            "may reply" if may_reply(connection) else "may not reply",
+        )
+
+    async def _send_parts(
+        self,
+        message: OutboundMessage,
+        chat: int,
+        connection: str | None,
+        files: list[OutgoingFile],
+    ) -> Message:
         """The text, then each file; a text short enough is the first file's caption. The
-        buttons go under the last part, where the customer's eye ends. The first part sent."""
-        chat = int(message.chat_id)
+        buttons go under the last part, where the customer's eye ends. The first part sent.
+        `connection`: the business connection it goes through, if any."""
         if files and len(message.text) <= MAX_CAPTION_CHARS:
             caption, chunks = message.text or None, []
         else:
@@ -135,15 +224,21 @@ class TelegramChannel:
         sent: list[Message] = []
         for chunk in chunks:
             markup = keyboard(message.buttons) if len(sent) + 1 == parts else None
-            sent.append(await self.bot.send_message(chat, chunk, reply_markup=markup))
+            sent.append(
+                await self.bot.send_message(
+                    chat, chunk, reply_markup=markup, business_connection_id=connection
+                )
+            )
         for file in files:
             markup = keyboard(message.buttons) if len(sent) + 1 == parts else None
-            sent.append(await self._send_file(chat, file, caption if not sent else None, markup))
+            first_caption = caption if not sent else None
+            sent.append(await self._send_file(chat, connection, file, first_caption, markup))
         return sent[0]
 
     async def _send_file(
         self,
         chat: int,
+        connection: str | None,
         file: OutgoingFile,
         caption: str | None,
         markup: InlineKeyboardMarkup | None,
@@ -151,13 +246,21 @@ class TelegramChannel:
         upload = BufferedInputFile(file.content, filename=file.name)
         if file.attachment.kind == PHOTO:
             try:
-                return await self.bot.send_photo(chat, upload, caption=caption, reply_markup=markup)
+                return await self.bot.send_photo(
+                    chat,
+                    upload,
+                    caption=caption,
+                    reply_markup=markup,
+                    business_connection_id=connection,
+                )
             except TelegramBadRequest as exc:
                 if BAD_PHOTO_SIDES not in exc.message:
                     raise
                 # a picture Telegram will not show as a photo still reaches the customer
                 log.info("telegram: a photo's sides refused; sent as a document")
-        return await self.bot.send_document(chat, upload, caption=caption, reply_markup=markup)
+        return await self.bot.send_document(
+            chat, upload, caption=caption, reply_markup=markup, business_connection_id=connection
+        )
 
     async def fetch_file(self, network_file_id: str) -> bytes:
         """A customer's photo or document, fetched when an agent opens it (files stay on
@@ -207,12 +310,14 @@ class TelegramChannel:
         return request.result()
 
     async def _accept(self, updates: Sequence[Update], sink: InboundSink) -> None:
-        inbound = [m for m in map(to_inbound, updates) if m is not None]
+        inbound = [m for update in updates for m in to_inbound(update)]
         if inbound:
             await sink(inbound)
         for update in updates:
             if update.callback_query is not None:
                 await self._answer_button(update.callback_query.id)
+            if update.business_connection is not None:
+                self._remember(update.business_connection)
 
     async def _answer_button(self, query_id: str) -> None:
         """Stops the spinner on the customer's button; a stale query is not worth an error."""
@@ -246,6 +351,13 @@ class TelegramChannel:
             secret_token=self.webhook_secret,
             allowed_updates=ALLOWED_UPDATES,
         )
+
+
+def may_reply(connection: BusinessConnection) -> bool:
+    """The connection's right to reply: in its rights, or the boolean Bot API 9.0 deprecated."""
+    if connection.rights is not None:
+        return bool(connection.rights.can_reply)
+    return bool(connection.can_reply)
 
 
 def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:

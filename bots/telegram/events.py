@@ -1,11 +1,13 @@
-"""Telegram updates -> domain inbound messages. Only private chats are a support conversation."""
+"""Telegram updates -> domain inbound messages. Only private chats are a support conversation:
+the bot's own, and those of a Telegram Business account the bot is connected to (docs/networks.md
+1.7), each business chat a conversation of its own."""
 
 from __future__ import annotations
 
 import logging
 from typing import Literal
 
-from aiogram.types import CallbackQuery, Message, Update, User
+from aiogram.types import BusinessMessagesDeleted, CallbackQuery, Message, Update, User
 from aiogram.types.update import UpdateTypeLookupError
 from pydantic import ValidationError
 
@@ -13,27 +15,48 @@ from bridge.domain import MAX_TEXT_CHARS, Attachment, InboundMessage, Network, U
 
 log = logging.getLogger(__name__)
 
+BUSINESS_PREFIX = "biz:"
 
-def to_inbound(update: Update) -> InboundMessage | Unreadable | None:
-    """The domain message an update carries, or None for updates a support inbox ignores.
-    An update whose fields do not fit a domain message (button data past its 256 characters...)
-    is Unreadable, for dead_letters: an error would only bring it back again."""
+
+def to_inbound(update: Update) -> list[InboundMessage | Unreadable]:
+    """The domain messages an update carries: none for updates a support inbox ignores, several
+    for a deletion of several business messages. An update whose fields do not fit a domain
+    message (button data past its 256 characters...) is Unreadable, for dead_letters: an error
+    would only bring it back again."""
     try:
-        if update.message is not None:
-            return _from_message(update.message, "message")
-        if update.edited_message is not None:
-            return _from_message(update.edited_message, "edit")
-        if update.callback_query is not None:
-            return _from_button(update.callback_query)
+        found = _messages(update)
     except ValidationError as exc:
         log.error("telegram update %d is malformed (%s); dead-lettered", update.update_id, exc)
-        return Unreadable(
-            network=Network.TELEGRAM,
-            reason=str(exc),
-            payload=update.model_dump_json(exclude_none=True),
-        )
-    log.debug("telegram update %d of type %s ignored", update.update_id, _event_type(update))
-    return None
+        return [
+            Unreadable(
+                network=Network.TELEGRAM,
+                reason=str(exc),
+                payload=update.model_dump_json(exclude_none=True),
+            )
+        ]
+    if not found:
+        log.debug("telegram update %d of type %s ignored", update.update_id, _event_type(update))
+    return found
+
+
+def _messages(update: Update) -> list[InboundMessage | Unreadable]:
+    if update.message is not None:
+        return _one(_from_message(update.message, "message"))
+    if update.edited_message is not None:
+        return _one(_from_message(update.edited_message, "edit"))
+    if update.callback_query is not None:
+        return _one(_from_button(update.callback_query))
+    if update.business_message is not None:
+        return _one(_from_message(update.business_message, "message"))
+    if update.edited_business_message is not None:
+        return _one(_from_message(update.edited_business_message, "edit"))
+    if update.deleted_business_messages is not None:
+        return list(_from_deleted(update.deleted_business_messages))
+    return []
+
+
+def _one(message: InboundMessage | None) -> list[InboundMessage | Unreadable]:
+    return [] if message is None else [message]
 
 
 def _event_type(update: Update) -> str:
@@ -44,14 +67,42 @@ def _event_type(update: Update) -> str:
 
 
 def message_key(chat_id: int | str, message_id: int) -> str:
-    """Telegram message ids are unique per chat only."""
+    """Telegram message ids are unique per chat only (`chat_id` as the conversation names it)."""
     return f"{chat_id}:{message_id}"
+
+
+def business_chat(connection_id: str, chat_id: int) -> str:
+    """The conversation's chat of a private chat of a connected business account: apart from
+    the bot's own chat with the same person, which has the same Telegram id."""
+    return f"{BUSINESS_PREFIX}{connection_id}:{chat_id}"
+
+
+def parse_chat(chat: str) -> tuple[str | None, int]:
+    """(the business connection, or None for the bot's own chat; the Telegram chat id) of a
+    conversation's chat; ValueError for one no parser made."""
+    if chat.startswith(BUSINESS_PREFIX):
+        connection, _, chat_id = chat.removeprefix(BUSINESS_PREFIX).rpartition(":")
+        if not connection:
+            raise ValueError(f"no business connection in {chat!r}")
+        return connection, int(chat_id)
+    return None, int(chat)
+
+
+def _chat_of(message: Message) -> str:
+    if message.business_connection_id:
+        return business_chat(message.business_connection_id, message.chat.id)
+    return str(message.chat.id)
 
 
 def _from_message(message: Message, kind: Literal["message", "edit"]) -> InboundMessage | None:
     if message.chat.type != "private" or message.from_user is None:
         log.info("telegram: message in a %s chat ignored", message.chat.type)
         return None
+    if message.business_connection_id and message.from_user.id != message.chat.id:
+        # the business account's own messages (its owner, or a bot on its behalf) in the chat
+        log.debug("telegram: the business account's own message ignored")
+        return None
+    chat = _chat_of(message)
     text = message.text or message.caption or ""
     attachments = _attachments(message)
     if not text and not attachments:
@@ -59,9 +110,9 @@ def _from_message(message: Message, kind: Literal["message", "edit"]) -> Inbound
         text = f"[{message.content_type}]"
     return InboundMessage(
         network=Network.TELEGRAM,
-        network_message_id=message_key(message.chat.id, message.message_id),
+        network_message_id=message_key(chat, message.message_id),
         kind=kind,
-        chat_id=str(message.chat.id),
+        chat_id=chat,
         user_id=str(message.from_user.id),
         text=text[:MAX_TEXT_CHARS],
         display_name=_name(message.from_user),
@@ -70,13 +121,33 @@ def _from_message(message: Message, kind: Literal["message", "edit"]) -> Inbound
     )
 
 
+def _from_deleted(deleted: BusinessMessagesDeleted) -> list[InboundMessage]:
+    """Each message the customer deleted in a business chat: marked deleted, its text kept for
+    the agents' record (one never stored has nothing to mark)."""
+    chat = business_chat(deleted.business_connection_id, deleted.chat.id)
+    return [
+        InboundMessage(
+            network=Network.TELEGRAM,
+            network_message_id=message_key(chat, message_id),
+            kind="delete",
+            chat_id=chat,
+            user_id=str(deleted.chat.id),
+        )
+        for message_id in deleted.message_ids
+    ]
+
+
 def _from_button(query: CallbackQuery) -> InboundMessage | None:
-    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    # a press under a message sent in a business chat belongs to that chat's conversation
+    if isinstance(query.message, Message):
+        chat = _chat_of(query.message)
+    else:
+        chat = str(query.message.chat.id if query.message is not None else query.from_user.id)
     return InboundMessage(
         network=Network.TELEGRAM,
         network_message_id=f"cb:{query.id}",
         kind="button",
-        chat_id=str(chat_id),
+        chat_id=chat,
         user_id=str(query.from_user.id),
         text=query.data or "",
         button_data=query.data,

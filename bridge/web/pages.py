@@ -400,6 +400,7 @@ NETWORK_LABELS = {
     Network.TELEGRAM: "TG",
     Network.VK: "VK",
     Network.FACEBOOK: "FB",
+    Network.INSTAGRAM: "IG",
     Network.WEBCHAT: "WEB",
 }
 

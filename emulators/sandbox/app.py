@@ -1,8 +1,9 @@
 """`supportbridge run --sandbox`: every network without a token is emulated on the product's own
-port (Telegram's Bot API, VK's API and Bots Long Poll, Messenger's Send API with its signed
-webhooks to the product's /webhooks/facebook), the channels talk to those emulators, and
-`/sandbox/` lets a person write as a customer on any of them, or on the web chat of a demo
-brand page (`/sandbox/webchat/`), and see what the bot and the agents answer."""
+port (Telegram's Bot API, VK's API and Bots Long Poll, Messenger's and Instagram's Send API with
+their signed webhooks to the product's /webhooks/facebook and /webhooks/instagram), the channels
+talk to those emulators, and `/sandbox/` lets a person write as a customer on any of them, or on
+the web chat of a demo brand page (`/sandbox/webchat/`), and see what the bot and the agents
+answer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import html
 import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 
 import aiohttp
@@ -20,12 +21,14 @@ from bridge.domain import Network
 from bridge.settings import Settings
 from emulators.control import PREFIX
 from emulators.facebook import FacebookEmulator
+from emulators.instagram import InstagramEmulator
 from emulators.telegram import TelegramEmulator
 from emulators.vk import VkEmulator
 
 log = logging.getLogger(__name__)
 
 SANDBOX_TOKEN = "100000:sandbox-bot"
+BRAND_ACCOUNT = 100001  # the demo brand's Telegram Business account, connected to the bot
 VK_TOKEN = "sandbox-vk-community-token"
 DEMO_POST = (
     "Новая коллекция уже в магазинах! Вопросы о размерах и доставке задавайте в комментариях. / "
@@ -35,10 +38,19 @@ VK_GROUP_ID = 1
 FACEBOOK_PAGE_TOKEN = "EAAB-sandbox-page-token"
 FACEBOOK_APP_SECRET = "sandbox-app-secret"
 FACEBOOK_VERIFY_TOKEN = "sandbox-verify-token"
+INSTAGRAM_PAGE_TOKEN = "EAAB-sandbox-instagram-page-token"
+INSTAGRAM_APP_SECRET = "sandbox-instagram-app-secret"
+INSTAGRAM_VERIFY_TOKEN = "sandbox-instagram-verify-token"
 PREFIXES = {
     Network.TELEGRAM: "/sandbox/telegram",
     Network.VK: "/sandbox/vk",
     Network.FACEBOOK: "/sandbox/facebook",
+    Network.INSTAGRAM: "/sandbox/instagram",
+}
+# The networks that push to the product's webhook, with the verify token it answers.
+VERIFY_TOKENS = {
+    Network.FACEBOOK: FACEBOOK_VERIFY_TOKEN,
+    Network.INSTAGRAM: INSTAGRAM_VERIFY_TOKEN,
 }
 TELEGRAM_PREFIX = PREFIXES[Network.TELEGRAM]
 
@@ -69,6 +81,13 @@ def sandbox_settings(settings: Settings, networks: list[Network]) -> Settings:
             "facebook_verify_token": FACEBOOK_VERIFY_TOKEN,
             "facebook_api_url": base + PREFIXES[Network.FACEBOOK],
         }
+    if Network.INSTAGRAM in networks:
+        update |= {
+            "instagram_page_token": INSTAGRAM_PAGE_TOKEN,
+            "instagram_app_secret": INSTAGRAM_APP_SECRET,
+            "instagram_verify_token": INSTAGRAM_VERIFY_TOKEN,
+            "instagram_api_url": base + PREFIXES[Network.INSTAGRAM],
+        }
     return settings.model_copy(update=update)
 
 
@@ -85,6 +104,13 @@ class Sandbox:
             if Network.TELEGRAM in networks
             else None
         )
+        # The same connection id on every run (the emulator's ids are seeded), so a customer's
+        # business chat stays one conversation across restarts.
+        self.business = (
+            self.telegram.connect_business(BRAND_ACCOUNT, first_name="Demo brand")
+            if self.telegram is not None
+            else None
+        )
         self.vk = (
             VkEmulator(group_id=VK_GROUP_ID, token=VK_TOKEN, first_message_id=first)
             if Network.VK in networks
@@ -97,24 +123,34 @@ class Sandbox:
             if Network.FACEBOOK in networks
             else None
         )
+        self.instagram = (
+            # its own seed: the two would otherwise hand out the same mids
+            InstagramEmulator(INSTAGRAM_PAGE_TOKEN, app_secret=INSTAGRAM_APP_SECRET, seed=first + 1)
+            if Network.INSTAGRAM in networks
+            else None
+        )
 
     def mount(self, app: web.Application) -> None:
         emulators = {
             Network.TELEGRAM: self.telegram,
             Network.VK: self.vk,
             Network.FACEBOOK: self.facebook,
+            Network.INSTAGRAM: self.instagram,
         }
         for network, emulator in emulators.items():
             if emulator is not None:
                 emulator.app.middlewares.append(lent_origin_guard)
                 app.add_subapp(PREFIXES[network], emulator.app)
         files = resources.files(__package__)
-        # the page offers the emulated networks and the web chat, which is always there
-        offered = ",".join([n.value for n in self.networks] + [Network.WEBCHAT.value])
+        # the page offers the emulated networks, a chat with the demo brand's Telegram Business
+        # account when Telegram is one, and the web chat, which is always there
+        business = ["telegram-business"] if self.business is not None else []
+        offered = ",".join([n.value for n in self.networks] + business + [Network.WEBCHAT.value])
         customer = (
             files.joinpath("customer.html")
             .read_text(encoding="utf-8")
             .replace("{{networks}}", html.escape(offered))
+            .replace("{{business}}", html.escape(self.business or ""))
         )
         brand = files.joinpath("brand.html").read_text(encoding="utf-8")
 
@@ -127,21 +163,25 @@ class Sandbox:
         app.router.add_get("/sandbox/", page(customer))
         app.router.add_get("/sandbox/webchat/", page(brand))
 
-    async def start(self, base_url: str, facebook_webhook_path: str) -> None:
+    async def start(self, base_url: str, webhook_paths: Mapping[Network, str]) -> None:
         """Once the port listens: the emulators serve the customers' files at its address, and
-        Messenger's app is subscribed to the product's webhook, as an operator does in Meta's
-        dashboard (the GET verification with the verify token)."""
+        Messenger's and Instagram's app is subscribed to the product's webhook (`webhook_paths`),
+        as an operator does in Meta's dashboard (the GET verification with the verify token)."""
         base_url = base_url.rstrip("/")
         if self.vk is not None:
             self.vk.files.url = base_url + PREFIXES[Network.VK]
-        if self.facebook is None:
-            return
-        self.facebook.files.url = base_url + PREFIXES[Network.FACEBOOK]
-        url = base_url + facebook_webhook_path
-        try:
-            await self.facebook.subscribe(url, FACEBOOK_VERIFY_TOKEN)
-        except (ValueError, aiohttp.ClientError) as exc:
-            log.warning("sandbox: the Messenger emulator could not subscribe to %s: %s", url, exc)
+        pushing = {Network.FACEBOOK: self.facebook, Network.INSTAGRAM: self.instagram}
+        for network, emulator in pushing.items():
+            if emulator is None:
+                continue
+            emulator.files.url = base_url + PREFIXES[network]
+            url = base_url + webhook_paths[network]
+            try:
+                await emulator.subscribe(url, VERIFY_TOKENS[network])
+            except (ValueError, aiohttp.ClientError) as exc:
+                log.warning(
+                    "sandbox: the %s emulator could not subscribe to %s: %s", network, url, exc
+                )
 
 
 @web.middleware

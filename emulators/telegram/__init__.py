@@ -13,7 +13,9 @@ Deliberate differences from the real server, all harmless for a local emulator:
 
 A test (or, over `/_emulator/...`, another process) plays the customers: writes text, photos and
 documents as a user, edits them, presses inline buttons, blocks the bot, and reads what the bot
-sent with the emulator's own receive time of each send (the delivery benchmark's evidence).
+sent with the emulator's own receive time of each send (the delivery benchmark's evidence). A
+brand connects its Telegram Business account to a bot, and its customers write, edit and delete
+in that account's chats, which the bot answers through the connection (docs/networks.md 1.7).
 `faults` injects 429s, 5xx answers, slow answers and dropped connections on demand.
 
 The parts: `emulator` (TelegramEmulator, the HTTP server), `state` (bots, chats, messages,

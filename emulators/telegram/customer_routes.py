@@ -1,7 +1,8 @@
 """The customer side over HTTP, for another process (a benchmark, the sandbox's page): under
-`/_emulator/users/{user_id}/...`, a JSON body (a file as `data_base64`) or a multipart form (a
-file as `file`), the bot named by `?bot=<id>` (default: the first). A body with `first_name`
-sets the user's profile first."""
+`/_emulator/users/{user_id}/...` (in a chat of a business account connected to the bot:
+`/_emulator/business/{connection_id}/users/{user_id}/...`), a JSON body (a file as
+`data_base64`) or a multipart form (a file as `file`), the bot named by `?bot=<id>` (default: the
+first). A body with `first_name` sets the user's profile first."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ _Action = Callable[["_Body", int | None], Any]
 
 def customer_routes(side: CustomerSide, prefix: str) -> list[web.RouteDef]:
     user = f"{prefix}/users/{{user_id:[0-9]+}}"
+    business_user = f"{prefix}/business/{{connection_id}}/users/{{user_id:[0-9]+}}"
 
     def route(method: str, path: str, action: _Action) -> web.RouteDef:
         async def act(request: web.Request) -> Any:
@@ -87,6 +89,21 @@ def customer_routes(side: CustomerSide, prefix: str) -> list[web.RouteDef]:
     def callback_query(body: _Body, bot: int | None) -> JSON:
         return side.callback_query(body.text("query_id"), bot=bot).as_dict()
 
+    def write_business(body: _Body, bot: int | None) -> JSON:
+        connection = body.text("connection_id")
+        return side.write_business(connection, body.user(), body.text("text"), bot=bot)
+
+    def business_messages(body: _Body, bot: int | None) -> list[JSON]:
+        connection = body.text("connection_id")
+        sent = side.business_messages(connection, body.user(), bot=bot)
+        return [message.as_dict() for message in sent]
+
+    def press_business_button(body: _Body, bot: int | None) -> JSON:
+        message_id, data = int(body.text("message_id")), body.text("callback_data")
+        connection = body.text("connection_id")
+        query_id = side.press_button(body.user(), message_id, data, bot=bot, business=connection)
+        return {"callback_query_id": query_id}
+
     return [
         route("POST", f"{user}/messages", write_text),
         route("POST", f"{user}/photos", write_photo),
@@ -98,6 +115,9 @@ def customer_routes(side: CustomerSide, prefix: str) -> list[web.RouteDef]:
         route("GET", f"{user}/bot-messages", bot_messages),
         route("GET", f"{prefix}/bot-messages", sent_messages),
         route("GET", f"{prefix}/callback-queries/{{query_id}}", callback_query),
+        route("POST", f"{business_user}/messages", write_business),
+        route("GET", f"{business_user}/bot-messages", business_messages),
+        route("POST", f"{business_user}/button-presses", press_business_button),
     ]
 
 

@@ -1,6 +1,8 @@
 """What a test or the sandbox does as Telegram users: write text, photos and documents to a
 bot, edit them, press inline buttons, block the bot; and read what the bot sent, with the
-emulator's own receive time of each send (the delivery benchmark's evidence)."""
+emulator's own receive time of each send (the delivery benchmark's evidence). A brand connects
+its Telegram Business account to the bot, changes or ends the connection, and its customers
+write, edit and delete messages in their chats with the account."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from emulators.telegram.state import (
     JSON,
     Bot,
     BotMessage,
+    BusinessConnection,
     CallbackQueryRecord,
     Chat,
     Customer,
@@ -126,11 +129,21 @@ class CustomerSide:
         return copy.deepcopy(message)
 
     def press_button(
-        self, user_id: int, message_id: int, callback_data: str, *, bot: int | None = None
+        self,
+        user_id: int,
+        message_id: int,
+        callback_data: str,
+        *,
+        bot: int | None = None,
+        business: str | None = None,
     ) -> str:
-        """The customer presses an inline button of a bot message; returns the callback query id."""
+        """The customer presses an inline button of a bot message (of one the bot sent in the
+        chat of the business connection `business`); returns the callback query id."""
         state = self._bot(bot)
-        chat = state.chats.get(user_id)
+        if business is not None:
+            chat = state.business_chats.get((business, user_id))
+        else:
+            chat = state.chats.get(user_id)
         message = chat.bot_messages.get(message_id) if chat is not None else None
         if chat is None or message is None:
             raise ValueError(f"the bot sent no message {message_id} to user {user_id}")
@@ -182,6 +195,158 @@ class CustomerSide:
 
     def callback_query(self, query_id: str, *, bot: int | None = None) -> CallbackQueryRecord:
         return self._bot(bot).callbacks[query_id]
+
+    # ---- Telegram Business --------------------------------------------------------------------
+
+    def connect_business(
+        self,
+        owner_id: int,
+        *,
+        first_name: str = "Brand",
+        can_reply: bool = True,
+        bot: int | None = None,
+    ) -> str:
+        """The owner of a business account connects it to the bot (a `business_connection`
+        update); returns the connection's id."""
+        state = self._bot(bot)
+        owner = self._customers.get(owner_id) or self.customer(owner_id, first_name=first_name)
+        connection = BusinessConnection(
+            _opaque_id(self._rng, 12), owner, int(time.time()), can_reply=can_reply
+        )
+        state.connections[connection.id] = connection
+        state.add_update("business_connection", connection.as_json())
+        return connection.id
+
+    def change_business_connection(
+        self,
+        connection_id: str,
+        *,
+        enabled: bool | None = None,
+        can_reply: bool | None = None,
+        bot: int | None = None,
+    ) -> None:
+        """The owner disconnects the bot (`enabled` False), connects it again, or changes its
+        right to reply: a `business_connection` update with the connection as it now is."""
+        state = self._bot(bot)
+        connection = self._connection(state, connection_id)
+        if enabled is not None:
+            connection.is_enabled = enabled
+        if can_reply is not None:
+            connection.can_reply = can_reply
+        state.add_update("business_connection", connection.as_json())
+
+    def write_business(
+        self, connection_id: str, user_id: int, text: str, *, bot: int | None = None
+    ) -> JSON:
+        """User `user_id` writes `text` to the business account: a `business_message`."""
+        if not text.strip():
+            raise ValueError("Telegram does not send an empty message")
+        state = self._bot(bot)
+        chat = self._business_chat(state, connection_id, user_id)
+        message_id = chat.next_message_id()
+        message: JSON = {
+            "message_id": message_id,
+            "from": chat.customer.user_json(),
+            "chat": chat.customer.chat_json(),
+            "date": int(time.time()),
+            "business_connection_id": connection_id,
+            "text": text,
+        }
+        chat.customer_messages[message_id] = message
+        chat.last_incoming_at = time.time()
+        _business_update(state, chat, "business_message", message)
+        return copy.deepcopy(message)
+
+    def edit_business(
+        self,
+        connection_id: str,
+        user_id: int,
+        message_id: int,
+        text: str,
+        *,
+        bot: int | None = None,
+    ) -> JSON:
+        """The customer edits a message of theirs in the business chat."""
+        state = self._bot(bot)
+        chat = self._business_chat(state, connection_id, user_id)
+        message = chat.customer_messages.get(message_id)
+        if message is None:
+            raise ValueError(f"user {user_id} has no message {message_id} in this business chat")
+        message["text"] = text
+        message["edit_date"] = int(time.time())
+        _business_update(state, chat, "edited_business_message", message)
+        return copy.deepcopy(message)
+
+    def delete_business(
+        self, connection_id: str, user_id: int, message_ids: list[int], *, bot: int | None = None
+    ) -> None:
+        """The customer deletes messages of theirs: one `deleted_business_messages`."""
+        state = self._bot(bot)
+        chat = self._business_chat(state, connection_id, user_id)
+        if not message_ids or any(m not in chat.customer_messages for m in message_ids):
+            raise ValueError(f"user {user_id} has not all of {message_ids} in this business chat")
+        for message_id in message_ids:
+            del chat.customer_messages[message_id]
+        deleted = {
+            "business_connection_id": connection_id,
+            "chat": chat.customer.chat_json(),
+            "message_ids": message_ids,
+        }
+        _business_update(state, chat, "deleted_business_messages", deleted)
+
+    def age_business_chat(
+        self, connection_id: str, user_id: int, seconds: float, *, bot: int | None = None
+    ) -> None:
+        """Move the customer's last message in the business chat `seconds` into the past."""
+        chat = self._business_chat(self._bot(bot), connection_id, user_id)
+        if chat.last_incoming_at is None:
+            raise ValueError(f"user {user_id} never wrote in this business chat")
+        chat.last_incoming_at -= seconds
+
+    def business_messages(
+        self, connection_id: str, user_id: int, *, bot: int | None = None
+    ) -> list[BotMessage]:
+        """What the bot sent on the business account's behalf to user `user_id`."""
+        chat = self._bot(bot).business_chats.get((connection_id, user_id))
+        return list(chat.bot_messages.values()) if chat is not None else []
+
+    async def wait_for_business_messages(
+        self,
+        connection_id: str,
+        user_id: int,
+        count: int,
+        *,
+        within: float = 5.0,
+        bot: int | None = None,
+    ) -> list[BotMessage]:
+        await self._bot_sent.wait_until(
+            lambda: len(self.business_messages(connection_id, user_id, bot=bot)) >= count,
+            within=within,
+        )
+        return self.business_messages(connection_id, user_id, bot=bot)
+
+    @staticmethod
+    def _connection(bot: Bot, connection_id: str) -> BusinessConnection:
+        connection = bot.connections.get(connection_id)
+        if connection is None:
+            raise ValueError(f"no business connection {connection_id!r}")
+        return connection
+
+    def _business_chat(self, bot: Bot, connection_id: str, user_id: int) -> Chat:
+        connection = self._connection(bot, connection_id)
+        chat = bot.business_chats.get((connection_id, user_id))
+        if chat is None:
+            profile = self._customers.get(user_id) or self.customer(
+                user_id, first_name=f"Customer {user_id}"
+            )
+            chat = Chat(
+                profile,
+                instance=str(self._rng.getrandbits(63)),
+                last_message_id=self._first_message_id - 1,
+                business=connection,
+            )
+            bot.business_chats[(connection_id, user_id)] = chat
+        return chat
 
     def _bot(self, bot_id: int | None) -> Bot:
         if bot_id is None:
@@ -252,6 +417,12 @@ class CustomerSide:
         )
         bot.files[stored.file_id] = stored
         return stored
+
+
+def _business_update(bot: Bot, chat: Chat, kind: str, payload: JSON) -> None:
+    """What happens in a business chat reaches the bot while the connection is on."""
+    if chat.business is not None and chat.business.is_enabled:
+        bot.add_update(kind, payload)
 
 
 def _with_caption(content: JSON, caption: str | None) -> JSON:

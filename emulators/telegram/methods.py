@@ -1,7 +1,9 @@
 """The Bot API methods the product calls, run on the emulated bots' state: getMe, getUpdates,
 setWebhook, deleteWebhook, getWebhookInfo, sendMessage, sendPhoto, sendDocument (the files:
-emulators.telegram.media), editMessageText, answerCallbackQuery and getFile. The texts of their
-errors follow tdlib/telegram-bot-api (TBA) where the real server's wording is not published."""
+emulators.telegram.media; each also on behalf of a business account, with
+`business_connection_id`), getBusinessConnection, editMessageText, answerCallbackQuery and
+getFile. The texts of their errors follow tdlib/telegram-bot-api (TBA) where the real server's
+wording is not published."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from emulators.telegram.state import (
     JSON,
     Bot,
     BotMessage,
+    BusinessConnection,
     Chat,
     MessageEdit,
     Webhook,
@@ -61,6 +64,10 @@ CONFLICT_OTHER_POLL = (
 )
 CONFLICT_SET_WEBHOOK = "Conflict: terminated by setWebhook request"
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+CONNECTION_NOT_FOUND = "Bad Request: business connection not found"
+# MTProto's refusal of a peer the connection may not write to, as the Bot API passes it on
+BUSINESS_PEER_INVALID = "Bad Request: BUSINESS_PEER_INVALID"
+BUSINESS_REPLY_WINDOW_S = 24 * 3600  # TG #businessbotrights can_reply
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
     "exactly the same as a current content and reply markup of the message"
@@ -104,6 +111,7 @@ class BotApi:
             "answercallbackquery": self._answer_callback_query,
             "editmessagetext": self._edit_message_text,
             "getfile": self._get_file,
+            "getbusinessconnection": self._get_business_connection,
         }
 
     def method(self, name: str) -> Method:
@@ -131,7 +139,7 @@ class BotApi:
             "can_join_groups": True,
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
-            "can_connect_to_business": False,
+            "can_connect_to_business": True,
             "has_main_web_app": False,
         }
 
@@ -242,12 +250,20 @@ class BotApi:
 
     @staticmethod
     def _writable_chat(bot: Bot, params: Params) -> Chat:
+        if connection_id := arg_str(params, "business_connection_id"):
+            return _business_chat(bot, connection_id, chat_id(params))
         chat = bot.chats.get(chat_id(params))
         if chat is None:
             raise ApiError(400, "Bad Request: chat not found")
         if chat.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         return chat
+
+    async def _get_business_connection(self, bot: Bot, params: Params) -> JSON:
+        connection = bot.connections.get(arg_str(params, "business_connection_id"))
+        if connection is None:
+            raise ApiError(400, CONNECTION_NOT_FOUND)
+        return connection.as_json()
 
     def _sent(
         self,
@@ -274,7 +290,11 @@ class BotApi:
         chat.bot_messages[message.message_id] = message
         bot.sent.append(message)
         self._bot_sent.fire()
-        return bot.message_json(chat, message)
+        sent = bot.message_json(chat, message)
+        if chat.business is not None:
+            # the account's outgoing messages reach the bot too (unconfirmed: docs/networks.md 1.7)
+            bot.add_update("business_message", sent)
+        return sent
 
     async def _edit_message_text(self, bot: Bot, params: Params) -> JSON:
         text = message_text(params)
@@ -325,6 +345,23 @@ class BotApi:
             "file_size": len(stored.data),
             "file_path": stored.file_path,
         }
+
+
+def _business_chat(bot: Bot, connection_id: str, customer_id: int) -> Chat:
+    """The business chat a bot may write to on the account's behalf, or the server's refusal."""
+    connection: BusinessConnection | None = bot.connections.get(connection_id)
+    if connection is None or not connection.is_enabled:
+        raise ApiError(400, CONNECTION_NOT_FOUND)
+    chat = bot.business_chats.get((connection_id, customer_id))
+    if chat is None:
+        raise ApiError(400, "Bad Request: chat not found")
+    recent = (
+        chat.last_incoming_at is not None
+        and time.time() - chat.last_incoming_at <= BUSINESS_REPLY_WINDOW_S
+    )
+    if not (connection.can_reply and recent):
+        raise ApiError(400, BUSINESS_PEER_INVALID)
+    return chat
 
 
 def _set_allowed_updates(bot: Bot, params: Params) -> None:

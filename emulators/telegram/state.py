@@ -1,5 +1,6 @@
 """The emulated bots' state: each bot's private chats with the customers, the messages both
-sides wrote, the queue of updates the bot has not confirmed, its files and its webhook."""
+sides wrote, the queue of updates the bot has not confirmed, its files and its webhook; and the
+Telegram Business accounts connected to it, with their own private chats."""
 
 from __future__ import annotations
 
@@ -139,6 +140,29 @@ class StoredFile:
 
 
 @dataclass(slots=True)
+class BusinessConnection:
+    """A Telegram Business account connected to the bot (TG #businessconnection): its owner,
+    whether the connection is on, and the bot's rights (TG #businessbotrights)."""
+
+    id: str
+    owner: Customer
+    date: int
+    is_enabled: bool = True
+    can_reply: bool = True
+
+    def as_json(self) -> JSON:
+        return {
+            "id": self.id,
+            "user": self.owner.user_json(),
+            "user_chat_id": self.owner.id,
+            "date": self.date,
+            "is_enabled": self.is_enabled,
+            # the other rights are not emulated: a support bot only reads and replies
+            "rights": {"can_reply": True, "can_read_messages": True} if self.can_reply else {},
+        }
+
+
+@dataclass(slots=True)
 class Chat:
     customer: Customer
     instance: str
@@ -146,6 +170,9 @@ class Chat:
     last_message_id: int = 0
     customer_messages: dict[int, JSON] = field(default_factory=dict)
     bot_messages: dict[int, BotMessage] = field(default_factory=dict)
+    # a private chat of a connected business account, not the bot's own
+    business: BusinessConnection | None = None
+    last_incoming_at: float | None = None  # the customer's last message (the 24-hour rule)
 
     def next_message_id(self) -> int:
         # customer's and bot's messages share one sequence per private chat
@@ -178,6 +205,8 @@ class Bot:
     callbacks: dict[str, CallbackQueryRecord] = field(default_factory=dict)
     files: dict[str, StoredFile] = field(default_factory=dict)
     sent: list[BotMessage] = field(default_factory=list)
+    connections: dict[str, BusinessConnection] = field(default_factory=dict)
+    business_chats: dict[tuple[str, int], Chat] = field(default_factory=dict)
 
     def user_json(self) -> JSON:
         return {
@@ -210,13 +239,18 @@ class Bot:
             self.poll.set_result(reason)
 
     def message_json(self, chat: Chat, message: BotMessage) -> JSON:
-        """The Message object of one of this bot's messages, as it stands after its edits."""
+        """The Message object of one of this bot's messages, as it stands after its edits; in
+        a business chat, the account's message that the bot sent on its behalf."""
         body: JSON = {
             "message_id": message.message_id,
             "from": self.user_json(),
             "chat": chat.customer.chat_json(),
             "date": message.date,
         }
+        if chat.business is not None:
+            body["from"] = chat.business.owner.user_json()
+            body["business_connection_id"] = chat.business.id
+            body["sender_business_bot"] = self.user_json()
         if message.media is None:
             body["text"] = message.current_text
         else:

@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 
 from bots.facebook.channel import WEBHOOK_PATH as FACEBOOK_WEBHOOK_PATH
+from bots.instagram.channel import WEBHOOK_PATH as INSTAGRAM_WEBHOOK_PATH
+from bridge.domain import Network
 from bridge.inbox.agents import ensure_first_admin
 from bridge.knowledge.articles import seed_articles
 from bridge.settings import Settings
@@ -87,7 +89,11 @@ async def embedded_main(settings: Settings, *, sandbox: bool = False) -> None:
             start(run_webchat(settings, engine, backend, webchat, stop))
             base = f"http://{settings.http_host}:{settings.http_port}"
             if playground is not None:
-                await playground.start(base, FACEBOOK_WEBHOOK_PATH)
+                webhooks = {
+                    Network.FACEBOOK: FACEBOOK_WEBHOOK_PATH,
+                    Network.INSTAGRAM: INSTAGRAM_WEBHOOK_PATH,
+                }
+                await playground.start(base, webhooks)
             # Said once the bot can answer: messages that came meanwhile are kept and waiting.
             await first_of(started, stop)
             if stop.is_set():

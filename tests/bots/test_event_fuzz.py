@@ -275,8 +275,7 @@ def parse_telegram(raw: object) -> list[InboundMessage | Unreadable]:
         update = Update.model_validate(raw)
     except ValidationError:
         return []  # the webhook answers 400
-    message = telegram_to_inbound(update)
-    return [] if message is None else [message]
+    return telegram_to_inbound(update)
 
 
 def parse_vk(raw: object) -> list[InboundMessage | Unreadable]:

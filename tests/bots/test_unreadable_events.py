@@ -51,7 +51,7 @@ def test_a_telegram_button_with_data_past_256_characters_is_unreadable() -> None
         },
     }
 
-    parsed = telegram_to_inbound(Update.model_validate(press))
+    [parsed] = telegram_to_inbound(Update.model_validate(press))
 
     assert isinstance(parsed, Unreadable)
     assert "256" in parsed.reason and '"update_id":5' in parsed.payload

@@ -1,6 +1,6 @@
-"""The sandbox in a real browser: a person plays a customer on Telegram, VK and Messenger (the
-emulators on the product's own port) or on the web chat of a demo brand page, and sees the bot
-answer. (The web chat itself is in test_webchat_browser.py.)"""
+"""The sandbox in a real browser: a person plays a customer on Telegram, VK, Messenger and
+Instagram (the emulators on the product's own port) or on the web chat of a demo brand page, and
+sees the bot answer. (The web chat itself is in test_webchat_browser.py.)"""
 
 from __future__ import annotations
 
@@ -44,9 +44,14 @@ def test_customer_text_is_shown_as_text_not_markup(sandbox: str, phone: Page) ->
 
 
 @pytest.mark.parametrize(
-    ("tab", "title"), [("vk", "VK (emulated)"), ("facebook", "Messenger (emulated)")]
+    ("tab", "title"),
+    [
+        ("vk", "VK (emulated)"),
+        ("facebook", "Messenger (emulated)"),
+        ("instagram", "Instagram (emulated)"),
+    ],
 )
-def test_the_network_picker_lets_a_customer_write_on_vk_and_messenger_and_see_the_acknowledgement(
+def test_the_network_picker_lets_a_customer_write_on_each_network_and_see_the_acknowledgement(
     sandbox: str, phone: Page, tab: str, title: str
 ) -> None:
     phone.goto(f"{sandbox}/sandbox/")

@@ -9,15 +9,16 @@ import time
 from bridge.domain import Network
 from emulators.sandbox.app import Sandbox
 
-EVERY_NETWORK = [Network.TELEGRAM, Network.VK, Network.FACEBOOK]
+EVERY_NETWORK = [Network.TELEGRAM, Network.VK, Network.FACEBOOK, Network.INSTAGRAM]
 
 
-def first_messages(sandbox: Sandbox) -> tuple[int, int, str]:
-    assert sandbox.telegram and sandbox.vk and sandbox.facebook
+def first_messages(sandbox: Sandbox) -> tuple[int, int, str, str]:
+    assert sandbox.telegram and sandbox.vk and sandbox.facebook and sandbox.instagram
     return (
         int(sandbox.telegram.write_text(5, "hello")["message_id"]),
         int(sandbox.vk.write(5, "hello")["id"]),
         sandbox.facebook.write_text("5", "hello"),
+        sandbox.instagram.write_text("5", "hello"),
     )
 
 
@@ -26,5 +27,5 @@ def test_a_restarted_sandbox_never_repeats_the_message_ids_of_the_last_run() -> 
     time.sleep(0.01)
     after = first_messages(Sandbox(EVERY_NETWORK))
 
-    assert [b != a for b, a in zip(before, after, strict=True)] == [True, True, True]
+    assert [b != a for b, a in zip(before, after, strict=True)] == [True, True, True, True]
     assert after[0] > before[0] and after[1] > before[1], "ids go on growing"

@@ -13,7 +13,15 @@ import yaml
 from tests.conftest import IN_CI, REPO
 
 ROOT = REPO
-ROLES = ["migrate", "core", "web", "bot-telegram", "bot-vk", "bot-facebook"]
+ROLES = [
+    "migrate",
+    "core",
+    "web",
+    "bot-telegram",
+    "bot-vk",
+    "bot-facebook",
+    "bot-instagram",
+]
 
 
 @pytest.fixture(scope="module")

@@ -210,6 +210,20 @@ async def test_every_network_and_language_choice_shows_how_many_it_holds(site: W
     assert answer["language_counts"] == {"en": 1}
 
 
+async def test_instagram_conversations_are_listed_marked_and_filtered_like_any_network(
+    site: Web,
+) -> None:
+    await site.sign_in(site.agent)
+    await site.customer_writes(1, 1, "Не работает интернет")
+    await site.customer_writes(2, 1, "где мой заказ?", network=Network.INSTAGRAM)
+
+    page = await (await site.client.get("/?view=waiting&network=instagram")).text()
+
+    assert "где мой заказ?" in page and "Не работает интернет" not in page
+    assert re.search(r'value="instagram"\s*selected>Instagram \(1\)<', page)
+    assert re.search(r'class="net net-instagram"[^>]*>IG<', page)
+
+
 async def test_the_sla_clock_turns_amber_then_red(site: Web) -> None:
     await site.sign_in(site.agent)
     amber = await site.customer_writes(1, 1, "one")
