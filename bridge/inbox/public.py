@@ -95,5 +95,5 @@ async def move_to_private(
                 )
             )
         ).scalar_one()
-    sent = await reply_as_agent(engine, bus, private_id, agent_id, text)
+    sent = await reply_as_agent(engine, bus, private_id, agent_id, text, moved_from=comment_id)
     return MovedToPrivate(int(private_id), sent.message_id)

@@ -1,8 +1,8 @@
 """The service's results over a period: self-service rate, handoffs by reason, first response
 times, SLA breaches, the bot's helpfulness, CSAT (customers' ratings of the help agents gave,
 overall, per agent and per network), volume per network per day, load per agent, conversations
-per label, and per team. One function computes them for the dashboard, the CSV exports and the
-weekly report alike."""
+per label, per team, and public threads apart from private conversations. One function computes
+them for the dashboard, the CSV exports and the weekly report alike."""
 
 from __future__ import annotations
 
@@ -123,6 +123,28 @@ class TeamFigures:
         return self.resolved / self.conversations if self.conversations else None
 
 
+@dataclass(frozen=True, slots=True)
+class PlaceFigures:
+    """Public threads (comments under the brand's posts) or private conversations, apart: those
+    started in the period, the customers' messages written in it, how many are resolved, the
+    agents' first response to those handed off, and (public only) how many commenters an agent
+    took to a private conversation in the period."""
+
+    place: str  # PUBLIC or PRIVATE
+    conversations: int
+    customer_messages: int
+    resolved: int
+    first_response: Durations
+    moved_to_private: int = 0
+
+    @property
+    def resolved_rate(self) -> float | None:
+        return self.resolved / self.conversations if self.conversations else None
+
+
+PUBLIC, PRIVATE = "public", "private"
+
+
 @dataclass(frozen=True)
 class Report:
     period: Period
@@ -141,6 +163,7 @@ class Report:
     ratings_by_network: dict[Network, Csat] = field(default_factory=dict)
     by_label: list[LabelCount] = field(default_factory=list)
     by_team: list[TeamFigures] = field(default_factory=list)
+    by_place: list[PlaceFigures] = field(default_factory=list)
 
     @property
     def self_service_rate(self) -> float | None:
@@ -166,9 +189,9 @@ async def compute(
     async with engine.connect() as conn:
         started = (
             await conn.execute(
-                sa.select(c.id, c.network, c.state, c.handed_off_at, c.created_at, c.team_id).where(
-                    *created
-                )
+                sa.select(
+                    c.id, c.network, c.state, c.handed_off_at, c.created_at, c.team_id, c.public
+                ).where(*created)
             )
         ).all()
         # a team's SLA counts its working time only
@@ -190,6 +213,8 @@ async def compute(
             )
         ).all()
         volume = await _volume(conn, period)
+        written = await _written_by_place(conn, period)
+        moved = await _moved_to_private(conn, period)
         load = await _load(conn, period)
         ratings = await _ratings(conn, period)
         by_agent = await _ratings(conn, period, agents.c.id, agents.c.display_name)
@@ -245,6 +270,7 @@ async def compute(
         ratings_by_network={network: csat for (network,), csat in sorted(by_network.items())},
         by_label=by_label,
         by_team=_teams(started, waits, by_team, team_names),
+        by_place=_places(started, waits, written, moved),
     )
 
 
@@ -289,6 +315,51 @@ async def _volume(conn: AsyncConnection, period: Period) -> dict[Network, dict[d
         per_day = volume.setdefault(network, {d: 0 for d in period.days})
         per_day[day] = per_day.get(day, 0) + 1
     return volume
+
+
+async def _written_by_place(conn: AsyncConnection, period: Period) -> dict[bool, int]:
+    """Customers' messages written in the period, in public threads (True) and in private."""
+    m, c = messages.c, conversations.c
+    where = [
+        m.direction == Direction.INBOUND,
+        m.created_at >= period.start,
+        m.created_at < period.end,
+    ]
+    if period.network is not None:
+        where.append(m.network == period.network)
+    rows = await conn.execute(
+        sa.select(c.public, sa.func.count())
+        .join(conversations, c.id == m.conversation_id)
+        .where(*where)
+        .group_by(c.public)
+    )
+    return {bool(public): n for public, n in rows}
+
+
+async def _moved_to_private(conn: AsyncConnection, period: Period) -> int:
+    """Agents' private messages of the period that answer a public comment: commenters taken to
+    a private conversation (bridge.inbox.public)."""
+    m, c = messages.c, conversations.c
+    comment, thread = messages.alias("comment"), conversations.alias("thread")
+    where = [
+        m.author_kind == AuthorKind.AGENT,
+        m.direction == Direction.OUTBOUND,
+        m.created_at >= period.start,
+        m.created_at < period.end,
+        sa.not_(c.public),
+        thread.c.public,
+    ]
+    if period.network is not None:
+        where.append(m.network == period.network)
+    query = (
+        sa.select(sa.func.count())
+        .select_from(messages)
+        .join(conversations, c.id == m.conversation_id)
+        .join(comment, comment.c.id == m.in_reply_to_id)
+        .join(thread, thread.c.id == comment.c.conversation_id)
+        .where(*where)
+    )
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def _load(conn: AsyncConnection, period: Period) -> list[AgentLoad]:
@@ -385,6 +456,29 @@ def _teams(
     ]
 
 
+def _places(
+    started: Sequence[sa.Row[*tuple[Any, ...]]],
+    waits: dict[int, float],
+    written: dict[bool, int],
+    moved: int,
+) -> list[PlaceFigures]:
+    """Public threads, then private conversations."""
+    found = []
+    for public, place in ((True, PUBLIC), (False, PRIVATE)):
+        rows = [row for row in started if bool(row.public) is public]
+        found.append(
+            PlaceFigures(
+                place=place,
+                conversations=len(rows),
+                customer_messages=written.get(public, 0),
+                resolved=sum(1 for row in rows if row.state is ConversationState.RESOLVED),
+                first_response=Durations.of([waits[row.id] for row in rows if row.id in waits]),
+                moved_to_private=moved if public else 0,
+            )
+        )
+    return found
+
+
 Table = tuple[list[str], list[list[object]]]
 
 
@@ -402,6 +496,15 @@ def _csat_row(csat: Csat) -> list[object]:
 
 
 CSAT_HEADERS = ["asked", "ratings", "mean", "rated_4_5_rate"]
+PLACE_HEADERS = [
+    "place",
+    "conversations",
+    "customer_messages",
+    "resolved",
+    "resolved_rate",
+    "first_response_median_min",
+    "moved_to_private",
+]
 TEAM_HEADERS = [
     "team",
     "conversations",
@@ -461,6 +564,21 @@ def tables(report: Report) -> dict[str, Table]:
             [
                 [row.label, row.conversations, row.resolved, _share(row.resolved_rate)]
                 for row in report.by_label
+            ],
+        ),
+        "places": (
+            PLACE_HEADERS,
+            [
+                [
+                    row.place,
+                    row.conversations,
+                    row.customer_messages,
+                    row.resolved,
+                    _share(row.resolved_rate),
+                    _minutes(row.first_response.median_s),
+                    row.moved_to_private,
+                ]
+                for row in report.by_place
             ],
         ),
         "teams": (

@@ -47,6 +47,7 @@ class WeeklyReport:
             "csat": {"agents": records("csat_agents"), "networks": records("csat_networks")},
             "labels": records("labels"),
             "teams": records("teams"),
+            "places": records("places"),
         }
 
 

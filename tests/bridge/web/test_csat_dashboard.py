@@ -1,5 +1,5 @@
-"""CSAT on the admin's dashboard, in Russian, and its tables as CSV, on the ratings of
-tests/rated_week.py."""
+"""CSAT and the public threads apart from private conversations on the admin's dashboard, in
+Russian, and their tables as CSV, on the ratings of tests/rated_week.py."""
 
 from __future__ import annotations
 
@@ -66,3 +66,19 @@ async def test_the_csat_tables_export_as_csv(admin: Client) -> None:
         "telegram,3,3,4.0,0.6667",
         "vk,2,1,2.0,0.0",
     ]
+
+
+async def test_the_dashboard_shows_public_threads_and_private_conversations_apart(
+    admin: Client,
+) -> None:
+    page = await (await admin.get(f"/admin/dashboard?{WEEK_QUERY}")).text()
+    csv = await (await admin.get(f"/admin/dashboard.csv?table=places&{WEEK_QUERY}")).text()
+
+    places = re.search(r'<table class="table" id="places-figures">.*?</table>', page, re.S)
+    assert places is not None
+    assert "Публичные обсуждения и личные диалоги" in page
+    assert "<td>Публично</td><td>0</td><td>0</td>" in places[0]
+    assert csv.splitlines()[0] == (
+        "place,conversations,customer_messages,resolved,resolved_rate,"
+        "first_response_median_min,moved_to_private"
+    )
