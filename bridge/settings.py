@@ -180,6 +180,11 @@ class Settings(BaseSettings):
         description="networks where the bot may answer public comments itself (by the same "
         "thresholds); elsewhere every public comment goes to agents",
     )
+    thank_community_solutions: bool = Field(
+        default=False,
+        description="when an agent marks a customer's public answer as the solution, thank its "
+        "author publicly under it",
+    )
 
     cost_per_contact: float = Field(default=150.0, ge=0)
     currency: str = Field(default="RUB", max_length=8)

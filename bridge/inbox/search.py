@@ -57,7 +57,7 @@ async def matching(conn: AsyncConnection, query: str) -> sa.ColumnElement[bool]:
     return conversations.c.id.in_(sa.union(*found))
 
 
-def identities_found(query: str) -> sa.Select[tuple[int]]:
+def identities_found(query: str) -> sa.Select[int]:
     """The customers' identities whose name holds the query, or whose id on the network it is."""
     i = identities.c
     name = query.strip()
@@ -74,14 +74,14 @@ async def _lexemes(conn: AsyncConnection, query: str) -> list[str]:
     return list((await conn.execute(sa.select(words))).scalar_one())
 
 
-def _conversations_with_word(word: str) -> sa.Select[tuple[int]]:
+def _conversations_with_word(word: str) -> sa.Select[int]:
     """PostgreSQL: the conversations in whose messages `word` (a lexeme) is written."""
     return sa.select(_conversation_words.c.conversation_id).where(
         _conversation_words.c.word == word
     )
 
 
-def _conversations_with_stem(stem: str) -> sa.Select[tuple[int]]:
+def _conversations_with_stem(stem: str) -> sa.Select[int]:
     """SQLite: the conversations in whose messages `stem` is written."""
     m, found = messages.c, _message_search.c
     return sa.select(m.conversation_id).where(

@@ -561,3 +561,21 @@ teams = _table(Team)
 team_members = _table(TeamMember)
 routing_rules = _table(RoutingRule)
 agent_presence = _table(AgentPresence)
+
+
+class CommunitySolution(Base):
+    """A customer's public comment an agent marked as the answer to another customer's question
+    in the same public thread: what the community knows, for the knowledge base's gaps."""
+
+    __tablename__ = "community_solutions"
+    __table_args__ = (sa.Index("ix_community_solutions_marked_at", "marked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(sa.ForeignKey("conversations.id"))
+    question_message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id"))
+    answer_message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id"), unique=True)
+    agent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agents.id"))
+    marked_at: Mapped[dt.datetime]
+
+
+community_solutions = _table(CommunitySolution)

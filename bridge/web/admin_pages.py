@@ -20,6 +20,7 @@ from bridge.inbox.labels import (
     label_usage,
     list_labels,
 )
+from bridge.inbox.solutions import community_answers
 from bridge.knowledge.gaps import knowledge_gaps
 from bridge.store.models import utcnow
 from bridge.web import auth
@@ -240,6 +241,7 @@ async def gaps_page(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="weeks: a number; network: a network's name") from None
     since = utcnow() - dt.timedelta(weeks=weeks)
     gaps = await knowledge_gaps(request.app[ENGINE], since, network)
+    answered = await community_answers(request.app[ENGINE], since, network)
     return aiohttp_jinja2.render_template(
         "gaps.html",
         request,
@@ -250,5 +252,6 @@ async def gaps_page(request: web.Request) -> web.Response:
             network=network,
             networks=list(Network),
             drafts=["\n".join(gap.examples) for gap in gaps],
+            answered=answered,
         ),
     )

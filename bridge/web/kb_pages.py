@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from bridge.domain import Direction
+from bridge.inbox.solutions import Solution, load_solution
 from bridge.knowledge.article_edits import (
     ArticleEdit,
     ArticleFields,
@@ -240,6 +241,18 @@ async def _draft_from_reply(request: web.Request, message_id: int) -> Draft:
     )
 
 
+def _draft_from_solution(solution: Solution) -> Draft:
+    """The customer's answer as the article's answer, the question it answered as the example."""
+    in_english = solution.language == "en"
+    return Draft(
+        id=_slug(solution.question) or f"solution-{solution.id}",
+        title=solution.question[:120],
+        examples=solution.question,
+        answer_ru="" if in_english else solution.answer,
+        answer_en=solution.answer if in_english else "",
+    )
+
+
 @routes.get("/admin/kb/new")
 async def new_article_page(request: web.Request) -> web.Response:
     draft = Draft()
@@ -248,6 +261,14 @@ async def new_article_page(request: web.Request) -> web.Response:
         if reply_id is None:
             raise web.HTTPNotFound(text="no agent reply with this id")
         draft = await _draft_from_reply(request, reply_id)
+    elif "solution" in request.query:  # a customer's answer to another, in a public thread
+        solution_id = row_id(request.query["solution"])
+        solution = (
+            None if solution_id is None else await load_solution(request.app[ENGINE], solution_id)
+        )
+        if solution is None:
+            raise web.HTTPNotFound(text="no solution with this id")
+        draft = _draft_from_solution(solution)
     elif request.query.get("questions"):  # a knowledge gap: its questions as the examples
         questions = request.query["questions"][:4000]
         first = questions.splitlines()[0]

@@ -36,6 +36,7 @@ from bridge.inbox.labels import Label, LabelNotFound, add_label, list_labels, re
 from bridge.inbox.outgoing_files import MAX_REPLY_BYTES
 from bridge.inbox.public import PrivateNotAllowed, invitation, move_to_private
 from bridge.inbox.reads import mark_seen
+from bridge.inbox.solutions import mark_solution, thread_solutions
 from bridge.inbox.teams import TeamNotFound, list_teams, move_to_team
 from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
 from bridge.knowledge.articles import load_articles
@@ -254,6 +255,7 @@ async def conversation_page(request: web.Request) -> web.Response:
             ),
             file_limits=request.app[FILE_LIMITS].get(view.network),
             reply_bytes=MAX_REPLY_BYTES,
+            solutions=await thread_solutions(engine, view.id) if view.public else set(),
         ),
     )
 
@@ -278,6 +280,11 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
                 text if isinstance(text, str) else "",
             )
             raise web.HTTPSeeOther(f"/c/{moved.conversation_id}")
+        elif action == "solution":
+            thank = request.app[SETTINGS].thank_community_solutions
+            await mark_solution(
+                engine, bus, cid, _form_id(form, "message_id"), session.agent.id, thank=thank
+            )
         elif action == "note":
             if any(isinstance(value, web.FileField) for value in form.values()):
                 raise ValueError(gettext("A note takes no files: send them to the customer."))

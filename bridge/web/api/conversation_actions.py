@@ -19,6 +19,7 @@ from bridge.inbox import actions
 from bridge.inbox.labels import LabelNotFound, set_labels
 from bridge.inbox.outgoing_files import MAX_FILES, FileRefused
 from bridge.inbox.public import MovedToPrivate, move_to_private
+from bridge.inbox.solutions import mark_solution
 from bridge.inbox.teams import TeamNotFound, move_to_team
 from bridge.web import auth
 from bridge.web.api.common import Body, Done, RowId, json_response, path_id, read_body
@@ -64,6 +65,16 @@ class ReplyIn(TextIn):
 
 class PrivateIn(TextIn):
     message_id: RowId = Field(description="the comment whose author the message goes to")
+
+
+class SolutionIn(Body):
+    message_id: RowId = Field(
+        description="a customer's comment that answers another customer's question in the thread"
+    )
+
+
+class SolutionOut(BaseModel):
+    id: int = Field(description="the solution, listed on the knowledge gaps page")
 
 
 class MovedOut(BaseModel):
@@ -160,6 +171,27 @@ async def to_private(request: web.Request) -> web.Response:
     return json_response(
         MovedOut(conversation_id=moved.conversation_id, message_id=moved.message_id)
     )
+
+
+@endpoints.route(
+    "POST",
+    "/api/conversations/{conversation_id}/solutions",
+    "Public thread: mark a customer's comment as the solution to the question it answers (another"
+    " customer's); its author is thanked publicly if the admin set thank_community_solutions",
+    body=SolutionIn,
+    answer=SolutionOut,
+)
+async def solution(request: web.Request) -> web.Response:
+    body = await read_body(request, SolutionIn)
+    thank = request.app[SETTINGS].thank_community_solutions
+    marked = await _run(
+        request,
+        lambda engine, bus, cid, me: mark_solution(
+            engine, bus, cid, body.message_id, me, thank=thank
+        ),
+    )
+    assert isinstance(marked, int)
+    return json_response(SolutionOut(id=marked))
 
 
 @endpoints.route(

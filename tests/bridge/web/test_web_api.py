@@ -371,3 +371,23 @@ async def test_moving_a_customer_who_denied_messages_is_a_conflict_that_says_why
     assert response.status == 409
     assert "in public" in await response.text()
     assert drain_outbound(rest.bus, Network.VK) == []
+
+
+async def test_marking_a_solution_through_the_api_answers_its_id_and_refuses_a_question(
+    rest: Api,
+) -> None:
+    cid, first = await public_thread(rest)
+    async with rest.engine.connect() as conn:
+        answer = (await conn.execute(sa.select(sa.func.max(messages.c.id)))).scalar_one()
+
+    marked = await rest.client.post(
+        f"/api/conversations/{cid}/solutions", json={"message_id": answer}, headers=rest.as_agent()
+    )
+    refused = await rest.client.post(
+        f"/api/conversations/{cid}/solutions", json={"message_id": first}, headers=rest.as_agent()
+    )
+
+    assert marked.status == 200
+    assert isinstance((await marked.json())["id"], int)
+    assert refused.status == 409
+    assert "answers no question" in await refused.text()

@@ -824,3 +824,42 @@ async def test_moving_a_customer_who_denied_messages_drafts_an_invitation_in_pub
     assert "does not let the community write to them privately" in text
     assert "Мы хотим помочь вам лично" in text  # the invitation, in the customer's language
     assert drain_outbound(site.bus, Network.VK) == []
+
+
+async def test_a_customers_answer_marked_in_the_thread_is_one_click_from_a_draft_article(
+    site: Web,
+) -> None:
+    await site.pipeline.handle(
+        entries(
+            comment("wall-1_5", 501, 10, "Как сбросить пароль роутера?"),
+            comment("wall-1_5", 502, 11, "Зажмите reset на 10 секунд", reply_to=10),
+        )
+    )
+    async with site.engine.connect() as conn:
+        cid, answer = (
+            await conn.execute(
+                sa.select(messages.c.conversation_id, sa.func.max(messages.c.id)).group_by(
+                    messages.c.conversation_id
+                )
+            )
+        ).one()
+    csrf = await site.sign_in(site.agent)
+    thread = await (await site.client.get(f"/c/{cid}")).text()
+    assert "Mark as the solution" in thread
+
+    marked = await site.client.post(
+        f"/c/{cid}/solution", data={"csrf": csrf, "message_id": str(answer)}
+    )
+    assert "the solution" in await marked.text()
+    await site.sign_in(site.admin)
+    gaps = await (await site.client.get("/admin/gaps")).text()
+    draft_link = re.search(r'href="(/admin/kb/new\?solution=\d+)"', gaps)
+    assert draft_link is not None
+    draft = html.unescape(await (await site.client.get(draft_link[1])).text())
+
+    assert re.search(
+        r'<textarea name="examples"[^>]*>Как сбросить пароль роутера\?</textarea>', draft
+    )
+    assert re.search(
+        r'<textarea name="answer_ru"[^>]*>Зажмите reset на 10 секунд</textarea>', draft
+    )
