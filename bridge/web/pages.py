@@ -256,6 +256,15 @@ async def conversation_page(request: web.Request) -> web.Response:
             file_limits=request.app[FILE_LIMITS].get(view.network),
             reply_bytes=MAX_REPLY_BYTES,
             solutions=await thread_solutions(engine, view.id) if view.public else set(),
+            # the thread's opening question: the one comment that answers nobody
+            first_comment=next(
+                (
+                    m.id
+                    for m in view.history
+                    if m.direction == "inbound" and m.conversation_id == view.id
+                ),
+                None,
+            ),
         ),
     )
 
