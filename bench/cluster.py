@@ -20,13 +20,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
+import psutil
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -111,6 +112,15 @@ class PostgresServer:
     def stop(self) -> None:
         """A fast shutdown: open sessions are cut, committed work is kept."""
         self._pg_ctl("-m", "fast", "stop")
+
+    def pids(self) -> list[int]:
+        """The postmaster (the first line of its pid file) and every process it started."""
+        try:
+            postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+            children = psutil.Process(postmaster).children(recursive=True)
+        except (OSError, ValueError, IndexError, psutil.Error):
+            return []
+        return [postmaster, *(child.pid for child in children)]
 
     def restart(self) -> None:
         self.stop()
@@ -392,6 +402,16 @@ class Cluster:
     @property
     def database_url(self) -> str:
         return self.postgres.url
+
+    def role_pids(self) -> dict[str, Callable[[], list[int]]]:
+        """Each role's processes, read again at every call (PostgreSQL starts a backend per
+        connection): the cores, the bots, this cluster's own PostgreSQL and Redis servers."""
+        return {
+            "core": lambda: [p.pid for p in self.roles.cores],
+            "bot": lambda: [p.pid for _, p in self.roles.bots],
+            "postgres": self.postgres.pids,
+            "redis": lambda: [self.redis.process.pid] if self.redis.process else [],
+        }
 
 
 async def _answers(http: aiohttp.ClientSession, url: str) -> bool:

@@ -1,4 +1,4 @@
-"""CPU time per message, per role, read from the processes' own CPU counters.
+"""CPU time per message and peak memory, per role, read from the processes' own counters.
 
 Throughput on a shared machine says as much about the neighbours as about the code; the CPU a
 process spent on the same messages does not, so it is the figure to compare between runs.
@@ -6,6 +6,7 @@ process spent on the same messages does not, so it is the figure to compare betw
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 
@@ -69,3 +70,36 @@ def with_servers(
         role: (lambda names=names: server_pids(names)) for role, names in SERVER_NAMES.items()
     }
     return {**roles, **servers}
+
+
+class PeakMemory:
+    """The most memory each role held at once (its processes summed), sampled while `run` runs;
+    a role is found by its pids, read again at every sample. Each process counts its proportional
+    set size where the system tells it: PostgreSQL's backends share their buffers, and their
+    resident sizes added up would count the shared pages once per backend."""
+
+    def __init__(self, roles: Mapping[str, Callable[[], Sequence[int]]]) -> None:
+        self.roles = roles
+        self.peak_bytes: dict[str, int] = dict.fromkeys(roles, 0)
+
+    def sample(self) -> None:
+        for role, pids in self.roles.items():
+            total = 0
+            for pid in pids():
+                with contextlib.suppress(psutil.Error):
+                    total += _proportional_bytes(psutil.Process(pid))
+            self.peak_bytes[role] = max(self.peak_bytes[role], total)
+
+    async def run(self, stop: asyncio.Event, every_s: float = 0.5) -> None:
+        while not stop.is_set():
+            self.sample()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+
+    def megabytes(self) -> dict[str, float]:
+        return {role: round(n / 1024 / 1024, 1) for role, n in self.peak_bytes.items()}
+
+
+def _proportional_bytes(process: psutil.Process) -> int:
+    full = process.memory_full_info()
+    return int(getattr(full, "pss", full.rss))

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from bench.cluster import NETWORKS, WARM_UP_ID, Cluster, Customers, cluster, count_rows
 from bench.cluster import inbound_backlog as stream_lag
+from bench.cpu import CpuMeter, PeakMemory
 from bench.pipeline import percentile
 from bridge.domain import Direction, Network
 from bridge.knowledge.articles import seed_articles
@@ -93,6 +94,9 @@ async def one_run(options: LoadOptions, cores: int) -> dict[str, object]:
         customers = Customers(running.networks, options.conversations)
         lag, stop = Lag(), asyncio.Event()
         watcher = asyncio.create_task(lag.watch(running, stop))
+        cpu, memory = CpuMeter(running.role_pids()), PeakMemory(running.role_pids())
+        sampler = asyncio.create_task(memory.run(stop))
+        cpu.start()
         started = time.time()
         await customers.write_all(per_person, options.rate)
         written = time.time()
@@ -101,8 +105,10 @@ async def one_run(options: LoadOptions, cores: int) -> dict[str, object]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not all messages were stored in {options.limit_s:.0f} s")
             await asyncio.sleep(0.2)
+        cpu.stop()
         stop.set()
         await watcher
+        await sampler
         stored = await stored_times(running.database_url)
     waits: dict[Network, list[float]] = {network: [] for network in NETWORKS}
     for (person, seq), wrote in customers.written_at.items():
@@ -136,6 +142,9 @@ async def one_run(options: LoadOptions, cores: int) -> dict[str, object]:
         "stream_lag_max": max(lag.samples, default=0),
         "stream_lag_mean": round(sum(lag.samples) / max(len(lag.samples), 1), 1),
         "by_network": by_network,
+        # the emulators' and this bench's own CPU are left out: they stand in for the networks
+        "cpu_ms_per_msg": cpu.ms_per_message(total),
+        "peak_memory_mb": memory.megabytes(),
     }
 
 

@@ -1,7 +1,8 @@
+import asyncio
 import os
 import time
 
-from bench.cpu import CpuMeter, server_pids, with_servers
+from bench.cpu import CpuMeter, PeakMemory, server_pids, with_servers
 
 
 def _spin(seconds: float) -> None:
@@ -31,3 +32,19 @@ def test_the_database_and_redis_servers_are_roles_of_their_own() -> None:
     roles = with_servers({"core": lambda: [os.getpid()]})
     assert set(roles) == {"core", "postgres", "redis"}
     assert server_pids(("no-such-process-name",)) == []
+
+
+async def test_a_roles_peak_memory_is_the_most_its_processes_held_at_once() -> None:
+    peak = PeakMemory({"core": lambda: [os.getpid()], "gone": lambda: [2**22 + 7]})
+    peak.sample()
+    before = peak.megabytes()["core"]
+    stop = asyncio.Event()
+    sampling = asyncio.create_task(peak.run(stop, every_s=0.01))
+    held = b"\x01" * (64 * 1024 * 1024)  # written, so resident
+    await asyncio.sleep(0.1)
+    stop.set()
+    await sampling
+    del held
+
+    assert peak.megabytes()["core"] - before >= 60
+    assert peak.megabytes()["gone"] == 0
