@@ -298,16 +298,21 @@ async def _first_responses(
     return {cid: (bot, agent) for cid, bot, agent in rows}
 
 
+def _messages_in(
+    period: Period, *conditions: sa.ColumnElement[bool]
+) -> list[sa.ColumnElement[bool]]:
+    """The messages written in the period (on its network, if it has one) that meet `conditions`."""
+    m = messages.c
+    where = [*conditions, m.created_at >= period.start, m.created_at < period.end]
+    if period.network is not None:
+        where.append(m.network == period.network)
+    return where
+
+
 async def _volume(conn: AsyncConnection, period: Period) -> dict[Network, dict[dt.date, int]]:
     """Customer messages per network per day."""
     m = messages.c
-    where = [
-        m.direction == Direction.INBOUND,
-        m.created_at >= period.start,
-        m.created_at < period.end,
-    ]
-    if period.network is not None:
-        where.append(m.network == period.network)
+    where = _messages_in(period, m.direction == Direction.INBOUND)
     rows = (await conn.execute(sa.select(m.network, m.created_at).where(*where))).all()
     volume: dict[Network, dict[dt.date, int]] = {}
     for network, created_at in rows:
@@ -320,13 +325,7 @@ async def _volume(conn: AsyncConnection, period: Period) -> dict[Network, dict[d
 async def _written_by_place(conn: AsyncConnection, period: Period) -> dict[bool, int]:
     """Customers' messages written in the period, in public threads (True) and in private."""
     m, c = messages.c, conversations.c
-    where = [
-        m.direction == Direction.INBOUND,
-        m.created_at >= period.start,
-        m.created_at < period.end,
-    ]
-    if period.network is not None:
-        where.append(m.network == period.network)
+    where = _messages_in(period, m.direction == Direction.INBOUND)
     rows = await conn.execute(
         sa.select(c.public, sa.func.count())
         .join(conversations, c.id == m.conversation_id)
@@ -341,16 +340,13 @@ async def _moved_to_private(conn: AsyncConnection, period: Period) -> int:
     a private conversation (bridge.inbox.public)."""
     m, c = messages.c, conversations.c
     comment, thread = messages.alias("comment"), conversations.alias("thread")
-    where = [
+    where = _messages_in(
+        period,
         m.author_kind == AuthorKind.AGENT,
         m.direction == Direction.OUTBOUND,
-        m.created_at >= period.start,
-        m.created_at < period.end,
         sa.not_(c.public),
         thread.c.public,
-    ]
-    if period.network is not None:
-        where.append(m.network == period.network)
+    )
     query = (
         sa.select(sa.func.count())
         .select_from(messages)
@@ -365,14 +361,9 @@ async def _moved_to_private(conn: AsyncConnection, period: Period) -> int:
 async def _load(conn: AsyncConnection, period: Period) -> list[AgentLoad]:
     """Per agent: the conversations they replied in and their replies."""
     m, a = messages.c, agents.c
-    where = [
-        m.author_kind == AuthorKind.AGENT,
-        m.direction == Direction.OUTBOUND,
-        m.created_at >= period.start,
-        m.created_at < period.end,
-    ]
-    if period.network is not None:
-        where.append(m.network == period.network)
+    where = _messages_in(
+        period, m.author_kind == AuthorKind.AGENT, m.direction == Direction.OUTBOUND
+    )
     rows = (
         await conn.execute(
             sa.select(
