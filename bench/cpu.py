@@ -81,14 +81,18 @@ class PeakMemory:
     def __init__(self, roles: Mapping[str, Callable[[], Sequence[int]]]) -> None:
         self.roles = roles
         self.peak_bytes: dict[str, int] = dict.fromkeys(roles, 0)
+        self.samples: list[dict[str, int]] = []
 
     def sample(self) -> None:
+        now: dict[str, int] = {}
         for role, pids in self.roles.items():
             total = 0
             for pid in pids():
                 with contextlib.suppress(psutil.Error):
                     total += _proportional_bytes(psutil.Process(pid))
+            now[role] = total
             self.peak_bytes[role] = max(self.peak_bytes[role], total)
+        self.samples.append(now)
 
     async def run(self, stop: asyncio.Event, every_s: float = 0.5) -> None:
         while not stop.is_set():
@@ -98,6 +102,22 @@ class PeakMemory:
 
     def megabytes(self) -> dict[str, float]:
         return {role: round(n / 1024 / 1024, 1) for role, n in self.peak_bytes.items()}
+
+    def growth_megabytes(self) -> dict[str, float] | None:
+        """Per role, the mean of the last fifth of the samples less that of the second fifth
+        (the first is the warm-up: caches and pools filling); None with too few samples."""
+        fifth = len(self.samples) // 5
+        if fifth < 2:
+            return None
+        early, late = self.samples[fifth : 2 * fifth], self.samples[-fifth:]
+
+        def mean(samples: list[dict[str, int]], role: str) -> float:
+            return sum(sample[role] for sample in samples) / len(samples)
+
+        return {
+            role: round((mean(late, role) - mean(early, role)) / 1024 / 1024, 1)
+            for role in self.roles
+        }
 
 
 def _proportional_bytes(process: psutil.Process) -> int:

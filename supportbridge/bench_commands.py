@@ -63,11 +63,27 @@ def bench_delivery(messages: int, chats: int, senders: int) -> None:
     show_default=True,
     help="Bot processes per network (receivers and senders).",
 )
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    help="A soak: write at --rate for this many seconds (instead of --messages) and report how "
+    "much each role's memory grew.",
+)
 def bench_load(
-    messages: int, conversations: int, rate: float | None, cores: str, bots: int
+    messages: int,
+    conversations: int,
+    rate: float | None,
+    cores: str,
+    bots: int,
+    duration: float | None,
 ) -> None:
     """The distributed mode end to end: customers on three emulated networks, real processes."""
     from bench.load import LoadOptions, run
+
+    if duration is not None:
+        if rate is None:
+            raise click.BadParameter("a soak needs --rate", param_hint="--duration")
+        messages = max(1, round(rate * duration))
 
     try:
         counts = [int(n) for n in cores.split(",")]

@@ -48,3 +48,18 @@ async def test_a_roles_peak_memory_is_the_most_its_processes_held_at_once() -> N
 
     assert peak.megabytes()["core"] - before >= 60
     assert peak.megabytes()["gone"] == 0
+
+
+def test_memory_growth_compares_the_last_fifth_with_the_second_leaving_out_the_warm_up() -> None:
+    memory = PeakMemory({"core": list})
+    mb = 1024 * 1024
+    memory.samples = [{"core": n * mb} for n in (500, 100, 100, 100, 100, 120, 120, 130, 130, 130)]
+
+    assert memory.growth_megabytes() == {"core": 30.0}
+
+
+def test_too_short_a_run_tells_no_growth() -> None:
+    memory = PeakMemory({"core": list})
+    memory.samples = [{"core": 1}] * 9
+
+    assert memory.growth_megabytes() is None
