@@ -36,7 +36,8 @@ function scrollThread() {
 
 // Live: the server says what changed; the page fetches itself again and swaps the parts
 // marked data-refresh (server-rendered, escaped), leaving what the agent is typing alone.
-async function refresh() {
+// The page's live parts fetched again (`only`: just these of them).
+async function refresh(only = null) {
   // as many rows as the agent has scrolled through, so the list does not shrink under them
   const url = new URL(location.href);
   const shown = document.querySelectorAll("ul.conversations > li").length;
@@ -47,6 +48,7 @@ async function refresh() {
   // the row the agent moved to with j/k stays the one the keyboard is on
   const focused = document.activeElement?.matches(".conversation-row") ? document.activeElement.dataset.conversation : null;
   for (const part of document.querySelectorAll("[data-refresh]")) {
+    if (only && !only.includes(part.dataset.refresh)) continue;
     const next = fresh.querySelector(`[data-refresh="${part.dataset.refresh}"]`);
     if (next) part.replaceWith(next);
   }
@@ -107,7 +109,12 @@ function listen() {
     socket.onclose = () => { setTimeout(connect, delay); delay = Math.min(delay * 2, 30000); };
   };
   connect();
+  // colleagues' presence changes by itself (a page closed, an agent idle): no event says so
+  if (document.querySelector('[data-refresh="colleagues"]')) {
+    setInterval(() => refresh(["colleagues"]), COLLEAGUES_EVERY_MS);
+  }
 }
+const COLLEAGUES_EVERY_MS = 30000;
 
 // Who else is on this conversation. This page says where its agent is when it opens, again
 // every RENEW_MS and at most every TYPING_MS while they type; others forget a silent page.

@@ -619,3 +619,25 @@ def test_the_started_filter_takes_days_in_the_agents_own_time_zone(
         page.dispatch_event("input[name=since]", "change")
     assert "tz=Asia%2FTokyo" in page.url
     assert page.locator("[data-time-zone-name]").inner_text() == "Asia/Tokyo"
+
+
+def test_a_colleague_going_away_shows_on_an_open_list_without_reloading(
+    chromium: Browser, product: Product
+) -> None:
+    boss = sign_in(chromium, product)
+    boss.goto(f"{product.base}/admin/agents")
+    boss.fill("input[name=login]", "lena")
+    boss.fill("input[name=display_name]", "Лена")
+    boss.fill("input[name=password]", "a long password for lena")
+    boss.click("form[action='/admin/agents'] button")
+    boss.clock.install()
+    boss.goto(f"{product.base}/?view=open")
+    lena = sign_in(chromium, product, "lena", "a long password for lena")
+    boss.clock.fast_forward(31_000)
+    boss.wait_for_selector(".colleague.status-online >> text=Лена")
+
+    with lena.expect_navigation():
+        lena.select_option(".my-status select", "away")
+    boss.clock.fast_forward(31_000)
+
+    boss.wait_for_selector(".colleague.status-away >> text=Лена")
