@@ -18,7 +18,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bridge.bus.memory import MemoryBus
 from bridge.domain import AuthorKind, ConversationState, Direction, Network
+from bridge.pipeline.worker import Pipeline
+from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.migrate import alembic_config, current_revision, downgrade, upgrade
 from bridge.store.models import (
@@ -30,6 +33,7 @@ from bridge.store.models import (
     messages,
     utcnow,
 )
+from tests.factories import comment, entries, inbound, permission
 
 TABLES = set(Base.metadata.tables)
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -87,6 +91,31 @@ async def test_migrations_go_up_to_head_down_to_base_and_up_again(emptied_url: s
 
     await upgrade(emptied_url)
     assert await table_names(emptied_url) == TABLES | {"alembic_version"}
+    assert await current_revision(emptied_url) == HEAD
+
+
+async def test_a_database_holding_conversations_goes_down_to_base_and_up_again(
+    emptied_url: str, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    await upgrade(emptied_url)
+    engine = make_engine(emptied_url)
+    try:
+        pipeline = Pipeline(engine, memory_bus, settings, responder=None)
+        await pipeline.handle(
+            entries(
+                inbound(1, 1, "где мой заказ?"),
+                comment("wall-1_5", 2, 10, "Есть размер M?"),
+                comment("wall-1_5", 3, 11, "Есть, я брал", reply_to=10),
+                permission(2, allows=False),
+            )
+        )
+        await pipeline.handle(entries(comment("wall-1_5", 2, 10, "Есть размер L?", kind="edit")))
+    finally:
+        await engine.dispose()
+
+    await downgrade(emptied_url, "base")
+    assert await table_names(emptied_url) <= {"alembic_version"}
+    await upgrade(emptied_url)
     assert await current_revision(emptied_url) == HEAD
 
 
