@@ -62,6 +62,7 @@ class InboxQuery:
     time_zone: str = "UTC"  # a name of the IANA database, checked by the caller
 
 
+POST_SHOWN = 120  # characters of a public thread's post in the list
 NOBODY = 0  # no row has the id 0: as an assignee or a team, "none"
 
 
@@ -99,6 +100,7 @@ class InboxRow:
     unread: bool  # the customer wrote since this agent last opened it
     labels: list[Label]
     public: bool = False  # a public thread (comments under a post), not a private chat
+    post: str | None = None  # a public thread's post, its beginning: what the thread is under
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,7 @@ async def inbox(
             c.awaiting_since,
             c.team_id,
             c.public,
+            sa.func.substr(c.post_text, 1, POST_SHOWN).label("post"),
             i.display_name,
             i.external_user_id,
             a.display_name.label("assignee"),
@@ -337,6 +340,7 @@ def _row(
         unread=bool(row.unread),
         labels=carried,
         public=row.public,
+        post=row.post,
     )
 
 

@@ -48,6 +48,9 @@ class ConversationRowOut(BaseModel):
     unread: bool = Field(description="the customer wrote since you last opened it")
     labels: list[LabelOut]
     public: bool = Field(description="a public thread: the comments under a post, seen by all")
+    post: str | None = Field(
+        default=None, description="a public thread's post, its first 120 characters"
+    )
 
 
 class InboxOut(BaseModel):

@@ -863,3 +863,13 @@ async def test_a_customers_answer_marked_in_the_thread_is_one_click_from_a_draft
     assert re.search(
         r'<textarea name="answer_ru"[^>]*>Зажмите reset на 10 секунд</textarea>', draft
     )
+
+
+async def test_a_public_thread_is_listed_by_the_post_it_is_under(site: Web) -> None:
+    await site.pipeline.handle(entries(comment("wall-1_5", 501, 10, "Есть размер M?")))
+    await site.sign_in(site.agent)
+
+    page = html.unescape(await (await site.client.get("/?view=open")).text())
+
+    assert "Comments under «the post wall-1_5»" in page
+    assert "Commenter 501</strong>" not in page
