@@ -48,6 +48,10 @@ class ConversationRowOut(BaseModel):
     unread: bool = Field(description="the customer wrote since you last opened it")
     labels: list[LabelOut]
     public: bool = Field(description="a public thread: the comments under a post, seen by all")
+    priority: int = Field(
+        description="0 usual; 1 urgent (a listening rule's words) or angry; 2 both. The open "
+        "views list the higher first"
+    )
 
 
 class InboxOut(BaseModel):
