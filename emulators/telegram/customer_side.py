@@ -370,6 +370,8 @@ class CustomerSide:
             channel_id=-1_000_000_000_000 - self._rng.randint(10**9, 2 * 10**9),
             channel_title=channel_title,
             channel_username=channel_username,
+            # as in private chats: a restarted sandbox must not repeat the ids the product kept
+            last_message_id=self._first_message_id - 1,
         )
         state.groups[group.id] = group
         return group
