@@ -32,9 +32,6 @@ log = logging.getLogger(__name__)
 
 BUSINESS_PREFIX = "biz:"
 POST_PREFIX = "post:"
-# The sender Telegram names on a channel post's automatic forward into the discussion group
-# (its service account, not a person).
-TELEGRAM_SERVICE_USER = 777000
 
 
 def to_inbound(update: Update) -> list[InboundMessage | Unreadable]:
@@ -160,10 +157,13 @@ def _from_message(message: Message, kind: Literal["message", "edit"]) -> Inbound
 def _from_comment(message: Message, kind: Literal["message", "edit"]) -> InboundMessage | None:
     """A comment in a channel's discussion group: a reply in the thread of a channel post's
     automatic forward. The forward itself, the brand speaking as its channel or the group, bots
-    (ours included) and the group's other talk are no customer's comment."""
+    (ours included), a forum's topics and the group's other talk are no customer's comment."""
     user = message.from_user
     if message.is_automatic_forward or user is None or user.is_bot or message.sender_chat:
         log.debug("telegram: a discussion group message not from a customer ignored")
+        return None
+    if message.is_topic_message:  # a forum topic's thread id names the topic, not a post
+        log.info("telegram: a forum topic message ignored")
         return None
     parent = message.reply_to_message
     post = parent if parent is not None and parent.is_automatic_forward else None

@@ -108,6 +108,11 @@ def test_a_bots_message_in_the_discussion_group_is_not_a_customers_comment() -> 
     assert to_inbound(update(message=comment(11, FORWARD, **{"from": bot}))) == []
 
 
+def test_a_forum_topics_message_is_not_a_comment() -> None:
+    topic = comment(11, FORWARD, is_topic_message=True)
+    assert to_inbound(update(message=topic)) == []
+
+
 def test_group_talk_outside_any_posts_thread_is_ignored() -> None:
     talk = {"message_id": 11, "date": 2, "chat": GROUP, "from": ANNA, "text": "hi all"}
     assert to_inbound(update(message=talk)) == []
