@@ -1,6 +1,6 @@
 """Listening rules: a routing rule with words routes every public comment that has one of them,
 in any word form, to its team and may mark the thread urgent; an angry comment is one step more
-urgent."""
+urgent; the open views list urgent threads first."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.bus.memory import MemoryBus
 from bridge.domain import Network
 from bridge.inbox.labels import create_label
+from bridge.inbox.paging import Cursor
 from bridge.inbox.routing_rules import RuleDraft, add_rule
 from bridge.inbox.teams import TeamDraft, create_team
+from bridge.inbox.views import InboxQuery, inbox
 from bridge.pipeline.team_routing import contains, phrase_stems
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import conversation_labels, conversations
+from bridge.store.models import conversation_labels, conversations, utcnow
 from tests.factories import ScriptedResponder, comment, entries, inbound
 
 POST = "wall-1_5"
@@ -114,6 +116,22 @@ async def test_a_private_message_with_the_words_is_not_marked(
     await pipeline.handle(entries(inbound(501, 1, "у вас не работает оплата", network=Network.VK)))
 
     assert (await thread(engine, "501")).priority == 0
+
+
+async def test_the_open_views_list_urgent_threads_first_and_page_past_them(
+    pipeline: Pipeline, engine: AsyncEngine, settings: Settings
+) -> None:
+    await escalations(engine)
+    await pipeline.handle(entries(comment("wall-1_6", 501, 10, "Красивые фото")))
+    await pipeline.handle(entries(comment(POST, 502, 11, "Не работает доставка")))
+    sla = {network: 30 for network in Network}
+
+    first = await inbox(engine, 1, InboxQuery(limit=1), sla, utcnow())
+    assert [(row.priority, row.customer) for row in first.rows] == [(1, "Commenter 502")]
+    assert isinstance(first.next_page, Cursor)
+    second = await inbox(engine, 1, InboxQuery(limit=1, after=first.next_page), sla, utcnow())
+    assert [(row.priority, row.customer) for row in second.rows] == [(0, "Commenter 501")]
+    assert second.next_page is None
 
 
 async def test_urgency_ends_with_the_thread_a_new_comment_reopens(
