@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     telegram_token: str | None = None
     telegram_webhook_secret: str | None = None
     telegram_api_url: str | None = None
+    telegram_bot_username: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{4,31}$",
+        description="the bot's @name without @, for the start links that invite to private chats",
+    )
     vk_token: str | None = None
     vk_group_id: int | None = None
     vk_callback_secret: str | None = None

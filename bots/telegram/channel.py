@@ -7,6 +7,9 @@ Telegram Business: a brand that connects the bot to its business account gets th
 private chats as conversations of their own (`bots.telegram.events.business_chat`), and the
 replies go out through the connection (`business_connection_id`). Whether the connection may
 send is checked before each send (docs/networks.md 1.7), so that an agent reads why not.
+
+Channel comments: an agent's public reply goes to the channel's discussion group as a reply to
+the comment (or to the post's forward there), which puts it in the post's thread (1.8).
 """
 
 from __future__ import annotations
@@ -38,12 +41,13 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    ReplyParameters,
     Update,
 )
 from aiohttp import web
 from pydantic import ValidationError
 
-from bots.telegram.events import message_key, parse_chat, to_inbound
+from bots.telegram.events import message_key, parse_chat, parse_post_thread, to_inbound
 from bridge.channel import (
     MB,
     Delivered,
@@ -85,6 +89,8 @@ ALLOWED_UPDATES = [
 # is kept 5% under, so that network jitter never lands two sends within one second there.
 BOT_PER_SECOND = 30.0
 CHAT_PER_SECOND = 0.95
+# In a group the documented limit is 20 messages a minute; kept 5% under as well.
+GROUP_PER_SECOND = 0.95 * 20 / 60
 # A business connection's rights may reply only in chats with an incoming message within 24 h.
 BUSINESS_REPLY_WINDOW_S = 24 * 3600
 # How long a connection read here is trusted: every process sends, but only one receives the
@@ -127,6 +133,13 @@ class TelegramChannel:
     # -- sending ----------------------------------------------------------------------------
 
     def limits(self, message: OutboundMessage) -> Sequence[Limit]:
+        if message.public:
+            # every thread of one discussion group shares the group's limit
+            group = message.chat_id.rpartition(":")[0]
+            return [
+                Limit(f"telegram:{self.bot.id}", BOT_PER_SECOND),
+                Limit(f"telegram:{self.bot.id}:chat:{group}", GROUP_PER_SECOND),
+            ]
         return [
             Limit(f"telegram:{self.bot.id}", BOT_PER_SECOND),
             Limit(f"telegram:{self.bot.id}:chat:{message.chat_id}", CHAT_PER_SECOND),
@@ -135,10 +148,19 @@ class TelegramChannel:
     async def send(self, message: OutboundMessage) -> Delivered:
         files = await outgoing_files(self.files, FILE_LIMITS, message)
         try:
-            connection, chat = parse_chat(message.chat_id)
+            thread = parse_post_thread(message.chat_id)
+            connection, chat = (None, 0) if thread is not None else parse_chat(message.chat_id)
         except ValueError as exc:
             raise DeliveryError(f"not a Telegram chat: {exc}", permanent=True) from exc
+        if message.public != (thread is not None):
+            raise DeliveryError(f"{message.chat_id} is no Telegram public thread", permanent=True)
+        if thread is not None and files:
+            reason = "files in public Telegram replies are not sent yet"
+            raise DeliveryError(reason, permanent=True)
         try:
+            if thread is not None:
+                sent = await self._send_comment(message, *thread)
+                return Delivered(message_key(thread[0], sent.message_id))
             if connection is not None:
                 await self._check_business(connection, message)
             first = await self._send_parts(message, chat, connection, files)
@@ -160,6 +182,27 @@ class TelegramChannel:
             reason = f"the Telegram Business connection cannot send to this chat ({exc.message})"
             raise DeliveryError(reason, permanent=True) from exc
         return Delivered(message_key(message.chat_id, first.message_id))
+
+    async def _send_comment(self, message: OutboundMessage, group: int, thread: int) -> Message:
+        """The reply in the post's thread of the discussion group, answering the comment
+        `in_reply_to` (or the post itself); longer texts go on as replies to the first part."""
+        target = thread
+        if message.in_reply_to:
+            comment_group, _, comment = message.in_reply_to.partition(":")
+            if comment_group != str(group) or not comment.isdigit():
+                reason = f"{message.in_reply_to} is no comment of this thread"
+                raise DeliveryError(reason, permanent=True)
+            target = int(comment)
+        chunks = split_text(message.text) or [""]
+        first: Message | None = None
+        for chunk in chunks:
+            sent = await self.bot.send_message(
+                group, chunk, reply_parameters=ReplyParameters(message_id=target)
+            )
+            first = first or sent
+            target = sent.message_id
+        assert first is not None  # at least one chunk
+        return first
 
     async def _check_business(self, connection_id: str, message: OutboundMessage) -> None:
         """DeliveryError, before any send, when the business connection may not send this."""

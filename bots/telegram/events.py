@@ -1,21 +1,37 @@
-"""Telegram updates -> domain inbound messages. Only private chats are a support conversation:
-the bot's own, and those of a Telegram Business account the bot is connected to (docs/networks.md
-1.7), each business chat a conversation of its own."""
+"""Telegram updates -> domain inbound messages. A support conversation is a private chat (the
+bot's own, or one of a Telegram Business account the bot is connected to, docs/networks.md 1.7),
+or the public thread of comments under one of the brand's channel posts, as they arrive in the
+channel's discussion group (docs/networks.md 1.8)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Literal
 
-from aiogram.types import BusinessMessagesDeleted, CallbackQuery, Message, Update, User
+from aiogram.types import (
+    BusinessMessagesDeleted,
+    CallbackQuery,
+    Message,
+    MessageOriginChannel,
+    Update,
+    User,
+)
 from aiogram.types.update import UpdateTypeLookupError
 from pydantic import ValidationError
 
-from bridge.domain import MAX_TEXT_CHARS, Attachment, InboundMessage, Network, Unreadable
+from bridge.domain import (
+    MAX_TEXT_CHARS,
+    Attachment,
+    InboundMessage,
+    Network,
+    PublicPlace,
+    Unreadable,
+)
 
 log = logging.getLogger(__name__)
 
 BUSINESS_PREFIX = "biz:"
+POST_PREFIX = "post:"
 
 
 def to_inbound(update: Update) -> list[InboundMessage | Unreadable]:
@@ -88,6 +104,21 @@ def parse_chat(chat: str) -> tuple[str | None, int]:
     return None, int(chat)
 
 
+def post_thread(group_id: int, thread_id: int) -> str:
+    """A public thread's chat: the comments under one channel post, named by the discussion
+    group and the message id of the post's automatic forward there."""
+    return f"{POST_PREFIX}{group_id}:{thread_id}"
+
+
+def parse_post_thread(chat: str) -> tuple[int, int] | None:
+    """(discussion group id, the post's message id there) of a public thread's chat, or None for
+    a private chat; ValueError for one no parser made."""
+    if not chat.startswith(POST_PREFIX):
+        return None
+    group, _, thread = chat.removeprefix(POST_PREFIX).partition(":")
+    return int(group), int(thread)
+
+
 def _chat_of(message: Message) -> str:
     if message.business_connection_id:
         return business_chat(message.business_connection_id, message.chat.id)
@@ -95,6 +126,8 @@ def _chat_of(message: Message) -> str:
 
 
 def _from_message(message: Message, kind: Literal["message", "edit"]) -> InboundMessage | None:
+    if message.chat.type == "supergroup":
+        return _from_comment(message, kind)
     if message.chat.type != "private" or message.from_user is None:
         log.info("telegram: message in a %s chat ignored", message.chat.type)
         return None
@@ -119,6 +152,58 @@ def _from_message(message: Message, kind: Literal["message", "edit"]) -> Inbound
         language=_language(message.from_user),
         attachments=attachments,
     )
+
+
+def _from_comment(message: Message, kind: Literal["message", "edit"]) -> InboundMessage | None:
+    """A comment in a channel's discussion group: a reply in the thread of a channel post's
+    automatic forward. The forward itself, the brand speaking as its channel or the group, bots
+    (ours included), a forum's topics and the group's other talk are no customer's comment."""
+    user = message.from_user
+    if message.is_automatic_forward or user is None or user.is_bot or message.sender_chat:
+        log.debug("telegram: a discussion group message not from a customer ignored")
+        return None
+    if message.is_topic_message:  # a forum topic's thread id names the topic, not a post
+        log.info("telegram: a forum topic message ignored")
+        return None
+    parent = message.reply_to_message
+    post = parent if parent is not None and parent.is_automatic_forward else None
+    thread_id = message.message_thread_id or (post.message_id if post is not None else None)
+    if thread_id is None:
+        log.info("telegram: a group message outside any channel post's thread ignored")
+        return None
+    group = message.chat.id
+    thread = post_thread(group, thread_id)
+    text = message.text or message.caption or ""
+    attachments = _attachments(message)
+    return InboundMessage(
+        network=Network.TELEGRAM,
+        network_message_id=message_key(group, message.message_id),
+        kind=kind,
+        chat_id=thread,
+        user_id=str(user.id),
+        text=(text or ("" if attachments else f"[{message.content_type}]"))[:MAX_TEXT_CHARS],
+        display_name=_name(user),
+        language=_language(user),
+        attachments=attachments,
+        public=PublicPlace(
+            post_text=((post.text or post.caption) if post is not None else None),
+            post_url=_post_url(post) if post is not None else None,
+            # a reply to another comment answers it; one to the post answers no one
+            reply_to=(
+                message_key(group, parent.message_id)
+                if parent is not None and post is None and parent.message_id != thread_id
+                else None
+            ),
+        ),
+    )
+
+
+def _post_url(forward: Message) -> str | None:
+    """The channel post's public link; a private channel's posts have none for outsiders."""
+    origin = forward.forward_origin
+    if not isinstance(origin, MessageOriginChannel) or not origin.chat.username:
+        return None
+    return f"https://t.me/{origin.chat.username}/{origin.message_id}"
 
 
 def _from_deleted(deleted: BusinessMessagesDeleted) -> list[InboundMessage]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.bus import Bus
-from bridge.domain import ConversationState, Direction
+from bridge.domain import ConversationState, Direction, Network
 from bridge.inbox.actions import ActionRefused, ConversationNotFound, reply_as_agent
 from bridge.store.engine import insert_ignoring_conflicts
 from bridge.store.models import conversations, identities, messages, utcnow
@@ -23,12 +23,26 @@ _INVITATIONS = {
 }
 
 
-def invitation(language: str | None) -> str:
-    return _INVITATIONS["ru" if language == "ru" else "en"]
+def invitation(language: str | None, link: str | None = None) -> str:
+    """The invitation, with the link that opens the private chat where the network has one."""
+    text = _INVITATIONS["ru" if language == "ru" else "en"]
+    return f"{text} {link}" if link else text
+
+
+def telegram_start_link(bot_username: str, conversation_id: int) -> str:
+    """A deep link that opens the bot's private chat with a Start button: a bot may write
+    privately only to whoever started it (docs/networks.md 1.8); the parameter names the thread
+    the invitation came from."""
+    return f"https://t.me/{bot_username}?start=c{conversation_id}"
 
 
 class PrivateNotAllowed(ActionRefused):
-    """The person told the network the community may not write to them privately."""
+    """The person told the network the community may not write to them privately, or (Telegram)
+    never started the bot, which is all that lets a bot write to a person."""
+
+    def __init__(self, message: str, *, network: Network) -> None:
+        super().__init__(message)
+        self.network = network
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +63,8 @@ async def move_to_private(
     thread `conversation_id`, in their private conversation on the same network (made when they
     have none: a person's private chat has their user id as its chat id on every network). It
     goes through the same delivery; a network that refuses it marks it failed with its reason.
-    Refused at once when the person told the network the community may not write to them."""
+    Refused at once when the person told the network the community may not write to them, and
+    on Telegram when they never wrote to the bot privately (it cannot write to them first)."""
     m, c, i = messages.c, conversations.c, identities.c
     async with engine.begin() as conn:
         found = (
@@ -71,7 +86,15 @@ async def move_to_private(
         if found.allows_private is False:
             raise PrivateNotAllowed(
                 "this customer does not allow the community to write to them privately: "
-                "answer in public and invite them to write to the community"
+                "answer in public and invite them to write to the community",
+                network=found.network,
+            )
+        telegram = found.network == Network.TELEGRAM
+        if telegram and not await _started_bot(conn, found.external_user_id):
+            raise PrivateNotAllowed(
+                "Telegram lets the bot write privately only to people who started it, and this "
+                "customer has not: answer in public and invite them to start the bot",
+                network=found.network,
             )
         now = utcnow()
         await conn.execute(
@@ -97,3 +120,19 @@ async def move_to_private(
         ).scalar_one()
     sent = await reply_as_agent(engine, bus, private_id, agent_id, text, moved_from=comment_id)
     return MovedToPrivate(int(private_id), sent.message_id)
+
+
+async def _started_bot(conn: AsyncConnection, user_id: str) -> bool:
+    """Whether the Telegram user ever wrote to the bot in their private chat (its id is theirs)."""
+    m, c = messages.c, conversations.c
+    wrote = await conn.execute(
+        sa.select(m.id)
+        .join(conversations, c.id == m.conversation_id)
+        .where(
+            c.network == Network.TELEGRAM,
+            c.chat_id == user_id,
+            m.direction == Direction.INBOUND,
+        )
+        .limit(1)
+    )
+    return wrote.first() is not None

@@ -1,6 +1,8 @@
 """The routing rules admins keep: when a conversation is handed to people, which team takes it and
 which labels it gets, by its network, language, the best article's tags and the handoff reason.
-They are applied by the pipeline (`bridge.pipeline.team_routing`), in their order."""
+A rule with words is a listening rule: it holds for a public comment that contains any of its
+words or phrases (in any word form), and may mark the thread urgent. They are applied by the
+pipeline (`bridge.pipeline.team_routing`), in their order."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from bridge.store.models import labels, routing_rules, teams, utcnow
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 MAX_TAG_CHARS = 64
+MAX_WORD_CHARS = 64
+MAX_WORDS = 50
 
 
 class RuleError(ValueError):
@@ -35,6 +39,8 @@ class RuleDraft:
     reason: HandoffReason | None = None
     team_id: int | None = None
     label_id: int | None = None
+    words: tuple[str, ...] = ()
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +53,49 @@ class RoutingRule:
     reason: HandoffReason | None
     team_id: int | None
     label_id: int | None
+    words: tuple[str, ...]
+    urgent: bool
+
+
+def split_words(text: str) -> tuple[str, ...]:
+    """Words or phrases as an admin types them: separated by commas or lines."""
+    return tuple(w for w in (p.strip() for p in text.replace(",", "\n").splitlines()) if w)
+
+
+def _checked_words(words: tuple[str, ...]) -> tuple[str, ...]:
+    kept = tuple(dict.fromkeys(" ".join(w.split()) for w in words if w.strip()))
+    if len(kept) > MAX_WORDS:
+        raise RuleError(f"a rule has at most {MAX_WORDS} words or phrases")
+    for word in kept:
+        if len(word) > MAX_WORD_CHARS or not word.isprintable():
+            raise RuleError(f"a word or phrase has at most {MAX_WORD_CHARS} printable characters")
+        if not any(ch.isalnum() for ch in word):
+            raise RuleError(f"{word!r} has no letter or digit to look for")
+    return kept
 
 
 def _checked(draft: RuleDraft) -> RuleDraft:
-    if draft.team_id is None and draft.label_id is None:
-        raise RuleError("a rule gives a team, a label or both")
+    words = _checked_words(draft.words)
+    if draft.urgent and not words:
+        raise RuleError("only a rule with words marks comments urgent")
+    if draft.team_id is None and draft.label_id is None and not draft.urgent:
+        raise RuleError("a rule gives a team, a label or both, or marks comments urgent")
     language = draft.language.strip().lower() if draft.language else None
     if language is not None and not _LANGUAGE.fullmatch(language):
         raise RuleError("a language is its two- or three-letter code, e.g. ru or en")
     tag = draft.tag.strip() if draft.tag else None
     if tag is not None and (len(tag) > MAX_TAG_CHARS or not tag.isprintable()):
         raise RuleError(f"a tag has at most {MAX_TAG_CHARS} printable characters")
-    return RuleDraft(draft.network, language, tag, draft.reason, draft.team_id, draft.label_id)
+    return RuleDraft(
+        draft.network,
+        language,
+        tag,
+        draft.reason,
+        draft.team_id,
+        draft.label_id,
+        words,
+        draft.urgent,
+    )
 
 
 _COLUMNS = tuple(routing_rules.c[name] for name in RoutingRule.__slots__)
@@ -68,6 +105,7 @@ def _rule(row: sa.Row[tuple[object, ...]]) -> RoutingRule:
     values = dict(row._mapping)
     values["network"] = Network(values["network"]) if values["network"] else None
     values["reason"] = HandoffReason(values["reason"]) if values["reason"] else None
+    values["words"] = tuple((values["words"] or "").splitlines())
     return RoutingRule(**values)
 
 
@@ -103,6 +141,8 @@ async def add_rule(engine: AsyncEngine, draft: RuleDraft) -> RoutingRule:
                 reason=draft.reason.value if draft.reason else None,
                 team_id=draft.team_id,
                 label_id=draft.label_id,
+                words="\n".join(draft.words) or None,
+                urgent=draft.urgent,
                 created_at=utcnow(),
             )
             .returning(*_COLUMNS)

@@ -101,6 +101,7 @@ class InboxRow:
     labels: list[Label]
     public: bool = False  # a public thread (comments under a post), not a private chat
     post: str | None = None  # a public thread's post, its beginning: what the thread is under
+    priority: int = 0  # 1: urgent by a listening rule or angry; 2: both
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,10 @@ async def inbox(
         if newest_first
         else sa.func.coalesce(c.awaiting_since, c.last_message_at)
     )
-    order = [key.desc(), c.id.desc()] if newest_first else [key.asc(), c.id.asc()]
+    # the open views show urgent public threads first (listening rules), each part by its key
+    order = (
+        [key.desc(), c.id.desc()] if newest_first else [c.priority.desc(), key.asc(), c.id.asc()]
+    )
     after = [] if query.after is None else [_after(key, query.after, newest_first)]
     # The page's conversations first, then what is shown of them: joined before the limit, a
     # search's tens of thousands of matches would each be joined to their customer.
@@ -216,6 +220,7 @@ async def inbox(
             c.team_id,
             c.public,
             sa.func.substr(c.post_text, 1, POST_SHOWN).label("post"),
+            c.priority,
             i.display_name,
             i.external_user_id,
             a.display_name.label("assignee"),
@@ -274,7 +279,7 @@ async def inbox(
         {view: sum(g.n for g in narrowed if g.in_view(view)) for view in View},
         {network: sum(g.n for g in per_network if g.network == network) for network in Network},
         per_language,
-        None if last is None else Cursor(last.sort_key, last.id),
+        None if last is None else Cursor(last.sort_key, last.id, last.priority),
         by_label,
     )
 
@@ -307,7 +312,8 @@ def _after(
     c = conversations.c
     if newest_first:
         return sa.or_(key < cursor.key, sa.and_(key == cursor.key, c.id < cursor.id))
-    return sa.or_(key > cursor.key, sa.and_(key == cursor.key, c.id > cursor.id))
+    later = sa.or_(key > cursor.key, sa.and_(key == cursor.key, c.id > cursor.id))
+    return sa.or_(c.priority < cursor.priority, sa.and_(c.priority == cursor.priority, later))
 
 
 def _row(
@@ -341,6 +347,7 @@ def _row(
         labels=carried,
         public=row.public,
         post=row.post,
+        priority=row.priority,
     )
 
 

@@ -38,6 +38,7 @@ class ConversationRow:
     assignee_id: int | None  # read only: whom the live inbox tells of the customer's message
     team_id: int | None
     public: bool  # read only: a public thread (under a post) rather than a private chat
+    priority: int  # a public thread's urgency (listening rules): 0, 1 or 2
     changed: bool = False
 
 
@@ -325,6 +326,7 @@ async def _select_conversations(
                 c.assignee_id,
                 c.team_id,
                 c.public,
+                c.priority,
             ).where(c.network == network, c.chat_id.in_(chat_ids))
         )
         for row in result.all():

@@ -7,7 +7,9 @@ not help" after an answer; a strongly negative message; then the responder's bes
 when its confidence reaches the threshold that applies (unless its article is never-auto). An
 unconfident question just under the threshold is met with "put it another way" once; the second
 one in a row, or one further below, goes to an agent. In shadow mode the bot only suggests.
-A public comment goes to agents unless an admin lets the bot answer in public on its network.
+A public comment goes to agents unless an admin lets the bot answer in public on its network;
+the listening rules route each one that has their words, and mark it urgent; a negative one is
+raised a step further.
 """
 
 from __future__ import annotations
@@ -154,6 +156,7 @@ class Router:
                 self._set_state(conversation, ConversationState.BOT, "reopened", routed)
                 conversation.resolved_at = None
                 conversation.handoff_reason = None
+                conversation.priority = 0  # urgency is the open thread's, not its past's
             if conversation.state is ConversationState.BOT:
                 if conversation.public and not self.settings.answers_in_public(
                     conversation.network
@@ -164,9 +167,25 @@ class Router:
             elif self.settings.in_shadow(conversation.network):
                 await self._suggest(item, routed)
             # otherwise an agent has it or will take it: the inbox shows the new message
+            if conversation.public and item.inbound.kind == "message" and text:
+                self._listen(item, text, routed)
             if conversation.state in _WITH_PEOPLE and conversation.awaiting_since is None:
                 conversation.awaiting_since = now  # the SLA clock runs until an agent answers
         return routed
+
+    def _listen(self, item: Stored, text: str, routed: Routed) -> None:
+        """A public comment: the listening rules whose words it has route it and may make it
+        urgent; a strongly negative one is one step more urgent. Urgency only grows until the
+        thread is resolved."""
+        conversation = item.conversation
+        routing = self.rules.listen(
+            conversation.network, conversation.language, conversation.handoff_reason, text
+        )
+        if routing.team_id is not None:
+            conversation.team_id = routing.team_id
+        routed.labels += [LabelAdded(conversation.id, label) for label in routing.label_ids]
+        priority = int(routing.urgent) + int(is_strongly_negative(text))
+        conversation.priority = max(conversation.priority, priority)
 
     async def _decide(self, item: Stored, now: dt.datetime, routed: Routed) -> None:
         conversation = item.conversation

@@ -374,6 +374,7 @@ async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) ->
             answered_message_id=sa.bindparam("answered_message_id"),
             awaiting_since=sa.bindparam("awaiting_since"),
             team_id=sa.bindparam("team_id"),
+            priority=sa.bindparam("priority"),
         ),
         [
             {
@@ -389,6 +390,7 @@ async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) ->
                 "answered_message_id": row.answered_message_id,
                 "awaiting_since": row.awaiting_since,
                 "team_id": row.team_id,
+                "priority": row.priority,
             }
             for row in changed
         ],

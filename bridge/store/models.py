@@ -218,6 +218,9 @@ class Conversation(Base):
     public: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     post_text: Mapped[str | None] = mapped_column(sa.Text)
     post_url: Mapped[str | None] = mapped_column(sa.String(1024))
+    # how urgent a public thread is (listening rules): 0 usual, 1 urgent or angry, 2 both;
+    # the inbox shows the higher first within a view
+    priority: Mapped[int] = mapped_column(sa.SmallInteger, default=0, server_default=sa.text("0"))
 
 
 class Message(Base):
@@ -538,6 +541,10 @@ class RoutingRule(Base):
     language: Mapped[str | None] = mapped_column(sa.String(8))
     tag: Mapped[str | None] = mapped_column(sa.String(64))  # one of the best article's tags
     reason: Mapped[str | None] = mapped_column(sa.String(32))  # the handoff reason
+    # listening: words or phrases, one a line, any of which a public comment must contain
+    words: Mapped[str | None] = mapped_column(sa.Text)
+    # a public comment the rule holds for is marked urgent
+    urgent: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
     label_id: Mapped[int | None] = mapped_column(sa.ForeignKey("labels.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -34,11 +34,16 @@ from bridge.inbox.customers import (
 )
 from bridge.inbox.labels import Label, LabelNotFound, add_label, list_labels, remove_label
 from bridge.inbox.outgoing_files import MAX_REPLY_BYTES
-from bridge.inbox.public import PrivateNotAllowed, invitation, move_to_private
+from bridge.inbox.public import (
+    PrivateNotAllowed,
+    invitation,
+    move_to_private,
+    telegram_start_link,
+)
 from bridge.inbox.reads import mark_seen
 from bridge.inbox.solutions import mark_solution, thread_solutions
 from bridge.inbox.teams import TeamNotFound, list_teams, move_to_team
-from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
+from bridge.inbox.views import ConversationView, InboxQuery, View, conversation_view, inbox
 from bridge.knowledge.articles import load_articles
 from bridge.store.models import utcnow
 from bridge.web import auth
@@ -203,6 +208,14 @@ def _conversation_id(request: web.Request) -> int:
     return value
 
 
+def _private_link(request: web.Request, view: ConversationView) -> str | None:
+    """The link an invitation to write privately carries: the bot's start link on Telegram."""
+    username = request.app[SETTINGS].telegram_bot_username
+    if view.network == Network.TELEGRAM and username:
+        return telegram_start_link(username, view.id)
+    return None
+
+
 @routes.get("/c/{conversation_id}")
 async def conversation_page(request: web.Request) -> web.Response:
     stuck_after = request.app[SETTINGS].stuck_after
@@ -231,7 +244,7 @@ async def conversation_page(request: web.Request) -> web.Response:
             links=await links_of(engine, view.customer_id),
             canned=await list_canned(engine, view.language),
             draft=(
-                invitation(view.language)
+                invitation(view.language, _private_link(request, view))
                 if request.query.get("draft") == "invitation"
                 else await _article_answer(
                     engine, request.query.get("draft_article"), view.language
@@ -341,10 +354,17 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         raise web.HTTPNotFound(text="no such conversation") from None
     except actions.AgentNotFound:
         raise web.HTTPNotFound(text="no such agent") from None
-    except PrivateNotAllowed:  # the public reply that invites them instead, for the agent to send
-        why = gettext(
-            "This customer does not let the community write to them privately: "
-            "answer in public and invite them to write to you."
+    except PrivateNotAllowed as refused:  # the public reply that invites them, for the agent
+        why = (
+            gettext(
+                "Telegram lets the bot write privately only to people who started it, and this "
+                "customer has not: answer in public and invite them to start the bot."
+            )
+            if refused.network == Network.TELEGRAM
+            else gettext(
+                "This customer does not let the community write to them privately: "
+                "answer in public and invite them to write to you."
+            )
         )
         raise web.HTTPSeeOther(f"/c/{cid}?error={quote(why)}&draft=invitation#composer") from None
     except LabelNotFound:  # deleted by an admin since the page was shown

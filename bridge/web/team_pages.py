@@ -16,6 +16,7 @@ from bridge.inbox.agents import list_agents
 from bridge.inbox.labels import list_labels
 from bridge.inbox.routing_rules import (
     MAX_TAG_CHARS,
+    MAX_WORDS,
     RuleDraft,
     RuleError,
     RuleNotFound,
@@ -23,6 +24,7 @@ from bridge.inbox.routing_rules import (
     delete_rule,
     list_rules,
     move_rule,
+    split_words,
 )
 from bridge.inbox.teams import (
     MAX_CAPACITY,
@@ -189,6 +191,7 @@ async def routing_page(request: web.Request) -> web.Response:
             networks=list(Network),
             reasons=ROUTED_REASONS,
             max_tag=MAX_TAG_CHARS,
+            max_words=MAX_WORDS,
             error=request.query.get("error"),
         ),
     )
@@ -214,6 +217,8 @@ async def add_rule_action(request: web.Request) -> web.StreamResponse:
         reason=_choice(HandoffReason, form.get("reason")),
         team_id=_form_id(form.get("team_id")),
         label_id=_form_id(form.get("label_id")),
+        words=split_words(str(form.get("words", ""))),
+        urgent=form.get("urgent") == "on",
     )
     try:
         await add_rule(request.app[ENGINE], draft)

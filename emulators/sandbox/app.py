@@ -118,6 +118,8 @@ class Sandbox:
         )
         if self.vk is not None:  # a post for the customer to comment on: a public thread
             self.vk.post(DEMO_POST)
+        if self.telegram is not None:  # the same in the brand's channel, with its discussion
+            self.telegram.post_to_channel(DEMO_POST)
         self.facebook = (
             FacebookEmulator(FACEBOOK_PAGE_TOKEN, app_secret=FACEBOOK_APP_SECRET, seed=first)
             if Network.FACEBOOK in networks

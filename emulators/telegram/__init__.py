@@ -16,12 +16,14 @@ documents as a user, edits them, presses inline buttons, blocks the bot, and rea
 sent with the emulator's own receive time of each send (the delivery benchmark's evidence). A
 brand connects its Telegram Business account to a bot, and its customers write, edit and delete
 in that account's chats, which the bot answers through the connection (docs/networks.md 1.7).
+A brand's channel posts into its linked discussion group, where users comment and the bot
+replies in a post's thread (1.8).
 `faults` injects 429s, 5xx answers, slow answers and dropped connections on demand.
 
 The parts: `emulator` (TelegramEmulator, the HTTP server), `state` (bots, chats, messages,
 updates), `customer_side` and `customer_routes` (playing the customers), `methods` (the Bot API
 methods) with `params` (their parameters) and `answers` (their answers and errors), `webhooks`
-(pushing updates to a bot's webhook).
+(pushing updates to a bot's webhook), `channels` (the channel and its discussion group).
 
 Run standalone: `python -m emulators.telegram --port 8081 --token 123:ABC`.
 """

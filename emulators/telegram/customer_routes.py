@@ -2,7 +2,9 @@
 `/_emulator/users/{user_id}/...` (in a chat of a business account connected to the bot:
 `/_emulator/business/{connection_id}/users/{user_id}/...`), a JSON body (a file as
 `data_base64`) or a multipart form (a file as `file`), the bot named by `?bot=<id>` (default: the
-first). A body with `first_name` sets the user's profile first."""
+first). A body with `first_name` sets the user's profile first. A user comments on the brand's
+channel posts at `/_emulator/users/{user_id}/comments`; `/_emulator/discussion` is the channel's
+discussion group as everyone sees it."""
 
 from __future__ import annotations
 
@@ -104,8 +106,23 @@ def customer_routes(side: CustomerSide, prefix: str) -> list[web.RouteDef]:
         query_id = side.press_button(body.user(), message_id, data, bot=bot, business=connection)
         return {"callback_query_id": query_id}
 
+    def write_comment(body: _Body, bot: int | None) -> JSON:
+        reply_to = body.optional("reply_to")
+        return side.comment(
+            body.user(),
+            int(body.text("post_id")),
+            body.text("text"),
+            reply_to=int(reply_to) if reply_to else None,
+            bot=bot,
+        )
+
+    def discussion(_body: _Body, bot: int | None) -> list[JSON]:
+        return side.group_messages(bot=bot)
+
     return [
         route("POST", f"{user}/messages", write_text),
+        route("POST", f"{user}/comments", write_comment),
+        route("GET", f"{prefix}/discussion", discussion),
         route("POST", f"{user}/photos", write_photo),
         route("POST", f"{user}/documents", write_document),
         route("POST", f"{user}/messages/{{message_id:[0-9]+}}/edit", edit_message),

@@ -2,7 +2,8 @@
 bot, edit them, press inline buttons, block the bot; and read what the bot sent, with the
 emulator's own receive time of each send (the delivery benchmark's evidence). A brand connects
 its Telegram Business account to the bot, changes or ends the connection, and its customers
-write, edit and delete messages in their chats with the account."""
+write, edit and delete messages in their chats with the account. A brand's channel posts, and
+users comment on them in its discussion group."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import random
 import time
 
 from emulators.signals import Signal
+from emulators.telegram import channels
+from emulators.telegram.channels import DiscussionGroup
 from emulators.telegram.state import (
     JSON,
     Bot,
@@ -347,6 +350,70 @@ class CustomerSide:
             )
             bot.business_chats[(connection_id, user_id)] = chat
         return chat
+
+    def discussion_group(
+        self,
+        *,
+        channel_title: str = "Brand news",
+        channel_username: str | None = "brand_news",
+        bot: int | None = None,
+    ) -> DiscussionGroup:
+        """The brand's channel and its linked discussion group, with the bot a member; made on
+        the first call, the same one after (one channel a bot here)."""
+        state = self._bot(bot)
+        if state.groups:
+            return next(iter(state.groups.values()))
+        # supergroup and channel ids are -100 followed by the peer's id
+        group = DiscussionGroup(
+            id=-1_000_000_000_000 - self._rng.randint(10**9, 2 * 10**9),
+            title=f"{channel_title} chat",
+            channel_id=-1_000_000_000_000 - self._rng.randint(10**9, 2 * 10**9),
+            channel_title=channel_title,
+            channel_username=channel_username,
+            # as in private chats: a restarted sandbox must not repeat the ids the product kept
+            last_message_id=self._first_message_id - 1,
+        )
+        state.groups[group.id] = group
+        return group
+
+    def post_to_channel(self, text: str, *, bot: int | None = None) -> JSON:
+        """The brand posts `text` in its channel; returns the post's forward in the group,
+        whose message_id names the post's thread of comments."""
+        if not text.strip():
+            raise ValueError("Telegram does not post an empty message")
+        state = self._bot(bot)
+        return channels.post(state, self.discussion_group(bot=bot), text)
+
+    def comment(
+        self,
+        user_id: int,
+        post_id: int,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        bot: int | None = None,
+    ) -> JSON:
+        """User `user_id` comments on the post `post_id` (its forward's id in the group), as a
+        reply to the post or to the comment `reply_to` under it."""
+        if not text.strip():
+            raise ValueError("Telegram does not send an empty message")
+        state = self._bot(bot)
+        author = self._customers.get(user_id) or self.customer(
+            user_id, first_name=f"Customer {user_id}"
+        )
+        group = self.discussion_group(bot=bot)
+        return channels.comment(state, group, author, post_id, text, reply_to or post_id)
+
+    def edit_comment(self, message_id: int, text: str, *, bot: int | None = None) -> JSON:
+        if not text.strip():
+            raise ValueError("an edit cannot empty the message")
+        state = self._bot(bot)
+        return channels.edit_comment(state, self.discussion_group(bot=bot), message_id, text)
+
+    def group_messages(self, *, bot: int | None = None) -> list[JSON]:
+        """Everything in the discussion group, the bot's replies included, oldest first."""
+        group = self.discussion_group(bot=bot)
+        return [copy.deepcopy(m) for _, m in sorted(group.messages.items())]
 
     def _bot(self, bot_id: int | None) -> Bot:
         if bot_id is None:

@@ -1,5 +1,6 @@
 """The Bot API methods the product calls, run on the emulated bots' state: getMe, getUpdates,
-setWebhook, deleteWebhook, getWebhookInfo, sendMessage, sendPhoto, sendDocument (the files:
+setWebhook, deleteWebhook, getWebhookInfo, sendMessage (also into a channel's discussion group:
+emulators.telegram.channels), sendPhoto, sendDocument (the files:
 emulators.telegram.media; each also on behalf of a business account, with
 `business_connection_id`), getBusinessConnection, editMessageText, answerCallbackQuery and
 getFile. The texts of their errors follow tdlib/telegram-bot-api (TBA) where the real server's
@@ -19,6 +20,7 @@ from yarl import URL
 
 from emulators.signals import Signal
 from emulators.telegram.answers import Answer, ApiError
+from emulators.telegram.channels import send_to_group
 from emulators.telegram.media import (
     caption_of,
     document_of,
@@ -226,6 +228,10 @@ class BotApi:
         text = message_text(params)
         markup = reply_markup(params)
         entities = arg_json(params, "entities", "Bad Request: can't parse entities JSON object")
+        if (group := bot.groups.get(chat_id(params))) is not None:
+            sent = send_to_group(bot, group, text, params)
+            self._bot_sent.fire()
+            return sent
         chat = self._writable_chat(bot, params)
         return self._sent(bot, chat, text, markup, entities=entities)
 

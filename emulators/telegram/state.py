@@ -11,9 +11,12 @@ import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulators.signals import Signal
+
+if TYPE_CHECKING:
+    from emulators.telegram.channels import DiscussionGroup
 
 JSON = dict[str, Any]
 
@@ -207,6 +210,8 @@ class Bot:
     sent: list[BotMessage] = field(default_factory=list)
     connections: dict[str, BusinessConnection] = field(default_factory=dict)
     business_chats: dict[tuple[str, int], Chat] = field(default_factory=dict)
+    # channels' discussion groups the bot is a member of, by the group's chat id
+    groups: dict[int, DiscussionGroup] = field(default_factory=dict)
 
     def user_json(self) -> JSON:
         return {

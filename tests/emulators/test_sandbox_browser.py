@@ -104,3 +104,19 @@ def test_the_web_chat_tab_shows_the_brand_page_with_the_widget(sandbox: str, pho
     SCREENSHOTS.mkdir(exist_ok=True)
     phone.screenshot(path=str(SCREENSHOTS / "sandbox-webchat.png"))
     assert phone.url.endswith("#webchat")
+
+
+def test_the_telegram_channel_tab_shows_the_demo_post_and_the_customers_comment(
+    sandbox: str, phone: Page
+) -> None:
+    phone.goto(f"{sandbox}/sandbox/")
+    phone.click("#tab-telegram-channel")
+    phone.wait_for_function("document.getElementById('post-text').textContent.length > 0")
+    assert "Telegram channel" in phone.inner_text("#wall-title")
+
+    phone.fill("#comment-text", "А доставка в Казань есть?")
+    phone.click("#comment button[type=submit]")
+
+    phone.wait_for_selector(".comment")
+    assert phone.inner_text(".comment").endswith("А доставка в Казань есть?")
+    assert phone.inner_text(".comment b") == "You"

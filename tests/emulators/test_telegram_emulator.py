@@ -28,7 +28,7 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.methods import SendMessage
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
@@ -714,3 +714,56 @@ async def test_standalone_entry_point_serves_the_given_token(
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_a_channel_post_arrives_as_its_automatic_forward_into_the_discussion_group(
+    bot: Bot, emulator: TelegramEmulator
+) -> None:
+    emulator.post_to_channel("New collection")
+
+    [update] = await bot.get_updates()
+
+    assert update.message is not None and update.message.is_automatic_forward
+    assert update.message.chat.type == "supergroup"
+    assert update.message.forward_origin is not None
+    assert update.message.forward_origin.type == "channel"
+
+
+async def test_a_reply_in_the_group_lands_in_the_thread_of_the_comment_it_answers(
+    bot: Bot, emulator: TelegramEmulator
+) -> None:
+    group = emulator.discussion_group()
+    post = emulator.post_to_channel("New collection")["message_id"]
+    comment = emulator.comment(501, post, "Delivery to Kazan?")
+
+    sent = await bot.send_message(
+        group.id, "Yes", reply_parameters=ReplyParameters(message_id=comment["message_id"])
+    )
+
+    assert sent.message_thread_id == post
+    assert sent.reply_to_message is not None
+    assert sent.reply_to_message.message_id == comment["message_id"]
+
+
+async def test_a_reply_to_a_message_not_in_the_group_is_refused_unless_allowed_without_it(
+    bot: Bot, emulator: TelegramEmulator
+) -> None:
+    group = emulator.discussion_group()
+
+    with pytest.raises(TelegramBadRequest, match="message to be replied not found"):
+        await bot.send_message(group.id, "Yes", reply_parameters=ReplyParameters(message_id=99))
+    sent = await bot.send_message(
+        group.id,
+        "Yes",
+        reply_parameters=ReplyParameters(message_id=99, allow_sending_without_reply=True),
+    )
+    assert sent.reply_to_message is None
+
+
+async def test_a_message_to_an_unknown_thread_of_the_group_is_refused(
+    bot: Bot, emulator: TelegramEmulator
+) -> None:
+    group = emulator.discussion_group()
+
+    with pytest.raises(TelegramBadRequest, match="message thread not found"):
+        await bot.send_message(group.id, "Yes", message_thread_id=77)

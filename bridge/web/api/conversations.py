@@ -51,6 +51,10 @@ class ConversationRowOut(BaseModel):
     post: str | None = Field(
         default=None, description="a public thread's post, its first 120 characters"
     )
+    priority: int = Field(
+        description="0 usual; 1 urgent (a listening rule's words) or angry; 2 both. The open "
+        "views list the higher first"
+    )
 
 
 class InboxOut(BaseModel):

@@ -1,18 +1,21 @@
 """Routing rules: admins list them in the order they are tried, add one (tried after the others),
-delete one and move one a place earlier or later. Refusals: 404 no such rule, 400 a body the
-document refuses, 409 a rule its own rules refuse (with the reason: no team and no label, a team or
-label that does not exist)."""
+delete one and move one a place earlier or later. A rule with words is a listening rule: it holds
+for a public comment containing any of them, and may mark the thread urgent. Refusals: 404 no
+such rule, 400 a body the document refuses, 409 a rule its own rules refuse (with the reason: it
+gives nothing, urgency without words, a team or label that does not exist)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bridge.domain import HandoffReason, Network
 from bridge.inbox.routing_rules import (
     MAX_TAG_CHARS,
+    MAX_WORD_CHARS,
+    MAX_WORDS,
     RoutingRule,
     RuleDraft,
     RuleError,
@@ -42,6 +45,8 @@ class RuleOut(BaseModel):
     reason: HandoffReason | None
     team_id: int | None
     label_id: int | None
+    words: list[str]
+    urgent: bool
 
 
 class RuleList(BaseModel):
@@ -57,6 +62,10 @@ class RuleIn(Body):
     reason: HandoffReason | None = None
     team_id: RowId | None = None
     label_id: RowId | None = None
+    words: list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_WORD_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_WORDS
+    )
+    urgent: bool = False
 
 
 class RuleMove(Body):
@@ -88,7 +97,7 @@ async def rules_list(request: web.Request) -> web.Response:
 )
 async def rule_add(request: web.Request) -> web.Response:
     body = await read_body(request, RuleIn)
-    draft = RuleDraft(**body.model_dump())
+    draft = RuleDraft(**{**body.model_dump(), "words": tuple(body.words)})
     try:
         rule = await add_rule(request.app[ENGINE], draft)
     except RuleError as exc:  # a valid body the rule's own rules refuse, as a label's (409)

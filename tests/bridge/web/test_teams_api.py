@@ -264,6 +264,8 @@ async def test_an_admin_adds_rules_and_lists_them_in_the_order_they_are_tried(
         "reason": None,
         "team_id": team.id,
         "label_id": None,
+        "words": [],
+        "urgent": False,
     }
     assert (second["position"], second["tag"], second["reason"], second["label_id"]) == (
         2,
@@ -283,6 +285,9 @@ async def test_an_admin_adds_rules_and_lists_them_in_the_order_they_are_tried(
         ({"language": "russian", "team_id": 1}, "language: String should match pattern"),
         ({"reason": "bored", "team_id": 1}, "reason: Input should be"),
         ({"team_id": 0}, "team_id: Input should be greater than or equal to 1"),
+        ({"urgent": True}, "409 only a rule with words marks comments urgent"),
+        ({"words": ["!!!"], "urgent": True}, "409 '!!!' has no letter or digit to look for"),
+        ({"words": ["x" * 65], "team_id": 1}, "words.0: String should have at most 64"),
     ],
 )
 async def test_a_rule_that_makes_no_sense_is_a_bad_request_with_the_reason(
@@ -296,6 +301,24 @@ async def test_a_rule_that_makes_no_sense_is_a_bad_request_with_the_reason(
     assert status == expected
     assert answer["error"].startswith(reason)
     assert await list_rules(rest.engine) == []
+
+
+async def test_an_admin_adds_a_listening_rule_with_its_words_and_urgency(rest: Rest) -> None:
+    team = await create_team(rest.engine, TeamDraft("Escalations"))
+
+    status, rule = await rest.call(
+        "POST",
+        "/api/admin/routing-rules",
+        rest.admin,
+        {"words": [" не  работает ", "верните деньги"], "urgent": True, "team_id": team.id},
+    )
+
+    assert status == 200
+    assert (rule["words"], rule["urgent"], rule["team_id"]) == (
+        ["не работает", "верните деньги"],
+        True,
+        team.id,
+    )
 
 
 async def test_moving_a_rule_earlier_swaps_it_with_the_one_before(rest: Rest) -> None:

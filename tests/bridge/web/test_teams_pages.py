@@ -363,16 +363,36 @@ async def test_an_admin_adds_a_rule_and_the_page_shows_its_conditions_and_result
     )
     assert (rule.team_id, rule.label_id) == (team.id, vip.id)
     assert status == 200
-    assert row_of(page, "rules", "Billing")[:7] == [
+    assert row_of(page, "rules", "Billing")[:8] == [
         "1",
         "Vk",
         "ru",
         "any tag",
         "asked for a person",
+        "any words",
         "Billing",
         "VIP",
     ]
     assert f'class="label-chip label-{vip.id}"' in page
+
+
+async def test_an_admin_adds_a_listening_rule_with_words_and_urgency(site: Site) -> None:
+    team = await create_team(site.engine, TeamDraft("Escalations"))
+    csrf = await sign_in(site.client, site.admin)
+
+    status, page = await site.post(
+        "/admin/routing",
+        [
+            *rule_form(csrf, team_id=str(team.id)),
+            ("words", "не работает,\nверните  деньги"),
+            ("urgent", "on"),
+        ],
+    )
+
+    (rule,) = await list_rules(site.engine)
+    assert (rule.words, rule.urgent) == (("не работает", "верните деньги"), True)
+    assert status == 200
+    assert row_of(page, "rules", "Escalations")[5] == "не работает, верните деньги urgent"
 
 
 async def test_a_rule_that_gives_nothing_goes_back_to_the_page_with_the_reason(
@@ -382,7 +402,8 @@ async def test_a_rule_that_gives_nothing_goes_back_to_the_page_with_the_reason(
 
     _, page = await site.post("/admin/routing", rule_form(csrf, network="vk"))
 
-    assert '<p class="error" role="alert">a rule gives a team, a label or both</p>' in page
+    reason = "a rule gives a team, a label or both, or marks comments urgent"
+    assert f'<p class="error" role="alert">{reason}</p>' in page
     assert await list_rules(site.engine) == []
 
 

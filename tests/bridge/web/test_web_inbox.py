@@ -21,7 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
 from bridge.bus.redis import RedisBus
-from bridge.domain import ConversationState, DeliveryStatus, Direction, Event, EventKind, Network
+from bridge.domain import (
+    ConversationState,
+    DeliveryStatus,
+    Direction,
+    Event,
+    EventKind,
+    InboundMessage,
+    Network,
+    PublicPlace,
+)
 from bridge.inbox.agents import AgentInfo, Role, add_agent
 from bridge.knowledge.articles import load_articles, seed_articles
 from bridge.knowledge.responder import KnowledgeResponder
@@ -873,3 +882,34 @@ async def test_a_public_thread_is_listed_by_the_post_it_is_under(site: Web) -> N
 
     assert "Comments under «the post wall-1_5»" in page
     assert "Commenter 501</strong>" not in page
+
+
+async def test_moving_a_telegram_commenter_who_never_started_the_bot_drafts_a_start_link(
+    site: Web, settings: Settings
+) -> None:
+    settings.telegram_bot_username = "brand_support_bot"
+    csrf = await site.sign_in(site.agent)
+    thread = "post:-1001234567890:10"
+    said = InboundMessage(
+        network=Network.TELEGRAM,
+        network_message_id="-1001234567890:11",
+        chat_id=thread,
+        user_id="501",
+        text="Где мой заказ?",
+        language="ru",
+        public=PublicPlace(post_text="Новая коллекция"),
+    )
+    await site.pipeline.handle(entries(said))
+    async with site.engine.connect() as conn:
+        cid, first = (
+            await conn.execute(sa.select(messages.c.conversation_id, messages.c.id))
+        ).one()
+
+    page = await site.client.post(
+        f"/c/{cid}/private", data={"csrf": csrf, "text": "Напишите нам", "reply_to": str(first)}
+    )
+
+    text = html.unescape(await page.text())
+    assert "only to people who started it" in text
+    assert f"https://t.me/brand_support_bot?start=c{cid}" in text
+    assert drain_outbound(site.bus, Network.TELEGRAM) == []
