@@ -30,6 +30,7 @@ from emulators.facebook import (
     FacebookEmulator,
     GraphError,
 )
+from emulators.meta_comments import PostComments
 from emulators.standalone import options, serve
 
 DEFAULT_ACCOUNT_ID = "17841400000000001"  # an IGID: Instagram professional accounts' look so
@@ -70,6 +71,7 @@ class InstagramEmulator(FacebookEmulator):
             files_url=files_url,
         )
         self.account_id = account_id
+        self.comments = PostComments(account_id, self._push_change, instagram=True)
 
     def _check_text(self, text: str) -> None:
         if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:

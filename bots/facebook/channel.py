@@ -29,6 +29,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bots.downloads import Downloads
+from bots.facebook.comments import comment_key, commented, thread_object
 from bots.facebook.events import Inbound, WebhookPayload, to_inbound
 from bridge.channel import (
     MB,
@@ -75,6 +76,7 @@ class FacebookChannel:
     name = "Messenger"  # as agents know the network, in the reasons they read
     file_limits: FileLimits = FILE_LIMITS
     webhook_path = WEBHOOK_PATH
+    reply_edge = "comments"  # the edge a comment is answered on, in public
 
     def __init__(
         self,
@@ -93,7 +95,8 @@ class FacebookChannel:
         self.page_token = page_token
         self.app_secret = app_secret.encode()
         self.verify_token = verify_token
-        self.messages_url = f"{(api_url or GRAPH_URL).rstrip('/')}/{api_version}/me/messages"
+        self.graph_url = f"{(api_url or GRAPH_URL).rstrip('/')}/{api_version}"
+        self.messages_url = f"{self.graph_url}/me/messages"
         # Limits are shared by every sender process through their key; the page id is not
         # known before a call, so the token names the page, hashed to keep it out of Redis.
         self.page_key = hashlib.sha256(page_token.encode()).hexdigest()[:16]
@@ -124,6 +127,10 @@ class FacebookChannel:
 
     async def send(self, message: OutboundMessage) -> Delivered:
         files = await outgoing_files(self.files, self.file_limits, message)
+        if message.public:
+            return await self._comment(message, files)
+        if (comment := commented(message.in_reply_to)) is not None:
+            return await self._private_reply(message, comment, files)
         routing = self._routing(message)
         # an attachment carries no text: the text goes first, then each file
         chunks = self.split(message.text) or ([] if files else [""])
@@ -142,6 +149,43 @@ class FacebookChannel:
             first = first or sent
         assert first is not None
         return Delivered(first)
+
+    async def _comment(self, message: OutboundMessage, files: Sequence[OutgoingFile]) -> Delivered:
+        """A public reply as the page (the account): under the comment `in_reply_to`, or under
+        the post itself when it answers none (docs/networks.md 3.4)."""
+        post = thread_object(message.chat_id)
+        if post is None:
+            reason = f"{message.chat_id} is no {self.name} public thread"
+            raise DeliveryError(reason, permanent=True)
+        if files:
+            reason = f"files in public {self.name} replies are not sent"
+            raise DeliveryError(reason, permanent=True)
+        parent = commented(message.in_reply_to)
+        edge = f"{parent}/{self.reply_edge}" if parent else f"{post}/comments"
+        answer = await self._graph(f"{self.graph_url}/{edge}", {"message": message.text})
+        if not isinstance(answer.get("id"), str):
+            # no dedupe key exists for comments: a retry could post it twice, so none is made
+            raise DeliveryError(f"{self.name} answered a comment with {answer!r}", permanent=True)
+        return Delivered(comment_key(answer["id"]))
+
+    async def _private_reply(
+        self, message: OutboundMessage, comment: str, files: Sequence[OutgoingFile]
+    ) -> Delivered:
+        """The one message a comment's author may get privately for it: by the comment's id,
+        whatever their 24-hour window (docs/networks.md 3.4); it is one text, so it is refused
+        whole rather than cut."""
+        if files or message.buttons:
+            raise DeliveryError(
+                f"a private reply to a {self.name} comment is one text message, without files",
+                permanent=True,
+            )
+        if len(self.split(message.text)) > 1:
+            raise DeliveryError(
+                f"a private reply to a {self.name} comment is one message: shorten the text",
+                permanent=True,
+            )
+        body = {"recipient": {"comment_id": comment}, "message": {"text": message.text}}
+        return Delivered(await self._call(body))
 
     def _routing(self, message: OutboundMessage) -> dict[str, str]:
         """messaging_type (and tag) the windows allow, or DeliveryError before any call."""
@@ -178,6 +222,12 @@ class FacebookChannel:
             permanent=True,
         )
 
+    async def _graph(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST one Graph call: its answer, or DeliveryError with the platform's reason."""
+        request = self._http().post(url, params={"access_token": self.page_token}, json=body)
+        async with request as response:
+            return await self._answer(response)
+
     async def _call(self, body: dict[str, Any], file: OutgoingFile | None = None) -> str:
         """POST one message (with `file`, uploaded along as `filedata`); its mid, or
         DeliveryError with the platform's reason."""
@@ -199,14 +249,21 @@ class FacebookChannel:
                 self.messages_url, params=params, data=form, timeout=timeout
             )
         async with request as response:
-            try:
-                answer = await response.json(content_type=None)
-            except ValueError:
-                answer = None
-            retry_after = _retry_after(response.headers.get("Retry-After"))
-            status = response.status
-        if status == 200 and isinstance(answer, dict) and "message_id" in answer:
-            return str(answer["message_id"])
+            answer = await self._answer(response)
+        if "message_id" not in answer:
+            raise DeliveryError(f"{self.name} answered without a message id", permanent=True)
+        return str(answer["message_id"])
+
+    async def _answer(self, response: aiohttp.ClientResponse) -> dict[str, Any]:
+        """A Graph answer's object, or DeliveryError with the platform's reason."""
+        try:
+            answer = await response.json(content_type=None)
+        except ValueError:
+            answer = None
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        status = response.status
+        if status == 200 and isinstance(answer, dict):
+            return answer
         error = answer.get("error") if isinstance(answer, dict) else None
         if not isinstance(error, dict):
             reason = f"{self.name} answered HTTP {status} without an error description"
@@ -298,6 +355,8 @@ class FacebookChannel:
             if events:
                 await sink([*(item.message for item in inbound), *unreadable])
             for item in inbound:
+                if item.message.public is not None:
+                    continue  # a comment opens no messaging window
                 psid = item.message.chat_id
                 self.last_seen[psid] = max(self.last_seen.get(psid, 0.0), item.sent_at)
             return web.Response(text="EVENT_RECEIVED")
