@@ -29,8 +29,18 @@ def invitation(language: str | None) -> str:
 
 
 class PrivateNotAllowed(ActionRefused):
-    """The person told the network the community may not write to them privately, or the
-    network's rule for a private reply to a comment does not allow one now."""
+    """The person told the network the community may not write to them privately."""
+
+
+class PrivateReplyRefused(ActionRefused):
+    """The network's rule for a private reply to a comment (PRIVATE_REPLY_RULES) allows none
+    now: the comment is `too_old`, or has had its one."""
+
+    def __init__(self, message: str, *, network: str, days: int, too_old: bool) -> None:
+        super().__init__(message)
+        self.network = network
+        self.days = days
+        self.too_old = too_old
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +142,16 @@ async def move_to_private(
 async def _check_private_reply(
     conn: AsyncConnection, rule: PrivateReplyRule, comment_id: int, commented_at: dt.datetime
 ) -> None:
-    """PrivateNotAllowed when the comment is too old for a private reply, or has had its one."""
+    """PrivateReplyRefused when the comment is too old for a private reply, or has had its
+    one."""
     days = rule.within.days
     if utcnow() - commented_at > rule.within:
-        raise PrivateNotAllowed(
+        raise PrivateReplyRefused(
             f"{rule.name} lets the page answer a comment privately only within {days} days of "
-            "it, and this comment is older: answer in public and invite them to write to you"
+            "it, and this comment is older: answer in public",
+            network=rule.name,
+            days=days,
+            too_old=True,
         )
     m = messages.c
     answered = (
@@ -154,7 +168,10 @@ async def _check_private_reply(
         )
     ).first()
     if rule.once and answered is not None:
-        raise PrivateNotAllowed(
+        raise PrivateReplyRefused(
             f"this comment already has its private reply, and {rule.name} allows one: the "
-            "customer's private conversation goes on when they write back"
+            "customer's private conversation goes on when they write back",
+            network=rule.name,
+            days=days,
+            too_old=False,
         )

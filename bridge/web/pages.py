@@ -34,7 +34,12 @@ from bridge.inbox.customers import (
 )
 from bridge.inbox.labels import Label, LabelNotFound, add_label, list_labels, remove_label
 from bridge.inbox.outgoing_files import MAX_REPLY_BYTES
-from bridge.inbox.public import PrivateNotAllowed, invitation, move_to_private
+from bridge.inbox.public import (
+    PrivateNotAllowed,
+    PrivateReplyRefused,
+    invitation,
+    move_to_private,
+)
 from bridge.inbox.reads import mark_seen
 from bridge.inbox.teams import TeamNotFound, list_teams, move_to_team
 from bridge.inbox.views import InboxQuery, View, conversation_view, inbox
@@ -331,6 +336,18 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             "answer in public and invite them to write to you."
         )
         raise web.HTTPSeeOther(f"/c/{cid}?error={quote(why)}&draft=invitation#composer") from None
+    except PrivateReplyRefused as exc:
+        if exc.too_old:
+            why = gettext(
+                "%(network)s lets the page answer a comment privately only within %(days)d days "
+                "of it, and this comment is older: answer in public."
+            ) % {"network": exc.network, "days": exc.days}
+        else:
+            why = gettext(
+                "This comment already has its private reply, and %(network)s allows only one: "
+                "the conversation goes on when the customer writes back."
+            ) % {"network": exc.network}
+        raise back_with_error(f"/c/{cid}", ValueError(why)) from None
     except LabelNotFound:  # deleted by an admin since the page was shown
         raise back_with_error(
             f"/c/{cid}", ValueError(gettext("That label no longer exists."))

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.domain import DeliveryStatus
 from bridge.inbox.actions import reply_as_agent
-from bridge.inbox.public import PrivateNotAllowed, move_to_private
+from bridge.inbox.public import PrivateReplyRefused, move_to_private
 from bridge.settings import Settings
 from bridge.store.models import conversations, dead_letters, messages
 from emulators.facebook import SIGNATURE_HEADER, FacebookEmulator, sign
@@ -159,7 +159,7 @@ async def test_a_second_private_reply_to_the_same_comment_is_refused_beforehand(
     )
     await meta.wait_for_page_messages("501", 1)
 
-    with pytest.raises(PrivateNotAllowed, match="already has its private reply"):
+    with pytest.raises(PrivateReplyRefused, match="already has its private reply"):
         await move_to_private(
             bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Hello again"
         )
@@ -182,7 +182,7 @@ async def test_a_private_reply_to_a_comment_older_than_7_days_is_refused_beforeh
             .values(created_at=stored - dt.timedelta(seconds=WEEK + 60))
         )
 
-    with pytest.raises(PrivateNotAllowed, match="within 7 days"):
+    with pytest.raises(PrivateReplyRefused, match="within 7 days"):
         await move_to_private(
             bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Hello"
         )
