@@ -221,7 +221,10 @@ class FacebookEmulator:
         self._push_task: asyncio.Task[None] | None = None
         self._client = PushClient()
         self.pushes_failed = 0
-        self.comments = PostComments(self.account_id, self._push_change, instagram=False)
+        # a restarted sandbox (seeded with the time) must not number comments as the last run
+        self.comments = PostComments(
+            self.account_id, self._push_change, instagram=False, first_number=seed * 1000 + 1
+        )
         self.app = self._build_app()
 
     # ---- the customer side (tests and the sandbox) ---------------------------------------------
@@ -600,6 +603,18 @@ class FacebookEmulator:
         def all_messages(_body: JSON, _psid: str) -> list[JSON]:
             return [m.as_dict() for m in self.sent]
 
+        def comment(body: JSON, psid: str) -> JSON:
+            reply_to = str(body["reply_to"]) if body.get("reply_to") else None
+            name = str(body.get("name", ""))
+            text, post = _field(body, "text"), _field(body, "post_id")
+            return self.comments.comment(psid, post, text, name=name, reply_to=reply_to).as_dict()
+
+        def add_post(body: JSON, _psid: str) -> JSON:
+            return self.comments.add_post(_field(body, "text")).as_dict(self.account_id)
+
+        def posts(_body: JSON, _psid: str) -> list[JSON]:
+            return [p.as_dict(self.account_id) for p in self.comments.posts()]
+
         async def subscribe(request: web.Request) -> web.Response:
             try:
                 body = await json_body(request)
@@ -618,6 +633,9 @@ class FacebookEmulator:
             _customer_route("POST", f"{user}/unavailable", unavailable),
             _customer_route("GET", f"{user}/page-messages", messages),
             _customer_route("GET", f"{prefix}/page-messages", all_messages),
+            _customer_route("POST", f"{user}/comments", comment),
+            _customer_route("POST", f"{prefix}/posts", add_post),
+            _customer_route("GET", f"{prefix}/posts", posts),
             web.post(f"{prefix}/subscribe", subscribe),
         ]
 

@@ -71,7 +71,9 @@ class InstagramEmulator(FacebookEmulator):
             files_url=files_url,
         )
         self.account_id = account_id
-        self.comments = PostComments(account_id, self._push_change, instagram=True)
+        self.comments = PostComments(
+            account_id, self._push_change, instagram=True, first_number=seed * 1000 + 1
+        )
 
     def _check_text(self, text: str) -> None:
         if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:

@@ -29,7 +29,7 @@ PRIVATE_REPLY_WINDOW_S = 7 * 24 * 3600
 MAX_COMMENT_CHARS = 8000  # unconfirmed: the longest comment the platform takes
 
 
-class CommentError(Exception):
+class CommentError(ValueError):
     """A call the platform would refuse: the emulator answers Graph error `code`."""
 
     def __init__(self, code: int, message: str, subcode: int | None = None) -> None:
@@ -74,6 +74,18 @@ class Post:
     permalink: str
     comments: list[PostComment] = field(default_factory=list)
 
+    def as_dict(self, account_id: str) -> JSON:
+        """The post and its comments (which are the account's), as the sandbox's page shows
+        them."""
+        return {
+            "id": self.id,
+            "text": self.text,
+            "permalink": self.permalink,
+            "comments": [
+                c.as_dict() | {"from_account": c.from_id == account_id} for c in self.comments
+            ],
+        }
+
 
 # (field, value) of one webhook change, queued by the emulator that owns the comments
 PushChange = Callable[[str, JSON], None]
@@ -83,13 +95,15 @@ class PostComments:
     """The posts of one account (`instagram`: media of an Instagram account) and their comments;
     `push_change` queues a webhook change."""
 
-    def __init__(self, account_id: str, push_change: PushChange, *, instagram: bool) -> None:
+    def __init__(
+        self, account_id: str, push_change: PushChange, *, instagram: bool, first_number: int = 1
+    ) -> None:
         self.account_id = account_id
         self.instagram = instagram
         self._push_change = push_change
         self._posts: dict[str, Post] = {}
         self._comments: dict[str, PostComment] = {}
-        self._numbers = itertools.count(1)
+        self._numbers = itertools.count(first_number)
 
     # ---- the account and its customers (tests and the sandbox) --------------------------------
 
