@@ -516,6 +516,7 @@ class FacebookEmulator:
         routes = [
             web.post("/{version:v[0-9.]+}/{node}/messages", self._handle_send),
             web.post("/{version:v[0-9.]+}/{node}/{edge:comments|replies}", self._handle_comment),
+            web.get("/{version:v[0-9.]+}/{node}", self._handle_read_post),
             self.files.route(),
             *self._customer_routes(PREFIX),
         ]
@@ -566,6 +567,19 @@ class FacebookEmulator:
         except GraphError as exc:
             answer = exc.response(trace_id)
         return fault_after_call(fault, request, answer)
+
+    async def _handle_read_post(self, request: web.Request) -> web.StreamResponse:
+        """A post's (a media's) text and address."""
+        trace_id = "".join(self._rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=11))
+        try:
+            if request.query.get("access_token") != self.page_token:
+                raise GraphError(190)
+            try:
+                return web.json_response(self.comments.read_post(request.match_info["node"]))
+            except CommentError as exc:
+                raise GraphError(exc.code, exc.message, subcode=exc.subcode) from None
+        except GraphError as exc:
+            return exc.response(trace_id)
 
     def _customer_routes(self, prefix: str) -> list[web.RouteDef]:
         user = f"{prefix}/users/{{psid:[0-9]+}}"

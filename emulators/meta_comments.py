@@ -7,7 +7,8 @@ What it does as Meta documents: a comment is a webhook change (Page: field `feed
 "comment", `verb` add / edited / remove; Instagram: field `comments`, new comments only); the
 account answers a comment in public with `POST /{comment-id}/comments` (Page) or
 `POST /{ig-comment-id}/replies` (Instagram), under the post itself with
-`POST /{post-id}/comments` / `POST /{ig-media-id}/comments`; a private reply (Send API with
+`POST /{post-id}/comments` / `POST /{ig-media-id}/comments`; `GET /{post-id}` gives a post's
+text and address; a private reply (Send API with
 `recipient: {"comment_id": ...}`) goes once per comment, within 7 days of it, to the commenter's
 private conversation. Unconfirmed and chosen here: the codes and wording of the private-reply
 refusals (10900 "Activity already replied to" for a second one; 10/2018278, the window error,
@@ -184,6 +185,16 @@ class PostComments:
         elif post is None:
             raise CommentError(100, f"(#100) Unsupported post request: /{object_id}/{edge}")
         return self._add(post, self.account_id, "", text, parent.id if parent else None).id
+
+    def read_post(self, object_id: str) -> JSON:
+        """`GET /{object_id}`: a Page post's text (`message`, `permalink_url`), an Instagram
+        media's (`caption`, `permalink`)."""
+        post = self._posts.get(object_id)
+        if post is None:
+            raise CommentError(100, f"(#100) Unsupported get request: /{object_id}")
+        if self.instagram:
+            return {"id": post.id, "caption": post.text, "permalink": post.permalink}
+        return {"id": post.id, "message": post.text, "permalink_url": post.permalink}
 
     def take_private_reply(self, comment_id: str) -> PostComment:
         """The comment a private reply answers, which it may no longer get after this one."""

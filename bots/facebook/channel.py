@@ -43,7 +43,17 @@ from bridge.channel import (
     PollPosition,
     outgoing_files,
 )
-from bridge.domain import PHOTO, AuthorKind, Button, Network, OutboundMessage, Unreadable
+from bridge.domain import (
+    MAX_TEXT_CHARS,
+    MAX_URL_CHARS,
+    PHOTO,
+    AuthorKind,
+    Button,
+    Network,
+    OutboundMessage,
+    PublicPlace,
+    Unreadable,
+)
 from bridge.util import json_text
 
 log = logging.getLogger(__name__)
@@ -69,6 +79,7 @@ NOT_KEPT_SUFFIX = ":not-kept"
 # An attachment uploaded with the message: 25 MB, whatever its type (docs/networks.md 3.2).
 FILE_LIMITS = FileLimits("Messenger", file_bytes=25 * MB, photo_bytes=25 * MB)
 UPLOAD_TIMEOUT_S = 120.0
+POST_READ_TIMEOUT_S = 5.0
 
 
 class FacebookChannel:
@@ -77,6 +88,7 @@ class FacebookChannel:
     file_limits: FileLimits = FILE_LIMITS
     webhook_path = WEBHOOK_PATH
     reply_edge = "comments"  # the edge a comment is answered on, in public
+    post_fields = ("message", "permalink_url")  # a post's text and address, as Graph names them
 
     def __init__(
         self,
@@ -102,6 +114,8 @@ class FacebookChannel:
         self.page_key = hashlib.sha256(page_token.encode()).hexdigest()[:16]
         self.last_seen: dict[str, float] = {}
         """PSID -> unix time of the person's last message, from verified webhooks."""
+        self.posts: dict[str, PublicPlace] = {}
+        """Public thread -> its post's text and address, read once per post."""
         self._session: aiohttp.ClientSession | None = None
         self.files = files
         self.downloads = Downloads(api_url, timeout_s=DOWNLOAD_TIMEOUT_S)
@@ -346,7 +360,7 @@ class FacebookChannel:
             except (ValueError, ValidationError) as exc:
                 error = f"not a {self.name} webhook: {exc}"
                 return web.json_response({"error": error}, status=400)
-            events = to_inbound(payload, self.network)
+            events = [await self._with_post(item) for item in to_inbound(payload, self.network)]
             inbound = [item for item in events if isinstance(item, Inbound)]
             unreadable = [item for item in events if isinstance(item, Unreadable)]
             # A failure here answers 500, so the platform delivers the events again.
@@ -362,6 +376,39 @@ class FacebookChannel:
             return web.Response(text="EVENT_RECEIVED")
 
         return [web.get(self.webhook_path, verify), web.post(self.webhook_path, receive)]
+
+    async def _with_post(self, item: Inbound | Unreadable) -> Inbound | Unreadable:
+        """A comment with the text and address of the post it is under (docs/networks.md 3.4):
+        the change carries neither, so the post is read once; one that cannot be read leaves
+        the comment as it came."""
+        public = item.message.public if isinstance(item, Inbound) else None
+        if not isinstance(item, Inbound) or public is None or item.message.kind == "delete":
+            return item
+        thread = item.message.chat_id
+        if thread not in self.posts:
+            post = thread_object(thread)
+            try:
+                answer = await self._read(f"{self.graph_url}/{post}", ",".join(self.post_fields))
+            except (DeliveryError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("%s: post %s not read: %s", self.network.value, post, exc)
+                return item
+            text, url = (answer.get(name) for name in self.post_fields)
+            self.posts[thread] = PublicPlace(
+                post_text=text[:MAX_TEXT_CHARS] if isinstance(text, str) else None,
+                post_url=url if isinstance(url, str) and len(url) <= MAX_URL_CHARS else None,
+            )
+        known = self.posts[thread]
+        place = public.model_copy(
+            update={"post_text": known.post_text, "post_url": known.post_url or public.post_url}
+        )
+        return Inbound(item.message.model_copy(update={"public": place}), item.sent_at)
+
+    async def _read(self, url: str, fields: str) -> dict[str, Any]:
+        """GET one Graph object's `fields`, within the webhook's time."""
+        params = {"access_token": self.page_token, "fields": fields}
+        timeout = aiohttp.ClientTimeout(total=POST_READ_TIMEOUT_S)
+        async with self._http().get(url, params=params, timeout=timeout) as response:
+            return await self._answer(response)
 
     def _signed(self, body: bytes, header: str) -> bool:
         expected = "sha256=" + hmac.new(self.app_secret, body, hashlib.sha256).hexdigest()

@@ -38,6 +38,7 @@ class InstagramChannel(FacebookChannel):
     file_limits = FILE_LIMITS
     webhook_path = WEBHOOK_PATH
     reply_edge = "replies"
+    post_fields = ("caption", "permalink")
 
     def split(self, text: str) -> list[str]:
         return split_utf8(text, MAX_MESSAGE_BYTES)

@@ -46,9 +46,12 @@ def meta(bridge: MetaBridge) -> FacebookEmulator:
 async def thread_of(bridge: MetaBridge, post_id: str) -> Any:
     for _ in range(200):
         found = await bridge.rows(
-            sa.select(conversations.c.id, conversations.c.public, conversations.c.post_url).where(
-                conversations.c.chat_id.endswith(":" + post_id)
-            )
+            sa.select(
+                conversations.c.id,
+                conversations.c.public,
+                conversations.c.post_text,
+                conversations.c.post_url,
+            ).where(conversations.c.chat_id.endswith(":" + post_id))
         )
         if found:
             return found[0]
@@ -75,7 +78,7 @@ async def test_a_comment_reaches_the_inbox_as_a_public_thread_under_its_post(
     await bridge.wait_stored(1)
 
     thread = await thread_of(bridge, post.id)
-    assert thread[1] is True
+    assert thread[1:] == (True, "New collection in the shops", post.permalink)
     assert await bridge.inbound_texts() == ["Do you deliver to Kazan?"]
 
 
