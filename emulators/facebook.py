@@ -33,6 +33,9 @@ message into the past, makes a person unavailable; and reads what the page sent 
 emulator's receive times. `faults` injects 613 (rate limit), 5xx, slow answers and dropped
 connections; `fail_next` injects any Graph error code (4, 32, 551, 10/2018278, 2, 190...).
 
+The Page's posts, people's comments under them, the page's public replies and the one private
+reply a comment may get: emulators.meta_comments (`comments`).
+
 Run standalone: `python -m emulators.facebook --port 8083`, then
 `POST /_emulator/subscribe {"url": ..., "verify_token": ...}`.
 """

@@ -10,6 +10,9 @@ emulator (emulators.facebook) with what Instagram does differently (docs/network
 * A text has at most 1000 UTF-8 bytes. An image is a PNG, JPEG or GIF of at most 8 MB; video and
   audio at most 25 MB; a `file` is a PDF of at most 25 MB.
 
+* The account's media and their comments (emulators.meta_comments): comments come as changes
+  of the field `comments`, new ones only; the account answers on `/{ig-comment-id}/replies`.
+
 Unconfirmed and chosen here: the wording of the refusals of a long text and of a file (100, as
 on Messenger); that an image may be uploaded with the message (one revision of Meta's page says
 images go by URL only); GIF among the images; the PDF-only rule for files.
