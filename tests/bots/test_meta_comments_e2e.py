@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.domain import DeliveryStatus
 from bridge.inbox.actions import reply_as_agent
 from bridge.inbox.public import PrivateReplyRefused, move_to_private
+from bridge.inbox.views import conversation_view
 from bridge.settings import Settings
 from bridge.store.models import conversations, dead_letters, messages
 from emulators.facebook import SIGNATURE_HEADER, FacebookEmulator, sign
@@ -170,6 +171,21 @@ async def test_a_second_private_reply_to_the_same_comment_is_refused_beforehand(
     assert [m.text for m in meta.page_messages("501")] == ["Your phone number?"]
 
 
+async def test_the_thread_shows_which_comment_was_answered_privately(
+    bridge: MetaBridge, meta: FacebookEmulator
+) -> None:
+    thread_id, comment_id, _ = await comment_in_thread(bridge, meta)
+    await move_to_private(
+        bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Your phone number?"
+    )
+    await meta.wait_for_page_messages("501", 1)
+
+    view = await conversation_view(bridge.engine, thread_id)
+
+    assert view is not None
+    assert [(m.id, m.privately_answered) for m in view.history] == [(comment_id, True)]
+
+
 async def test_a_private_reply_to_a_comment_older_than_7_days_is_refused_beforehand(
     bridge: MetaBridge, meta: FacebookEmulator
 ) -> None:
@@ -190,6 +206,8 @@ async def test_a_private_reply_to_a_comment_older_than_7_days_is_refused_beforeh
             bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Hello"
         )
     assert meta.page_messages("501") == []
+    view = await conversation_view(bridge.engine, thread_id)
+    assert view is not None and view.history[0].private_reply_expired, "shown beforehand too"
 
 
 async def test_when_the_platform_refuses_a_private_reply_the_reason_is_kept_and_sending_goes_on(
