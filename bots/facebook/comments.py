@@ -59,7 +59,7 @@ class FeedComment(_Model):
     post_id: GraphId
     comment_id: GraphId
     parent_id: GraphId | None = None
-    message: str = ""
+    message: str | None = None  # a comment of a photo or sticker alone has none
     post: PostInfo | None = None
 
 
@@ -71,7 +71,7 @@ class InstagramComment(_Model):
     id: GraphId
     author: Author = Field(alias="from")
     media: InstagramMedia
-    text: str = ""
+    text: str | None = None
     parent_id: GraphId | None = None
 
 

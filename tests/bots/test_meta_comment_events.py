@@ -92,6 +92,12 @@ def test_a_removed_comment_is_a_delete_of_the_same_message() -> None:
     )
 
 
+def test_a_comment_without_text_is_kept_with_a_note() -> None:
+    (message,) = messages(feed(message=None))
+
+    assert message.text == "[comment without text]"
+
+
 def test_the_pages_own_comment_is_not_a_customers() -> None:
     assert messages(feed(**{"from": {"id": PAGE, "name": "The shop"}})) == []
 
