@@ -246,6 +246,49 @@ async def test_a_second_private_reply_the_platform_refuses_is_kept_with_its_reas
     assert "10900" in reason and "already replied" in reason
 
 
+async def test_a_comment_change_delivered_twice_is_stored_once(
+    bridge: MetaBridge, meta: FacebookEmulator
+) -> None:
+    net = bridge.net
+    post = meta.comments.add_post("Sale of the week")
+    if net.webhook_object == "page":
+        field, value = (
+            "feed",
+            {
+                "from": {"id": "501", "name": "Anna"},
+                "item": "comment",
+                "verb": "add",
+                "post_id": post.id,
+                "comment_id": f"{post.id}_900",
+                "parent_id": post.id,
+                "created_time": 1,
+                "message": "twice",
+            },
+        )
+    else:
+        field, value = (
+            "comments",
+            {
+                "id": "17800000000000900",
+                "from": {"id": "501", "username": "anna"},
+                "text": "twice",
+                "media": {"id": post.id, "media_product_type": "FEED"},
+            },
+        )
+    entry = {"id": meta.account_id, "time": 1, "changes": [{"field": field, "value": value}]}
+    body = json.dumps({"object": net.webhook_object, "entry": [entry]}).encode()
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, net.APP_SECRET)}
+
+    async with aiohttp.ClientSession() as http:
+        for _ in range(2):
+            async with http.post(bridge.webhook_url, data=body, headers=headers) as answer:
+                assert answer.status == 200
+    await bridge.wait_stored(1)
+    await asyncio.sleep(0.2)
+
+    assert await bridge.inbound_texts() == ["twice"]
+
+
 async def test_a_malformed_comment_change_is_a_dead_letter_and_blocks_nothing(
     bridge: MetaBridge, meta: FacebookEmulator
 ) -> None:
