@@ -33,6 +33,9 @@ message into the past, makes a person unavailable; and reads what the page sent 
 emulator's receive times. `faults` injects 613 (rate limit), 5xx, slow answers and dropped
 connections; `fail_next` injects any Graph error code (4, 32, 551, 10/2018278, 2, 190...).
 
+The Page's posts, people's comments under them, the page's public replies and the one private
+reply a comment may get: emulators.meta_comments (`comments`).
+
 Run standalone: `python -m emulators.facebook --port 8083`, then
 `POST /_emulator/subscribe {"url": ..., "verify_token": ...}`.
 """
@@ -66,6 +69,7 @@ from emulators.faults import (
     fault_before_call,
 )
 from emulators.files import FileHost, uploaded
+from emulators.meta_comments import CommentError, PostComments
 from emulators.pushes import Backoff, PushClient, stop
 from emulators.signals import Signal
 from emulators.standalone import options, serve
@@ -220,6 +224,10 @@ class FacebookEmulator:
         self._push_task: asyncio.Task[None] | None = None
         self._client = PushClient()
         self.pushes_failed = 0
+        # a restarted sandbox (seeded with the time) must not number comments as the last run
+        self.comments = PostComments(
+            self.account_id, self._push_change, instagram=False, first_number=seed * 1000 + 1
+        )
         self.app = self._build_app()
 
     # ---- the customer side (tests and the sandbox) ---------------------------------------------
@@ -334,6 +342,16 @@ class FacebookEmulator:
         )
         self._events_added.fire()
 
+    def _push_change(self, field: str, value: JSON) -> None:
+        """Queue one change of a subscribed field (a comment); dropped without a subscription."""
+        if self._webhook_url is None:
+            return
+        now = int(time.time())
+        self._events.append(
+            {"id": self.account_id, "time": now, "changes": [{"field": field, "value": value}]}
+        )
+        self._events_added.fire()
+
     async def _push_events(self, url: str) -> None:
         backoff = Backoff(self._webhook_retry_delay, self._webhook_retry_cap)
         while True:
@@ -370,6 +388,8 @@ class FacebookEmulator:
 
     def _send(self, params: JSON, upload: web.FileField | None = None) -> JSON:
         recipient = params.get("recipient")
+        if isinstance(recipient, dict) and "comment_id" in recipient:
+            return self._private_reply(str(recipient["comment_id"]), params)
         psid = str(recipient.get("id", "")) if isinstance(recipient, dict) else ""
         customer = self._customers.get(psid)
         if customer is None:
@@ -395,6 +415,33 @@ class FacebookEmulator:
         self._page_sent.fire()
         self._echo_and_deliver(message)
         return {"recipient_id": psid, "message_id": message.message_id}
+
+    def _private_reply(self, comment_id: str, params: JSON) -> JSON:
+        """One text message to the author of a comment, in their private conversation: once
+        per comment, within 7 days of it, whatever their 24-hour window (docs/networks.md 3.4)."""
+        text, quick_replies, kind = _message(params.get("message"), uploaded=False)
+        if kind is not None:
+            raise GraphError(100, "(#100) a private reply is text only in this emulator")
+        self._check_text(text)
+        try:
+            comment = self.comments.take_private_reply(comment_id)
+        except CommentError as exc:
+            raise GraphError(exc.code, exc.message, subcode=exc.subcode) from None
+        customer = self._customer(comment.from_id)
+        message = PageMessage(
+            self._mid(),
+            customer.psid,
+            text,
+            quick_replies,
+            str(params.get("messaging_type", "RESPONSE")),
+            None,
+            time.time(),
+        )
+        customer.page_messages.append(message)
+        self.sent.append(message)
+        self._page_sent.fire()
+        self._echo_and_deliver(message)
+        return {"recipient_id": customer.psid, "message_id": message.message_id}
 
     def _check_text(self, text: str) -> None:
         if len(text) > MAX_TEXT_CHARS:
@@ -471,6 +518,8 @@ class FacebookEmulator:
     def _build_app(self) -> web.Application:
         routes = [
             web.post("/{version:v[0-9.]+}/{node}/messages", self._handle_send),
+            web.post("/{version:v[0-9.]+}/{node}/{edge:comments|replies}", self._handle_comment),
+            web.get("/{version:v[0-9.]+}/{node}", self._handle_read_post),
             self.files.route(),
             *self._customer_routes(PREFIX),
         ]
@@ -500,6 +549,40 @@ class FacebookEmulator:
         except GraphError as exc:
             answer = exc.response(trace_id)
         return fault_after_call(fault, request, answer)
+
+    async def _handle_comment(self, request: web.Request) -> web.StreamResponse:
+        """The account comments in public: under a post, or in reply to a comment."""
+        trace_id = "".join(self._rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=11))
+        fault: Fault | None = None
+        try:
+            if request.query.get("access_token") != self.page_token:
+                raise GraphError(190)
+            fault = self.faults.next_fault("comments")
+            if (dropped := await fault_before_call(fault, request, _fault_error)) is not None:
+                return dropped
+            params, _ = await _send_params(request)
+            node, edge = request.match_info["node"], request.match_info["edge"]
+            try:
+                created = self.comments.reply(node, edge, str(params.get("message", "")))
+            except CommentError as exc:
+                raise GraphError(exc.code, exc.message, subcode=exc.subcode) from None
+            answer = web.json_response({"id": created})
+        except GraphError as exc:
+            answer = exc.response(trace_id)
+        return fault_after_call(fault, request, answer)
+
+    async def _handle_read_post(self, request: web.Request) -> web.StreamResponse:
+        """A post's (a media's) text and address."""
+        trace_id = "".join(self._rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=11))
+        try:
+            if request.query.get("access_token") != self.page_token:
+                raise GraphError(190)
+            try:
+                return web.json_response(self.comments.read_post(request.match_info["node"]))
+            except CommentError as exc:
+                raise GraphError(exc.code, exc.message, subcode=exc.subcode) from None
+        except GraphError as exc:
+            return exc.response(trace_id)
 
     def _customer_routes(self, prefix: str) -> list[web.RouteDef]:
         user = f"{prefix}/users/{{psid:[0-9]+}}"
@@ -537,6 +620,18 @@ class FacebookEmulator:
         def all_messages(_body: JSON, _psid: str) -> list[JSON]:
             return [m.as_dict() for m in self.sent]
 
+        def comment(body: JSON, psid: str) -> JSON:
+            reply_to = str(body["reply_to"]) if body.get("reply_to") else None
+            name = str(body.get("name", ""))
+            text, post = _field(body, "text"), _field(body, "post_id")
+            return self.comments.comment(psid, post, text, name=name, reply_to=reply_to).as_dict()
+
+        def add_post(body: JSON, _psid: str) -> JSON:
+            return self.comments.add_post(_field(body, "text")).as_dict(self.account_id)
+
+        def posts(_body: JSON, _psid: str) -> list[JSON]:
+            return [p.as_dict(self.account_id) for p in self.comments.posts()]
+
         async def subscribe(request: web.Request) -> web.Response:
             try:
                 body = await json_body(request)
@@ -555,6 +650,9 @@ class FacebookEmulator:
             _customer_route("POST", f"{user}/unavailable", unavailable),
             _customer_route("GET", f"{user}/page-messages", messages),
             _customer_route("GET", f"{prefix}/page-messages", all_messages),
+            _customer_route("POST", f"{user}/comments", comment),
+            _customer_route("POST", f"{prefix}/posts", add_post),
+            _customer_route("GET", f"{prefix}/posts", posts),
             web.post(f"{prefix}/subscribe", subscribe),
         ]
 

@@ -10,6 +10,9 @@ emulator (emulators.facebook) with what Instagram does differently (docs/network
 * A text has at most 1000 UTF-8 bytes. An image is a PNG, JPEG or GIF of at most 8 MB; video and
   audio at most 25 MB; a `file` is a PDF of at most 25 MB.
 
+* The account's media and their comments (emulators.meta_comments): comments come as changes
+  of the field `comments`, new ones only; the account answers on `/{ig-comment-id}/replies`.
+
 Unconfirmed and chosen here: the wording of the refusals of a long text and of a file (100, as
 on Messenger); that an image may be uploaded with the message (one revision of Meta's page says
 images go by URL only); GIF among the images; the PDF-only rule for files.
@@ -30,6 +33,7 @@ from emulators.facebook import (
     FacebookEmulator,
     GraphError,
 )
+from emulators.meta_comments import PostComments
 from emulators.standalone import options, serve
 
 DEFAULT_ACCOUNT_ID = "17841400000000001"  # an IGID: Instagram professional accounts' look so
@@ -70,6 +74,9 @@ class InstagramEmulator(FacebookEmulator):
             files_url=files_url,
         )
         self.account_id = account_id
+        self.comments = PostComments(
+            account_id, self._push_change, instagram=True, first_number=seed * 1000 + 1
+        )
 
     def _check_text(self, text: str) -> None:
         if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:

@@ -29,6 +29,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bots.downloads import Downloads
+from bots.facebook.comments import comment_key, commented, thread_object
 from bots.facebook.events import Inbound, WebhookPayload, to_inbound
 from bridge.channel import (
     MB,
@@ -42,7 +43,17 @@ from bridge.channel import (
     PollPosition,
     outgoing_files,
 )
-from bridge.domain import PHOTO, AuthorKind, Button, Network, OutboundMessage, Unreadable
+from bridge.domain import (
+    MAX_TEXT_CHARS,
+    MAX_URL_CHARS,
+    PHOTO,
+    AuthorKind,
+    Button,
+    Network,
+    OutboundMessage,
+    PublicPlace,
+    Unreadable,
+)
 from bridge.util import json_text
 
 log = logging.getLogger(__name__)
@@ -68,6 +79,7 @@ NOT_KEPT_SUFFIX = ":not-kept"
 # An attachment uploaded with the message: 25 MB, whatever its type (docs/networks.md 3.2).
 FILE_LIMITS = FileLimits("Messenger", file_bytes=25 * MB, photo_bytes=25 * MB)
 UPLOAD_TIMEOUT_S = 120.0
+POST_READ_TIMEOUT_S = 5.0
 
 
 class FacebookChannel:
@@ -75,6 +87,8 @@ class FacebookChannel:
     name = "Messenger"  # as agents know the network, in the reasons they read
     file_limits: FileLimits = FILE_LIMITS
     webhook_path = WEBHOOK_PATH
+    reply_edge = "comments"  # the edge a comment is answered on, in public
+    post_fields = ("message", "permalink_url")  # a post's text and address, as Graph names them
 
     def __init__(
         self,
@@ -93,12 +107,15 @@ class FacebookChannel:
         self.page_token = page_token
         self.app_secret = app_secret.encode()
         self.verify_token = verify_token
-        self.messages_url = f"{(api_url or GRAPH_URL).rstrip('/')}/{api_version}/me/messages"
+        self.graph_url = f"{(api_url or GRAPH_URL).rstrip('/')}/{api_version}"
+        self.messages_url = f"{self.graph_url}/me/messages"
         # Limits are shared by every sender process through their key; the page id is not
         # known before a call, so the token names the page, hashed to keep it out of Redis.
         self.page_key = hashlib.sha256(page_token.encode()).hexdigest()[:16]
         self.last_seen: dict[str, float] = {}
         """PSID -> unix time of the person's last message, from verified webhooks."""
+        self.posts: dict[str, PublicPlace] = {}
+        """Public thread -> its post's text and address, read once per post."""
         self._session: aiohttp.ClientSession | None = None
         self.files = files
         self.downloads = Downloads(api_url, timeout_s=DOWNLOAD_TIMEOUT_S)
@@ -124,6 +141,10 @@ class FacebookChannel:
 
     async def send(self, message: OutboundMessage) -> Delivered:
         files = await outgoing_files(self.files, self.file_limits, message)
+        if message.public:
+            return await self._comment(message, files)
+        if (comment := commented(message.in_reply_to)) is not None:
+            return await self._private_reply(message, comment, files)
         routing = self._routing(message)
         # an attachment carries no text: the text goes first, then each file
         chunks = self.split(message.text) or ([] if files else [""])
@@ -142,6 +163,43 @@ class FacebookChannel:
             first = first or sent
         assert first is not None
         return Delivered(first)
+
+    async def _comment(self, message: OutboundMessage, files: Sequence[OutgoingFile]) -> Delivered:
+        """A public reply as the page (the account): under the comment `in_reply_to`, or under
+        the post itself when it answers none (docs/networks.md 3.4)."""
+        post = thread_object(message.chat_id)
+        if post is None:
+            reason = f"{message.chat_id} is no {self.name} public thread"
+            raise DeliveryError(reason, permanent=True)
+        if files:
+            reason = f"files in public {self.name} replies are not sent"
+            raise DeliveryError(reason, permanent=True)
+        parent = commented(message.in_reply_to)
+        edge = f"{parent}/{self.reply_edge}" if parent else f"{post}/comments"
+        answer = await self._graph(f"{self.graph_url}/{edge}", {"message": message.text})
+        if not isinstance(answer.get("id"), str):
+            # no dedupe key exists for comments: a retry could post it twice, so none is made
+            raise DeliveryError(f"{self.name} answered a comment with {answer!r}", permanent=True)
+        return Delivered(comment_key(answer["id"]))
+
+    async def _private_reply(
+        self, message: OutboundMessage, comment: str, files: Sequence[OutgoingFile]
+    ) -> Delivered:
+        """The one message a comment's author may get privately for it: by the comment's id,
+        whatever their 24-hour window (docs/networks.md 3.4); it is one text, so it is refused
+        whole rather than cut."""
+        if files or message.buttons:
+            raise DeliveryError(
+                f"a private reply to a {self.name} comment is one text message, without files",
+                permanent=True,
+            )
+        if len(self.split(message.text)) > 1:
+            raise DeliveryError(
+                f"a private reply to a {self.name} comment is one message: shorten the text",
+                permanent=True,
+            )
+        body = {"recipient": {"comment_id": comment}, "message": {"text": message.text}}
+        return Delivered(await self._call(body))
 
     def _routing(self, message: OutboundMessage) -> dict[str, str]:
         """messaging_type (and tag) the windows allow, or DeliveryError before any call."""
@@ -178,6 +236,12 @@ class FacebookChannel:
             permanent=True,
         )
 
+    async def _graph(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST one Graph call: its answer, or DeliveryError with the platform's reason."""
+        request = self._http().post(url, params={"access_token": self.page_token}, json=body)
+        async with request as response:
+            return await self._answer(response)
+
     async def _call(self, body: dict[str, Any], file: OutgoingFile | None = None) -> str:
         """POST one message (with `file`, uploaded along as `filedata`); its mid, or
         DeliveryError with the platform's reason."""
@@ -199,14 +263,21 @@ class FacebookChannel:
                 self.messages_url, params=params, data=form, timeout=timeout
             )
         async with request as response:
-            try:
-                answer = await response.json(content_type=None)
-            except ValueError:
-                answer = None
-            retry_after = _retry_after(response.headers.get("Retry-After"))
-            status = response.status
-        if status == 200 and isinstance(answer, dict) and "message_id" in answer:
-            return str(answer["message_id"])
+            answer = await self._answer(response)
+        if "message_id" not in answer:
+            raise DeliveryError(f"{self.name} answered without a message id", permanent=True)
+        return str(answer["message_id"])
+
+    async def _answer(self, response: aiohttp.ClientResponse) -> dict[str, Any]:
+        """A Graph answer's object, or DeliveryError with the platform's reason."""
+        try:
+            answer = await response.json(content_type=None)
+        except ValueError:
+            answer = None
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        status = response.status
+        if status == 200 and isinstance(answer, dict):
+            return answer
         error = answer.get("error") if isinstance(answer, dict) else None
         if not isinstance(error, dict):
             reason = f"{self.name} answered HTTP {status} without an error description"
@@ -289,7 +360,7 @@ class FacebookChannel:
             except (ValueError, ValidationError) as exc:
                 error = f"not a {self.name} webhook: {exc}"
                 return web.json_response({"error": error}, status=400)
-            events = to_inbound(payload, self.network)
+            events = [await self._with_post(item) for item in to_inbound(payload, self.network)]
             inbound = [item for item in events if isinstance(item, Inbound)]
             unreadable = [item for item in events if isinstance(item, Unreadable)]
             # A failure here answers 500, so the platform delivers the events again.
@@ -298,11 +369,46 @@ class FacebookChannel:
             if events:
                 await sink([*(item.message for item in inbound), *unreadable])
             for item in inbound:
+                if item.message.public is not None:
+                    continue  # a comment opens no messaging window
                 psid = item.message.chat_id
                 self.last_seen[psid] = max(self.last_seen.get(psid, 0.0), item.sent_at)
             return web.Response(text="EVENT_RECEIVED")
 
         return [web.get(self.webhook_path, verify), web.post(self.webhook_path, receive)]
+
+    async def _with_post(self, item: Inbound | Unreadable) -> Inbound | Unreadable:
+        """A comment with the text and address of the post it is under (docs/networks.md 3.4):
+        the change carries neither, so the post is read once; one that cannot be read leaves
+        the comment as it came."""
+        public = item.message.public if isinstance(item, Inbound) else None
+        if not isinstance(item, Inbound) or public is None or item.message.kind == "delete":
+            return item
+        thread = item.message.chat_id
+        if thread not in self.posts:
+            post = thread_object(thread)
+            try:
+                answer = await self._read(f"{self.graph_url}/{post}", ",".join(self.post_fields))
+            except (DeliveryError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("%s: post %s not read: %s", self.network.value, post, exc)
+                return item
+            text, url = (answer.get(name) for name in self.post_fields)
+            self.posts[thread] = PublicPlace(
+                post_text=text[:MAX_TEXT_CHARS] if isinstance(text, str) else None,
+                post_url=url if isinstance(url, str) and len(url) <= MAX_URL_CHARS else None,
+            )
+        known = self.posts[thread]
+        place = public.model_copy(
+            update={"post_text": known.post_text, "post_url": known.post_url or public.post_url}
+        )
+        return Inbound(item.message.model_copy(update={"public": place}), item.sent_at)
+
+    async def _read(self, url: str, fields: str) -> dict[str, Any]:
+        """GET one Graph object's `fields`, within the webhook's time."""
+        params = {"access_token": self.page_token, "fields": fields}
+        timeout = aiohttp.ClientTimeout(total=POST_READ_TIMEOUT_S)
+        async with self._http().get(url, params=params, timeout=timeout) as response:
+            return await self._answer(response)
 
     def _signed(self, body: bytes, header: str) -> bool:
         expected = "sha256=" + hmac.new(self.app_secret, body, hashlib.sha256).hexdigest()

@@ -1,5 +1,6 @@
 """Messenger Platform webhook payloads -> domain inbound messages, for Messenger (object
-"page") and Instagram direct messages (object "instagram"), which come in the same shape.
+"page") and Instagram direct messages (object "instagram"), which come in the same shape, and
+the comments on the page's posts or the account's media (bots.facebook.comments).
 
 Only what a person sends the page (or the Instagram account) becomes a customer message: text, a
 quick-reply tap or a postback. The page's own echoes, delivery and read receipts, and messages the
@@ -17,13 +18,14 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
 )
 
+from bots.facebook.comments import from_change
+from bots.facebook.ids import GraphId
 from bridge.domain import (
     MAX_ID_CHARS,
     MAX_TEXT_CHARS,
@@ -35,13 +37,6 @@ from bridge.domain import (
 
 log = logging.getLogger(__name__)
 
-# Graph ids are strings in the documented payloads; a number is taken too, as the same id.
-# One that no store column holds is not a Graph id: its event is skipped.
-GraphId = Annotated[
-    str,
-    BeforeValidator(lambda value: str(value)),
-    StringConstraints(min_length=1, max_length=MAX_ID_CHARS),
-]
 # Milliseconds since the epoch; the bound keeps `timestamp / 1000` a float.
 Timestamp = Annotated[int, Field(ge=0, lt=2**53)]
 MAX_BUTTON_DATA_CHARS = 256  # InboundMessage.button_data
@@ -111,6 +106,7 @@ class Entry(_Model):
     time: int
     # read one by one in `to_inbound`: a malformed event must not cost its neighbours
     messaging: list[dict[str, Any]] = []
+    changes: list[Any] = []  # comments on the posts (bots.facebook.comments), one by one too
 
 
 class WebhookPayload(_Model):
@@ -159,6 +155,15 @@ def to_inbound(
                     for attachment, url in _files(event.message, network)
                 )
                 found.append(Inbound(message, event.timestamp / 1000, downloads))
+        for change in entry.changes:
+            try:
+                comment = from_change(change, entry.id, network)
+            except ValueError as exc:
+                log.error("%s: webhook change is malformed (%s); dead-lettered", network, exc)
+                found.append(Unreadable(network=network, reason=str(exc), payload=_json(change)))
+                continue
+            if comment is not None:
+                found.append(Inbound(comment, comment.received_at))
     return found
 
 

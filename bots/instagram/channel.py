@@ -37,6 +37,8 @@ class InstagramChannel(FacebookChannel):
     name = "Instagram"
     file_limits = FILE_LIMITS
     webhook_path = WEBHOOK_PATH
+    reply_edge = "replies"
+    post_fields = ("caption", "permalink")
 
     def split(self, text: str) -> list[str]:
         return split_utf8(text, MAX_MESSAGE_BYTES)

@@ -40,14 +40,14 @@ async def reply_as_agent(
     text: str,
     attachments: Sequence[Attachment] = (),
     reply_to: int | None = None,
-    moved_from: int | None = None,
+    answers: int | None = None,
 ) -> OutboundMessage:
     """Store the agent's reply, queue it on the customer's network, and take the conversation
     (an agent who answers has it: state `assigned`, first response time noted). `attachments`:
     files already kept (bridge.inbox.outgoing_files), with which the text may be empty. In a
     public thread the reply is public, under the comment `reply_to` (a message id; by default
-    the latest comment still there). `moved_from`: the public comment (a message id, checked by
-    the caller) whose author this private reply takes to a private conversation."""
+    the latest comment still there). `answers`: in a private conversation, the public comment
+    (a message id) this message answers privately (bridge.inbox.public)."""
     text = text.strip()
     if len(text) > MAX_TEXT_CHARS or not (text or attachments):
         raise ValueError(f"a reply needs 1 to {MAX_TEXT_CHARS} characters, or a file")
@@ -67,7 +67,7 @@ async def reply_as_agent(
         if row is None:
             raise ConversationNotFound(conversation_id)
         answered = (
-            await _answered_comment(conn, conversation_id, reply_to) if row.public else moved_from
+            await _answered_comment(conn, conversation_id, reply_to) if row.public else answers
         )
         message_id = (
             await conn.execute(

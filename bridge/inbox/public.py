@@ -4,13 +4,14 @@ them there."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.bus import Bus
-from bridge.domain import ConversationState, Direction, Network
+from bridge.domain import ConversationState, DeliveryStatus, Direction, Network
 from bridge.inbox.actions import ActionRefused, ConversationNotFound, reply_as_agent
 from bridge.store.engine import insert_ignoring_conflicts
 from bridge.store.models import conversations, identities, messages, utcnow
@@ -45,6 +46,34 @@ class PrivateNotAllowed(ActionRefused):
         self.network = network
 
 
+class PrivateReplyRefused(ActionRefused):
+    """The network's rule for a private reply to a comment (PRIVATE_REPLY_RULES) allows none
+    now: the comment is `too_old`, or has had its one."""
+
+    def __init__(self, message: str, *, network: str, days: int, too_old: bool) -> None:
+        super().__init__(message)
+        self.network = network
+        self.days = days
+        self.too_old = too_old
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateReplyRule:
+    """A network that lets the page write privately to a commenter only as an answer to the
+    comment: `once` per comment, within `within` of it (Meta's Private Replies,
+    docs/networks.md 3.4); until they write back, nothing more goes to them."""
+
+    name: str  # the network as agents know it, in the reasons they read
+    within: dt.timedelta
+    once: bool
+
+
+PRIVATE_REPLY_RULES = {
+    Network.FACEBOOK: PrivateReplyRule("Facebook", dt.timedelta(days=7), once=True),
+    Network.INSTAGRAM: PrivateReplyRule("Instagram", dt.timedelta(days=7), once=True),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class MovedToPrivate:
     conversation_id: int  # the private conversation the agent's message went to
@@ -62,14 +91,23 @@ async def move_to_private(
     """Send the agent's `text` privately to the author of the comment `comment_id` of the public
     thread `conversation_id`, in their private conversation on the same network (made when they
     have none: a person's private chat has their user id as its chat id on every network). It
-    goes through the same delivery; a network that refuses it marks it failed with its reason.
-    Refused at once when the person told the network the community may not write to them, and
-    on Telegram when they never wrote to the bot privately (it cannot write to them first)."""
+    goes through the same delivery, as the answer to that comment; a network that refuses it
+    marks it failed with its reason. Refused at once when the person told the network the
+    community may not write to them, on Telegram when they never wrote to the bot privately (it
+    cannot write to them first), or when the network's rule for private replies
+    (PRIVATE_REPLY_RULES) says the comment can have none now."""
     m, c, i = messages.c, conversations.c, identities.c
     async with engine.begin() as conn:
         found = (
             await conn.execute(
-                sa.select(i.id, i.customer_id, i.network, i.external_user_id, i.allows_private)
+                sa.select(
+                    i.id,
+                    i.customer_id,
+                    i.network,
+                    i.external_user_id,
+                    i.allows_private,
+                    m.created_at,
+                )
                 .select_from(messages)
                 .join(conversations, c.id == m.conversation_id)
                 .join(identities, i.id == m.author_identity_id)
@@ -96,6 +134,8 @@ async def move_to_private(
                 "customer has not: answer in public and invite them to start the bot",
                 network=found.network,
             )
+        if (rule := PRIVATE_REPLY_RULES.get(Network(found.network))) is not None:
+            await _check_private_reply(conn, rule, comment_id, found.created_at)
         now = utcnow()
         await conn.execute(
             insert_ignoring_conflicts(conn, conversations),
@@ -118,8 +158,46 @@ async def move_to_private(
                 )
             )
         ).scalar_one()
-    sent = await reply_as_agent(engine, bus, private_id, agent_id, text, moved_from=comment_id)
+    sent = await reply_as_agent(engine, bus, private_id, agent_id, text, answers=comment_id)
     return MovedToPrivate(int(private_id), sent.message_id)
+
+
+async def _check_private_reply(
+    conn: AsyncConnection, rule: PrivateReplyRule, comment_id: int, commented_at: dt.datetime
+) -> None:
+    """PrivateReplyRefused when the comment is too old for a private reply, or has had its
+    one."""
+    days = rule.within.days
+    if utcnow() - commented_at > rule.within:
+        raise PrivateReplyRefused(
+            f"{rule.name} lets the page answer a comment privately only within {days} days of "
+            "it, and this comment is older: answer in public",
+            network=rule.name,
+            days=days,
+            too_old=True,
+        )
+    m = messages.c
+    answered = (
+        await conn.execute(
+            sa.select(m.id)
+            .join(conversations, conversations.c.id == m.conversation_id)
+            .where(
+                m.in_reply_to_id == comment_id,
+                m.direction == Direction.OUTBOUND,
+                m.delivery_status != DeliveryStatus.FAILED,
+                sa.not_(conversations.c.public),
+            )
+            .limit(1)
+        )
+    ).first()
+    if rule.once and answered is not None:
+        raise PrivateReplyRefused(
+            f"this comment already has its private reply, and {rule.name} allows one: the "
+            "customer's private conversation goes on when they write back",
+            network=rule.name,
+            days=days,
+            too_old=False,
+        )
 
 
 async def _started_bot(conn: AsyncConnection, user_id: str) -> bool:

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.domain import ConversationState, DecisionOutcome, DeliveryStatus, Network
+from bridge.domain import ConversationState, DecisionOutcome, DeliveryStatus, Direction, Network
 from bridge.inbox.labels import Label, has_label, labels_on
 from bridge.inbox.paging import PAGE_SIZE, Cursor
+from bridge.inbox.public import PRIVATE_REPLY_RULES
 from bridge.inbox.search import matching
 from bridge.store.business_hours import BusinessHours, teams_hours
 from bridge.store.models import (
@@ -386,6 +387,14 @@ class HistoryMessage(BaseModel):
         "(null: the network never said)",
     )
     deleted: bool = Field(default=False, description="its author deleted it on the network")
+    privately_answered: bool = Field(
+        default=False, description="a comment whose author was sent a private reply to it"
+    )
+    private_reply_expired: bool = Field(
+        default=False,
+        description="a comment too old for the private reply its network allows only for a "
+        "while after it (bridge.inbox.public.PRIVATE_REPLY_RULES)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,7 +426,8 @@ async def conversation_view(
     """The conversation and the latest `limit` messages of every conversation of the same
     customer (their other networks too), oldest first; a reply queued for longer than
     `stuck_after` is marked stuck."""
-    stuck_before = utcnow() - stuck_after
+    now = utcnow()
+    stuck_before = now - stuck_after
     c, i, a, m, d = conversations.c, identities.c, agents.c, messages.c, decisions.c
     async with engine.connect() as conn:
         head = (
@@ -456,6 +466,19 @@ async def conversation_view(
         commenter = identities.alias("commenter")
         place = conversations.alias("place")
         suggested = decisions.alias("suggested")
+        answer, answered_in = messages.alias("answer"), conversations.alias("answered_in")
+        # a private message stored as the answer to a comment, not refused by the network
+        privately_answered = (
+            sa.exists()
+            .where(
+                answer.c.in_reply_to_id == m.id,
+                answer.c.direction == Direction.OUTBOUND,
+                answer.c.delivery_status != DeliveryStatus.FAILED,
+                answered_in.c.id == answer.c.conversation_id,
+                sa.not_(answered_in.c.public),
+            )
+            .label("privately_answered")
+        )
         rows = (
             await conn.execute(
                 sa.select(
@@ -479,6 +502,7 @@ async def conversation_view(
                     commenter.c.display_name.label("commenter"),
                     commenter.c.allows_private.label("commenter_allows_private"),
                     m.deleted_at,
+                    privately_answered,
                 )
                 .join(place, place.c.id == m.conversation_id)
                 .outerjoin(author, author.c.id == m.agent_id)
@@ -534,6 +558,13 @@ async def conversation_view(
             commenter=row.commenter,
             commenter_allows_private=row.commenter_allows_private,
             deleted=row.deleted_at is not None,
+            privately_answered=bool(row.public and row.privately_answered),
+            private_reply_expired=bool(
+                row.public
+                and row.direction == Direction.INBOUND
+                and (rule := PRIVATE_REPLY_RULES.get(Network(row.network))) is not None
+                and now - row.created_at > rule.within
+            ),
         )
         for row in reversed(rows)
     ]

@@ -36,6 +36,7 @@ from bridge.inbox.labels import Label, LabelNotFound, add_label, list_labels, re
 from bridge.inbox.outgoing_files import MAX_REPLY_BYTES
 from bridge.inbox.public import (
     PrivateNotAllowed,
+    PrivateReplyRefused,
     invitation,
     move_to_private,
     telegram_start_link,
@@ -367,6 +368,18 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             )
         )
         raise web.HTTPSeeOther(f"/c/{cid}?error={quote(why)}&draft=invitation#composer") from None
+    except PrivateReplyRefused as exc:
+        if exc.too_old:
+            why = gettext(
+                "%(network)s lets the page answer a comment privately only within %(days)d days "
+                "of it, and this comment is older: answer in public."
+            ) % {"network": exc.network, "days": exc.days}
+        else:
+            why = gettext(
+                "This comment already has its private reply, and %(network)s allows only one: "
+                "the conversation goes on when the customer writes back."
+            ) % {"network": exc.network}
+        raise back_with_error(f"/c/{cid}", ValueError(why)) from None
     except LabelNotFound:  # deleted by an admin since the page was shown
         raise back_with_error(
             f"/c/{cid}", ValueError(gettext("That label no longer exists."))

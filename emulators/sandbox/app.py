@@ -131,6 +131,9 @@ class Sandbox:
             if Network.INSTAGRAM in networks
             else None
         )
+        for account in (self.facebook, self.instagram):  # a post (a media) to comment on
+            if account is not None:
+                account.comments.add_post(DEMO_POST)
 
     def mount(self, app: web.Application) -> None:
         emulators = {

@@ -55,3 +55,49 @@ def test_an_agent_answers_a_vk_comment_publicly_from_the_inbox(
         agent.wait_for_selector(".msg.from-agent .status-failed >> text=VK error 901")
         assert agent.locator(".public-warning").count() == 0
         shoot(agent, "inbox-moved-to-private.png")
+
+
+def test_an_agent_answers_a_facebook_comment_publicly_then_privately_once(
+    chromium: Browser, phone: Page, tmp_path: Path
+) -> None:
+    """The Page's post in the sandbox: the public answer appears under the comment as the
+    brand's; the private reply reaches the commenter's Messenger; a second one is refused with
+    Facebook's rule, before anything is sent."""
+    with started(tmp_path) as product:
+        agent = sign_in(chromium, product)
+        agent.wait_for_timeout(500)  # the page's live socket is open
+
+        phone.goto(f"{product.base}/sandbox/#facebook-post")
+        phone.wait_for_selector("#post-text >> text=Новая коллекция")
+        phone.fill("#comment-text", "Доставляете в Казань?")
+        phone.click("#comment button[type=submit]")
+        phone.wait_for_selector(".comment >> text=Доставляете в Казань?")
+
+        agent.wait_for_selector("text=Доставляете в Казань?")  # live: no reload
+        row = agent.locator(".conversation-row", has_text="Доставляете в Казань?")
+        assert row.locator(".public-tag").count() == 1
+        row.click()
+        agent.wait_for_selector(".public-warning")
+        agent.fill("textarea[name=text]", "Да, доставляем в Казань.")
+        agent.click("button:has-text('Send publicly')")
+        agent.wait_for_selector(".msg.from-agent .status-sent")
+        shoot(agent, "inbox-facebook-public-thread.png")
+
+        phone.wait_for_selector(".comment.community.reply >> text=Да, доставляем в Казань.")
+        shoot(phone, "sandbox-facebook-post.png")
+
+        thread = agent.url
+        agent.fill("textarea[name=text]", "Напишите адрес, пожалуйста.")
+        agent.click("button:has-text('Move to private')")
+        agent.wait_for_selector(".msg.from-agent .private-tag")
+        agent.wait_for_selector(".msg.from-agent .status-sent")
+
+        phone.click("#tab-facebook")
+        phone.wait_for_selector(".msg.bot >> text=Напишите адрес, пожалуйста.")
+        shoot(phone, "sandbox-facebook-private-reply.png")
+
+        agent.goto(thread)
+        agent.fill("textarea[name=text]", "И ещё вопрос")
+        agent.click("button:has-text('Move to private')")
+        agent.wait_for_selector(".error >> text=already has its private reply")
+        shoot(agent, "inbox-facebook-second-private-refused.png")
