@@ -467,18 +467,21 @@ async def conversation_view(
         place = conversations.alias("place")
         suggested = decisions.alias("suggested")
         answer, answered_in = messages.alias("answer"), conversations.alias("answered_in")
-        # a private message stored as the answer to a comment, not refused by the network
-        privately_answered = (
-            sa.exists()
-            .where(
-                answer.c.in_reply_to_id == m.id,
-                answer.c.direction == Direction.OUTBOUND,
-                answer.c.delivery_status != DeliveryStatus.FAILED,
-                answered_in.c.id == answer.c.conversation_id,
-                sa.not_(answered_in.c.public),
-            )
-            .label("privately_answered")
-        )
+        # a private message stored as the answer to a comment, not refused by the network; asked
+        # of public comments only (no index leads to it: a long private chat would pay per row)
+        privately_answered = sa.case(
+            (
+                sa.and_(place.c.public, m.direction == Direction.INBOUND),
+                sa.exists().where(
+                    answer.c.in_reply_to_id == m.id,
+                    answer.c.direction == Direction.OUTBOUND,
+                    answer.c.delivery_status != DeliveryStatus.FAILED,
+                    answered_in.c.id == answer.c.conversation_id,
+                    sa.not_(answered_in.c.public),
+                ),
+            ),
+            else_=False,
+        ).label("privately_answered")
         rows = (
             await conn.execute(
                 sa.select(
