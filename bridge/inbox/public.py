@@ -37,6 +37,18 @@ def telegram_start_link(bot_username: str, conversation_id: int) -> str:
     return f"https://t.me/{bot_username}?start=c{conversation_id}"
 
 
+def a_comment_of(conversation_id: int, message_id: int) -> list[sa.ColumnElement[bool]]:
+    """The message `message_id` is a customer's comment of the public thread `conversation_id`
+    (the query joins the message's conversation)."""
+    m = messages.c
+    return [
+        m.id == message_id,
+        m.conversation_id == conversation_id,
+        m.direction == Direction.INBOUND,
+        conversations.c.public,
+    ]
+
+
 class PrivateNotAllowed(ActionRefused):
     """The person told the network the community may not write to them privately, or (Telegram)
     never started the bot, which is all that lets a bot write to a person."""
@@ -111,12 +123,7 @@ async def move_to_private(
                 .select_from(messages)
                 .join(conversations, c.id == m.conversation_id)
                 .join(identities, i.id == m.author_identity_id)
-                .where(
-                    m.id == comment_id,
-                    m.conversation_id == conversation_id,
-                    m.direction == Direction.INBOUND,
-                    c.public,
-                )
+                .where(*a_comment_of(conversation_id, comment_id))
             )
         ).first()
         if found is None:

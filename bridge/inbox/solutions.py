@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bridge.bus import Bus
 from bridge.domain import Direction, Network
 from bridge.inbox.actions import ActionRefused, ConversationNotFound, reply_as_agent
+from bridge.inbox.public import a_comment_of
 from bridge.store.engine import insert_ignoring_conflicts
 from bridge.store.models import community_solutions, conversations, identities, messages, utcnow
 
@@ -92,12 +93,7 @@ async def _comment(
         await conn.execute(
             sa.select(m.id, m.author_identity_id, m.reply_to_network_id, m.deleted_at, c.language)
             .join(conversations, c.id == m.conversation_id)
-            .where(
-                m.id == message_id,
-                m.conversation_id == conversation_id,
-                m.direction == Direction.INBOUND,
-                c.public,
-            )
+            .where(*a_comment_of(conversation_id, message_id))
         )
     ).first()
     if found is None:
