@@ -118,6 +118,15 @@ def sign_in(
     return page
 
 
+def add_agent_in_the_page(admin: Page, product: Product, login: str, name: str) -> None:
+    """As an admin adds one, with the password `a long password for LOGIN`."""
+    admin.goto(f"{product.base}/admin/agents")
+    admin.fill("input[name=login]", login)
+    admin.fill("input[name=display_name]", name)
+    admin.fill("input[name=password]", f"a long password for {login}")
+    admin.click("form[action='/admin/agents'] button")
+
+
 def shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
@@ -290,11 +299,7 @@ def test_two_agents_on_one_conversation_see_each_other_and_a_take_over_asks_and_
 ) -> None:
     product.customer_writes(7701, "Где мой возврат? Позовите оператора", "Вера")
     boss = sign_in(chromium, product)
-    boss.goto(f"{product.base}/admin/agents")
-    boss.fill("input[name=login]", "olga")
-    boss.fill("input[name=display_name]", "Ольга")
-    boss.fill("input[name=password]", "a long password for olga")
-    boss.click("form[action='/admin/agents'] button")
+    add_agent_in_the_page(boss, product, "olga", "Ольга")
     boss.goto(f"{product.base}/")
     boss.click("text=Где мой возврат")
     boss.click("button:has-text('Claim')")
@@ -319,11 +324,7 @@ def test_a_routing_rule_sends_a_handoff_to_a_team_whose_online_member_gets_it(
     chromium: Browser, product: Product
 ) -> None:
     boss = sign_in(chromium, product)
-    boss.goto(f"{product.base}/admin/agents")
-    boss.fill("input[name=login]", "nina")
-    boss.fill("input[name=display_name]", "Нина")
-    boss.fill("input[name=password]", "a long password for nina")
-    boss.click("form[action='/admin/agents'] button")
+    add_agent_in_the_page(boss, product, "nina", "Нина")
     boss.goto(f"{product.base}/admin/teams")
     boss.fill("input[name=name]", "Возвраты")
     boss.check(".members label:has-text('Нина') input")
@@ -625,11 +626,7 @@ def test_a_colleague_going_away_shows_on_an_open_list_without_reloading(
     chromium: Browser, product: Product
 ) -> None:
     boss = sign_in(chromium, product)
-    boss.goto(f"{product.base}/admin/agents")
-    boss.fill("input[name=login]", "lena")
-    boss.fill("input[name=display_name]", "Лена")
-    boss.fill("input[name=password]", "a long password for lena")
-    boss.click("form[action='/admin/agents'] button")
+    add_agent_in_the_page(boss, product, "lena", "Лена")
     boss.clock.install()
     boss.goto(f"{product.base}/?view=open")
     lena = sign_in(chromium, product, "lena", "a long password for lena")
