@@ -232,13 +232,13 @@ def _size(value: object) -> int | None:
 
 # -- public threads -------------------------------------------------------------------------------
 
-Verb = Literal["new", "edit", "delete"]
+Verb = Literal["new", "edit", "delete", "restore"]
 
 
 class CommentPlace(_Lenient):
     """What a comment event is about: the kind of place it is under in VK's own names, the
     object field holding the place's id (VK names it differently per event), and whether the
-    comment is new, edited or deleted."""
+    comment is new, edited, deleted or restored."""
 
     kind: Literal["wall", "photo", "video", "market", "topic"]
     id_field: str
@@ -256,7 +256,7 @@ def _events() -> dict[str, CommentPlace]:
     return {
         f"{prefix}_{verb}": CommentPlace(kind=kind, id_field=field, verb=verb)
         for prefix, (kind, field) in places.items()
-        for verb in ("new", "edit", "delete")
+        for verb in ("new", "edit", "delete", "restore")
     }
 
 
@@ -360,6 +360,7 @@ def _from_comment(
     return InboundMessage(
         network=Network.VK,
         network_message_id=comment_key(thread, comment.id),
+        # a restored comment is the comment as it was: an edit that brings it back
         kind="message" if place.verb == "new" else "edit",
         chat_id=thread,
         user_id=str(comment.from_id),

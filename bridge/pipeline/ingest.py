@@ -148,7 +148,13 @@ async def apply_edits(
         await conn.execute(
             sa.update(messages)
             .where(m.id == sa.bindparam("row_id"))
-            .values(text=sa.bindparam("new_text"), edited_at=now),
+            # a message edited is there: one restored after its author deleted it comes back,
+            # marked edited only if its text changed
+            .values(
+                text=sa.bindparam("new_text"),
+                edited_at=sa.case((m.text != sa.bindparam("new_text"), now), else_=m.edited_at),
+                deleted_at=None,
+            ),
             [
                 {"row_id": found[(e.network, e.network_message_id)][0], "new_text": e.text}
                 for e in known

@@ -86,6 +86,17 @@ def test_a_deleted_comment_names_the_message_to_mark_deleted() -> None:
     )
 
 
+def test_a_restored_comment_is_an_edit_that_brings_it_back() -> None:
+    parsed = to_inbound(wall_reply("wall_reply_restore", text="Где мой заказ?"), {})
+
+    assert parsed is not None
+    assert (parsed.kind, parsed.network_message_id, parsed.text) == (
+        "edit",
+        "wall-7_12:31",
+        "Где мой заказ?",
+    )
+
+
 def test_the_communitys_own_comment_is_not_a_customer_message() -> None:
     assert to_inbound(wall_reply(from_id=-GROUP), {}) is None
 

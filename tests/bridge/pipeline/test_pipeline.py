@@ -285,7 +285,12 @@ async def test_text_no_store_keeps_is_made_storable_and_stored(
     )
     await pipeline.handle(entries(payload, inbound(8, 2, "after it")))
 
-    stored = await rows(engine, sa.select(messages.c.text).where(messages.c.direction == "inbound"))
+    stored = await rows(
+        engine,
+        sa.select(messages.c.text)
+        .where(messages.c.direction == "inbound")
+        .order_by(messages.c.network_message_id),
+    )
     assert [s.text for s in stored] == [kept, "after it"]
 
 

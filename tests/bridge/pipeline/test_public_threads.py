@@ -133,6 +133,19 @@ async def test_a_deleted_comment_is_marked_deleted_and_kept(
     assert stored.text == "where is it?" and stored.deleted_at is not None
 
 
+async def test_a_restored_comment_is_no_longer_deleted_nor_marked_edited(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    await pipeline.handle(entries(comment(POST, 501, 10, "where is it?")))
+    await pipeline.handle(entries(comment(POST, 501, 10, "", kind="delete")))
+    await pipeline.handle(entries(comment(POST, 501, 10, "where is it?", kind="edit")))
+
+    (stored,) = await select(
+        engine, sa.select(messages.c.text, messages.c.deleted_at, messages.c.edited_at)
+    )
+    assert (stored.text, stored.deleted_at, stored.edited_at) == ("where is it?", None, None)
+
+
 async def test_whether_a_person_allows_private_messages_is_kept_as_they_last_said(
     pipeline: Pipeline, engine: AsyncEngine
 ) -> None:
