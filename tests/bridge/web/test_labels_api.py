@@ -20,9 +20,8 @@ from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import conversations
 from bridge.web.app import add_inbox
-from bridge.web.auth import issue_api_token
 from tests.factories import entries, inbound
-from tests.web_client import PASSWORD
+from tests.web_client import PASSWORD, bearer, call_api
 
 # The API on one backend: the labels' store functions are tested on both (tests/bridge/inbox).
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
@@ -39,8 +38,7 @@ class Rest:
     async def call(
         self, method: str, path: str, who: dict[str, str], body: object = None
     ) -> tuple[int, Any]:
-        response = await self.client.request(method, path, json=body, headers=who)
-        return response.status, await response.json()
+        return await call_api(self.client, method, path, who, body)
 
 
 @pytest.fixture
@@ -61,8 +59,8 @@ async def rest(
     yield Rest(
         client,
         engine,
-        {"Authorization": f"Bearer {await issue_api_token(engine, agent.id, 'crm')}"},
-        {"Authorization": f"Bearer {await issue_api_token(engine, admin.id, 'ops')}"},
+        await bearer(engine, agent),
+        await bearer(engine, admin),
         ids,
     )
     await client.close()

@@ -20,8 +20,7 @@ from bridge.inbox.routing_rules import RuleDraft, add_rule, list_rules
 from bridge.inbox.teams import TeamDraft, create_team, list_teams
 from bridge.settings import Settings
 from bridge.web.app import add_inbox
-from bridge.web.auth import issue_api_token
-from tests.web_client import PASSWORD
+from tests.web_client import PASSWORD, bearer, call_api
 
 # The API on one backend: the teams' and rules' store functions are tested on both.
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
@@ -39,8 +38,7 @@ class Rest:
     async def call(
         self, method: str, path: str, who: dict[str, str], body: object = None
     ) -> tuple[int, Any]:
-        response = await self.client.request(method, path, json=body, headers=who)
-        return response.status, await response.json()
+        return await call_api(self.client, method, path, who, body)
 
 
 @pytest.fixture
@@ -60,8 +58,8 @@ async def rest(
         engine,
         anna,
         boris,
-        {"Authorization": f"Bearer {await issue_api_token(engine, anna.id, 'crm')}"},
-        {"Authorization": f"Bearer {await issue_api_token(engine, admin.id, 'ops')}"},
+        await bearer(engine, anna),
+        await bearer(engine, admin),
     )
     await client.close()
 
