@@ -1,11 +1,12 @@
 """`supportbridge bench inbox`: how long the inbox takes to serve its heaviest pages on
 PostgreSQL — the list with many conversations (first page, a page deep in the list, searches),
-and one long conversation.
+one long conversation and one long public thread.
 
 Fills its own database (`sb_bench_inbox`, recreated) with N conversations (a customer, an
 identity, K messages each, two in three of them Russian, worded from a support vocabulary in its
-word forms) and one conversation of M messages, then times real HTTP requests to a running inbox
-(server time: the request measured inside the server, template included).
+word forms), one conversation of M messages and a public thread of M comments (a tenth of them
+answered privately), then times real HTTP requests to a running inbox (server time: the request
+measured inside the server, template included).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import aiohttp
 import orjson
 import sqlalchemy as sa
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bench.pipeline import fresh_postgres_database, percentile
 from bridge.bus.memory import MemoryBus
@@ -70,8 +71,9 @@ class InboxBenchOptions:
     requests: int = 30
 
 
-async def fill(engine: AsyncEngine, options: InboxBenchOptions) -> int:
-    """The open conversations, then the long one; returns the long one's id."""
+async def fill(engine: AsyncEngine, options: InboxBenchOptions) -> tuple[int, int]:
+    """The open conversations, the long one, then a public thread as long; returns the ids of
+    the long conversation and of the thread."""
     rng = random.Random(0)
     now = utcnow()
     states = [ConversationState.WAITING, ConversationState.ASSIGNED, ConversationState.BOT]
@@ -159,11 +161,70 @@ async def fill(engine: AsyncEngine, options: InboxBenchOptions) -> int:
                     for k in range(start, min(options.long_conversation, start + CHUNK))
                 ],
             )
+        thread_id = await _public_thread(
+            conn, options.long_conversation, long_id, customer_ids[-1], identity_ids[-1], now, rng
+        )
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         # as autovacuum leaves tables that took many inserts: visible to index-only scans
         await conn.execute(sa.text("VACUUM ANALYZE"))
-    return int(long_id)
+    return int(long_id), thread_id
+
+
+async def _public_thread(
+    conn: AsyncConnection,
+    comments: int,
+    private_id: int,
+    customer_id: int,
+    identity_id: int,
+    now: dt.datetime,
+    rng: random.Random,
+) -> int:
+    """A post's thread of `comments` comments and the brand's public replies, every tenth comment
+    answered privately in the conversation `private_id`; returns the thread's id."""
+    network = Network.VK
+    thread_id = (
+        await conn.execute(
+            sa.insert(conversations)
+            .values(
+                network=network,
+                chat_id="wall-1_1",
+                customer_id=customer_id,
+                identity_id=identity_id,
+                state=ConversationState.WAITING,
+                created_at=now,
+                last_message_at=now,
+                public=True,
+                post_text="Новый тариф с 1 декабря",
+            )
+            .returning(conversations.c.id)
+        )
+    ).scalar_one()
+    comment_ids = []
+    for start in range(0, comments, CHUNK):
+        rows = [
+            _message(thread_id, network, k, now, _words(rng, k))
+            for k in range(start, min(comments, start + CHUNK))
+        ]
+        inserted = await conn.execute(
+            sa.insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows
+        )
+        comment_ids += [
+            i
+            for i, row in zip(inserted.scalars(), rows, strict=True)
+            if row["direction"] == Direction.INBOUND
+        ]
+    await conn.execute(
+        sa.insert(messages),
+        [
+            {
+                **_message(private_id, network, 1, now, "Напишите нам номер заказа"),
+                "in_reply_to_id": i,
+            }
+            for i in comment_ids[::10]
+        ],
+    )
+    return int(thread_id)
 
 
 def _words(rng: random.Random, i: int) -> str:
@@ -234,7 +295,7 @@ async def run_inbox_bench(options: InboxBenchOptions) -> dict[str, object]:
     engine = make_engine(BENCH_DATABASE_URL)
     try:
         started = time.perf_counter()
-        long_id = await fill(engine, options)
+        long_id, thread_id = await fill(engine, options)
         filled_s = time.perf_counter() - started
         agent = await add_agent(engine, "bench", "bench-password")
         token = await issue_api_token(engine, agent.id, "bench")
@@ -290,6 +351,12 @@ async def run_inbox_bench(options: InboxBenchOptions) -> dict[str, object]:
                     ),
                     "conversation_api": await timed(
                         session, f"{base}/api/conversations/{long_id}", token, options.requests
+                    ),
+                    "public_thread_page": await timed(
+                        session, f"{base}/c/{thread_id}", token, options.requests
+                    ),
+                    "public_thread_api": await timed(
+                        session, f"{base}/api/conversations/{thread_id}", token, options.requests
                     ),
                     "fill_s": round(filled_s, 1),
                 }

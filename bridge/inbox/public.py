@@ -14,7 +14,7 @@ from bridge.bus import Bus
 from bridge.domain import ConversationState, DeliveryStatus, Direction, Network
 from bridge.inbox.actions import ActionRefused, ConversationNotFound, reply_as_agent
 from bridge.store.engine import insert_ignoring_conflicts
-from bridge.store.models import conversations, identities, messages, utcnow
+from bridge.store.models import an_agents_answer, conversations, identities, messages, utcnow
 
 # What an agent may answer in public to a customer the community may not write to privately, in
 # the customer's language: the agent sees it in the composer before it goes out.
@@ -189,7 +189,7 @@ async def _check_private_reply(
             sa.select(m.id)
             .join(conversations, conversations.c.id == m.conversation_id)
             .where(
-                m.in_reply_to_id == comment_id,
+                an_agents_answer(messages, comment_id),
                 m.direction == Direction.OUTBOUND,
                 m.delivery_status != DeliveryStatus.FAILED,
                 sa.not_(conversations.c.public),

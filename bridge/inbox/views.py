@@ -22,6 +22,7 @@ from bridge.inbox.search import matching
 from bridge.store.business_hours import BusinessHours, teams_hours
 from bridge.store.models import (
     agents,
+    an_agents_answer,
     conversation_labels,
     conversation_reads,
     conversations,
@@ -467,13 +468,13 @@ async def conversation_view(
         place = conversations.alias("place")
         suggested = decisions.alias("suggested")
         answer, answered_in = messages.alias("answer"), conversations.alias("answered_in")
-        # a private message stored as the answer to a comment, not refused by the network; asked
-        # of public comments only (no index leads to it: a long private chat would pay per row)
+        # an agent's private message stored as the answer to a comment, not refused by the
+        # network; asked of public comments only
         privately_answered = sa.case(
             (
                 sa.and_(place.c.public, m.direction == Direction.INBOUND),
                 sa.exists().where(
-                    answer.c.in_reply_to_id == m.id,
+                    an_agents_answer(answer, m.id),
                     answer.c.direction == Direction.OUTBOUND,
                     answer.c.delivery_status != DeliveryStatus.FAILED,
                     answered_in.c.id == answer.c.conversation_id,

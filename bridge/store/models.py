@@ -27,6 +27,7 @@ MIGRATION_ONLY = (
     "ix_identities_display_name_trgm",
     "ix_conversations_open_order",
     "ix_conversations_resolved_order",
+    "ix_messages_agent_answers",
 )
 
 
@@ -255,6 +256,18 @@ class Message(Base):
     reply_to_network_id: Mapped[str | None] = mapped_column(sa.String(128))
     # the customer deleted it on the network: kept, shown as deleted
     deleted_at: Mapped[dt.datetime | None]
+
+
+def an_agents_answer(
+    answer: sa.FromClause, message_id: sa.ColumnElement[int] | int
+) -> sa.ColumnElement[bool]:
+    """`answer` (messages, or an alias of it) is an agent's reply to the message `message_id`,
+    read through the partial index ix_messages_agent_answers. Its author kind is literal SQL: a
+    prepared statement's generic plan can match the index's predicate only against a constant."""
+    return sa.and_(
+        answer.c.in_reply_to_id == message_id,
+        answer.c.author_kind == sa.literal_column(f"'{AuthorKind.AGENT.value}'"),
+    )
 
 
 class DeadLetter(Base):
