@@ -51,11 +51,13 @@ def comment(
     *,
     kind: Literal["message", "edit", "delete"] = "message",
     reply_to: int | None = None,
+    network: Network = Network.VK,
 ) -> InboundMessage:
-    """Comment `number` by user `author` under the VK post `post` (a thread key, wall-1_5):
-    `kind` "edit" or "delete" for its edit or deletion."""
+    """Comment `number` by user `author` under the post `post` (a thread key: VK's wall-1_5,
+    a Facebook Page's post:1_5) on `network`: `kind` "edit" or "delete" for its edit or
+    deletion."""
     return InboundMessage(
-        network=Network.VK,
+        network=network,
         network_message_id=f"{post}:{number}",
         kind=kind,
         chat_id=post,

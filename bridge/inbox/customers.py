@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
 from bridge.domain import Event, EventKind, Network
+from bridge.store.links import move_customer
 from bridge.store.models import conversations, customer_links, identities, utcnow
 
 SEARCH_LIMIT = 10
@@ -78,39 +79,12 @@ async def link_customers(
     """Move `merge`'s identities and conversations to `keep`; the link's id (for undo)."""
     if keep == merge:
         raise LinkRefused("a customer is already the same person as themselves")
-    i, c = identities.c, conversations.c
     async with engine.begin() as conn:
-        identity_ids = list(
-            (await conn.execute(sa.select(i.id).where(i.customer_id == merge))).scalars()
-        )
-        if not identity_ids:
-            raise LinkRefused(f"customer {merge} has no identity left to link")
-        conversation_ids = list(
-            (await conn.execute(sa.select(c.id).where(c.customer_id == merge))).scalars()
-        )
-        await conn.execute(
-            sa.update(identities).where(i.id.in_(identity_ids)).values(customer_id=keep)
-        )
-        if conversation_ids:
-            await conn.execute(
-                sa.update(conversations).where(c.id.in_(conversation_ids)).values(customer_id=keep)
-            )
-        link_id = (
-            await conn.execute(
-                sa.insert(customer_links)
-                .values(
-                    customer_id=keep,
-                    merged_customer_id=merge,
-                    identity_ids=identity_ids,
-                    conversation_ids=conversation_ids,
-                    agent_id=agent_id,
-                    created_at=utcnow(),
-                )
-                .returning(customer_links.c.id)
-            )
-        ).scalar_one()
-    await _tell(bus, conversation_ids, "linked")
-    return int(link_id)
+        moved = await move_customer(conn, keep, merge, agent_id)
+    if moved is None:
+        raise LinkRefused(f"customer {merge} has no identity left to link")
+    await _tell(bus, moved.conversation_ids, "linked")
+    return moved.link_id
 
 
 async def undo_link(engine: AsyncEngine, bus: Bus, link_id: int) -> None:

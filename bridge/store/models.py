@@ -599,3 +599,18 @@ class CommunitySolution(Base):
 
 
 community_solutions = _table(CommunitySolution)
+
+
+class ConversationMerge(Base):
+    """A private conversation merged into the one its person already had and gone (a Messenger
+    private reply names the person's PSID, under which they wrote before: bridge.store.rekey):
+    its address leads to the one it went into."""
+
+    __tablename__ = "conversation_merges"
+
+    conversation_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    into_id: Mapped[int] = mapped_column(sa.ForeignKey("conversations.id"), index=True)
+    merged_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+conversation_merges = _table(ConversationMerge)

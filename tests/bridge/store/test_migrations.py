@@ -26,6 +26,7 @@ from bridge.store.engine import make_engine
 from bridge.store.migrate import alembic_config, current_revision, downgrade, upgrade
 from bridge.store.models import (
     Base,
+    conversation_merges,
     conversations,
     customers,
     identities,
@@ -116,6 +117,31 @@ async def test_a_database_holding_conversations_goes_down_to_base_and_up_again(
     await downgrade(emptied_url, "base")
     assert await table_names(emptied_url) <= {"alembic_version"}
     await upgrade(emptied_url)
+    assert await current_revision(emptied_url) == HEAD
+
+
+async def test_a_database_holding_a_merged_conversation_goes_down_to_0024_and_up_again(
+    emptied_url: str, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    await upgrade(emptied_url)
+    engine = make_engine(emptied_url)
+    try:
+        pipeline = Pipeline(engine, memory_bus, settings, responder=None)
+        await pipeline.handle(entries(inbound(501, 1, "hello", network=Network.FACEBOOK)))
+        async with engine.begin() as conn:
+            into = (await conn.execute(sa.select(conversations.c.id))).scalar_one()
+            await conn.execute(
+                sa.insert(conversation_merges).values(
+                    conversation_id=into + 1, into_id=into, merged_at=utcnow()
+                )
+            )
+    finally:
+        await engine.dispose()
+
+    await downgrade(emptied_url, "0024")
+    assert "conversation_merges" not in await table_names(emptied_url)
+    await upgrade(emptied_url)
+    assert "conversation_merges" in await table_names(emptied_url)
     assert await current_revision(emptied_url) == HEAD
 
 
