@@ -140,6 +140,10 @@ class FileKeeper(Protocol):
 @dataclass(frozen=True, slots=True)
 class Delivered:
     network_message_id: str
+    # The chat the network delivered to, when the message was addressed otherwise: a Messenger
+    # private reply goes by the comment's id and reaches the person's PSID (docs/networks.md
+    # 3.4); the private conversation is keyed by it from then on. None: the message's chat.
+    chat_id: str | None = None
 
 
 class DeliveryError(Exception):

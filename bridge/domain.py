@@ -240,6 +240,8 @@ class EventKind(enum.StrEnum):
     CONVERSATION_LABELS = "conversation.labels"  # an agent added or removed a label
     CONVERSATION_TEAM = "conversation.team"  # an agent moved it to another team
     CUSTOMER_LINKED = "customer.linked"
+    # a private conversation went into the one its person had (data: "into"): its page goes there
+    CONVERSATION_MERGED = "conversation.merged"
     AGENT_PRESENCE = "agent.presence"  # an agent views a conversation, types in it, or leaves it
 
 

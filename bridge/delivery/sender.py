@@ -4,6 +4,10 @@ can be retried, and record every outcome (sent with the network's id, or failed 
 Within a batch, chats are served concurrently and each chat's messages one after another, so a
 rate-limited chat does not hold up the others and a chat's replies keep their order.
 
+A message goes to its conversation's chat as the store has it when the batch is taken: a
+private conversation the network named anew (`Delivered.chat_id`, a Messenger private reply's
+PSID) is keyed by that id with the outcome (bridge.store.rekey), and its later replies go there.
+
 Asked to stop, a sender starts no new send and waits neither on a rate limit nor for a retry: the
 sends in flight finish and are recorded, and the batch is handed back unacknowledged (`Stopped`),
 so what it did not send stays queued for the next sender.
@@ -25,11 +29,12 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus, BusEntry
-from bridge.channel import Channel, DeliveryError
+from bridge.channel import Channel, Delivered, DeliveryError
 from bridge.delivery.ratelimit import RateLimiter
 from bridge.domain import DeliveryStatus, Direction, Event, EventKind, Network, OutboundMessage
-from bridge.store.models import messages, utcnow
+from bridge.store.models import conversations, messages, utcnow
 from bridge.store.outbox import load_outbound
+from bridge.store.rekey import Rekeyed, rekey_private_chat
 from bridge.util import metrics
 from bridge.util.logs import about_conversation
 from bridge.util.stopping import pause
@@ -37,6 +42,9 @@ from bridge.util.stopping import pause
 log = logging.getLogger(__name__)
 
 TRANSIENT = (aiohttp.ClientError, OSError, TimeoutError)
+
+Where = tuple[int, str]
+"""Where a message goes: its conversation's id and chat id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +94,12 @@ class Sender:
         pending = await self._still_queued(outbound)
         by_chat: dict[str, list[OutboundMessage]] = {}
         for message in outbound:
-            if message.message_id in pending:
-                pending.discard(message.message_id)  # a copy later in the batch is skipped too
+            if (where := pending.pop(message.message_id, None)) is not None:
+                # a copy later in the batch is skipped too; a chat keyed anew is sent to anew
+                conversation_id, chat_id = where
+                message = message.model_copy(
+                    update={"conversation_id": conversation_id, "chat_id": chat_id}
+                )
                 by_chat.setdefault(message.chat_id, []).append(message)
             else:
                 self.stats.skipped_duplicates += 1
@@ -100,25 +112,36 @@ class Sender:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    async def _still_queued(self, outbound: list[OutboundMessage]) -> set[int]:
-        """Ids still to send: a message already sent or failed is never sent again."""
+    async def _still_queued(self, outbound: list[OutboundMessage]) -> dict[int, Where]:
+        """The messages still to send, each with its conversation and chat as stored now: a
+        message already sent or failed is never sent again."""
         if not outbound:
-            return set()
+            return {}
+        m, c = messages.c, conversations.c
         async with self.engine.connect() as conn:
             result = await conn.execute(
-                sa.select(messages.c.id).where(
-                    messages.c.id.in_({m.message_id for m in outbound}),
-                    messages.c.delivery_status == DeliveryStatus.QUEUED,
+                sa.select(m.id, m.conversation_id, c.chat_id)
+                .join(conversations, c.id == m.conversation_id)
+                .where(
+                    m.id.in_({each.message_id for each in outbound}),
+                    m.delivery_status == DeliveryStatus.QUEUED,
                 )
             )
-            return set(result.scalars().all())
+            return {row.id: (row.conversation_id, row.chat_id) for row in result}
 
     async def _deliver_chat(self, chat: list[OutboundMessage]) -> None:
+        anew: Where | None = None
         for message in chat:
+            if anew is not None:  # the network named the chat anew: the rest go there
+                conversation_id, chat_id = anew
+                update = {"conversation_id": conversation_id, "chat_id": chat_id}
+                message = message.model_copy(update=update)
             with about_conversation(message.conversation_id):
-                await self._deliver(message)
+                anew = await self._deliver(message) or anew
 
-    async def _deliver(self, message: OutboundMessage) -> None:
+    async def _deliver(self, message: OutboundMessage) -> Where | None:
+        """Send one message and record the outcome; where the chat's next messages go, when
+        the network named the chat anew."""
         started = time.monotonic()
         attempt = 0
         while True:
@@ -133,15 +156,12 @@ class Sender:
                 if exc.permanent:
                     metrics.DELIVERY_FAILURES.labels(message.network.value, "permanent").inc()
                     await self._record(message, DeliveryStatus.FAILED, error=exc.reason)
-                    return
+                    return None
                 reason, delay = exc.reason, exc.retry_after
             except TRANSIENT as exc:
                 reason, delay = f"network unreachable: {exc!r}", None
             else:
-                await self._record(
-                    message, DeliveryStatus.SENT, network_id=delivered.network_message_id
-                )
-                return
+                return await self._record_sent(message, delivered)
             attempt += 1
             delay = delay if delay is not None else self.policy.backoff(attempt)
             if time.monotonic() - started + delay > self.policy.give_up_after_s:
@@ -149,11 +169,20 @@ class Sender:
                 await self._record(
                     message, DeliveryStatus.FAILED, error=f"gave up after {attempt} tries: {reason}"
                 )
-                return
+                return None
             self.stats.retries += 1
             metrics.RETRIES.labels(message.network.value).inc()
             log.info("message %d: %s; retrying in %.1f s", message.message_id, reason, delay)
             await pause(self.stop, delay)
+
+    async def _record_sent(self, message: OutboundMessage, delivered: Delivered) -> Where | None:
+        """Record a sent message; where the chat's next messages go when the network named the
+        chat anew (its conversation keyed so with the outcome)."""
+        anew = delivered.chat_id if delivered.chat_id not in (None, message.chat_id) else None
+        rekeyed = await self._record(
+            message, DeliveryStatus.SENT, network_id=delivered.network_message_id, chat_id=anew
+        )
+        return (rekeyed.conversation_id, anew) if rekeyed is not None and anew else None
 
     async def _record(
         self,
@@ -162,7 +191,8 @@ class Sender:
         *,
         network_id: str | None = None,
         error: str | None = None,
-    ) -> None:
+        chat_id: str | None = None,
+    ) -> Rekeyed | None:
         now = utcnow()
         values: dict[str, object] = {"delivery_status": status, "delivery_error": error}
         metrics.OUTBOUND.labels(message.network.value, status.value).inc()
@@ -172,38 +202,52 @@ class Sender:
         else:
             self.stats.failed += 1
             log.warning("message %d failed: %s", message.message_id, error)
-        await self._write_outcome(message.message_id, values)
-        try:
-            await self.bus.publish_events(
-                [
-                    Event(
-                        kind=EventKind.MESSAGE_STATUS,
-                        conversation_id=message.conversation_id,
-                        data={
-                            "message_id": message.message_id,
-                            "status": status.value,
-                            "error": error,
-                        },
-                    )
-                ]
+        rekeyed = await self._write_outcome(message, values, chat_id)
+        conversation_id = rekeyed.conversation_id if rekeyed else message.conversation_id
+        status_data = {"message_id": message.message_id, "status": status.value, "error": error}
+        events = [
+            Event(kind=EventKind.MESSAGE_STATUS, conversation_id=conversation_id, data=status_data)
+        ]
+        if rekeyed is not None and rekeyed.merged_from is not None:
+            events.append(
+                Event(
+                    kind=EventKind.CONVERSATION_MERGED,
+                    conversation_id=rekeyed.merged_from,
+                    data={"into": rekeyed.conversation_id},
+                )
             )
+        try:
+            await self.bus.publish_events(events)
         except Exception as exc:
             # The status is stored; an open inbox only misses the live update of it.
             log.warning("message %d: live update not published: %s", message.message_id, exc)
+        return rekeyed
 
-    async def _write_outcome(self, message_id: int, values: dict[str, object]) -> None:
+    async def _write_outcome(
+        self, message: OutboundMessage, values: dict[str, object], chat_id: str | None
+    ) -> Rekeyed | None:
         """Store the outcome, waiting out an outage of the database: a message already sent
-        must not stay `queued`, or it would be sent again."""
+        must not stay `queued`, or it would be sent again. With `chat_id`, the network named
+        the chat so: its conversation is keyed by it in the same transaction (a conflict with
+        the person's own message stored meanwhile is tried again, and merges)."""
         delay = self.policy.base_delay_s
         while True:
             try:
                 async with self.engine.begin() as conn:
                     await conn.execute(
-                        sa.update(messages).where(messages.c.id == message_id).values(values)
+                        sa.update(messages)
+                        .where(messages.c.id == message.message_id)
+                        .values(values)
                     )
-                return
+                    if chat_id is None:
+                        return None
+                    return await rekey_private_chat(
+                        conn, message.conversation_id, chat_id, utcnow()
+                    )
             except (sa.exc.DBAPIError, OSError) as exc:
-                log.warning("message %d: outcome not stored (%s); retrying", message_id, exc)
+                log.warning(
+                    "message %d: outcome not stored (%s); retrying", message.message_id, exc
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

@@ -47,6 +47,7 @@ from bridge.inbox.teams import TeamNotFound, list_teams, move_to_team
 from bridge.inbox.views import ConversationView, InboxQuery, View, conversation_view, inbox
 from bridge.knowledge.articles import load_articles
 from bridge.store.models import utcnow
+from bridge.store.rekey import merged_into
 from bridge.web import auth
 from bridge.web.i18n import gettext
 from bridge.web.inbox_params import NONE, chosen_filters, filter_params, inbox_query
@@ -224,6 +225,10 @@ async def conversation_page(request: web.Request) -> web.Response:
         request.app[ENGINE], _conversation_id(request), stuck_after=stuck_after
     )
     if view is None:
+        async with request.app[ENGINE].connect() as conn:
+            into = await merged_into(conn, _conversation_id(request))
+        if into is not None:  # a private conversation went into the one its person had
+            raise web.HTTPSeeOther(f"/c/{into}")
         raise web.HTTPNotFound(text="no such conversation")
     engine = request.app[ENGINE]
     await mark_seen(engine, auth.current_session(request).agent.id, view)

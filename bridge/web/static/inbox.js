@@ -44,6 +44,8 @@ async function refresh(only = null) {
   if (shown > PAGE_SIZE) url.searchParams.set("limit", String(Math.min(shown, MAX_PAGE_SIZE)));
   const response = await fetch(url, { headers: { Accept: "text/html" } });
   if (!response.ok) return;
+  // the conversation went into another (a private chat its person already had): go there
+  if (response.redirected && new URL(response.url).pathname !== url.pathname) { location.assign(response.url); return; }
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
   // the row the agent moved to with j/k stays the one the keyboard is on
   const focused = document.activeElement?.matches(".conversation-row") ? document.activeElement.dataset.conversation : null;

@@ -36,7 +36,7 @@ from bridge.knowledge.articles import load_articles, seed_articles
 from bridge.knowledge.responder import KnowledgeResponder
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import conversations, decisions, messages
+from bridge.store.models import conversation_merges, conversations, decisions, messages, utcnow
 from bridge.web.app import add_inbox
 from bridge.web.server import make_app
 from tests.conftest import REPO
@@ -585,6 +585,24 @@ async def test_canned_responses_an_admin_adds_are_offered_in_the_reply_box(site:
 
     assert 'data-text="Hello! How can I help?">Greeting</option>' in page
     assert (await site.client.get("/admin/canned")).status == 403
+
+
+async def test_the_page_of_a_conversation_merged_into_another_leads_to_it(site: Web) -> None:
+    """A private conversation a Messenger private reply keyed under a PSID the person already
+    had a conversation under went into that one (bridge.store.rekey)."""
+    await site.sign_in(site.agent)
+    into = await site.customer_writes(1, 1, "hello", network=Network.FACEBOOK)
+    async with site.engine.begin() as conn:
+        await conn.execute(
+            sa.insert(conversation_merges).values(
+                conversation_id=into + 1, into_id=into, merged_at=utcnow()
+            )
+        )
+
+    response = await site.client.get(f"/c/{into + 1}", allow_redirects=False)
+
+    assert (response.status, response.headers["Location"]) == (303, f"/c/{into}")
+    assert (await site.client.get(f"/c/{into + 2}")).status == 404
 
 
 async def test_the_knowledge_base_is_searched_from_the_reply_box(site: Web) -> None:
