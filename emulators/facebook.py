@@ -418,7 +418,9 @@ class FacebookEmulator:
 
     def _private_reply(self, comment_id: str, params: JSON) -> JSON:
         """One text message to the author of a comment, in their private conversation: once
-        per comment, within 7 days of it, whatever their 24-hour window (docs/networks.md 3.4)."""
+        per comment, within 7 days of it, whatever their 24-hour window; the answer's
+        `recipient_id` is their PSID, which the comment's change did not give
+        (docs/networks.md 3.4)."""
         text, quick_replies, kind = _message(params.get("message"), uploaded=False)
         if kind is not None:
             raise GraphError(100, "(#100) a private reply is text only in this emulator")
@@ -427,7 +429,7 @@ class FacebookEmulator:
             comment = self.comments.take_private_reply(comment_id)
         except CommentError as exc:
             raise GraphError(exc.code, exc.message, subcode=exc.subcode) from None
-        customer = self._customer(comment.from_id)
+        customer = self._customer(comment.person)  # a Page's change named them otherwise
         message = PageMessage(
             self._mid(),
             customer.psid,

@@ -10,11 +10,17 @@ account answers a comment in public with `POST /{comment-id}/comments` (Page) or
 `POST /{post-id}/comments` / `POST /{ig-media-id}/comments`; `GET /{post-id}` gives a post's
 text and address; a private reply (Send API with
 `recipient: {"comment_id": ...}`) goes once per comment, within 7 days of it, to the commenter's
-private conversation. Unconfirmed and chosen here: the codes and wording of the private-reply
-refusals (10900 "Activity already replied to" for a second one; 10/2018278, the window error,
-for one after 7 days); that the commenter's id in the change is the id their private
-conversation has (the platform scopes a feed id and a PSID apart); that the account's own
-comments come back as changes too; the post's `permalink_url` in a Page change.
+private conversation, and its answer's `recipient_id` names that conversation's person.
+
+A person is known by the id their private conversation has (a PSID, an IGSID: what tests and
+the sandbox write as). A Page's `feed` change names its commenter by another id, not their PSID
+(the platform scopes the two apart), which only the private reply's `recipient_id` maps to the
+PSID; an Instagram change names them by their IGSID, the id of their direct messages.
+Unconfirmed and chosen here: the codes and wording of the private-reply refusals (10900
+"Activity already replied to" for a second one; 10/2018278, the window error, for one after 7
+days); the form of a Page commenter's id (`AUTHOR_ID_BASE` on, one per person, never a PSID
+of this emulator); that the account's own comments come back as changes too; the post's
+`permalink_url` in a Page change.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from typing import Any
 JSON = dict[str, Any]
 PRIVATE_REPLY_WINDOW_S = 7 * 24 * 3600
 MAX_COMMENT_CHARS = 8000  # unconfirmed: the longest comment the platform takes
+# A Page commenter's id in a change: numbered from here, far above the PSIDs people write as.
+AUTHOR_ID_BASE = 880_000_000_000_000
 
 
 class CommentError(ValueError):
@@ -44,7 +52,8 @@ class CommentError(ValueError):
 class PostComment:
     id: str
     post_id: str
-    from_id: str
+    person: str  # the id of the person's private conversation (PSID, IGSID), or the account's
+    from_id: str  # the id the webhook change names the author by
     from_name: str
     text: str
     created_at: float
@@ -56,6 +65,7 @@ class PostComment:
         return {
             "id": self.id,
             "post_id": self.post_id,
+            "person": self.person,
             "from_id": self.from_id,
             "from_name": self.from_name,
             "text": self.text,
@@ -105,6 +115,7 @@ class PostComments:
         self._posts: dict[str, Post] = {}
         self._comments: dict[str, PostComment] = {}
         self._numbers = itertools.count(first_number)
+        self._author_ids: dict[str, str] = {}  # person -> their id in a Page's changes
 
     # ---- the account and its customers (tests and the sandbox) --------------------------------
 
@@ -132,7 +143,8 @@ class PostComments:
         name: str = "",
         reply_to: str | None = None,
     ) -> PostComment:
-        """Person `user_id` comments under the post, perhaps answering the comment `reply_to`."""
+        """Person `user_id` (their PSID or IGSID) comments under the post, perhaps answering the
+        comment `reply_to`."""
         post = self._posts.get(post_id)
         if post is None:
             raise KeyError(f"no post {post_id}")
@@ -159,6 +171,15 @@ class PostComments:
     def account_comments(self) -> list[PostComment]:
         """What the account posted in public, oldest first."""
         return [c for c in self._comments.values() if c.from_id == self.account_id]
+
+    def author_id(self, person: str) -> str:
+        """The id a webhook change names `person` by: on a Page an id of its own, not the PSID;
+        on Instagram their IGSID."""
+        if self.instagram or person == self.account_id:
+            return person
+        if person not in self._author_ids:
+            self._author_ids[person] = str(AUTHOR_ID_BASE + len(self._author_ids) + 1)
+        return self._author_ids[person]
 
     def find(self, comment_id: str) -> PostComment:
         found = self._comments.get(comment_id)
@@ -197,7 +218,8 @@ class PostComments:
         return {"id": post.id, "message": post.text, "permalink_url": post.permalink}
 
     def take_private_reply(self, comment_id: str) -> PostComment:
-        """The comment a private reply answers, which it may no longer get after this one."""
+        """The comment a private reply answers (its `person` is whom the reply reaches), which it
+        may no longer get after this one."""
         comment = self._comments.get(comment_id)
         if comment is None or comment.deleted or comment.from_id == self.account_id:
             raise CommentError(100, "(#100) No matching comment found", 2018001)
@@ -217,7 +239,9 @@ class PostComments:
             raise CommentError(100, f"(#100) comment {reply_to} is not under this post")
         number = next(self._numbers)
         comment_id = f"1800000000{number:07d}" if self.instagram else f"{post.id}_{number}"
-        comment = PostComment(comment_id, post.id, user_id, name, text, time.time(), reply_to)
+        comment = PostComment(
+            comment_id, post.id, user_id, self.author_id(user_id), name, text, time.time(), reply_to
+        )
         post.comments.append(comment)
         self._comments[comment_id] = comment
         self._change(comment, "add")
@@ -225,7 +249,7 @@ class PostComments:
 
     def _own(self, user_id: str, comment_id: str) -> PostComment:
         comment = self.find(comment_id)
-        if comment.from_id != user_id or comment.deleted:
+        if comment.person != user_id or comment.deleted:
             raise KeyError(f"comment {comment_id} of {user_id}")
         if self.instagram:
             raise ValueError("Instagram sends changes for new comments only")

@@ -159,7 +159,7 @@ class FacebookChannel:
             if n == len(parts) and message.buttons:
                 content["quick_replies"] = quick_replies(message.buttons)
             body = {"recipient": {"id": message.chat_id}, **routing, "message": content}
-            sent = await self._call(body, upload)
+            sent = str((await self._call(body, upload))["message_id"])
             first = first or sent
         assert first is not None
         return Delivered(first)
@@ -187,7 +187,8 @@ class FacebookChannel:
     ) -> Delivered:
         """The one message a comment's author may get privately for it: by the comment's id,
         whatever their 24-hour window (docs/networks.md 3.4); it is one text, so it is refused
-        whole rather than cut."""
+        whole rather than cut. The answer names the person as their private chat knows them
+        (on Facebook their PSID, not the comment's author id), which keys the conversation."""
         if files or message.buttons:
             raise DeliveryError(
                 f"a private reply to a {self.name} comment is one text message, without files",
@@ -199,7 +200,9 @@ class FacebookChannel:
                 permanent=True,
             )
         body = {"recipient": {"comment_id": comment}, "message": {"text": message.text}}
-        return Delivered(await self._call(body))
+        answer = await self._call(body)
+        person = answer.get("recipient_id")
+        return Delivered(str(answer["message_id"]), chat_id=str(person) if person else None)
 
     def _routing(self, message: OutboundMessage) -> dict[str, str]:
         """messaging_type (and tag) the windows allow, or DeliveryError before any call."""
@@ -242,9 +245,9 @@ class FacebookChannel:
         async with request as response:
             return await self._answer(response)
 
-    async def _call(self, body: dict[str, Any], file: OutgoingFile | None = None) -> str:
-        """POST one message (with `file`, uploaded along as `filedata`); its mid, or
-        DeliveryError with the platform's reason."""
+    async def _call(self, body: dict[str, Any], file: OutgoingFile | None = None) -> dict[str, Any]:
+        """POST one message (with `file`, uploaded along as `filedata`); the answer, which has
+        its mid (`message_id`), or DeliveryError with the platform's reason."""
         params = {"access_token": self.page_token}
         if file is None:
             request = self._http().post(self.messages_url, params=params, json=body)
@@ -266,7 +269,7 @@ class FacebookChannel:
             answer = await self._answer(response)
         if "message_id" not in answer:
             raise DeliveryError(f"{self.name} answered without a message id", permanent=True)
-        return str(answer["message_id"])
+        return answer
 
     async def _answer(self, response: aiohttp.ClientResponse) -> dict[str, Any]:
         """A Graph answer's object, or DeliveryError with the platform's reason."""

@@ -20,7 +20,7 @@ from bridge.inbox.actions import reply_as_agent
 from bridge.inbox.public import PrivateReplyRefused, move_to_private
 from bridge.inbox.views import conversation_view
 from bridge.settings import Settings
-from bridge.store.models import conversations, dead_letters, messages
+from bridge.store.models import conversations, dead_letters, identities, messages
 from emulators.facebook import SIGNATURE_HEADER, FacebookEmulator, sign
 from emulators.faults import Fault, FaultKind
 from tests.network_harness import Bridge, EmulatedFacebook, EmulatedInstagram, open_bridge
@@ -61,14 +61,34 @@ async def thread_of(bridge: MetaBridge, post_id: str) -> Any:
 
 
 async def comment_in_thread(bridge: MetaBridge, meta: FacebookEmulator) -> tuple[int, int, str]:
-    """Customer 501 comments under a new post: the thread's id, the comment's and its id on
-    the network."""
+    """Customer 501 (their PSID or IGSID) comments under a new post: the thread's id, the
+    comment's and its id on the network."""
+    stored = await bridge.stored_count()
     post = meta.comments.add_post("New collection in the shops")
     comment = meta.comments.comment("501", post.id, "My order did not come, number 123")
-    await bridge.wait_stored(1)
+    await bridge.wait_stored(stored + 1)
     thread_id = (await thread_of(bridge, post.id))[0]
-    (comment_id,) = (await bridge.rows(sa.select(messages.c.id)))[0]
+    query = sa.select(messages.c.id).where(messages.c.conversation_id == thread_id)
+    (comment_id,) = (await bridge.rows(query))[0]
     return thread_id, comment_id, comment.id
+
+
+async def private_chats(bridge: MetaBridge) -> list[tuple[object, ...]]:
+    """The private conversations: id and chat id."""
+    c = conversations.c
+    query = sa.select(c.id, c.chat_id).where(sa.not_(c.public)).order_by(c.id)
+    return await bridge.rows(query)
+
+
+async def customers(bridge: MetaBridge) -> set[object]:
+    """The customers the people's identities belong to."""
+    return {row[0] for row in await bridge.rows(sa.select(identities.c.customer_id))}
+
+
+async def history(bridge: MetaBridge, conversation_id: int) -> list[str]:
+    view = await conversation_view(bridge.engine, conversation_id)
+    assert view is not None
+    return [m.text for m in view.history]
 
 
 async def test_a_comment_reaches_the_inbox_as_a_public_thread_under_its_post(
@@ -128,13 +148,88 @@ async def test_a_private_reply_reaches_the_commenters_private_conversation(
 
     (sent,) = await meta.wait_for_page_messages("501", 1)
     assert sent.text == "Your phone number?"
-    private = await bridge.rows(
-        sa.select(conversations.c.chat_id, conversations.c.public).where(
-            conversations.c.id == moved.conversation_id
-        )
-    )
-    assert private == [("501", False)]
+    await bridge.settled_statuses()
+    assert await private_chats(bridge) == [(moved.conversation_id, "501")], "under their PSID"
     assert meta.comments.account_comments() == [], "nothing was said in public"
+
+
+async def test_the_customer_writing_back_lands_in_that_private_conversation_as_one_customer(
+    bridge: MetaBridge, meta: FacebookEmulator
+) -> None:
+    """On Facebook the comment named them by another id than their PSID, which their Messenger
+    messages come from: the private reply's answer tells it."""
+    thread_id, comment_id, _ = await comment_in_thread(bridge, meta)
+    moved = await move_to_private(
+        bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Your phone number?"
+    )
+    await bridge.settled_statuses()
+
+    meta.write_text("501", "+7 900 000-00-00")
+    await bridge.wait_stored(2)
+
+    assert await private_chats(bridge) == [(moved.conversation_id, "501")]
+    said = await history(bridge, moved.conversation_id)  # the customer's comment is shown too
+    assert said[-2:] == ["Your phone number?", "+7 900 000-00-00"]
+    assert len(await customers(bridge)) == 1
+
+
+async def test_after_the_customer_writes_back_the_agents_reply_reaches_them(
+    bridge: MetaBridge, meta: FacebookEmulator
+) -> None:
+    """Their message opens the 24-hour window of the conversation the private reply keyed."""
+    thread_id, comment_id, _ = await comment_in_thread(bridge, meta)
+    moved = await move_to_private(
+        bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Your phone number?"
+    )
+    await bridge.settled_statuses()
+    meta.write_text("501", "+7 900 000-00-00")
+    await bridge.wait_stored(2)
+
+    await reply_as_agent(
+        bridge.engine, bridge.bus, moved.conversation_id, bridge.agent_id, "Thanks"
+    )
+
+    assert (await bridge.settled_statuses())[-1][:2] == ("Thanks", DeliveryStatus.SENT)
+    assert [m.text for m in meta.page_messages("501")][-1] == "Thanks"
+
+
+async def test_a_customer_who_wrote_in_messenger_before_keeps_one_private_conversation(
+    bridge: MetaBridge, meta: FacebookEmulator
+) -> None:
+    meta.write_text("501", "Hello, shop")
+    await bridge.wait_stored(1)
+    earlier = await bridge.conversation_id(501)
+    thread_id, comment_id, _ = await comment_in_thread(bridge, meta)
+    await move_to_private(
+        bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Your phone number?"
+    )
+    await bridge.settled_statuses()
+
+    meta.write_text("501", "+7 900 000-00-00")
+    await bridge.wait_stored(3)
+
+    assert await private_chats(bridge) == [(earlier, "501")]
+    said = await history(bridge, earlier)
+    assert said[0] == "Hello, shop" and said[-2:] == ["Your phone number?", "+7 900 000-00-00"]
+    assert len(await customers(bridge)) == 1
+
+
+async def test_a_reply_queued_before_the_private_reply_went_follows_it_to_the_psid(
+    bridge: MetaBridge, meta: FacebookEmulator
+) -> None:
+    """Queued for the conversation still under the comment's author id, it goes to the chat
+    the private reply reached: where the platform keeps to its window until they write back."""
+    thread_id, comment_id, _ = await comment_in_thread(bridge, meta)
+    moved = await move_to_private(
+        bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Your phone number?"
+    )
+    await reply_as_agent(bridge.engine, bridge.bus, moved.conversation_id, bridge.agent_id, "Hi?")
+
+    statuses = await bridge.settled_statuses()
+
+    assert statuses[0][:2] == ("Your phone number?", DeliveryStatus.SENT)
+    assert statuses[1][:2] == ("Hi?", DeliveryStatus.FAILED)
+    assert "allowed window" in statuses[1][2], "refused for the window, not for a wrong person"
 
 
 async def test_after_the_private_reply_the_conversation_waits_for_the_customer(

@@ -92,8 +92,37 @@ async def test_a_comment_is_pushed_as_a_feed_change_naming_its_post_and_parent(
         "comment_id": first.id,
         "parent_id": post.id,
     }
-    assert top["value"]["from"] == {"id": "501", "name": "Anna"}
+    assert top["value"]["from"] == {"id": first.from_id, "name": "Anna"}
     assert reply["value"]["parent_id"] == first.id
+
+
+async def test_a_page_change_names_the_commenter_by_an_id_that_is_not_their_psid(
+    page: World,
+) -> None:
+    emulator, _, changes, _ = page
+    post = emulator.comments.add_post("Sale")
+    emulator.comments.comment("501", post.id, "Size M?")
+    emulator.comments.comment("501", post.id, "And L?")
+    emulator.comments.comment("502", post.id, "Me too")
+
+    first, again, other = (change["value"]["from"]["id"] for change in await changes.first(3))
+
+    assert first == again, "one person, one id in the changes"
+    assert first != "501" and other not in (first, "502")
+
+
+async def test_a_private_reply_answers_with_the_psid_the_comment_did_not_give(
+    page: World,
+) -> None:
+    emulator, api, _, http = page
+    post = emulator.comments.add_post("Sale")
+    comment = emulator.comments.comment("501", post.id, "Size M?")
+    body = {"recipient": {"comment_id": comment.id}, "message": {"text": "Hi"}}
+
+    status, answer = await call(http, f"{api}/v19.0/me/messages", body)
+
+    assert status == 200 and answer["recipient_id"] == "501" != comment.from_id
+    assert [m.text for m in emulator.page_messages("501")] == ["Hi"]
 
 
 async def test_the_page_answers_a_comment_in_public_under_it(page: World) -> None:
@@ -117,7 +146,7 @@ async def test_a_private_reply_goes_once_and_a_second_is_refused_with_10900(page
     first = await call(http, f"{api}/v19.0/me/messages", body)
     second = await call(http, f"{api}/v19.0/me/messages", body)
 
-    assert first[0] == 200 and first[1]["recipient_id"] == "501"
+    assert first[0] == 200
     assert second[0] == 400 and second[1]["error"]["code"] == 10900
     assert [m.text for m in emulator.page_messages("501")] == ["Hi"]
 
@@ -159,3 +188,16 @@ async def test_instagram_pushes_a_comment_and_answers_it_on_replies_only(
     assert wrong[0] == 400 and wrong[1]["error"]["code"] == 100
     assert right[0] == 200
     assert [c.text for c in emulator.comments.account_comments()] == ["10 $"]
+
+
+async def test_an_instagram_private_reply_names_the_igsid_the_comment_gave(
+    instagram: World,
+) -> None:
+    emulator, api, _, http = instagram
+    media = emulator.comments.add_post("New in")
+    comment = emulator.comments.comment("601", media.id, "Price?")
+    body = {"recipient": {"comment_id": comment.id}, "message": {"text": "10 $"}}
+
+    status, answer = await call(http, f"{api}/v19.0/me/messages", body)
+
+    assert status == 200 and answer["recipient_id"] == comment.from_id == "601"
