@@ -168,6 +168,27 @@ async def apply_edits(
     return [found[(e.network, e.network_message_id)] for e in known], unknown
 
 
+async def edited_comments(
+    conn: AsyncConnection, edits: Sequence[InboundMessage], stored: Sequence[Stored]
+) -> list[Stored]:
+    """The edits of comments stored before, in public threads, each with its message and its
+    thread's row (the one the batch's new messages have, so that it is written back once): for
+    the listening rules, since an edit may add their words. An edit of a message this batch
+    stored first was heard as a new one."""
+    ids = await _existing_message_ids(conn, edits)
+    new = {item.message_id for item in stored}
+    known = [e for e in edits if ids.get((e.network, e.network_message_id), 0) not in new | {0}]
+    rows = {item.inbound.conversation_key: item.conversation for item in stored}
+    rows |= await _select_conversations(
+        conn, [e for e in known if e.conversation_key not in rows]
+    )
+    return [
+        Stored(ids[(e.network, e.network_message_id)], e, rows[e.conversation_key])
+        for e in known
+        if e.conversation_key in rows and rows[e.conversation_key].public
+    ]
+
+
 async def apply_deletes(
     conn: AsyncConnection, deletes: Sequence[InboundMessage], now: dt.datetime
 ) -> list[tuple[int, int]]:

@@ -8,8 +8,8 @@ when its confidence reaches the threshold that applies (unless its article is ne
 unconfident question just under the threshold is met with "put it another way" once; the second
 one in a row, or one further below, goes to an agent. In shadow mode the bot only suggests.
 A public comment goes to agents unless an admin lets the bot answer in public on its network;
-the listening rules route each one that has their words, and mark it urgent; a negative one is
-raised a step further.
+the listening rules route each one that has their words (a new one, or one edited to have them),
+and mark it urgent; a negative one is raised a step further.
 """
 
 from __future__ import annotations
@@ -172,6 +172,17 @@ class Router:
             if conversation.state in _WITH_PEOPLE and conversation.awaiting_since is None:
                 conversation.awaiting_since = now  # the SLA clock runs until an agent answers
         return routed
+
+    async def listen_to_edits(self, edited: Sequence[Stored], routed: Routed) -> None:
+        """Edited public comments, heard by the listening rules as new ones are: an edit may add
+        their words. A resolved thread's urgency stays as it is (it is the open thread's)."""
+        if edited:
+            await self.rules.refresh()
+        for item in edited:
+            conversation = item.conversation
+            if conversation.state is not ConversationState.RESOLVED and item.inbound.text:
+                conversation.changed = True
+                self._listen(item, item.inbound.text, routed)
 
     def _listen(self, item: Stored, text: str, routed: Routed) -> None:
         """A public comment: the listening rules whose words it has route it and may make it

@@ -40,6 +40,7 @@ from bridge.pipeline.ingest import (
     apply_deletes,
     apply_edits,
     apply_permissions,
+    edited_comments,
     ingest,
 )
 from bridge.pipeline.responder import Responder
@@ -188,12 +189,15 @@ class Pipeline:
                 edited += await apply_deletes(conn, deletes, now)
             asks = await ratings.load_asks(conn, _may_rate(result.stored))
             routed = await self.router.route(result.stored, now, asks)
+            heard = await edited_comments(conn, edits, result.stored) if edits else []
+            await self.router.listen_to_edits(heard, routed)
             new_replies = await _store_replies(conn, routed.replies, now)
             await _store_decisions(conn, routed, now)
             await ratings.write_back(conn, (ask for found in asks.values() for ask in found))
-            await _keep_routing(conn, routed, result.stored, now)
+            routed_rows = [*result.stored, *heard]
+            await _keep_routing(conn, routed, routed_rows, now)
             await _write_back(
-                {s.conversation.id: s.conversation for s in result.stored}.values(), conn
+                {s.conversation.id: s.conversation for s in routed_rows}.values(), conn
             )
             requeued = (
                 await _still_queued_replies(conn, result.duplicate_ids)

@@ -1,5 +1,6 @@
 """Listening rules: a routing rule with words routes every public comment that has one of them,
-in any word form, to its team and may mark the thread urgent; an angry comment is one step more
+in any word form (when it is written or edited to have them), to its team and may mark the
+thread urgent; an angry comment is one step more
 urgent; the open views list urgent threads first."""
 
 from __future__ import annotations
@@ -82,6 +83,51 @@ async def test_a_later_comment_in_a_thread_people_have_is_still_heard(
 
     found = await thread(engine)
     assert (found.priority, found.team_id) == (1, team_id)
+
+
+async def test_a_comment_edited_to_have_the_words_is_heard_as_a_new_one(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    team_id = await escalations(engine)
+    await pipeline.handle(entries(comment(POST, 501, 10, "Красивые фото")))
+
+    edited = comment(POST, 501, 10, "Красивые фото, но сайт не работает", kind="edit")
+    await pipeline.handle(entries(edited))
+
+    found = await thread(engine)
+    assert (found.priority, found.team_id) == (1, team_id)
+
+
+async def test_an_edit_in_the_batch_of_a_new_comment_raises_the_thread_once_written(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    await escalations(engine)
+    await pipeline.handle(entries(comment(POST, 501, 10, "Красивые фото")))
+
+    angry = "Ужасный сервис, ничего не работает, верните деньги!!!"
+    await pipeline.handle(
+        entries(
+            comment(POST, 502, 11, "А доставка есть?"), comment(POST, 501, 10, angry, kind="edit")
+        )
+    )
+
+    assert (await thread(engine)).priority == 2
+
+
+async def test_an_edit_in_a_resolved_thread_leaves_its_urgency(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    await escalations(engine)
+    await pipeline.handle(entries(comment(POST, 501, 10, "Красивые фото")))
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(conversations).values(state="resolved", resolved_at=dt.datetime.now(dt.UTC))
+        )
+
+    await pipeline.handle(entries(comment(POST, 501, 10, "Не работает доставка", kind="edit")))
+
+    found = await thread(engine)
+    assert (found.priority, found.state) == (0, "resolved")
 
 
 async def test_negative_tone_raises_an_urgent_comments_priority(
