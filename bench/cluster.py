@@ -34,6 +34,9 @@ from redis.exceptions import RedisError
 
 from bench.pipeline import shards_shared
 from bench.ports import free_port
+from bots.facebook.comments import POST_PREFIX
+from bots.telegram.events import post_thread
+from bots.vk.events import thread_key
 from bridge.bus.redis import RedisBus
 from bridge.domain import Network
 from bridge.store.migrate import upgrade
@@ -331,35 +334,74 @@ class Networks:
         }
 
     def delivered(self) -> dict[tuple[Network, str], list[str]]:
-        """What each customer received, by (network, chat id), in the order it arrived."""
+        """What each customer received, by (network, chat id), in the order it arrived; in a
+        public thread, what the brand posted under the post."""
         received: dict[tuple[Network, str], list[str]] = {}
+        group = self.telegram.discussion_group()
         for t in self.telegram.sent_messages():
-            received.setdefault((Network.TELEGRAM, str(t.chat_id)), []).append(t.text)
+            if t.chat_id != group.id:
+                received.setdefault((Network.TELEGRAM, str(t.chat_id)), []).append(t.text)
+        for m in self.telegram.group_messages():
+            if m["from"].get("is_bot"):
+                thread = post_thread(group.id, m["message_thread_id"])
+                received.setdefault((Network.TELEGRAM, thread), []).append(m["text"])
         for v in self.vk.sent_messages():
             received.setdefault((Network.VK, str(v.peer_id)), []).append(v.text)
+        for c in self.vk.community_comments():
+            thread = thread_key(c.kind, self.vk.wall.owner_id, c.item_id)
+            received.setdefault((Network.VK, thread), []).append(c.text)
         for f in self.facebook.sent:
             received.setdefault((Network.FACEBOOK, f.recipient_id), []).append(f.text)
+        for reply in self.facebook.comments.account_comments():
+            thread = POST_PREFIX + reply.post_id
+            received.setdefault((Network.FACEBOOK, thread), []).append(reply.text)
         return received
 
 
 @dataclass(frozen=True)
 class Customer:
+    """A customer writing privately (`chat_id` their chat), or one commenting under a post of
+    the brand's (`post` its id on the network; `chat_id` the public thread as the store names
+    it)."""
+
     network: Network
     chat_id: str
+    user_id: int
+    post: str | None = None
 
 
 class Customers:
-    """`count` people spread over the three networks, each writing numbered messages."""
+    """`count` people spread over the three networks, each writing numbered messages; every
+    `public_every`-th (0: none) comments under a post of its own instead, a public thread."""
 
-    def __init__(self, networks: Networks, count: int, first_id: int = 100_000) -> None:
+    def __init__(
+        self, networks: Networks, count: int, first_id: int = 100_000, public_every: int = 0
+    ) -> None:
         self.networks = networks
-        self.people = [Customer(NETWORKS[n % 3], str(first_id + n)) for n in range(count)]
+        self.people = [
+            self._person(NETWORKS[n % 3], first_id + n, public_every > 0 and n % public_every == 0)
+            for n in range(count)
+        ]
         self.written_at: dict[tuple[Customer, int], float] = {}
-        for person in self.people:
-            if person.network is Network.TELEGRAM:
-                networks.telegram.customer(int(person.chat_id), first_name=f"Tg {person.chat_id}")
-            elif person.network is Network.VK:
-                networks.vk.customer(int(person.chat_id), first_name=f"Vk {person.chat_id}")
+
+    def _person(self, network: Network, number: int, public: bool) -> Customer:
+        name = f"{network.value} {number}"
+        if network is Network.TELEGRAM:
+            self.networks.telegram.customer(number, first_name=name)
+            if public:
+                post = self.networks.telegram.post_to_channel(f"Post {number}")["message_id"]
+                group = self.networks.telegram.discussion_group()
+                return Customer(network, post_thread(group.id, post), number, str(post))
+        elif network is Network.VK:
+            self.networks.vk.customer(number, first_name=name)
+            if public:
+                place = self.networks.vk.post(f"Post {number}")
+                thread = thread_key(place.kind, self.networks.vk.wall.owner_id, place.id)
+                return Customer(network, thread, number, str(place.id))
+        elif public:
+            post_id = self.networks.facebook.comments.add_post(f"Post {number}").id
+            return Customer(network, POST_PREFIX + post_id, number, post_id)
+        return Customer(network, str(number), number)
 
     @staticmethod
     def text(person: Customer, seq: int) -> str:
@@ -367,13 +409,23 @@ class Customers:
 
     def write(self, person: Customer, seq: int, text: str | None = None) -> None:
         text = text or self.text(person, seq)
-        if person.network is Network.TELEGRAM:
-            self.networks.telegram.write_text(int(person.chat_id), text)
+        if person.post is not None:
+            self._comment(person, person.post, text)
+        elif person.network is Network.TELEGRAM:
+            self.networks.telegram.write_text(person.user_id, text)
         elif person.network is Network.VK:
-            self.networks.vk.write(int(person.chat_id), text)
+            self.networks.vk.write(person.user_id, text)
         else:
             self.networks.facebook.write_text(person.chat_id, text)
         self.written_at[(person, seq)] = time.time()
+
+    def _comment(self, person: Customer, post: str, text: str) -> None:
+        if person.network is Network.TELEGRAM:
+            self.networks.telegram.comment(person.user_id, int(post), text)
+        elif person.network is Network.VK:
+            self.networks.vk.comment(person.user_id, int(post), text)
+        else:
+            self.networks.facebook.comments.comment(str(person.user_id), post, text)
 
     async def write_all(self, per_person: int, rate: float | None) -> None:
         """Round by round (everyone's message n before anyone's n + 1), at `rate` messages/s

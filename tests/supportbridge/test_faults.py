@@ -2,9 +2,12 @@
 write 20,000 messages over 2,000 conversations while core processes are killed with SIGKILL,
 Redis (AOF on) and PostgreSQL are restarted, every network answers 30 % of calls with its
 rate-limit error or a 5xx, and every inbound shard gets poisoned entries (a text with U+0000,
-which PostgreSQL refuses, and entries no pipeline can read). Afterwards every message is stored
-once, in order, every reply has reached its customer once, and the poison is stored cleaned or
-dead-lettered: no shard stalled.
+which PostgreSQL refuses, and entries no pipeline can read). A tenth of the conversations are
+public threads: comments under a post of the brand's (VK wall, Facebook Page, Telegram channel),
+which an agent answers in public meanwhile. Afterwards every message and comment is stored once,
+in order, in its conversation (one per post), every reply has reached its customer once (a
+public one under its thread), and the poison is stored cleaned or dead-lettered: no shard
+stalled.
 
 Redis and PostgreSQL are servers of the test's own (`bench.cluster`), so that restarting them
 cuts off no one else.
@@ -13,19 +16,32 @@ cuts off no one else.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 import pytest
 import sqlalchemy as sa
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.cluster import INBOUND_SHARDS, WARM_UP_ID, Cluster, Customers, cluster, count_rows
+from bench.cluster import (
+    INBOUND_SHARDS,
+    WARM_UP_ID,
+    Cluster,
+    Customer,
+    Customers,
+    cluster,
+    count_rows,
+)
 from bridge.bus.redis import RedisBus
 from bridge.domain import DeliveryStatus, Direction, Network
+from bridge.inbox.actions import reply_as_agent, retry_delivery
+from bridge.inbox.agents import add_agent
 from bridge.store.engine import make_engine
 from bridge.store.models import conversations, messages
 
@@ -34,6 +50,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 CONVERSATIONS = 2_000
 PER_CONVERSATION = 10
 TOTAL = CONVERSATIONS * PER_CONVERSATION
+PUBLIC_EVERY = 10  # every tenth conversation is a public thread
 WRITE_RATE = 500.0
 FAULT_SHARE = 0.3
 LIMIT_S = 420.0
@@ -42,6 +59,8 @@ QUEUED_OUTBOUND = "SELECT count(*) FROM messages WHERE delivery_status = 'queued
 SENT_OUTBOUND = "SELECT count(*) FROM messages WHERE delivery_status = 'sent'"
 SEQUENCE = re.compile(r"Question (\d+) from")
 POISON_CHATS = WARM_UP_ID + 1_000  # above WARM_UP_ID: not counted as customers' conversations
+# what the inbox may meet while the database or Redis restarts
+UNREACHABLE = (OSError, TimeoutError, sa.exc.DBAPIError, RedisError)
 
 
 @dataclass
@@ -91,6 +110,79 @@ class Chaos:
             self.done.append(f"{name} at {share:.0%}")
 
 
+@dataclass
+class Agent:
+    """An agent in the inbox who answers every public thread once, in public under its first
+    comment, while the faults go on. A reply whose action failed (the database or Redis was
+    restarting) is looked for in the thread: written again if it was not stored, sent again
+    with the inbox's "send again" if it was (it may not have been queued)."""
+
+    cluster: Cluster
+    threads: list[Customer]
+    unsure: set[str] = field(default_factory=set)
+
+    @staticmethod
+    def text(thread: str) -> str:
+        return f"Answer to {thread}"
+
+    async def answer_all(self) -> None:
+        engine = make_engine(self.cluster.database_url)
+        bus = RedisBus(self.cluster.redis.url, INBOUND_SHARDS)
+        try:
+            agent_id = (await add_agent(engine, "public-agent", "a long password")).id
+            waiting = {thread.chat_id for thread in self.threads}
+            while waiting:
+                try:
+                    found = await self._threads(engine, waiting)
+                except UNREACHABLE:
+                    found = []
+                for chat_id, conversation_id, comment_id, reply_id in found:
+                    try:
+                        if reply_id is None:
+                            self.unsure.add(chat_id)
+                            await reply_as_agent(
+                                engine,
+                                bus,
+                                conversation_id,
+                                agent_id,
+                                self.text(chat_id),
+                                reply_to=comment_id,
+                            )
+                        elif chat_id in self.unsure:
+                            await retry_delivery(
+                                engine, bus, conversation_id, reply_id, dt.timedelta(0)
+                            )
+                    except UNREACHABLE:
+                        continue
+                    self.unsure.discard(chat_id)
+                    waiting.discard(chat_id)
+                await asyncio.sleep(0.5)
+        finally:
+            await bus.close()
+            await engine.dispose()
+
+    @staticmethod
+    async def _threads(
+        engine: AsyncEngine, chats: set[str]
+    ) -> list[tuple[str, int, int, int | None]]:
+        """The threads among `chats` whose first comment is stored: the chat, the conversation,
+        that comment, and the agent's reply if one is stored."""
+        m, c, r = messages.c, conversations.c, messages.alias("reply").c
+        reply = (
+            sa.select(r.id)
+            .where(r.conversation_id == c.id, r.direction == Direction.OUTBOUND)
+            .limit(1)
+            .scalar_subquery()
+        )
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(c.chat_id, c.id, m.id, reply)
+                .join(messages, m.conversation_id == c.id)
+                .where(c.public, c.chat_id.in_(chats), m.text.startswith("Question 0 from"))
+            )
+            return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
 def poisoned_entries(shard: int) -> list[bytes]:
     """A message whose text holds U+0000 (it must be stored, cleaned) and two entries no pipeline
     can read (they must be dead-lettered), as a broken or hostile worker could publish them."""
@@ -129,17 +221,21 @@ async def test_killed_cores_restarted_servers_and_failing_networks_lose_nothing(
     settings = {"SB_SHARD_LEASE_MS": "2000", "SB_CLAIM_IDLE_MS": "2000"}
     async with cluster(cores=2, settings=settings) as running:
         running.networks.fail(FAULT_SHARE)
-        customers = Customers(running.networks, CONVERSATIONS)
+        customers = Customers(running.networks, CONVERSATIONS, public_every=PUBLIC_EVERY)
+        threads = [person for person in customers.people if person.post is not None]
         chaos = Chaos(running, [])
         started = time.monotonic()
-        await asyncio.gather(customers.write_all(PER_CONVERSATION, WRITE_RATE), chaos.run())
+        await asyncio.gather(
+            customers.write_all(PER_CONVERSATION, WRITE_RATE),
+            chaos.run(),
+            Agent(running, threads).answer_all(),
+        )
         await settle(running)
         crashed = running.roles.crashed()
-        stored, outbound = await read_store(running.database_url)
+        by_person = {(p.network, p.chat_id): p for p in customers.people}
+        stored, outbound, public = await read_store(running.database_url, set(by_person))
         delivered = {
-            key: texts
-            for key, texts in running.networks.delivered().items()
-            if int(key[1]) < WARM_UP_ID
+            key: texts for key, texts in running.networks.delivered().items() if key in by_person
         }
         fired = sum(
             rule.fired
@@ -155,7 +251,6 @@ async def test_killed_cores_restarted_servers_and_failing_networks_lose_nothing(
         poison = await read_poison(running_url)
         exit_codes = running.roles.stop()
 
-    by_person = {(p.network, p.chat_id): p for p in customers.people}
     stored_count = sum(map(len, stored.values()))
     missing = {
         key: sorted(set(range(PER_CONVERSATION)) - set(stored.get(key, []))) for key in by_person
@@ -165,12 +260,14 @@ async def test_killed_cores_restarted_servers_and_failing_networks_lose_nothing(
     doubled = stored_count - sum(len(set(seqs)) for seqs in stored.values())
     replies_doubled = sum(max(0, len(texts) - 1) for texts in delivered.values())
     replies_lost = sum(1 for key in outbound if not delivered.get(key))
+    public_keys = {(p.network, p.chat_id) for p in threads}
     print(
         f"\nin {elapsed:.0f} s, {fired} injected network faults; {', '.join(chaos.done)}\n"
         f"inbound: sent {TOTAL} stored {stored_count} lost {lost} doubled {doubled}"
         f" (lost by network: {dict(lost_by_network)})\n"
         f"replies: stored {len(outbound)} delivered {sum(map(len, delivered.values()))} "
-        f"lost {replies_lost} doubled {replies_doubled}"
+        f"lost {replies_lost} doubled {replies_doubled}; "
+        f"{len(threads)} public threads, {len(threads) * PER_CONVERSATION} comments"
     )
     poison_stored, letters = poison
     print(f"poison: {poison_stored} cleaned texts stored, {letters} dead letters")
@@ -184,10 +281,16 @@ async def test_killed_cores_restarted_servers_and_failing_networks_lose_nothing(
     assert all(seqs == list(range(PER_CONVERSATION)) for seqs in stored.values()), (
         "each conversation's messages are stored in the order they were written"
     )
-    assert set(outbound) == set(by_person), "every conversation got its handoff notice"
+    assert public == public_keys, "each post's comments are one public thread"
+    assert set(outbound) == set(by_person), (
+        "every private conversation got its handoff notice, every public thread its answer"
+    )
     assert all(statuses == [DeliveryStatus.SENT] for statuses in outbound.values())
     assert (replies_lost, replies_doubled) == (0, 0)
     assert set(delivered) == set(outbound)
+    assert all(delivered[key] == [Agent.text(key[1])] for key in public_keys), (
+        "each public answer was posted once, under its own post"
+    )
 
 
 async def read_poison(url: str) -> tuple[int, int]:
@@ -198,9 +301,14 @@ async def read_poison(url: str) -> tuple[int, int]:
 
 
 async def read_store(
-    url: str,
-) -> tuple[dict[tuple[Network, str], list[int]], dict[tuple[Network, str], list[DeliveryStatus]]]:
-    """Each conversation's customer message numbers in stored order, and its replies' status."""
+    url: str, chats: set[tuple[Network, str]]
+) -> tuple[
+    dict[tuple[Network, str], list[int]],
+    dict[tuple[Network, str], list[DeliveryStatus]],
+    set[tuple[Network, str]],
+]:
+    """Of the customers' conversations (`chats`): each one's message numbers in stored order,
+    its replies' status, and which are public threads."""
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:
@@ -209,6 +317,7 @@ async def read_store(
                     sa.select(
                         conversations.c.network,
                         conversations.c.chat_id,
+                        conversations.c.public,
                         messages.c.direction,
                         messages.c.text,
                         messages.c.delivery_status,
@@ -221,14 +330,17 @@ async def read_store(
         await engine.dispose()
     stored: dict[tuple[Network, str], list[int]] = {}
     outbound: dict[tuple[Network, str], list[DeliveryStatus]] = {}
-    for network, chat_id, direction, text, status in rows:
+    public: set[tuple[Network, str]] = set()
+    for network, chat_id, is_public, direction, text, status in rows:
         key = (Network(network), str(chat_id))
-        if int(chat_id) >= WARM_UP_ID:
-            continue
+        if key not in chats:
+            continue  # the warm-up's and the poison's
+        if is_public:
+            public.add(key)
         if direction == Direction.INBOUND:
             found = SEQUENCE.match(text or "")
             assert found, f"an inbound message that no customer wrote: {text!r}"
             stored.setdefault(key, []).append(int(found[1]))
         else:
             outbound.setdefault(key, []).append(DeliveryStatus(status))
-    return stored, outbound
+    return stored, outbound, public
