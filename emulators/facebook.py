@@ -521,6 +521,9 @@ class FacebookEmulator:
         routes = [
             web.post("/{version:v[0-9.]+}/{node}/messages", self._handle_send),
             web.post("/{version:v[0-9.]+}/{node}/{edge:comments|replies}", self._handle_comment),
+            web.get(
+                "/{version:v[0-9.]+}/{node}/{edge:comments|replies}", self._handle_read_comments
+            ),
             web.get("/{version:v[0-9.]+}/{node}", self._handle_read_post),
             self.files.route(),
             *self._customer_routes(PREFIX),
@@ -573,12 +576,40 @@ class FacebookEmulator:
             answer = exc.response(trace_id)
         return fault_after_call(fault, request, answer)
 
+    async def _handle_read_comments(self, request: web.Request) -> web.StreamResponse:
+        """The comments under a post, or the replies to a comment (`order`, `limit`)."""
+        trace_id = "".join(self._rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=11))
+        fault: Fault | None = None
+        try:
+            if request.query.get("access_token") != self.page_token:
+                raise GraphError(190)
+            fault = self.faults.next_fault("read_comments")
+            if (dropped := await fault_before_call(fault, request, _fault_error)) is not None:
+                return dropped
+            node, edge = request.match_info["node"], request.match_info["edge"]
+            newest_first = request.query.get("order") == "reverse_chronological"
+            try:
+                found = self.comments.read_comments(node, edge, newest_first=newest_first)
+            except CommentError as exc:
+                raise GraphError(exc.code, exc.message, subcode=exc.subcode) from None
+            limit = int(request.query.get("limit", "25"))
+            answer = web.json_response({"data": found[:limit]})
+        except GraphError as exc:
+            answer = exc.response(trace_id)
+        return fault_after_call(fault, request, answer)
+
+    def me(self) -> JSON:
+        """`GET /me` with the page token: the Page."""
+        return {"id": self.page_id}
+
     async def _handle_read_post(self, request: web.Request) -> web.StreamResponse:
-        """A post's (a media's) text and address."""
+        """A post's (a media's) text and address, or (`/me`) the Page."""
         trace_id = "".join(self._rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=11))
         try:
             if request.query.get("access_token") != self.page_token:
                 raise GraphError(190)
+            if request.match_info["node"] == "me":
+                return web.json_response(self.me())
             try:
                 return web.json_response(self.comments.read_post(request.match_info["node"]))
             except CommentError as exc:

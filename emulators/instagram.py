@@ -30,6 +30,7 @@ from emulators.facebook import (
     DEFAULT_APP_SECRET,
     DEFAULT_PAGE_ID,
     DEFAULT_PAGE_TOKEN,
+    JSON,
     FacebookEmulator,
     GraphError,
 )
@@ -77,6 +78,10 @@ class InstagramEmulator(FacebookEmulator):
         self.comments = PostComments(
             account_id, self._push_change, instagram=True, first_number=seed * 1000 + 1
         )
+
+    def me(self) -> JSON:
+        """The Page, with the Instagram account linked to it."""
+        return {"id": self.page_id, "instagram_business_account": {"id": self.account_id}}
 
     def _check_text(self, text: str) -> None:
         if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:

@@ -7,10 +7,11 @@ What it does as Meta documents: a comment is a webhook change (Page: field `feed
 "comment", `verb` add / edited / remove; Instagram: field `comments`, new comments only); the
 account answers a comment in public with `POST /{comment-id}/comments` (Page) or
 `POST /{ig-comment-id}/replies` (Instagram), under the post itself with
-`POST /{post-id}/comments` / `POST /{ig-media-id}/comments`; `GET /{post-id}` gives a post's
-text and address; a private reply (Send API with
-`recipient: {"comment_id": ...}`) goes once per comment, within 7 days of it, to the commenter's
-private conversation, and its answer's `recipient_id` names that conversation's person.
+`POST /{post-id}/comments` / `POST /{ig-media-id}/comments`, and reads the comments there with
+`GET` on the same edges; `GET /{post-id}` gives a post's text and address; a private reply
+(Send API with `recipient: {"comment_id": ...}`) goes once per comment, within 7 days of it, to
+the commenter's private conversation, and its answer's `recipient_id` names that conversation's
+person.
 
 A person is known by the id their private conversation has (a PSID, an IGSID: what tests and
 the sandbox write as). A Page's `feed` change names its commenter by another id, not their PSID
@@ -20,7 +21,8 @@ Unconfirmed and chosen here: the codes and wording of the private-reply refusals
 "Activity already replied to" for a second one; 10/2018278, the window error, for one after 7
 days); the form of a Page commenter's id (`AUTHOR_ID_BASE` on, one per person, never a PSID
 of this emulator); that the account's own comments come back as changes too; the post's
-`permalink_url` in a Page change.
+`permalink_url` in a Page change; that the comments read come back with the text as it was
+posted.
 """
 
 from __future__ import annotations
@@ -207,6 +209,20 @@ class PostComments:
             raise CommentError(100, f"(#100) Unsupported post request: /{object_id}/{edge}")
         return self._add(post, self.account_id, "", text, parent.id if parent else None).id
 
+    def read_comments(self, object_id: str, edge: str, *, newest_first: bool) -> list[JSON]:
+        """`GET /{object_id}/{edge}`: the replies to a comment, or the comments directly under
+        a post, oldest first unless `newest_first` (Page: `order=reverse_chronological`)."""
+        post, parent = self._posts.get(object_id), self._comments.get(object_id)
+        if (self.instagram and (edge == "replies") != (parent is not None)) or not (post or parent):
+            raise CommentError(100, f"(#100) Unsupported get request: /{object_id}/{edge}")
+        found = [
+            self._graph_comment(c)
+            for c in self._comments.values()
+            if not c.deleted
+            and (c.parent_id == object_id if parent else c.post_id == object_id and not c.parent_id)
+        ]
+        return found[::-1] if newest_first else found
+
     def read_post(self, object_id: str) -> JSON:
         """`GET /{object_id}`: a Page post's text (`message`, `permalink_url`), an Instagram
         media's (`caption`, `permalink`)."""
@@ -246,6 +262,16 @@ class PostComments:
         self._comments[comment_id] = comment
         self._change(comment, "add")
         return comment
+
+    def _graph_comment(self, comment: PostComment) -> JSON:
+        """A comment as the Graph API reads it: a Page's `message`, `from.name` and
+        `created_time`; an Instagram comment's `text`, `from.username` and `timestamp`."""
+        when = time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(comment.created_at))
+        if self.instagram:
+            author = {"id": comment.from_id, "username": comment.from_name}
+            return {"id": comment.id, "text": comment.text, "from": author, "timestamp": when}
+        author = {"id": comment.from_id, "name": comment.from_name}
+        return {"id": comment.id, "message": comment.text, "from": author, "created_time": when}
 
     def _own(self, user_id: str, comment_id: str) -> PostComment:
         comment = self.find(comment_id)

@@ -80,6 +80,8 @@ NOT_KEPT_SUFFIX = ":not-kept"
 FILE_LIMITS = FileLimits("Messenger", file_bytes=25 * MB, photo_bytes=25 * MB)
 UPLOAD_TIMEOUT_S = 120.0
 POST_READ_TIMEOUT_S = 5.0
+# The newest comments looked through for a reply already posted: a retry comes within minutes.
+RECENT_COMMENTS = 100
 
 
 class FacebookChannel:
@@ -89,6 +91,8 @@ class FacebookChannel:
     webhook_path = WEBHOOK_PATH
     reply_edge = "comments"  # the edge a comment is answered on, in public
     post_fields = ("message", "permalink_url")  # a post's text and address, as Graph names them
+    comment_text = "message"  # a comment's text, as Graph names it
+    account_field = "id"  # the field of /me (the Page) naming the account that comments
 
     def __init__(
         self,
@@ -116,6 +120,8 @@ class FacebookChannel:
         """PSID -> unix time of the person's last message, from verified webhooks."""
         self.posts: dict[str, PublicPlace] = {}
         """Public thread -> its post's text and address, read once per post."""
+        self.account_id: str | None = None
+        """The account's own id, read once, to know its comments from the customers'."""
         self._session: aiohttp.ClientSession | None = None
         self.files = files
         self.downloads = Downloads(api_url, timeout_s=DOWNLOAD_TIMEOUT_S)
@@ -176,11 +182,41 @@ class FacebookChannel:
             raise DeliveryError(reason, permanent=True)
         parent = commented(message.in_reply_to)
         edge = f"{parent}/{self.reply_edge}" if parent else f"{post}/comments"
-        answer = await self._graph(f"{self.graph_url}/{edge}", {"message": message.text})
+        url = f"{self.graph_url}/{edge}"
+        # no dedupe key exists for comments: one whose answer was lost is found there instead
+        posted = await self._posted(url, message.text)
+        if posted is not None:
+            return Delivered(comment_key(posted))
+        answer = await self._graph(url, {"message": message.text})
         if not isinstance(answer.get("id"), str):
-            # no dedupe key exists for comments: a retry could post it twice, so none is made
             raise DeliveryError(f"{self.name} answered a comment with {answer!r}", permanent=True)
         return Delivered(comment_key(answer["id"]))
+
+    async def _posted(self, url: str, text: str) -> str | None:
+        """The id of the account's comment with `text` among the newest at `url` (under the
+        comment or the post a reply goes to), if it is there: the same reply, posted by an
+        earlier try whose answer was lost (docs/networks.md 3.4)."""
+        if self.account_id is None:
+            me = await self._read(f"{self.graph_url}/me", self.account_field)
+            found = me.get(self.account_field)
+            self.account_id = str(found["id"] if isinstance(found, dict) else found)
+        params = {
+            "access_token": self.page_token,
+            "fields": f"id,from,{self.comment_text}",
+            "order": "reverse_chronological",
+            "limit": str(RECENT_COMMENTS),
+        }
+        async with self._http().get(url, params=params) as response:
+            answer = await self._answer(response)
+        for comment in answer.get("data") or ():
+            author = comment.get("from") if isinstance(comment, dict) else None
+            if (
+                isinstance(author, dict)
+                and str(author.get("id")) == self.account_id
+                and comment.get(self.comment_text) == text
+            ):
+                return str(comment["id"])
+        return None
 
     async def _private_reply(
         self, message: OutboundMessage, comment: str, files: Sequence[OutgoingFile]

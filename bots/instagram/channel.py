@@ -39,6 +39,8 @@ class InstagramChannel(FacebookChannel):
     webhook_path = WEBHOOK_PATH
     reply_edge = "replies"
     post_fields = ("caption", "permalink")
+    comment_text = "text"
+    account_field = "instagram_business_account"  # the Page's linked Instagram account
 
     def split(self, text: str) -> list[str]:
         return split_utf8(text, MAX_MESSAGE_BYTES)

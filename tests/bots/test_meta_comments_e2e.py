@@ -414,6 +414,23 @@ async def test_a_malformed_comment_change_is_a_dead_letter_and_blocks_nothing(
     assert await bridge.inbound_texts() == ["Size M?"]
 
 
+async def test_a_public_reply_whose_answer_was_lost_is_posted_once(
+    bridge: MetaBridge, meta: FacebookEmulator
+) -> None:
+    thread_id, _, _ = await comment_in_thread(bridge, meta)
+    meta.faults.add(Fault(FaultKind.DROP, after_processing=True), methods="comments", times=1)
+
+    await reply_as_agent(bridge.engine, bridge.bus, thread_id, bridge.agent_id, "We are on it")
+    await bridge.settled_statuses()
+
+    (reply,) = meta.comments.account_comments()
+    assert bridge.sender.stats.retries > 0, "the answer really was lost"
+    network_id = await bridge.rows(
+        sa.select(messages.c.network_message_id).where(messages.c.direction == "outbound")
+    )
+    assert network_id == [(f"comment:{reply.id}",)], "the retry keeps the comment posted"
+
+
 async def test_under_a_rate_limit_storm_public_replies_are_posted_once_and_in_order(
     bridge: MetaBridge, meta: FacebookEmulator
 ) -> None:

@@ -137,6 +137,28 @@ async def test_the_page_answers_a_comment_in_public_under_it(page: World) -> Non
     assert (answer["id"], reply.parent_id, reply.text) == (reply.id, comment.id, "Yes")
 
 
+async def test_the_replies_to_a_comment_are_read_newest_first_with_their_authors(
+    page: World,
+) -> None:
+    emulator, api, _, http = page
+    post = emulator.comments.add_post("Sale")
+    comment = emulator.comments.comment("501", post.id, "Size M?")
+    emulator.comments.comment("502", post.id, "Size L?", name="Boris", reply_to=comment.id)
+    await call(http, f"{api}/v19.0/{comment.id}/comments", {"message": "Both"})
+
+    params = {"access_token": TOKEN, "order": "reverse_chronological"}
+    async with http.get(f"{api}/v19.0/{comment.id}/comments", params=params) as answer:
+        replies = (await answer.json())["data"]
+    async with http.get(f"{api}/v19.0/me", params={"access_token": TOKEN}) as answer:
+        me = await answer.json()
+
+    assert [(r["message"], r["from"]["id"]) for r in replies] == [
+        ("Both", emulator.page_id),
+        ("Size L?", "502"),
+    ]
+    assert me == {"id": emulator.page_id}
+
+
 async def test_a_private_reply_goes_once_and_a_second_is_refused_with_10900(page: World) -> None:
     emulator, api, _, http = page
     post = emulator.comments.add_post("Sale")
