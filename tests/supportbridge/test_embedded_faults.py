@@ -1,7 +1,8 @@
 """The embedded mode (`supportbridge run`, the default) killed while customers write: whatever it
 acknowledged to the network (a webhook's 200, a long-poll offset) is stored once after a restart,
 whether it is killed with SIGKILL or stopped with SIGTERM, in its first seconds (the matcher still
-being built) or warm. Real processes; Telegram is the product's emulator."""
+being built) or warm; comments on the brand's channel posts as well as private messages. Real
+processes; Telegram is the product's emulator."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ MESSAGES = 2_000
 CHATS = 100
 WRITERS = 16
 SETTLE_S = 120.0
+PUBLIC_EVERY = 10  # every tenth chat is a post's comments, in the channel's discussion group
 
 
 @dataclass
@@ -105,6 +107,13 @@ class Product:
             db.close()
         return Counter(chat for (chat,) in rows)
 
+    def public_threads(self) -> int:
+        db = sqlite3.connect(f"file:{self.data_dir / 'supportbridge.db'}?mode=ro", uri=True)
+        try:
+            return int(db.execute("SELECT count(*) FROM conversations WHERE public").fetchone()[0])
+        finally:
+            db.close()
+
     def stored(self) -> Counter[str]:
         """How many times each customer text is in the store."""
         db = sqlite3.connect(f"file:{self.data_dir / 'supportbridge.db'}?mode=ro", uri=True)
@@ -119,6 +128,15 @@ class Product:
 
 def text_of(number: int) -> str:
     return f"Message {number}"
+
+
+def write(emulator: TelegramEmulator, number: int, posts: dict[int, int]) -> None:
+    """Message `number` of its chat: a private message, or a comment under the chat's post."""
+    chat = number % CHATS
+    if chat in posts:
+        emulator.comment(10_000 + chat, posts[chat], text_of(number))
+    else:
+        emulator.write_text(10_000 + chat, text_of(number))
 
 
 def update(number: int) -> dict[str, object]:
@@ -239,7 +257,8 @@ async def test_a_webhook_answered_200_is_stored_once_whenever_the_process_dies(
 async def test_long_polling_confirms_only_what_is_stored_when_the_process_is_killed(
     tmp_path: Path,
 ) -> None:
-    """And the replies queued when it was killed are sent after the restart. Telegram takes no
+    """Comments under the channel's posts as well as private messages. And the replies queued
+    when it was killed are sent after the restart. Telegram takes no
     idempotency key: a reply sent in the instant before the kill, its outcome not yet recorded,
     is sent again, so at most one a chat (a chat's replies go one after another) may arrive
     twice; none may be missing."""
@@ -247,8 +266,12 @@ async def test_long_polling_confirms_only_what_is_stored_when_the_process_is_kil
         product = Product(tmp_path, api_url, webhook=False)
         product.start()
         await product.wait_until("/readyz")
+        posts = {
+            chat: emulator.post_to_channel(f"Post {chat}")["message_id"]
+            for chat in range(0, CHATS, PUBLIC_EVERY)
+        }
         for number in range(1, MESSAGES + 1):
-            emulator.write_text(10_000 + number % CHATS, text_of(number))
+            write(emulator, number, posts)
             if number % 100 == 0:
                 await asyncio.sleep(0.01)  # customers write over time, not all in one poll
             if number == MESSAGES // 2:
@@ -259,6 +282,7 @@ async def test_long_polling_confirms_only_what_is_stored_when_the_process_is_kil
         await until(lambda: len(product.stored()) >= MESSAGES, SETTLE_S)
         await until(lambda: product.replies()["queued"] == 0, SETTLE_S)
         stored, replies = product.stored(), product.replies()
+        threads = product.public_threads()
         sent = product.sent_per_chat()
         received = Counter(
             {str(10_000 + n): len(emulator.bot_messages(10_000 + n)) for n in range(CHATS)}
@@ -271,6 +295,7 @@ async def test_long_polling_confirms_only_what_is_stored_when_the_process_is_kil
         f"replies: {dict(replies)}; the customers received {received.total()}"
         f" ({missing} missing, {again} twice)"
     )
+    assert threads == len(posts), "each post's comments are one public thread"
     assert replies["queued"] == 0, "what was queued when the process died is sent after"
     assert replies["sent"] > 0 and missing == 0, "every reply reached its customer"
     assert again <= CHATS, "only a send in flight at the kill, one a chat, may come twice"
