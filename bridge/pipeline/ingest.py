@@ -179,9 +179,7 @@ async def edited_comments(
     new = {item.message_id for item in stored}
     known = [e for e in edits if ids.get((e.network, e.network_message_id), 0) not in new | {0}]
     rows = {item.inbound.conversation_key: item.conversation for item in stored}
-    rows |= await _select_conversations(
-        conn, [e for e in known if e.conversation_key not in rows]
-    )
+    rows |= await _select_conversations(conn, [e for e in known if e.conversation_key not in rows])
     return [
         Stored(ids[(e.network, e.network_message_id)], e, rows[e.conversation_key])
         for e in known
