@@ -416,6 +416,7 @@ class ConversationView:
     public: bool = False  # a public thread: the comments under one post, by many authors
     post_text: str | None = None
     post_url: str | None = None
+    priority: int = 0  # a public thread's urgency, as the inbox list shows it
 
 
 async def conversation_view(
@@ -445,6 +446,7 @@ async def conversation_view(
                     c.public,
                     c.post_text,
                     c.post_url,
+                    c.priority,
                     i.display_name,
                     i.external_user_id,
                     a.display_name.label("assignee"),
@@ -589,4 +591,5 @@ async def conversation_view(
         public=head.public,
         post_text=head.post_text,
         post_url=head.post_url,
+        priority=head.priority,
     )

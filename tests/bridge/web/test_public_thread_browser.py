@@ -1,7 +1,8 @@
 """A public thread in a real browser: a customer comments under the brand's VK post in the
 sandbox, the agent sees the thread marked public with its post, answers publicly, and the
 answer appears under the post as the community's comment; then moves the customer to private
-messages, which VK refuses (they never allowed them), and sees why."""
+messages, which VK refuses (they never allowed them), and sees why. An urgent thread says so on
+its page too."""
 
 from __future__ import annotations
 
@@ -55,6 +56,26 @@ def test_an_agent_answers_a_vk_comment_publicly_from_the_inbox(
         agent.wait_for_selector(".msg.from-agent .status-failed >> text=VK error 901")
         assert agent.locator(".public-warning").count() == 0
         shoot(agent, "inbox-moved-to-private.png")
+
+
+def test_an_angry_comments_thread_is_marked_urgent_on_its_page(
+    chromium: Browser, phone: Page, tmp_path: Path
+) -> None:
+    angry = "Ужасный сервис, ничего не работает, верните деньги!!!"
+    with started(tmp_path) as product:
+        agent = sign_in(chromium, product)
+        agent.wait_for_timeout(500)  # the page's live socket is open
+
+        phone.goto(f"{product.base}/sandbox/#vk-wall")
+        phone.wait_for_selector("#post-text >> text=Новая коллекция")
+        phone.fill("#comment-text", angry)
+        phone.click("#comment button[type=submit]")
+
+        row = agent.locator(".conversation-row", has_text="Ужасный сервис")
+        row.wait_for()
+        row.click()
+        agent.wait_for_selector(".public-post >> text=Новая коллекция")
+        assert agent.locator(".thread-head .urgent-tag").inner_text() == "urgent"
 
 
 def test_an_agent_answers_a_facebook_comment_publicly_then_privately_once(
