@@ -4,13 +4,10 @@ Redis (AOF on) and PostgreSQL are restarted, every network answers 30 % of calls
 rate-limit error or a 5xx, and every inbound shard gets poisoned entries (a text with U+0000,
 which PostgreSQL refuses, and entries no pipeline can read). A tenth of the conversations are
 public threads: comments under a post of the brand's (VK wall, Facebook Page, Telegram channel),
-which an agent answers in public meanwhile. Afterwards every message and comment is stored once,
-in order, in its conversation (one per post), every reply has reached its customer once (a
-public one under its thread), and the poison is stored cleaned or dead-lettered: no shard
-stalled.
-
-Redis and PostgreSQL are servers of the test's own (`bench.cluster`), so that restarting them
-cuts off no one else.
+a fifth of which an agent answers in public meanwhile. Afterwards every message and comment is
+stored once, in order, in its conversation (one per post), every reply has reached its customer
+once (a public one under its thread), and the poison is stored cleaned or dead-lettered: no
+shard stalled.
 """
 
 from __future__ import annotations
@@ -51,6 +48,8 @@ CONVERSATIONS = 2_000
 PER_CONVERSATION = 10
 TOTAL = CONVERSATIONS * PER_CONVERSATION
 PUBLIC_EVERY = 10  # every tenth conversation is a public thread
+# the agent answers every fifth thread: Telegram lets a bot post 20 a minute in one group
+ANSWER_EVERY = 5
 WRITE_RATE = 500.0
 FAULT_SHARE = 0.3
 LIMIT_S = 420.0
@@ -228,7 +227,7 @@ async def test_killed_cores_restarted_servers_and_failing_networks_lose_nothing(
         await asyncio.gather(
             customers.write_all(PER_CONVERSATION, WRITE_RATE),
             chaos.run(),
-            Agent(running, threads).answer_all(),
+            Agent(running, threads[::ANSWER_EVERY]).answer_all(),
         )
         await settle(running)
         crashed = running.roles.crashed()
@@ -261,13 +260,15 @@ async def test_killed_cores_restarted_servers_and_failing_networks_lose_nothing(
     replies_doubled = sum(max(0, len(texts) - 1) for texts in delivered.values())
     replies_lost = sum(1 for key in outbound if not delivered.get(key))
     public_keys = {(p.network, p.chat_id) for p in threads}
+    answered = {(p.network, p.chat_id) for p in threads[::ANSWER_EVERY]}
     print(
         f"\nin {elapsed:.0f} s, {fired} injected network faults; {', '.join(chaos.done)}\n"
         f"inbound: sent {TOTAL} stored {stored_count} lost {lost} doubled {doubled}"
         f" (lost by network: {dict(lost_by_network)})\n"
         f"replies: stored {len(outbound)} delivered {sum(map(len, delivered.values()))} "
         f"lost {replies_lost} doubled {replies_doubled}; "
-        f"{len(threads)} public threads, {len(threads) * PER_CONVERSATION} comments"
+        f"{len(threads)} public threads, {len(threads) * PER_CONVERSATION} comments,"
+        f" {len(answered)} answered"
     )
     poison_stored, letters = poison
     print(f"poison: {poison_stored} cleaned texts stored, {letters} dead letters")
@@ -282,13 +283,13 @@ async def test_killed_cores_restarted_servers_and_failing_networks_lose_nothing(
         "each conversation's messages are stored in the order they were written"
     )
     assert public == public_keys, "each post's comments are one public thread"
-    assert set(outbound) == set(by_person), (
-        "every private conversation got its handoff notice, every public thread its answer"
+    assert set(outbound) == set(by_person) - public_keys | answered, (
+        "every private conversation got its handoff notice, every answered thread its answer"
     )
     assert all(statuses == [DeliveryStatus.SENT] for statuses in outbound.values())
     assert (replies_lost, replies_doubled) == (0, 0)
     assert set(delivered) == set(outbound)
-    assert all(delivered[key] == [Agent.text(key[1])] for key in public_keys), (
+    assert all(delivered[key] == [Agent.text(key[1])] for key in answered), (
         "each public answer was posted once, under its own post"
     )
 
