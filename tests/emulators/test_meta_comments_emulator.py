@@ -154,7 +154,7 @@ async def test_the_replies_to_a_comment_are_read_newest_first_with_their_authors
 
     assert [(r["message"], r["from"]["id"]) for r in replies] == [
         ("Both", emulator.page_id),
-        ("Size L?", "502"),
+        ("Size L?", emulator.comments.author_id("502")),
     ]
     assert me == {"id": emulator.page_id}
 
