@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +10,7 @@ from scipy import sparse
 from scipy.special import softmax
 
 from kb.embedding.base import Vectors
-from kb.features import FeatureSpace
+from kb.features import FeatureSpace, Texts
 from kb.scorers import (
     Centroids,
     Linear,
@@ -43,7 +42,7 @@ class Index:
 
     def __init__(
         self,
-        texts: Sequence[str],
+        texts: Texts,
         labels: npt.NDArray[np.intp],
         n_articles: int,
         use_linear: bool,
@@ -77,7 +76,7 @@ class Index:
         total += self._probe.nbytes if self._probe is not None else 0
         return int(total + (self._linear.nbytes if self._linear is not None else 0))
 
-    def rank(self, texts: Sequence[str], k: int, vectors: Vectors | None = None) -> Ranked:
+    def rank(self, texts: Texts, k: int, vectors: Vectors | None = None) -> Ranked:
         """The best `k` articles per question; long batches go in chunks to bound dense scores.
 
         `vectors`: the questions' embeddings, required when the index was given the examples'.

@@ -17,6 +17,7 @@ from kb.articles import Article
 from kb.calibration import Calibrator
 from kb.datasets import LabelledQuestion
 from kb.embedding.base import Embedder, Vectors
+from kb.features import Counted
 from kb.index import Index
 
 
@@ -40,6 +41,9 @@ class MatcherConfig:
     probe_max_articles: int = 300
     # out-of-fold questions scored for calibration at most: enough evidence, bounded fit time
     calibration_rows: int = 20_000
+    # and question x article scores at most, as each question is scored against every article:
+    # a large knowledge base is calibrated on fewer questions (10,000 at 10,000 articles)
+    calibration_scores: int = 100_000_000
     wilson_z: float = 0.25
     # The bound tightens with the gap between a fold's index and the one that answers, in
     # 1/examples of a typical article (1/1 - 1/2 at two an article, 1/8 - 1/10 at ten): the
@@ -114,8 +118,10 @@ class Matcher:
         vectors = np.vstack([by_text[text] for text in texts]) if embedder is not None else None
         temperature = config.embedding_temperature
         use_probe = len(enabled) <= config.probe_max_articles
-        index = Index(texts, labels, len(enabled), use_linear, vectors, temperature, use_probe)
-        evidence = [_out_of_fold(texts, labels, len(enabled), use_linear, config, vectors)]
+        counted = Counted(texts)
+        every = counted.rows(np.arange(len(texts)))
+        index = Index(every, labels, len(enabled), use_linear, vectors, temperature, use_probe)
+        evidence = [_out_of_fold(counted, labels, len(enabled), use_linear, config, vectors)]
         if calibration:
             asked = [q.text for q in calibration]
             asked_vectors = embedder.embed(asked) if embedder is not None else None
@@ -174,7 +180,7 @@ def _folds_n(typical_examples: float, config: MatcherConfig) -> int:
 
 
 def _out_of_fold(
-    texts: Sequence[str],
+    counted: Counted,
     labels: npt.NDArray[np.intp],
     n_articles: int,
     use_linear: bool,
@@ -192,28 +198,29 @@ def _out_of_fold(
         folds[rows] = (np.arange(len(rows)) + rng.integers(folds_n)) % folds_n
     held_n = max(1, round(config.held_out_articles * n_articles)) if n_articles > 1 else 0
     order = rng.permutation(n_articles)
+    rows_n = min(config.calibration_rows, config.calibration_scores // n_articles)
     features, right, in_scope = [], [], []
     for fold in range(folds_n):
         held_out = order[(np.arange(held_n) + fold * held_n) % n_articles]
         train = (folds != fold) & ~np.isin(labels, held_out)
         test = np.flatnonzero(folds == fold)
-        if len(test) > config.calibration_rows // folds_n:
-            test = np.sort(rng.choice(test, config.calibration_rows // folds_n, replace=False))
+        if len(test) > rows_n // folds_n:
+            test = np.sort(rng.choice(test, rows_n // folds_n, replace=False))
         present = np.unique(labels[train])
         if not len(present) or not len(test):
             continue
         local = np.searchsorted(present, labels[train])
         train_rows = np.flatnonzero(train)
-        train_texts = [texts[int(i)] for i in train_rows]
         train_vectors = vectors[train_rows] if vectors is not None else None
         temperature = config.embedding_temperature
         use_probe = n_articles <= config.probe_max_articles
+        examples = counted.rows(train_rows)
         index = Index(
-            train_texts, local, len(present), use_linear, train_vectors, temperature, use_probe
+            examples, local, len(present), use_linear, train_vectors, temperature, use_probe
         )
         # an example is embedded as any question is, so its own vector stands for the question's
         test_vectors = vectors[test] if vectors is not None else None
-        ranked = index.rank([texts[int(i)] for i in test], 1, test_vectors)
+        ranked = index.rank(counted.rows(test), 1, test_vectors)
         predicted = present[ranked.articles[:, 0]]
         features.append(ranked.features[:, 0, :])
         right.append(predicted == labels[test])
