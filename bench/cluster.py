@@ -182,6 +182,7 @@ class Roles:
     logs: Path
     cores: list[subprocess.Popen[bytes]] = field(default_factory=list)
     bots: list[tuple[Network, subprocess.Popen[bytes]]] = field(default_factory=list)
+    webs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     bot_ports: dict[Network, int] = field(default_factory=dict)
     started: int = 0
     numbers: dict[int, int] = field(default_factory=dict)
@@ -216,11 +217,19 @@ class Roles:
         self.bots.append((network, self._spawn("bot", network.value, port=port)))
         self.bot_ports.setdefault(network, port)  # the one the Messenger webhook goes to
 
+    def start_web(self) -> str:
+        """A `supportbridge web` process; returns its address."""
+        process = self._spawn("web", port=free_port())
+        self.webs.append(process)
+        return f"http://127.0.0.1:{self.ports[process.pid]}"
+
     def named(self) -> dict[str, subprocess.Popen[bytes]]:
         """Every role started and not killed, by a name for messages."""
-        return {f"core {p.pid}": p for p in self.cores} | {
-            f"bot {network.value} {p.pid}": p for network, p in self.bots
-        }
+        return (
+            {f"core {p.pid}": p for p in self.cores}
+            | {f"bot {network.value} {p.pid}": p for network, p in self.bots}
+            | {f"web {p.pid}": p for p in self.webs}
+        )
 
     def crashed(self) -> list[str]:
         """Roles that exited by themselves (none should: they wait out every outage)."""
@@ -457,10 +466,12 @@ class Cluster:
 
     def role_pids(self) -> dict[str, Callable[[], list[int]]]:
         """Each role's processes, read again at every call (PostgreSQL starts a backend per
-        connection): the cores, the bots, this cluster's own PostgreSQL and Redis servers."""
+        connection): the cores, the bots, the web processes, this cluster's own PostgreSQL and
+        Redis servers."""
         return {
             "core": lambda: [p.pid for p in self.roles.cores],
             "bot": lambda: [p.pid for _, p in self.roles.bots],
+            "web": lambda: [p.pid for p in self.roles.webs],
             "postgres": self.postgres.pids,
             "redis": lambda: [self.redis.process.pid] if self.redis.process else [],
         }

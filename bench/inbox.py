@@ -37,6 +37,7 @@ from bridge.web.auth import issue_api_token
 BENCH_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/sb_bench_inbox"
 CHUNK = 5000
 SERVER_TIME = "X-Server-Time-Ms"
+Params = dict[str, str]
 
 
 # what customers of a shop write, in several forms of each word: searches must find the others
@@ -365,6 +366,17 @@ async def run_inbox_bench(options: InboxBenchOptions) -> dict[str, object]:
         return figures
     finally:
         await engine.dispose()
+
+
+def heaviest_requests(base: str, long_id: int, thread_id: int) -> dict[str, tuple[str, Params]]:
+    """The inbox's heaviest requests by name, as `bench load` times them beside its messages."""
+    return {
+        "list_all_open": (f"{base}/", {"view": "open"}),
+        "list_api": (f"{base}/api/conversations", {"view": "open"}),
+        "search_common_word": (f"{base}/api/conversations", {"view": "open", "q": "заказы"}),
+        "conversation_page": (f"{base}/c/{long_id}", {}),
+        "public_thread_page": (f"{base}/c/{thread_id}", {}),
+    }
 
 
 def run(options: InboxBenchOptions) -> dict[str, object]:

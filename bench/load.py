@@ -20,21 +20,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import sqlalchemy as sa
 
 from bench.cluster import NETWORKS, WARM_UP_ID, Cluster, Customers, cluster, count_rows
 from bench.cluster import inbound_backlog as stream_lag
 from bench.cpu import CpuMeter, PeakMemory
+from bench.inbox import InboxBenchOptions, Params, fill, heaviest_requests
 from bench.pipeline import percentile
 from bridge.domain import Direction, Network
+from bridge.inbox.agents import add_agent
 from bridge.knowledge.articles import seed_articles
 from bridge.store.engine import make_engine
 from bridge.store.models import conversations, messages
+from bridge.web.auth import issue_api_token
 
 SAMPLE_KB = Path(__file__).resolve().parents[1] / "config" / "kb" / "sample.yaml"
 STORED = "SELECT count(*) FROM messages WHERE text LIKE 'Question %'"
 MARK = re.compile(r"Question (\d+) from")
 LAG_SAMPLE_S = 0.25
+INBOX_QUIET_ROUNDS = 20
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,9 @@ class LoadOptions:
     rate: float | None
     cores: Sequence[int]
     bots: int
+    # conversations filled in before the run (bench inbox's), whose inbox a web process serves
+    # while the messages come; 0: no inbox
+    inbox: int = 0
     limit_s: float = 900.0
 
     @property
@@ -91,6 +99,55 @@ async def stored_times(url: str) -> dict[tuple[Network, str, int], float]:
         await engine.dispose()
 
 
+@dataclass
+class InboxTimes:
+    """Client-side times of the inbox's heaviest requests, by name."""
+
+    requests: dict[str, tuple[str, Params]]
+    token: str
+    times: dict[str, list[float]] = field(default_factory=dict)
+
+    async def rounds(self, n: int | None, stop: asyncio.Event | None = None) -> None:
+        """Every request once a round: `n` rounds, or until `stop`."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        done = 0
+        async with aiohttp.ClientSession(headers=headers) as http:
+            while (n is None or done < n) and not (stop is not None and stop.is_set()):
+                for name, (url, params) in self.requests.items():
+                    began = time.perf_counter()
+                    async with http.get(url, params=params) as response:
+                        await response.read()
+                        if response.status != 200:
+                            raise RuntimeError(f"{name}: the inbox answered {response.status}")
+                    self.times.setdefault(name, []).append((time.perf_counter() - began) * 1000)
+                done += 1
+
+    def figures(self) -> dict[str, dict[str, float]]:
+        return {
+            name: {
+                "p50_ms": round(percentile(times, 0.50), 1),
+                "p95_ms": round(percentile(times, 0.95), 1),
+                "requests": len(times),
+            }
+            for name, times in self.times.items()
+        }
+
+
+async def open_inbox(running: Cluster, conversations: int) -> InboxTimes:
+    """Fill the store with bench inbox's conversations, start a web process on it and sign an
+    agent in; the inbox's heaviest requests, ready to time."""
+    engine = make_engine(running.database_url)
+    try:
+        long_id, thread_id = await fill(engine, InboxBenchOptions(conversations, 10))
+        agent = await add_agent(engine, "bench", "bench-password")
+        token = await issue_api_token(engine, agent.id, "bench")
+    finally:
+        await engine.dispose()
+    base = running.roles.start_web()
+    await running.roles.wait_ready()
+    return InboxTimes(heaviest_requests(base, long_id, thread_id), token)
+
+
 async def one_run(options: LoadOptions, cores: int) -> dict[str, object]:
     per_person = max(1, options.messages // options.conversations)
     total = per_person * options.conversations
@@ -98,11 +155,17 @@ async def one_run(options: LoadOptions, cores: int) -> dict[str, object]:
         engine = make_engine(running.database_url)
         await seed_articles(engine, SAMPLE_KB)
         await engine.dispose()
-        customers = Customers(running.networks, options.conversations)
+        quiet = await open_inbox(running, options.inbox) if options.inbox else None
+        if quiet is not None:
+            await quiet.rounds(INBOX_QUIET_ROUNDS)
+        loaded = InboxTimes(quiet.requests, quiet.token) if quiet is not None else None
+        # above the chats the inbox's conversations were filled in with
+        customers = Customers(running.networks, options.conversations, first_id=200_000)
         lag, stop = Lag(), asyncio.Event()
         watcher = asyncio.create_task(lag.watch(running, stop))
         cpu, memory = CpuMeter(running.role_pids()), PeakMemory(running.role_pids())
         sampler = asyncio.create_task(memory.run(stop))
+        reader = asyncio.create_task(loaded.rounds(None, stop)) if loaded is not None else None
         cpu.start()
         started = time.time()
         await customers.write_all(per_person, options.rate)
@@ -116,6 +179,17 @@ async def one_run(options: LoadOptions, cores: int) -> dict[str, object]:
         stop.set()
         await watcher
         await sampler
+        if reader is not None:
+            await reader
+        inbox = (
+            {
+                "conversations": options.inbox,
+                "quiet": quiet.figures(),
+                "beside_the_load": loaded.figures(),
+            }
+            if quiet is not None and loaded is not None
+            else {}
+        )
         stored = await stored_times(running.database_url)
     waits: dict[Network, list[float]] = {network: [] for network in NETWORKS}
     for (person, seq), wrote in customers.written_at.items():
@@ -153,6 +227,7 @@ async def one_run(options: LoadOptions, cores: int) -> dict[str, object]:
         "cpu_ms_per_msg": cpu.ms_per_message(total),
         "peak_memory_mb": memory.megabytes(),
         "memory_growth_mb": memory.growth_megabytes(),
+        **({"inbox": inbox} if inbox else {}),
     }
 
 

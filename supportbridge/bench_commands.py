@@ -69,6 +69,14 @@ def bench_delivery(messages: int, chats: int, senders: int) -> None:
     help="A soak: write at --rate for this many seconds (instead of --messages) and report how "
     "much each role's memory grew.",
 )
+@click.option(
+    "--inbox",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Fill this many conversations (as bench inbox does) and time the inbox's heaviest "
+    "requests, from a web process, before and while the messages come.",
+)
 def bench_load(
     messages: int,
     conversations: int,
@@ -76,6 +84,7 @@ def bench_load(
     cores: str,
     bots: int,
     duration: float | None,
+    inbox: int,
 ) -> None:
     """The distributed mode end to end: customers on three emulated networks, real processes."""
     from bench.load import LoadOptions, run
@@ -92,7 +101,7 @@ def bench_load(
             "a comma-separated list of numbers", param_hint="--cores"
         ) from None
     settings_or_exit()
-    run_or_exit(lambda: run(LoadOptions(messages, conversations, rate, counts, bots)))
+    run_or_exit(lambda: run(LoadOptions(messages, conversations, rate, counts, bots, inbox)))
 
 
 @bench.command("kb")
