@@ -12,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.bus import BusEntry
 from bridge.bus.memory import MemoryBus
 from bridge.domain import InboundMessage, Network, OutboundMessage, PublicPlace
+from bridge.inbox.agents import add_agent
+from bridge.inbox.public import MovedToPrivate, move_to_private
 from bridge.pipeline.phrases import FEEDBACK_NO, FEEDBACK_YES
 from bridge.pipeline.responder import Answer, Question
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import decisions
+from bridge.store.models import decisions, messages
 
 
 def inbound(
@@ -133,3 +135,22 @@ async def judged_answers(
             await conn.execute(
                 sa.update(decisions).where(decisions.c.id == decision).values(feedback=feedback)
             )
+
+
+async def facebook_commenter_moved_to_private(
+    engine: AsyncEngine, bus: MemoryBus, pipeline: Pipeline, author: int
+) -> tuple[MovedToPrivate, int]:
+    """`author` asked "Size M?" under a Page post and an agent took them to private: what the
+    move made, and the agent's id."""
+    await pipeline.handle(
+        entries(comment("post:1_5", author, 1, "Size M?", network=Network.FACEBOOK))
+    )
+    drain_outbound(bus, Network.FACEBOOK)
+    agent = await add_agent(engine, "vera", "correct horse battery")
+    m = messages.c
+    async with engine.connect() as conn:
+        thread, asked = (
+            await conn.execute(sa.select(m.conversation_id, m.id).where(m.text == "Size M?"))
+        ).one()
+    moved = await move_to_private(engine, bus, thread, asked, agent.id, "Your order number?")
+    return moved, agent.id

@@ -19,12 +19,10 @@ from bridge.delivery.ratelimit import MemoryRateLimiter
 from bridge.delivery.sender import Sender
 from bridge.domain import EventKind, Network, OutboundMessage
 from bridge.inbox.actions import reply_as_agent
-from bridge.inbox.agents import add_agent
-from bridge.inbox.public import move_to_private
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import conversations, messages
-from tests.factories import comment, drain_outbound, entries, inbound
+from bridge.store.models import conversations
+from tests.factories import drain_outbound, entries, facebook_commenter_moved_to_private, inbound
 
 AUTHOR = 880000000000001  # the commenter's id in the Page's change
 PSID = "501"
@@ -61,18 +59,8 @@ async def private_reply_and_another(
 ) -> tuple[int, list[BusEntry]]:
     """The commenter taken to private, and a second reply queued at once: the private
     conversation and the two sends, as the sender's batch."""
-    await pipeline.handle(
-        entries(comment("post:1_5", AUTHOR, 1, "Size M?", network=Network.FACEBOOK))
-    )
-    drain_outbound(bus, Network.FACEBOOK)
-    agent = await add_agent(engine, "vera", "correct horse battery")
-    m = messages.c
-    async with engine.connect() as conn:
-        thread, asked = (
-            await conn.execute(sa.select(m.conversation_id, m.id).where(m.text == "Size M?"))
-        ).one()
-    moved = await move_to_private(engine, bus, thread, asked, agent.id, "Your order number?")
-    await reply_as_agent(engine, bus, moved.conversation_id, agent.id, "Are you there?")
+    moved, agent_id = await facebook_commenter_moved_to_private(engine, bus, pipeline, AUTHOR)
+    await reply_as_agent(engine, bus, moved.conversation_id, agent_id, "Are you there?")
     queued = drain_outbound(bus, Network.FACEBOOK)
     return moved.conversation_id, [BusEntry(str(n), encode(m)) for n, m in enumerate(queued)]
 

@@ -12,8 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
 from bridge.domain import ConversationState, Direction, Network
-from bridge.inbox.agents import add_agent
-from bridge.inbox.public import move_to_private
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
 from bridge.store.models import (
@@ -24,7 +22,7 @@ from bridge.store.models import (
     utcnow,
 )
 from bridge.store.rekey import Rekeyed, merged_into, rekey_private_chat
-from tests.factories import comment, entries, inbound
+from tests.factories import comment, entries, facebook_commenter_moved_to_private, inbound
 
 FB = Network.FACEBOOK
 AUTHOR = 880000000000001  # the commenter's id in the Page's feed change
@@ -38,14 +36,7 @@ def pipeline(engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings) -> 
 
 async def moved_to_private(engine: AsyncEngine, bus: MemoryBus, pipeline: Pipeline) -> int:
     """The commenter AUTHOR taken to private by an agent: the private conversation's id."""
-    await pipeline.handle(entries(comment("post:1_5", AUTHOR, 1, "Size M?", network=FB)))
-    agent = await add_agent(engine, "vera", "correct horse battery")
-    m = messages.c
-    async with engine.connect() as conn:
-        thread, asked = (
-            await conn.execute(sa.select(m.conversation_id, m.id).where(m.text == "Size M?"))
-        ).one()
-    moved = await move_to_private(engine, bus, thread, asked, agent.id, "Your order number?")
+    moved, _ = await facebook_commenter_moved_to_private(engine, bus, pipeline, AUTHOR)
     return moved.conversation_id
 
 
