@@ -28,6 +28,7 @@ MIGRATION_ONLY = (
     "ix_conversations_open_order",
     "ix_conversations_resolved_order",
     "ix_messages_agent_answers",
+    "ix_messages_queued",
 )
 
 
@@ -256,6 +257,12 @@ class Message(Base):
     reply_to_network_id: Mapped[str | None] = mapped_column(sa.String(128))
     # the customer deleted it on the network: kept, shown as deleted
     deleted_at: Mapped[dt.datetime | None]
+    # An outgoing message still queued (the outbox, `bridge.delivery.outbox`): when it was last
+    # published again (by the sweep, or an agent's "send again"; None: only when written), and
+    # the sender that holds it to send it, until when (a lease it renews while sending)
+    requeued_at: Mapped[dt.datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    claimed_until: Mapped[dt.datetime | None]
 
 
 def an_agents_answer(

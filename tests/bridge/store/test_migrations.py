@@ -145,6 +145,43 @@ async def test_a_database_holding_a_merged_conversation_goes_down_to_0024_and_up
     assert await current_revision(emptied_url) == HEAD
 
 
+async def test_a_database_holding_a_claimed_reply_goes_down_to_0025_and_up_again(
+    emptied_url: str, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    await upgrade(emptied_url)
+    engine = make_engine(emptied_url)
+    try:
+        await Pipeline(engine, memory_bus, settings, responder=None).handle(
+            entries(inbound(1, 1, "hello"))
+        )
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.update(messages)
+                .where(messages.c.direction == Direction.OUTBOUND)
+                .values(requeued_at=utcnow(), claimed_by="a sender", claimed_until=utcnow())
+            )
+    finally:
+        await engine.dispose()
+
+    await downgrade(emptied_url, "0025")
+    assert await current_revision(emptied_url) == "0025"
+    await upgrade(emptied_url)
+    assert await current_revision(emptied_url) == HEAD
+    engine = make_engine(emptied_url)
+    try:
+        async with engine.connect() as conn:
+            reply = (
+                await conn.execute(
+                    sa.select(messages.c.delivery_status, messages.c.claimed_by).where(
+                        messages.c.direction == Direction.OUTBOUND
+                    )
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    assert tuple(reply) == ("queued", None), "kept queued, no longer claimed by anyone"
+
+
 async def test_migrated_schema_matches_the_models(migrated_url: str) -> None:
     assert await schema_diff(migrated_url, Base.metadata) == []
 
