@@ -132,6 +132,18 @@ class Settings(BaseSettings):
         description="a reply still queued after this long is shown to the agent as stuck, and "
         "may be sent again",
     )
+    outbox_sweep_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="how often each sender's process looks for queued messages lost on the way "
+        "to the senders (the bus unreachable as they were written) and publishes them again",
+    )
+    outbox_requeue_after_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="a queued message no sender holds is published again this long after it "
+        "was written (or last published again); a copy of one still on its way is skipped",
+    )
     stalled_shard_seconds: float = Field(
         default=120.0,
         gt=0,

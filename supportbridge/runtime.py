@@ -21,6 +21,7 @@ from bridge.backends.local import LocalBackend
 from bridge.bus.journal import InboundJournal
 from bridge.bus.memory import MemoryBus
 from bridge.channel import InboundSink, Receiver
+from bridge.delivery.outbox import sweep_unsent
 from bridge.delivery.sender import Sender, requeue_unsent
 from bridge.domain import InboundMessage, Unreadable
 from bridge.settings import Settings
@@ -140,7 +141,8 @@ async def run_channel(
     channel: NetworkChannel,
     stop: asyncio.Event,
 ) -> None:
-    """One network: receive (polling, unless its webhook is served) and send its outbound."""
+    """One network: receive (polling, unless its webhook is served) and send its outbound,
+    publishing again what was queued but lost on the way to the senders (the outbox sweep)."""
     bus = backend.bus
     sender = Sender(engine, bus, channel, backend.rate_limiter(), stop=stop)
     if not bus.keeps_outbound:
@@ -150,6 +152,16 @@ async def run_channel(
             start(
                 bus.consume_outbound(
                     channel.network, consumer_name(), sender.handle, batch_size=64, stop=stop
+                )
+            )
+            start(
+                sweep_unsent(
+                    engine,
+                    bus,
+                    channel.network,
+                    stop,
+                    every_s=settings.outbox_sweep_seconds,
+                    requeue_after_s=settings.outbox_requeue_after_seconds,
                 )
             )
             if channel.webhook_routes(bus.publish_inbound):

@@ -11,6 +11,11 @@ PSID) is keyed by that id with the outcome (bridge.store.rekey), and its later r
 Asked to stop, a sender starts no new send and waits neither on a rate limit nor for a retry: the
 sends in flight finish and are recorded, and the batch is handed back unacknowledged (`Stopped`),
 so what it did not send stays queued for the next sender.
+
+A sender claims the messages of its batch in the store before sending any, and holds them while
+the batch is in hand (`bridge.delivery.outbox.SendClaims`): another copy of one (published again
+by the outbox sweep, or by an agent's "send again") is skipped by any other sender meanwhile, and
+after, as the message is no longer queued.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus, BusEntry
 from bridge.channel import Channel, Delivered, DeliveryError
+from bridge.delivery.outbox import SEND_LEASE_S, SendClaims, Where
 from bridge.delivery.ratelimit import RateLimiter
 from bridge.domain import DeliveryStatus, Direction, Event, EventKind, Network, OutboundMessage
-from bridge.store.models import conversations, messages, utcnow
+from bridge.store.models import messages, utcnow
 from bridge.store.outbox import load_outbound
 from bridge.store.rekey import Rekeyed, rekey_private_chat
 from bridge.util import metrics
@@ -42,9 +48,6 @@ from bridge.util.stopping import pause
 log = logging.getLogger(__name__)
 
 TRANSIENT = (aiohttp.ClientError, OSError, TimeoutError)
-
-Where = tuple[int, str]
-"""Where a message goes: its conversation's id and chat id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,7 @@ class Sender:
         limiter: RateLimiter,
         policy: RetryPolicy | None = None,
         stop: asyncio.Event | None = None,
+        lease_s: float = SEND_LEASE_S,
     ) -> None:
         self.engine = engine
         self.bus = bus
@@ -87,11 +91,25 @@ class Sender:
         self.limiter = limiter
         self.policy = policy or RetryPolicy()
         self.stop = stop or asyncio.Event()
+        self.lease_s = lease_s
         self.stats = SenderStats()
 
     async def handle(self, entries: Sequence[BusEntry]) -> None:
         outbound = [m for m in map(_decode, entries) if m is not None]
-        pending = await self._still_queued(outbound)
+        # Only the messages still queued that no other sender holds: a message already sent or
+        # failed is never sent again, nor one another sender is sending.
+        claims = SendClaims(self.engine, self.lease_s)
+        pending = await claims.take({each.message_id for each in outbound})
+        keeping = asyncio.ensure_future(claims.keep())
+        try:
+            await self._deliver_claimed(outbound, pending, claims)
+        finally:
+            await claims.release()  # what was not sent; this ends `keep` too
+            await keeping
+
+    async def _deliver_claimed(
+        self, outbound: list[OutboundMessage], pending: dict[int, Where], claims: SendClaims
+    ) -> None:
         by_chat: dict[str, list[OutboundMessage]] = {}
         for message in outbound:
             if (where := pending.pop(message.message_id, None)) is not None:
@@ -106,30 +124,14 @@ class Sender:
         # Every chat finishes before the batch is given back, even when one of them failed:
         # a batch handed out again while a send of it is still in flight would send it twice.
         outcomes = await asyncio.gather(
-            *(self._deliver_chat(chat) for chat in by_chat.values()), return_exceptions=True
+            *(self._deliver_chat(chat, claims) for chat in by_chat.values()),
+            return_exceptions=True,
         )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    async def _still_queued(self, outbound: list[OutboundMessage]) -> dict[int, Where]:
-        """The messages still to send, each with its conversation and chat as stored now: a
-        message already sent or failed is never sent again."""
-        if not outbound:
-            return {}
-        m, c = messages.c, conversations.c
-        async with self.engine.connect() as conn:
-            result = await conn.execute(
-                sa.select(m.id, m.conversation_id, c.chat_id)
-                .join(conversations, c.id == m.conversation_id)
-                .where(
-                    m.id.in_({each.message_id for each in outbound}),
-                    m.delivery_status == DeliveryStatus.QUEUED,
-                )
-            )
-            return {row.id: (row.conversation_id, row.chat_id) for row in result}
-
-    async def _deliver_chat(self, chat: list[OutboundMessage]) -> None:
+    async def _deliver_chat(self, chat: list[OutboundMessage], claims: SendClaims) -> None:
         anew: Where | None = None
         for message in chat:
             if anew is not None:  # the network named the chat anew: the rest go there
@@ -137,9 +139,9 @@ class Sender:
                 update = {"conversation_id": conversation_id, "chat_id": chat_id}
                 message = message.model_copy(update=update)
             with about_conversation(message.conversation_id):
-                anew = await self._deliver(message) or anew
+                anew = await self._deliver(message, claims) or anew
 
-    async def _deliver(self, message: OutboundMessage) -> Where | None:
+    async def _deliver(self, message: OutboundMessage, claims: SendClaims) -> Where | None:
         """Send one message and record the outcome; where the chat's next messages go, when
         the network named the chat anew."""
         started = time.monotonic()
@@ -150,6 +152,12 @@ class Sender:
                 raise Stopped(f"message {message.message_id} left queued")
             self.stats.rate_limited_s += waited
             metrics.RATE_LIMIT_WAIT.labels(message.network.value).inc(waited)
+            if not await claims.holds(message.message_id):
+                # Its lease ran out meanwhile (the store unreachable) and another sender took a
+                # copy of it: that one sends it.
+                log.info("message %d is another sender's now; not sent here", message.message_id)
+                self.stats.skipped_duplicates += 1
+                return None
             try:
                 delivered = await self.channel.send(message)
             except DeliveryError as exc:
@@ -194,7 +202,12 @@ class Sender:
         chat_id: str | None = None,
     ) -> Rekeyed | None:
         now = utcnow()
-        values: dict[str, object] = {"delivery_status": status, "delivery_error": error}
+        values: dict[str, object] = {
+            "delivery_status": status,
+            "delivery_error": error,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
         metrics.OUTBOUND.labels(message.network.value, status.value).inc()
         if status is DeliveryStatus.SENT:
             values |= {"sent_at": now, "network_message_id": network_id}
@@ -254,14 +267,21 @@ class Sender:
 
 async def requeue_unsent(engine: AsyncEngine, bus: Bus, network: Network) -> int:
     """Publish again every reply of `network` the store holds as queued, for a bus that lost
-    them with the process; the sender sends each once (a sent one is no longer queued)."""
-    async with engine.connect() as conn:
-        unsent = await load_outbound(
-            conn,
-            messages.c.network == network,
-            messages.c.direction == Direction.OUTBOUND,
-            messages.c.delivery_status == DeliveryStatus.QUEUED,
+    them with the process; the sender sends each once (a sent one is no longer queued). Only
+    where one process sends (the in-process bus), before its sender starts: the claims of the
+    process that died are given back, as nobody else can be sending."""
+    where = (
+        messages.c.network == network,
+        messages.c.direction == Direction.OUTBOUND,
+        messages.c.delivery_status == DeliveryStatus.QUEUED,
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(messages)
+            .where(*where, messages.c.claimed_by.is_not(None))
+            .values(claimed_by=None, claimed_until=None)
         )
+        unsent = await load_outbound(conn, *where)
     if unsent:
         log.info("%s: %d replies queued before the start are sent now", network.value, len(unsent))
         await bus.publish_outbound(unsent)

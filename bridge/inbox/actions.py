@@ -396,7 +396,10 @@ async def retry_delivery(
         updated = await conn.execute(
             sa.update(messages)
             .where(m.id == message_id, sa.or_(m.delivery_status == DeliveryStatus.FAILED, stuck))
-            .values(delivery_status=DeliveryStatus.QUEUED, delivery_error=None)
+            # published again now: the outbox sweep leaves it a period from here
+            .values(
+                delivery_status=DeliveryStatus.QUEUED, delivery_error=None, requeued_at=utcnow()
+            )
         )
         if updated.rowcount != 1:
             raise ActionRefused("only a failed or a stuck message can be sent again")

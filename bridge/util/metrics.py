@@ -23,6 +23,12 @@ RATE_LIMIT_WAIT = Counter(
     "Time senders waited for the shared rate limits",
     ["network"],
 )
+OUTBOX_REPUBLISHED = Counter(
+    "sb_outbox_republished_total",
+    "Queued outgoing messages the outbox sweep published again: lost on the way to the senders "
+    "(the bus unreachable as they were written), or left by a sender that died holding them",
+    ["network"],
+)
 HANDOFFS = Counter("sb_handoffs_total", "Conversations handed to agents", ["reason"])
 AUTO_ANSWERS = Counter("sb_auto_answers_total", "Questions the bot answered", ["network"])
 PIPELINE_LATENCY = Histogram(
