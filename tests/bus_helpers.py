@@ -1,5 +1,6 @@
 """Helpers of the bus tests (test_bus_contract.py, test_bus_redis.py): reading entries back,
-running consumers until they are done, waiting for a condition."""
+running consumers until they are done, waiting for a condition; a bus that can be made
+unreachable (the outbox's tests)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 
 from bridge.bus import BusEntry
+from bridge.bus.memory import MemoryBus
 from bridge.domain import AuthorKind, Network, OutboundMessage
 
 
@@ -50,3 +52,17 @@ async def run_until(stop: asyncio.Event, *consumers: asyncio.Future[None], limit
     finally:
         stop.set()
         await asyncio.gather(*consumers)
+
+
+class FlakyBus(MemoryBus):
+    """The in-process bus that can be made unreachable for outbound messages, as Redis is while
+    it restarts: a reply committed meanwhile is stored, but not published."""
+
+    down = False
+
+    async def publish_outbound_raw(
+        self, payloads_by_shard: dict[tuple[Network, int], list[bytes]]
+    ) -> None:
+        if self.down:
+            raise ConnectionError("the bus cannot be reached")
+        await super().publish_outbound_raw(payloads_by_shard)
