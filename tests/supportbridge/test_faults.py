@@ -13,12 +13,11 @@ shard stalled.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 import pytest
@@ -37,7 +36,7 @@ from bench.cluster import (
 )
 from bridge.bus.redis import RedisBus
 from bridge.domain import DeliveryStatus, Direction, Network
-from bridge.inbox.actions import reply_as_agent, retry_delivery
+from bridge.inbox.actions import reply_as_agent
 from bridge.inbox.agents import add_agent
 from bridge.store.engine import make_engine
 from bridge.store.models import conversations, messages
@@ -113,12 +112,11 @@ class Chaos:
 class Agent:
     """An agent in the inbox who answers every public thread once, in public under its first
     comment, while the faults go on. A reply whose action failed (the database or Redis was
-    restarting) is looked for in the thread: written again if it was not stored, sent again
-    with the inbox's "send again" if it was (it may not have been queued)."""
+    restarting) is looked for in the thread and written again if it was not stored; one that
+    was stored but not published is the product's to send (its outbox sweep), not the agent's."""
 
     cluster: Cluster
     threads: list[Customer]
-    unsure: set[str] = field(default_factory=set)
 
     @staticmethod
     def text(thread: str) -> str:
@@ -136,9 +134,8 @@ class Agent:
                 except UNREACHABLE:
                     found = []
                 for chat_id, conversation_id, comment_id, reply_id in found:
-                    try:
-                        if reply_id is None:
-                            self.unsure.add(chat_id)
+                    if reply_id is None:
+                        try:
                             await reply_as_agent(
                                 engine,
                                 bus,
@@ -147,13 +144,8 @@ class Agent:
                                 self.text(chat_id),
                                 reply_to=comment_id,
                             )
-                        elif chat_id in self.unsure:
-                            await retry_delivery(
-                                engine, bus, conversation_id, reply_id, dt.timedelta(0)
-                            )
-                    except UNREACHABLE:
-                        continue
-                    self.unsure.discard(chat_id)
+                        except UNREACHABLE:
+                            continue  # stored or not: the next look tells
                     waiting.discard(chat_id)
                 await asyncio.sleep(0.5)
         finally:
