@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.domain import DeliveryStatus
 from bridge.inbox.actions import reply_as_agent
-from bridge.inbox.public import PrivateReplyRefused, move_to_private
+from bridge.inbox.public import MovedToPrivate, PrivateReplyRefused, move_to_private
 from bridge.inbox.views import conversation_view
 from bridge.settings import Settings
 from bridge.store.models import conversations, dead_letters, identities, messages
@@ -91,6 +91,14 @@ async def history(bridge: MetaBridge, conversation_id: int) -> list[str]:
     return [m.text for m in view.history]
 
 
+async def commenter_moved_to_private(bridge: MetaBridge, meta: FacebookEmulator) -> MovedToPrivate:
+    """Customer 501 commented under a post, and an agent asked them privately for their phone."""
+    thread_id, comment_id, _ = await comment_in_thread(bridge, meta)
+    return await move_to_private(
+        bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Your phone number?"
+    )
+
+
 async def test_a_comment_reaches_the_inbox_as_a_public_thread_under_its_post(
     bridge: MetaBridge, meta: FacebookEmulator
 ) -> None:
@@ -158,10 +166,7 @@ async def test_the_customer_writing_back_lands_in_that_private_conversation_as_o
 ) -> None:
     """On Facebook the comment named them by another id than their PSID, which their Messenger
     messages come from: the private reply's answer tells it."""
-    thread_id, comment_id, _ = await comment_in_thread(bridge, meta)
-    moved = await move_to_private(
-        bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Your phone number?"
-    )
+    moved = await commenter_moved_to_private(bridge, meta)
     await bridge.settled_statuses()
 
     meta.write_text("501", "+7 900 000-00-00")
@@ -177,10 +182,7 @@ async def test_after_the_customer_writes_back_the_agents_reply_reaches_them(
     bridge: MetaBridge, meta: FacebookEmulator
 ) -> None:
     """Their message opens the 24-hour window of the conversation the private reply keyed."""
-    thread_id, comment_id, _ = await comment_in_thread(bridge, meta)
-    moved = await move_to_private(
-        bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Your phone number?"
-    )
+    moved = await commenter_moved_to_private(bridge, meta)
     await bridge.settled_statuses()
     meta.write_text("501", "+7 900 000-00-00")
     await bridge.wait_stored(2)
@@ -199,10 +201,7 @@ async def test_a_customer_who_wrote_in_messenger_before_keeps_one_private_conver
     meta.write_text("501", "Hello, shop")
     await bridge.wait_stored(1)
     earlier = await bridge.conversation_id(501)
-    thread_id, comment_id, _ = await comment_in_thread(bridge, meta)
-    await move_to_private(
-        bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Your phone number?"
-    )
+    await commenter_moved_to_private(bridge, meta)
     await bridge.settled_statuses()
 
     meta.write_text("501", "+7 900 000-00-00")
@@ -219,10 +218,7 @@ async def test_a_reply_queued_before_the_private_reply_went_follows_it_to_the_ps
 ) -> None:
     """Queued for the conversation still under the comment's author id, it goes to the chat
     the private reply reached: where the platform keeps to its window until they write back."""
-    thread_id, comment_id, _ = await comment_in_thread(bridge, meta)
-    moved = await move_to_private(
-        bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Your phone number?"
-    )
+    moved = await commenter_moved_to_private(bridge, meta)
     await reply_as_agent(bridge.engine, bridge.bus, moved.conversation_id, bridge.agent_id, "Hi?")
 
     statuses = await bridge.settled_statuses()
@@ -236,10 +232,7 @@ async def test_after_the_private_reply_the_conversation_waits_for_the_customer(
     bridge: MetaBridge, meta: FacebookEmulator
 ) -> None:
     """The 24-hour window opens only when they write back: until then the platform refuses."""
-    thread_id, comment_id, _ = await comment_in_thread(bridge, meta)
-    moved = await move_to_private(
-        bridge.engine, bridge.bus, thread_id, comment_id, bridge.agent_id, "Your phone number?"
-    )
+    moved = await commenter_moved_to_private(bridge, meta)
     await meta.wait_for_page_messages("501", 1)
 
     await reply_as_agent(bridge.engine, bridge.bus, moved.conversation_id, bridge.agent_id, "Hi?")
