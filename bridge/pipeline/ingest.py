@@ -1,7 +1,9 @@
 """Dedupe and store a batch of inbound messages: identities, conversations, message rows.
 
 Everything here runs inside the caller's transaction with a constant number of round trips per
-batch (not per message), so throughput is bounded by the database's bulk write speed.
+batch (not per message), so throughput is bounded by the database's bulk write speed: on
+PostgreSQL one statement per table (`batch_pg`), on SQLite a lookup and an insert of what is
+missing.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.domain import AuthorKind, ConversationState, Direction, InboundMessage, Network
+from bridge.pipeline import batch_pg
 from bridge.store.engine import insert_ignoring_conflicts
 from bridge.store.models import conversations, customers, identities, messages
 
@@ -76,7 +81,42 @@ async def ingest(
         return IngestResult([], [])
     identity_ids = await identities_of(conn, batch, now)
     rows = await _conversations(conn, batch, identity_ids, now)
-    # The unique (network message id, network) key is the dedupe: a second copy inserts nothing.
+    inserted = await _insert_messages(conn, batch, rows, identity_ids)
+    stored = [
+        Stored(inserted[key], message, rows[message.conversation_key])
+        for message in batch
+        if (key := (message.network, message.network_message_id)) in inserted
+    ]
+    duplicates = [m for m in batch if (m.network, m.network_message_id) not in inserted]
+    if duplicates:
+        await _drop_empty_conversations(conn, duplicates, stored, rows)
+    duplicate_ids = list((await _existing_message_ids(conn, duplicates)).values())
+    return IngestResult(stored, duplicate_ids)
+
+
+async def _insert_messages(
+    conn: AsyncConnection,
+    batch: Sequence[InboundMessage],
+    rows: dict[str, ConversationRow],
+    identity_ids: IdentityIds,
+) -> dict[tuple[Network, str], int]:
+    """The ids of the messages inserted, by (network, network message id). The unique key on
+    those two is the dedupe: a second copy inserts nothing."""
+    if batch_pg.is_postgres(conn):
+        inserted = await batch_pg.insert_inbound(
+            conn,
+            {
+                "conversation_ids": [rows[m.conversation_key].id for m in batch],
+                "networks": [m.network for m in batch],
+                "texts": [m.text for m in batch],
+                "attachments": [_attachments_json(m) for m in batch],
+                "network_message_ids": [m.network_message_id for m in batch],
+                "created_at": [dt.datetime.fromtimestamp(m.received_at, dt.UTC) for m in batch],
+                "identity_ids": [identity_ids[(m.network, m.user_id)][0] for m in batch],
+                "reply_to": [m.public.reply_to if m.public else None for m in batch],
+            },
+        )
+        return {(network, nmid): message_id for message_id, network, nmid in inserted}
     m = messages.c
     result = await conn.execute(
         insert_ignoring_conflicts(conn, messages).returning(m.id, m.network, m.network_message_id),
@@ -96,17 +136,13 @@ async def ingest(
             for message in batch
         ],
     )
-    inserted = {(network, nmid): message_id for message_id, network, nmid in result.all()}
-    stored = [
-        Stored(inserted[key], message, rows[message.conversation_key])
-        for message in batch
-        if (key := (message.network, message.network_message_id)) in inserted
-    ]
-    duplicates = [m for m in batch if (m.network, m.network_message_id) not in inserted]
-    if duplicates:
-        await _drop_empty_conversations(conn, duplicates, stored, rows)
-    duplicate_ids = list((await _existing_message_ids(conn, duplicates)).values())
-    return IngestResult(stored, duplicate_ids)
+    return {(network, nmid): message_id for message_id, network, nmid in result.all()}
+
+
+def _attachments_json(message: InboundMessage) -> str | None:
+    if not message.attachments:
+        return None
+    return orjson.dumps([a.model_dump(mode="json") for a in message.attachments]).decode()
 
 
 async def _drop_empty_conversations(
@@ -252,29 +288,49 @@ async def identities_of(
     wanted: dict[tuple[Network, str], InboundMessage] = {}
     for message in batch:
         wanted.setdefault((message.network, message.user_id), message)
-    found = await _select_identities(conn, wanted)
-    missing = [message for key, message in wanted.items() if key not in found]
+    if batch_pg.is_postgres(conn):
+        # in the unique key's order (user id, network), as every batch locks them: one person
+        # may write in chats of several shards, worked by several consumers at once
+        ordered = sorted(wanted.values(), key=lambda m: (m.user_id, m.network))
+        found: IdentityIds = {
+            (network, uid): (iid, cid)
+            for iid, cid, network, uid in await batch_pg.find_identities(
+                conn, [(m.network, m.user_id, m.display_name, m.language) for m in ordered], now
+            )
+        }
+    else:
+        found = await _select_identities(conn, wanted)
+        await _make_identities(conn, [m for key, m in wanted.items() if key not in found], now)
+    # made just now (SQLite), or by another transaction meanwhile (PostgreSQL): read them
+    missing = {key: m for key, m in wanted.items() if key not in found}
     if missing:
-        new_customers = await conn.execute(
-            sa.insert(customers).returning(customers.c.id, sort_by_parameter_order=True),
-            [{"display_name": m.display_name, "created_at": now} for m in missing],
-        )
-        await conn.execute(
-            insert_ignoring_conflicts(conn, identities),
-            [
-                {
-                    "customer_id": customer_id,
-                    "network": m.network,
-                    "external_user_id": m.user_id,
-                    "display_name": m.display_name,
-                    "language": m.language,
-                    "created_at": now,
-                }
-                for customer_id, m in zip(new_customers.scalars().all(), missing, strict=True)
-            ],
-        )
-        found.update(await _select_identities(conn, {(m.network, m.user_id): m for m in missing}))
+        found.update(await _select_identities(conn, missing))
     return found
+
+
+async def _make_identities(
+    conn: AsyncConnection, missing: Sequence[InboundMessage], now: dt.datetime
+) -> None:
+    if not missing:
+        return
+    new_customers = await conn.execute(
+        sa.insert(customers).returning(customers.c.id, sort_by_parameter_order=True),
+        [{"display_name": m.display_name, "created_at": now} for m in missing],
+    )
+    await conn.execute(
+        insert_ignoring_conflicts(conn, identities),
+        [
+            {
+                "customer_id": customer_id,
+                "network": m.network,
+                "external_user_id": m.user_id,
+                "display_name": m.display_name,
+                "language": m.language,
+                "created_at": now,
+            }
+            for customer_id, m in zip(new_customers.scalars().all(), missing, strict=True)
+        ],
+    )
 
 
 async def _select_identities(
@@ -302,29 +358,61 @@ async def _conversations(
     first_by_key: dict[str, InboundMessage] = {}
     for message in batch:
         first_by_key.setdefault(message.conversation_key, message)
-    rows = await _select_conversations(conn, first_by_key.values())
+    if batch_pg.is_postgres(conn):
+        # in arrival order: a chat's conversation is one shard's, which one consumer works
+        ordered = list(first_by_key.values())
+        found = await batch_pg.find_conversations(
+            conn,
+            {
+                "networks": [m.network for m in ordered],
+                "chat_ids": [m.chat_id for m in ordered],
+                "identity_ids": [identity_ids[(m.network, m.user_id)][0] for m in ordered],
+                "customer_ids": [identity_ids[(m.network, m.user_id)][1] for m in ordered],
+                "public": [m.public is not None for m in ordered],
+                "post_texts": [m.public.post_text if m.public else None for m in ordered],
+                "post_urls": [m.public.post_url if m.public else None for m in ordered],
+            },
+            now,
+        )
+        rows = _by_key(found)
+    else:
+        rows = await _select_conversations(conn, first_by_key.values())
+        await _make_conversations(
+            conn, [m for key, m in first_by_key.items() if key not in rows], identity_ids, now
+        )
+    # made just now (SQLite), or by another transaction meanwhile (PostgreSQL): read them
     missing = [m for key, m in first_by_key.items() if key not in rows]
     if missing:
-        await conn.execute(
-            insert_ignoring_conflicts(conn, conversations),
-            [
-                {
-                    "network": m.network,
-                    "chat_id": m.chat_id,
-                    "identity_id": identity_ids[(m.network, m.user_id)][0],
-                    "customer_id": identity_ids[(m.network, m.user_id)][1],
-                    "state": ConversationState.BOT,
-                    "created_at": now,
-                    "last_message_at": now,
-                    "public": m.public is not None,
-                    "post_text": m.public.post_text if m.public else None,
-                    "post_url": m.public.post_url if m.public else None,
-                }
-                for m in missing
-            ],
-        )
         rows.update(await _select_conversations(conn, missing))
     return rows
+
+
+async def _make_conversations(
+    conn: AsyncConnection,
+    missing: Sequence[InboundMessage],
+    identity_ids: IdentityIds,
+    now: dt.datetime,
+) -> None:
+    if not missing:
+        return
+    await conn.execute(
+        insert_ignoring_conflicts(conn, conversations),
+        [
+            {
+                "network": m.network,
+                "chat_id": m.chat_id,
+                "identity_id": identity_ids[(m.network, m.user_id)][0],
+                "customer_id": identity_ids[(m.network, m.user_id)][1],
+                "state": ConversationState.BOT,
+                "created_at": now,
+                "last_message_at": now,
+                "public": m.public is not None,
+                "post_text": m.public.post_text if m.public else None,
+                "post_url": m.public.post_url if m.public else None,
+            }
+            for m in missing
+        ],
+    )
 
 
 async def _select_conversations(
@@ -334,27 +422,18 @@ async def _select_conversations(
     rows: dict[str, ConversationRow] = {}
     for network, chat_ids in _group_by_network((m.network, m.chat_id) for m in batch):
         result = await conn.execute(
-            sa.select(
-                c.id,
-                c.network,
-                c.chat_id,
-                c.state,
-                c.handoff_reason,
-                c.language,
-                c.handed_off_at,
-                c.first_response_at,
-                c.resolved_at,
-                c.last_message_at,
-                c.misses,
-                c.answered_message_id,
-                c.awaiting_since,
-                c.assignee_id,
-                c.team_id,
-                c.public,
-                c.priority,
-            ).where(c.network == network, c.chat_id.in_(chat_ids))
+            sa.select(*(c[name] for name in batch_pg.CONVERSATION_COLUMNS)).where(
+                c.network == network, c.chat_id.in_(chat_ids)
+            )
         )
-        for row in result.all():
-            conversation = ConversationRow(**row._mapping)
-            rows[f"{conversation.network.value}:{conversation.chat_id}"] = conversation
+        rows.update(_by_key(result))
+    return rows
+
+
+def _by_key(result: Iterable[Sequence[Any]]) -> dict[str, ConversationRow]:
+    """Rows of `CONVERSATION_COLUMNS` (the fields of `ConversationRow`, in order) by key."""
+    rows: dict[str, ConversationRow] = {}
+    for row in result:
+        conversation = ConversationRow(*row)
+        rows[f"{conversation.network.value}:{conversation.chat_id}"] = conversation
     return rows

@@ -9,13 +9,13 @@ are still queued (the senders drop a second copy by idempotency key), so nothing
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import orjson
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -34,6 +34,7 @@ from bridge.domain import (
     Unreadable,
     storable,
 )
+from bridge.pipeline import batch_pg
 from bridge.pipeline.ingest import (
     ConversationRow,
     Stored,
@@ -280,29 +281,32 @@ async def _store_replies(
 ) -> list[OutboundMessage]:
     if not replies:
         return []
-    rows = [
-        {
-            "conversation_id": r.conversation.id,
-            "network": r.conversation.network,
-            "direction": Direction.OUTBOUND,
-            "author_kind": r.author_kind,
-            "text": r.text,
-            "idempotency_key": r.idempotency_key,
-            "in_reply_to_id": r.cause.message_id,
-            "delivery_status": DeliveryStatus.QUEUED,
-            "buttons": [b.model_dump() for b in r.buttons] or None,
-            "created_at": now,
-        }
-        for r in replies
-    ]
-    result = await conn.execute(
-        sa.insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows
-    )
+    if batch_pg.is_postgres(conn):
+        ids = await batch_pg.insert_replies(
+            conn,
+            {
+                "conversation_ids": [r.conversation.id for r in replies],
+                "networks": [r.conversation.network for r in replies],
+                "author_kinds": [r.author_kind for r in replies],
+                "texts": [r.text for r in replies],
+                "keys": [r.idempotency_key for r in replies],
+                "in_reply_to": [r.cause.message_id for r in replies],
+                "buttons": [_buttons_json(r) for r in replies],
+            },
+            now,
+        )
+        message_ids = [ids[r.idempotency_key] for r in replies]
+    else:
+        message_ids = await _insert_replies(conn, replies, now)
     return [
         to_outbound(
-            row
-            | {
+            {
                 "message_id": message_id,
+                "conversation_id": r.conversation.id,
+                "network": r.conversation.network,
+                "author_kind": r.author_kind,
+                "text": r.text,
+                "idempotency_key": r.idempotency_key,
                 "buttons": r.buttons,  # the models themselves: not validated again
                 "chat_id": r.conversation.chat_id,
                 "in_reply_to": r.cause.inbound.network_message_id,
@@ -311,15 +315,72 @@ async def _store_replies(
             },
             received_at=r.cause.inbound.received_at,
         )
-        for message_id, row, r in zip(result.scalars().all(), rows, replies, strict=True)
+        for message_id, r in zip(message_ids, replies, strict=True)
     ]
 
 
+def _buttons_json(reply: Reply) -> str | None:
+    return orjson.dumps([b.model_dump() for b in reply.buttons]).decode() if reply.buttons else None
+
+
+async def _insert_replies(
+    conn: AsyncConnection, replies: list[Reply], now: dt.datetime
+) -> list[int]:
+    result = await conn.execute(
+        sa.insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "conversation_id": r.conversation.id,
+                "network": r.conversation.network,
+                "direction": Direction.OUTBOUND,
+                "author_kind": r.author_kind,
+                "text": r.text,
+                "idempotency_key": r.idempotency_key,
+                "in_reply_to_id": r.cause.message_id,
+                "delivery_status": DeliveryStatus.QUEUED,
+                "buttons": [b.model_dump() for b in r.buttons] or None,
+                "created_at": now,
+            }
+            for r in replies
+        ],
+    )
+    return list(result.scalars().all())
+
+
 async def _store_decisions(conn: AsyncConnection, routed: Routed, now: dt.datetime) -> None:
-    if routed.decisions:
+    made = routed.decisions
+    if made and batch_pg.is_postgres(conn):
+        await batch_pg.insert_decisions(
+            conn,
+            {
+                "message_ids": [d.message_id for d in made],
+                "conversation_ids": [d.conversation_id for d in made],
+                "networks": [d.network for d in made],
+                "outcomes": [d.outcome for d in made],
+                "reasons": [d.reason for d in made],
+                "article_ids": [d.article_id for d in made],
+                "confidences": [d.confidence for d in made],
+                "thresholds": [d.threshold for d in made],
+            },
+            now,
+        )
+    elif made:
         await conn.execute(
             sa.insert(decisions),
-            [dataclasses.asdict(d) | {"created_at": now} for d in routed.decisions],
+            [
+                {
+                    "message_id": d.message_id,
+                    "conversation_id": d.conversation_id,
+                    "network": d.network,
+                    "outcome": d.outcome,
+                    "reason": d.reason,
+                    "article_id": d.article_id,
+                    "confidence": d.confidence,
+                    "threshold": d.threshold,
+                    "created_at": now,
+                }
+                for d in made
+            ],
         )
     d = decisions.c
     for item in routed.feedback:
@@ -361,6 +422,27 @@ async def _keep_routing(
 async def _write_back(rows: Iterable[ConversationRow], conn: AsyncConnection) -> None:
     changed = [row for row in rows if row.changed]
     if not changed:
+        return
+    if batch_pg.is_postgres(conn):
+        changed.sort(key=lambda row: row.id)  # the order every batch locks them in
+        await batch_pg.write_back(
+            conn,
+            {
+                "ids": [row.id for row in changed],
+                "states": [row.state for row in changed],
+                "reasons": [row.handoff_reason for row in changed],
+                "languages": [row.language for row in changed],
+                "handed_off_at": [row.handed_off_at for row in changed],
+                "first_response_at": [row.first_response_at for row in changed],
+                "resolved_at": [row.resolved_at for row in changed],
+                "last_message_at": [row.last_message_at for row in changed],
+                "misses": [row.misses for row in changed],
+                "answered": [row.answered_message_id for row in changed],
+                "awaiting_since": [row.awaiting_since for row in changed],
+                "team_ids": [row.team_id for row in changed],
+                "priorities": [row.priority for row in changed],
+            },
+        )
         return
     c = conversations.c
     await conn.execute(
