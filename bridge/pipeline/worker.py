@@ -206,13 +206,13 @@ class Pipeline:
                 else []
             )
         outbound = new_replies + requeued
-        await self.bus.publish_outbound(outbound)
-        await self.bus.publish_events(
+        await self.bus.publish(
+            outbound,
             _events(result.stored, routed.changes, new_replies)
             + [
                 Event(kind=EventKind.MESSAGE_EDITED, conversation_id=cid, data={"message_id": mid})
                 for mid, cid in edited
-            ]
+            ],
         )
         _count(result.stored, routed, rejected, result.duplicate_ids, new_replies)
         self.stats.batches += 1

@@ -12,15 +12,16 @@ from typing import Any
 import orjson
 import pydantic
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
-from bridge.bus.base import BatchHandler, Bus
+from bridge.bus.base import BatchHandler, Bus, encode_events
+from bridge.bus.redis.acks import Acks
 from bridge.bus.redis.shard_owner import ShardOwner
-from bridge.bus.redis.streams import INBOUND, PAYLOAD_FIELD, Family, outbound, text
-from bridge.domain import Event, Network
+from bridge.bus.redis.streams import INBOUND, PAYLOAD_FIELD, Family, text
+from bridge.bus.redis.streams import outbound as outbound_family
+from bridge.domain import Event, Network, OutboundMessage
 from bridge.util.stopping import pause
-
-log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,15 @@ SOCKET_TIMEOUT_S = 5.0
 # rest wait for a connection instead of failing the batch (redis-py's plain pool raises).
 MAX_CONNECTIONS = 100
 
+# KEYS[1]: a stream; ARGV: the payload's field name, then the payloads, appended in order. One
+# command a stream, however many entries: the client packs and parses one command, not one an
+# entry. No MAXLEN: trimming would drop entries nobody has acknowledged yet.
+_APPEND = """
+for i = 2, #ARGV do
+  redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i])
+end
+return #ARGV - 1
+"""
 # KEYS: the leases to renew; ARGV: holder, lease ms. Returns 1/0 per key: still ours or lost.
 _RENEW = """
 local renewed = {}
@@ -86,6 +96,7 @@ class RedisBus(Bus):
         self._renew = self.client.register_script(_RENEW)
         self._release = self.client.register_script(_RELEASE)
         self._heartbeat = self.client.register_script(_HEARTBEAT)
+        self.acks = Acks(self.client)
 
     def stream(self, family: Family, shard: int) -> str:
         return f"{self.prefix}:{family.name}:{shard}"
@@ -117,22 +128,43 @@ class RedisBus(Bus):
         self, payloads_by_shard: dict[tuple[Network, int], list[bytes]]
     ) -> None:
         await self._append(
-            (self.stream(outbound(network), shard), payloads)
+            (self.stream(outbound_family(network), shard), payloads)
             for (network, shard), payloads in payloads_by_shard.items()
         )
 
     async def _append(self, batches: Iterable[tuple[str, list[bytes]]]) -> None:
-        # No MAXLEN: trimming would drop entries nobody has acknowledged yet.
         async with self.client.pipeline(transaction=False) as pipe:
-            for stream, payloads in batches:
-                for payload in payloads:
-                    pipe.xadd(stream, {PAYLOAD_FIELD: payload})
+            self._queue_appends(pipe, batches)
             await pipe.execute()
+
+    @staticmethod
+    def _queue_appends(pipe: Pipeline, batches: Iterable[tuple[str, list[bytes]]]) -> None:
+        # EVAL, not EVALSHA: a pipeline would ask whether the script is loaded every time.
+        for stream, payloads in batches:
+            if payloads:
+                pipe.eval(_APPEND, 1, stream, PAYLOAD_FIELD, *payloads)
 
     async def publish_events(self, events: Sequence[Event]) -> None:
         if events:
-            payload = orjson.dumps([event.model_dump(mode="json") for event in events])
-            await self.client.publish(self.events_channel, payload)
+            await self.client.publish(self.events_channel, encode_events(events))
+
+    async def publish(self, outbound: Sequence[OutboundMessage], events: Sequence[Event]) -> None:
+        if not outbound and not events:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            self._queue_appends(
+                pipe,
+                (
+                    (self.stream(outbound_family(network), shard), payloads)
+                    for (network, shard), payloads in self.outbound_by_shard(outbound).items()
+                ),
+            )
+            if events:
+                pipe.publish(self.events_channel, encode_events(events))
+            await pipe.execute()
+
+    async def ack(self, stream: str, group: str, ids: list[str]) -> None:
+        await self.acks.ack(stream, group, ids)
 
     @contextlib.asynccontextmanager
     async def subscribe_events(self) -> AsyncIterator[AsyncIterator[Event]]:
@@ -215,7 +247,7 @@ class RedisBus(Bus):
         batch_size: int,
         stop: asyncio.Event,
     ) -> None:
-        await ShardOwner(self, outbound(network), consumer, handler, batch_size, stop).run()
+        await ShardOwner(self, outbound_family(network), consumer, handler, batch_size, stop).run()
 
     # -- shard leases ----------------------------------------------------------------------
 

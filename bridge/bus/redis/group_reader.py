@@ -187,8 +187,5 @@ class GroupReader:
             if not mine:
                 await self.client.xgroup_delconsumer(self.stream, self.group, self.consumer)
 
-    async def _ack(self, ids: Sequence[str]) -> None:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.xack(self.stream, self.group, *ids)
-            pipe.xdel(self.stream, *ids)
-            await pipe.execute()
+    async def _ack(self, ids: list[str]) -> None:
+        await self.bus.ack(self.stream, self.group, ids)

@@ -284,6 +284,34 @@ async def test_an_event_published_while_nobody_listens_is_gone(bus: Bus) -> None
     assert received == second
 
 
+async def test_a_batchs_replies_and_events_published_together_reach_senders_and_inboxes(
+    bus: Bus,
+) -> None:
+    replies = [reply(Network.VK, chat, n) for n in range(3) for chat in range(5)]
+    received: list[Event] = []
+    sent: dict[str, list[int]] = defaultdict(list)
+    stop = asyncio.Event()
+
+    async def send(entries: Sequence[BusEntry]) -> None:
+        for entry in entries:
+            message = orjson.loads(entry.payload)
+            sent[message["chat_id"]].append(int(message["text"]))
+        if sum(map(len, sent.values())) >= len(replies):
+            stop.set()
+
+    async with bus.subscribe_events() as stream:
+        await bus.publish(replies, EVENTS)
+        async for event in stream:
+            received.append(event)
+            if len(received) == len(EVENTS):
+                break
+    sender = bus.consume_outbound(Network.VK, "s", send, batch_size=4, stop=stop)
+    await run_until(stop, asyncio.ensure_future(sender), limit_s=5)
+
+    assert received == EVENTS
+    assert sent == {str(chat): [0, 1, 2] for chat in range(5)}
+
+
 async def test_stop_ends_every_consumer_promptly_and_then_the_bus_closes(
     new_bus: Callable[[], Bus],
 ) -> None:
