@@ -1,36 +1,59 @@
 """The pipeline's writes on PostgreSQL: one statement per table per batch, whatever its size.
 
-Each statement takes the batch's columns as arrays (`unnest`), so its text never changes with
-the number of rows: it is prepared once per connection, and the driver sends a few arrays instead
-of a parameter set per row. Finding or creating rows is one statement too: the rows found, and
-the missing ones inserted (`ON CONFLICT DO NOTHING`, in the order given). A row another
-transaction inserted meanwhile is in neither half; the caller reads those again (a new statement
-sees what was committed since).
+Each statement takes the batch's rows as one JSON parameter (an array of arrays, the columns in a
+fixed order), so its text never changes with the number of rows: it is prepared once per
+connection, and the driver sends one string, encoded in C, instead of a parameter set per row
+(or an array per column, whose elements asyncpg inspects one by one in Python). Finding or
+creating rows is one statement too: the rows found, and the missing ones inserted (`ON CONFLICT
+DO NOTHING`, in the order given). A row another transaction inserted meanwhile is in neither
+half; the caller reads those again (a new statement sees what was committed since).
 SQLite, in process and with one writer, keeps the plain statements (`ingest`, `worker`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.domain import AuthorKind, ConversationState, DeliveryStatus, Direction, Network
 from bridge.store.models import conversations, identities, messages
 
+Columns = tuple[tuple[str, str], ...]
+"""A batch's columns: (name, SQL type), in the order each row of `:rows` holds them."""
+
+
+def _rows(columns: Columns) -> str:
+    """The batch's rows as a subquery, from the parameter `:rows`; `n` numbers them in order."""
+    picked = ", ".join(
+        f"CAST(r ->> {i} AS {sql_type}) AS {name}" for i, (name, sql_type) in enumerate(columns)
+    )
+    return (
+        f"(SELECT {picked}, n FROM jsonb_array_elements(CAST(CAST(:rows AS text) AS jsonb))"
+        " WITH ORDINALITY AS e (r, n))"
+    )
+
+
+def rows_json(columns: Columns, values: Mapping[str, Sequence[Any]]) -> str:
+    """`values`: a list per column name, a value per row (a JSON column's as JSON text)."""
+    return orjson.dumps(list(zip(*(values[name] for name, _ in columns), strict=True))).decode()
+
+
+IDENTITY_COLUMNS: Columns = (
+    ("network", "varchar"),
+    ("external_user_id", "varchar"),
+    ("display_name", "varchar"),
+    ("language", "varchar"),
+)
 # (identity id, customer id, network, external user id); each identity made comes with its customer
 # (checked at the end of the statement, so the customer may follow the identity).
 _IDENTITIES = sa.text(
-    """
-    WITH wanted AS (
-        SELECT * FROM unnest(
-            CAST(:networks AS varchar[]), CAST(:user_ids AS varchar[]),
-            CAST(:names AS varchar[]), CAST(:languages AS varchar[])
-        ) WITH ORDINALITY AS w (network, external_user_id, display_name, language, n)
-    ), found AS (
+    f"""
+    WITH wanted AS {_rows(IDENTITY_COLUMNS)}, found AS (
         SELECT i.id, i.customer_id, i.network, i.external_user_id
         FROM identities AS i JOIN wanted AS w
             ON i.external_user_id = w.external_user_id AND i.network = w.network
@@ -80,16 +103,18 @@ CONVERSATION_COLUMNS = (
     "priority",
 )
 _COLUMNS = ", ".join(CONVERSATION_COLUMNS)
+NEW_CONVERSATION_COLUMNS: Columns = (
+    ("network", "varchar"),
+    ("chat_id", "varchar"),
+    ("identity_id", "integer"),
+    ("customer_id", "integer"),
+    ("public", "boolean"),
+    ("post_text", "text"),
+    ("post_url", "varchar"),
+)
 _CONVERSATIONS = sa.text(
     f"""
-    WITH wanted AS (
-        SELECT * FROM unnest(
-            CAST(:networks AS varchar[]), CAST(:chat_ids AS varchar[]),
-            CAST(:identity_ids AS integer[]), CAST(:customer_ids AS integer[]),
-            CAST(:public AS boolean[]), CAST(:post_texts AS text[]), CAST(:post_urls AS varchar[])
-        ) WITH ORDINALITY AS w
-            (network, chat_id, identity_id, customer_id, public, post_text, post_url, n)
-    ), found AS (
+    WITH wanted AS {_rows(NEW_CONVERSATION_COLUMNS)}, found AS (
         SELECT {", ".join(f"c.{name}" for name in CONVERSATION_COLUMNS)}
         FROM conversations AS c JOIN wanted AS w
             ON c.chat_id = w.chat_id AND c.network = w.network
@@ -110,79 +135,93 @@ _CONVERSATIONS = sa.text(
     """
 ).columns(*(conversations.c[name] for name in CONVERSATION_COLUMNS))
 
+INBOUND_COLUMNS: Columns = (
+    ("conversation_id", "integer"),
+    ("network", "varchar"),
+    ("text", "text"),
+    ("attachments", "json"),
+    ("network_message_id", "varchar"),
+    ("created_at", "timestamptz"),
+    ("author_identity_id", "integer"),
+    ("reply_to_network_id", "varchar"),
+)
 # The unique (network message id, network) key is the dedupe: a second copy inserts nothing.
 _INBOUND = sa.text(
-    """
+    f"""
     INSERT INTO messages (conversation_id, network, direction, author_kind, text, attachments,
         network_message_id, created_at, author_identity_id, reply_to_network_id)
-    SELECT conversation_id, network, :direction, :author_kind, text, CAST(attachments AS json),
+    SELECT conversation_id, network, :direction, :author_kind, text, attachments,
         network_message_id, created_at, author_identity_id, reply_to_network_id
-    FROM unnest(
-        CAST(:conversation_ids AS integer[]), CAST(:networks AS varchar[]),
-        CAST(:texts AS text[]), CAST(:attachments AS text[]),
-        CAST(:network_message_ids AS varchar[]), CAST(:created_at AS timestamptz[]),
-        CAST(:identity_ids AS integer[]), CAST(:reply_to AS varchar[])
-    ) WITH ORDINALITY AS v (conversation_id, network, text, attachments, network_message_id,
-        created_at, author_identity_id, reply_to_network_id, n)
+    FROM {_rows(INBOUND_COLUMNS)} AS v
     ORDER BY n
     ON CONFLICT (network_message_id, network) DO NOTHING
     RETURNING id, network, network_message_id
     """
 ).columns(messages.c.id, messages.c.network, messages.c.network_message_id)
 
+REPLY_COLUMNS: Columns = (
+    ("conversation_id", "integer"),
+    ("network", "varchar"),
+    ("author_kind", "varchar"),
+    ("text", "text"),
+    ("idempotency_key", "varchar"),
+    ("in_reply_to_id", "integer"),
+    ("buttons", "json"),
+)
 _REPLIES = sa.text(
-    """
+    f"""
     INSERT INTO messages (conversation_id, network, direction, author_kind, text,
         idempotency_key, in_reply_to_id, delivery_status, buttons, created_at)
     SELECT conversation_id, network, :direction, author_kind, text, idempotency_key,
-        in_reply_to_id, :status, CAST(buttons AS json), :now
-    FROM unnest(
-        CAST(:conversation_ids AS integer[]), CAST(:networks AS varchar[]),
-        CAST(:author_kinds AS varchar[]), CAST(:texts AS text[]),
-        CAST(:keys AS varchar[]), CAST(:in_reply_to AS integer[]), CAST(:buttons AS text[])
-    ) WITH ORDINALITY AS v (conversation_id, network, author_kind, text, idempotency_key,
-        in_reply_to_id, buttons, n)
+        in_reply_to_id, :status, buttons, :now
+    FROM {_rows(REPLY_COLUMNS)} AS v
     ORDER BY n
     RETURNING id, idempotency_key
     """
 ).columns(messages.c.id, messages.c.idempotency_key)
 
+DECISION_COLUMNS: Columns = (
+    ("message_id", "integer"),
+    ("conversation_id", "integer"),
+    ("network", "varchar"),
+    ("outcome", "varchar"),
+    ("reason", "varchar"),
+    ("article_id", "varchar"),
+    ("confidence", "float8"),
+    ("threshold", "float8"),
+)
 _DECISIONS = sa.text(
-    """
+    f"""
     INSERT INTO decisions (message_id, conversation_id, network, outcome, reason, article_id,
         confidence, threshold, created_at)
     SELECT message_id, conversation_id, network, outcome, reason, article_id, confidence,
         threshold, :now
-    FROM unnest(
-        CAST(:message_ids AS integer[]), CAST(:conversation_ids AS integer[]),
-        CAST(:networks AS varchar[]), CAST(:outcomes AS varchar[]), CAST(:reasons AS varchar[]),
-        CAST(:article_ids AS varchar[]), CAST(:confidences AS float8[]),
-        CAST(:thresholds AS float8[])
-    ) WITH ORDINALITY AS v (message_id, conversation_id, network, outcome, reason, article_id,
-        confidence, threshold, n)
+    FROM {_rows(DECISION_COLUMNS)} AS v
     ORDER BY n
     """
 )
 
-# The rows in id order, as every batch locks them, so that two batches cannot deadlock.
+WRITE_BACK_COLUMNS: Columns = (
+    ("id", "integer"),
+    ("state", "varchar"),
+    ("handoff_reason", "varchar"),
+    ("language", "varchar"),
+    ("handed_off_at", "timestamptz"),
+    ("first_response_at", "timestamptz"),
+    ("resolved_at", "timestamptz"),
+    ("last_message_at", "timestamptz"),
+    ("misses", "integer"),
+    ("answered_message_id", "integer"),
+    ("awaiting_since", "timestamptz"),
+    ("team_id", "integer"),
+    ("priority", "smallint"),
+)
+# The caller gives the rows in id order, as every batch locks them: no two batches deadlock.
 _WRITE_BACK = sa.text(
-    """
+    f"""
     UPDATE conversations AS c
-    SET state = v.state, handoff_reason = v.handoff_reason, language = v.language,
-        handed_off_at = v.handed_off_at, first_response_at = v.first_response_at,
-        resolved_at = v.resolved_at, last_message_at = v.last_message_at, misses = v.misses,
-        answered_message_id = v.answered_message_id, awaiting_since = v.awaiting_since,
-        team_id = v.team_id, priority = v.priority
-    FROM unnest(
-        CAST(:ids AS integer[]), CAST(:states AS varchar[]), CAST(:reasons AS varchar[]),
-        CAST(:languages AS varchar[]), CAST(:handed_off_at AS timestamptz[]),
-        CAST(:first_response_at AS timestamptz[]), CAST(:resolved_at AS timestamptz[]),
-        CAST(:last_message_at AS timestamptz[]), CAST(:misses AS integer[]),
-        CAST(:answered AS integer[]), CAST(:awaiting_since AS timestamptz[]),
-        CAST(:team_ids AS integer[]), CAST(:priorities AS smallint[])
-    ) AS v (id, state, handoff_reason, language, handed_off_at, first_response_at,
-        resolved_at, last_message_at, misses, answered_message_id, awaiting_since, team_id,
-        priority)
+    SET {", ".join(f"{name} = v.{name}" for name, _ in WRITE_BACK_COLUMNS[1:])}
+    FROM {_rows(WRITE_BACK_COLUMNS)} AS v
     WHERE c.id = v.id
     """
 )
@@ -193,39 +232,35 @@ def is_postgres(conn: AsyncConnection) -> bool:
 
 
 async def find_identities(
-    conn: AsyncConnection,
-    wanted: Sequence[tuple[Network, str, str | None, str | None]],
-    now: dt.datetime,
+    conn: AsyncConnection, wanted: Mapping[str, Sequence[Any]], now: dt.datetime
 ) -> list[tuple[int, int, Network, str]]:
-    """(identity id, customer id, network, user id) of each identity wanted, given as (network,
-    user id, display name, language) in key order; a customer is made with each new one."""
+    """(identity id, customer id, network, user id) of each identity wanted (`IDENTITY_COLUMNS`,
+    in key order); each new one comes with a new customer."""
     result = await conn.execute(
-        _IDENTITIES,
-        {
-            "networks": [w[0] for w in wanted],
-            "user_ids": [w[1] for w in wanted],
-            "names": [w[2] for w in wanted],
-            "languages": [w[3] for w in wanted],
-            "now": now,
-        },
+        _IDENTITIES, {"rows": rows_json(IDENTITY_COLUMNS, wanted), "now": now}
     )
     return cast(list[tuple[int, int, Network, str]], result.all())
 
 
 async def find_conversations(
-    conn: AsyncConnection, columns: dict[str, list[Any]], now: dt.datetime
+    conn: AsyncConnection, wanted: Mapping[str, Sequence[Any]], now: dt.datetime
 ) -> Iterable[Sequence[Any]]:
-    """`columns`: networks, chat_ids, identity_ids, customer_ids, public, post_texts, post_urls,
-    in key order; the conversations' `CONVERSATION_COLUMNS`, found or made."""
-    params = columns | {"state": ConversationState.BOT.value, "now": now}
+    """The `CONVERSATION_COLUMNS` of the conversations wanted (`NEW_CONVERSATION_COLUMNS`),
+    found or made."""
+    params = {
+        "rows": rows_json(NEW_CONVERSATION_COLUMNS, wanted),
+        "state": ConversationState.BOT.value,
+        "now": now,
+    }
     return await conn.execute(_CONVERSATIONS, params)
 
 
 async def insert_inbound(
-    conn: AsyncConnection, columns: dict[str, list[Any]]
+    conn: AsyncConnection, values: Mapping[str, Sequence[Any]]
 ) -> list[tuple[int, Network, str]]:
     """(id, network, network message id) of the messages inserted; copies insert nothing."""
-    params = columns | {
+    params = {
+        "rows": rows_json(INBOUND_COLUMNS, values),
         "direction": Direction.INBOUND.value,
         "author_kind": AuthorKind.CUSTOMER.value,
     }
@@ -233,10 +268,11 @@ async def insert_inbound(
 
 
 async def insert_replies(
-    conn: AsyncConnection, columns: dict[str, list[Any]], now: dt.datetime
+    conn: AsyncConnection, values: Mapping[str, Sequence[Any]], now: dt.datetime
 ) -> dict[str, int]:
     """The ids of the replies inserted, by idempotency key (unique)."""
-    params = columns | {
+    params = {
+        "rows": rows_json(REPLY_COLUMNS, values),
         "direction": Direction.OUTBOUND.value,
         "status": DeliveryStatus.QUEUED.value,
         "now": now,
@@ -245,10 +281,10 @@ async def insert_replies(
 
 
 async def insert_decisions(
-    conn: AsyncConnection, columns: dict[str, list[Any]], now: dt.datetime
+    conn: AsyncConnection, values: Mapping[str, Sequence[Any]], now: dt.datetime
 ) -> None:
-    await conn.execute(_DECISIONS, columns | {"now": now})
+    await conn.execute(_DECISIONS, {"rows": rows_json(DECISION_COLUMNS, values), "now": now})
 
 
-async def write_back(conn: AsyncConnection, columns: dict[str, list[Any]]) -> None:
-    await conn.execute(_WRITE_BACK, columns)
+async def write_back(conn: AsyncConnection, values: Mapping[str, Sequence[Any]]) -> None:
+    await conn.execute(_WRITE_BACK, {"rows": rows_json(WRITE_BACK_COLUMNS, values)})

@@ -106,14 +106,14 @@ async def _insert_messages(
         inserted = await batch_pg.insert_inbound(
             conn,
             {
-                "conversation_ids": [rows[m.conversation_key].id for m in batch],
-                "networks": [m.network for m in batch],
-                "texts": [m.text for m in batch],
+                "conversation_id": [rows[m.conversation_key].id for m in batch],
+                "network": [m.network for m in batch],
+                "text": [m.text for m in batch],
                 "attachments": [_attachments_json(m) for m in batch],
-                "network_message_ids": [m.network_message_id for m in batch],
+                "network_message_id": [m.network_message_id for m in batch],
                 "created_at": [dt.datetime.fromtimestamp(m.received_at, dt.UTC) for m in batch],
-                "identity_ids": [identity_ids[(m.network, m.user_id)][0] for m in batch],
-                "reply_to": [m.public.reply_to if m.public else None for m in batch],
+                "author_identity_id": [identity_ids[(m.network, m.user_id)][0] for m in batch],
+                "reply_to_network_id": [m.public.reply_to if m.public else None for m in batch],
             },
         )
         return {(network, nmid): message_id for message_id, network, nmid in inserted}
@@ -295,7 +295,14 @@ async def identities_of(
         found: IdentityIds = {
             (network, uid): (iid, cid)
             for iid, cid, network, uid in await batch_pg.find_identities(
-                conn, [(m.network, m.user_id, m.display_name, m.language) for m in ordered], now
+                conn,
+                {
+                    "network": [m.network for m in ordered],
+                    "external_user_id": [m.user_id for m in ordered],
+                    "display_name": [m.display_name for m in ordered],
+                    "language": [m.language for m in ordered],
+                },
+                now,
             )
         }
     else:
@@ -364,13 +371,13 @@ async def _conversations(
         found = await batch_pg.find_conversations(
             conn,
             {
-                "networks": [m.network for m in ordered],
-                "chat_ids": [m.chat_id for m in ordered],
-                "identity_ids": [identity_ids[(m.network, m.user_id)][0] for m in ordered],
-                "customer_ids": [identity_ids[(m.network, m.user_id)][1] for m in ordered],
+                "network": [m.network for m in ordered],
+                "chat_id": [m.chat_id for m in ordered],
+                "identity_id": [identity_ids[(m.network, m.user_id)][0] for m in ordered],
+                "customer_id": [identity_ids[(m.network, m.user_id)][1] for m in ordered],
                 "public": [m.public is not None for m in ordered],
-                "post_texts": [m.public.post_text if m.public else None for m in ordered],
-                "post_urls": [m.public.post_url if m.public else None for m in ordered],
+                "post_text": [m.public.post_text if m.public else None for m in ordered],
+                "post_url": [m.public.post_url if m.public else None for m in ordered],
             },
             now,
         )

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus.memory import MemoryBus
 from bridge.domain import (
+    Attachment,
     AuthorKind,
     ConversationState,
     DeliveryStatus,
@@ -19,8 +20,15 @@ from bridge.domain import (
 from bridge.pipeline.responder import Answer, Question
 from bridge.pipeline.worker import Pipeline
 from bridge.settings import Settings
-from bridge.store.models import conversations, customers, dead_letters, identities, messages
-from tests.factories import entries, inbound
+from bridge.store.models import (
+    conversations,
+    customers,
+    dead_letters,
+    decisions,
+    identities,
+    messages,
+)
+from tests.factories import drain_outbound, entries, inbound
 
 
 class FixedResponder:
@@ -203,6 +211,30 @@ async def test_confident_answer_is_sent_and_the_conversation_stays_with_the_bot(
     reply = (await rows(engine, sa.select(messages).where(messages.c.direction == "outbound")))[0]
     assert reply.text.startswith("answer to tariffs?\n\n")
     assert reply.author_kind is AuthorKind.BOT
+
+
+async def test_what_a_message_holds_is_stored_as_sent_whatever_its_characters(
+    engine: AsyncEngine, memory_bus: MemoryBus, settings: Settings
+) -> None:
+    text = 'He said "hi" \\ back\nна русском, emoji 😀, tab\t'
+    photo = Attachment(kind="photo", network_file_id='f"1\\', name='my "cat".jpg', size=12)
+    message = inbound(8, 1, text).model_copy(update={"attachments": [photo]})
+    pipeline = Pipeline(engine, memory_bus, settings, FixedResponder(confidence=0.987654321012345))
+    await pipeline.handle(entries(message))
+
+    stored = await rows(
+        engine,
+        sa.select(messages.c.text, messages.c.attachments, messages.c.buttons).order_by("id"),
+    )
+    assert [(s.text, s.attachments) for s in stored[:1]] == [
+        (text, [photo.model_dump(mode="json")])
+    ]
+    assert stored[1].text.startswith(f"answer to {text}\n\n")
+    assert stored[1].buttons == [
+        b.model_dump() for b in drain_outbound(memory_bus, Network.TELEGRAM)[0].buttons
+    ]
+    confidence = await rows(engine, sa.select(decisions.c.confidence))
+    assert [c.confidence for c in confidence] == [0.987654321012345]
 
 
 async def test_unconfident_answer_hands_off_with_low_confidence(
