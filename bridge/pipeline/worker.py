@@ -295,9 +295,9 @@ async def _store_replies(
             },
             now,
         )
-        message_ids = [ids[r.idempotency_key] for r in replies]
     else:
-        message_ids = await _insert_replies(conn, replies, now)
+        ids = await _insert_replies(conn, replies, now)
+    message_ids = [ids[r.idempotency_key] for r in replies]
     return [
         to_outbound(
             {
@@ -325,9 +325,12 @@ def _buttons_json(reply: Reply) -> str | None:
 
 async def _insert_replies(
     conn: AsyncConnection, replies: list[Reply], now: dt.datetime
-) -> list[int]:
+) -> dict[str, int]:
+    """The ids of the replies inserted, by idempotency key (unique): read back in any order, so
+    that SQLite inserts them all in one statement (in the parameters' order, it takes one each)."""
+    m = messages.c
     result = await conn.execute(
-        sa.insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
+        sa.insert(messages).returning(m.id, m.idempotency_key),
         [
             {
                 "conversation_id": r.conversation.id,
@@ -344,7 +347,7 @@ async def _insert_replies(
             for r in replies
         ],
     )
-    return list(result.scalars().all())
+    return {key: message_id for message_id, key in result}
 
 
 async def _store_decisions(conn: AsyncConnection, routed: Routed, now: dt.datetime) -> None:
