@@ -89,21 +89,15 @@ class SendClaims:
         asked = time.monotonic()
         async with self.engine.begin() as conn:
             now = await store_now(conn)
-            claimed = (
-                (
-                    await conn.execute(
-                        sa.update(messages)
-                        .where(
-                            m.id.in_(set(ids)),
-                            m.delivery_status == DeliveryStatus.QUEUED,
-                            sa.or_(m.claimed_until.is_(None), m.claimed_until < now),
-                        )
-                        .values(claimed_by=self.token, claimed_until=self._until(now))
-                        .returning(m.id)
-                    )
-                )
-                .scalars()
-                .all()
+            claimed = await _updated(
+                conn,
+                [
+                    m.id.in_(set(ids)),
+                    m.delivery_status == DeliveryStatus.QUEUED,
+                    sa.or_(m.claimed_until.is_(None), m.claimed_until < now),
+                ],
+                claimed_by=self.token,
+                claimed_until=self._until(now),
             )
             if not claimed:
                 return {}
@@ -133,21 +127,14 @@ class SendClaims:
         asked = time.monotonic()
         async with self.engine.begin() as conn:
             now = await store_now(conn)
-            kept = (
-                (
-                    await conn.execute(
-                        sa.update(messages)
-                        .where(
-                            m.id.in_(self.held),
-                            m.claimed_by == self.token,
-                            m.delivery_status == DeliveryStatus.QUEUED,
-                        )
-                        .values(claimed_until=self._until(now))
-                        .returning(m.id)
-                    )
-                )
-                .scalars()
-                .all()
+            kept = await _updated(
+                conn,
+                [
+                    m.id.in_(self.held),
+                    m.claimed_by == self.token,
+                    m.delivery_status == DeliveryStatus.QUEUED,
+                ],
+                claimed_until=self._until(now),
             )
         self.held = set(kept)
         self.confirmed_at = asked
@@ -184,6 +171,16 @@ class SendClaims:
 
     def _until(self, now: dt.datetime) -> dt.datetime:
         return now + dt.timedelta(seconds=self.lease_s)
+
+
+async def _updated(
+    conn: AsyncConnection, where: list[sa.ColumnElement[bool]], **values: object
+) -> list[int]:
+    """Set `values` on the messages `where` holds; the ids of those it changed."""
+    changed = await conn.execute(
+        sa.update(messages).where(*where).values(**values).returning(messages.c.id)
+    )
+    return list(changed.scalars().all())
 
 
 async def requeue_stale(
