@@ -19,6 +19,15 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 
+def comment_on_the_sandbox_post(phone: Page, base: str, tab: str, text: str) -> None:
+    """The customer comments `text` under the demo post of the sandbox's `tab`, and sees it."""
+    phone.goto(f"{base}/sandbox/#{tab}")
+    phone.wait_for_selector("#post-text >> text=Новая коллекция")
+    phone.fill("#comment-text", text)
+    phone.click("#comment button[type=submit]")
+    phone.wait_for_selector(f".comment >> text={text}")
+
+
 def test_an_agent_answers_a_vk_comment_publicly_from_the_inbox(
     chromium: Browser, phone: Page, tmp_path: Path
 ) -> None:
@@ -26,11 +35,7 @@ def test_an_agent_answers_a_vk_comment_publicly_from_the_inbox(
         agent = sign_in(chromium, product)
         agent.wait_for_timeout(500)  # the page's live socket is open
 
-        phone.goto(f"{product.base}/sandbox/#vk-wall")
-        phone.wait_for_selector("#post-text >> text=Новая коллекция")
-        phone.fill("#comment-text", "Есть размер M в синем цвете?")
-        phone.click("#comment button[type=submit]")
-        phone.wait_for_selector(".comment >> text=Есть размер M в синем цвете?")
+        comment_on_the_sandbox_post(phone, product.base, "vk-wall", "Есть размер M в синем цвете?")
 
         agent.wait_for_selector("text=Есть размер M в синем цвете?")  # live: no reload
         row = agent.locator(".conversation-row", has_text="Есть размер M в синем цвете?")
@@ -66,10 +71,7 @@ def test_an_angry_comments_thread_is_marked_urgent_on_its_page(
         agent = sign_in(chromium, product)
         agent.wait_for_timeout(500)  # the page's live socket is open
 
-        phone.goto(f"{product.base}/sandbox/#vk-wall")
-        phone.wait_for_selector("#post-text >> text=Новая коллекция")
-        phone.fill("#comment-text", angry)
-        phone.click("#comment button[type=submit]")
+        comment_on_the_sandbox_post(phone, product.base, "vk-wall", angry)
 
         row = agent.locator(".conversation-row", has_text="Ужасный сервис")
         row.wait_for()
@@ -88,11 +90,7 @@ def test_an_agent_answers_a_facebook_comment_publicly_then_privately_once(
         agent = sign_in(chromium, product)
         agent.wait_for_timeout(500)  # the page's live socket is open
 
-        phone.goto(f"{product.base}/sandbox/#facebook-post")
-        phone.wait_for_selector("#post-text >> text=Новая коллекция")
-        phone.fill("#comment-text", "Доставляете в Казань?")
-        phone.click("#comment button[type=submit]")
-        phone.wait_for_selector(".comment >> text=Доставляете в Казань?")
+        comment_on_the_sandbox_post(phone, product.base, "facebook-post", "Доставляете в Казань?")
 
         agent.wait_for_selector("text=Доставляете в Казань?")  # live: no reload
         row = agent.locator(".conversation-row", has_text="Доставляете в Казань?")
