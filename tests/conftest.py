@@ -293,7 +293,9 @@ def sandbox(sandbox_dir: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def running_sandbox(tmp_path: Path, **settings: str) -> Iterator[str]:
-    """`supportbridge run --sandbox` with these SB_* `settings`; its base URL once it answers."""
+    """`supportbridge run --sandbox` with these SB_* `settings`; its base URL once it reports
+    ready: the knowledge base's matcher fitted, so the bot answers what it knows rather than
+    handing off (a fit takes longer on a busy machine)."""
     from bench.ports import free_port
 
     port = free_port()
@@ -303,14 +305,14 @@ def running_sandbox(tmp_path: Path, **settings: str) -> Iterator[str]:
         cwd=tmp_path,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while True:
         try:
-            urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
+            urllib.request.urlopen(f"{base}/readyz", timeout=5).close()
             break
-        except OSError:
+        except OSError:  # refused while starting, 503 (an HTTPError) until ready
             assert process.poll() is None, "the sandbox exited"
-            assert time.monotonic() < deadline, "the sandbox did not start"
+            assert time.monotonic() < deadline, "the sandbox did not get ready"
             time.sleep(0.2)
     yield base
     process.send_signal(signal.SIGTERM)

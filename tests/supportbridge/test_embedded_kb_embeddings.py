@@ -40,19 +40,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     fitted, the examples' vectors kept)."""
     data_dir = tmp_path_factory.mktemp("run")
     with running_sandbox(data_dir, SB_KB_EMBEDDINGS="bundled") as base:
-        deadline = time.monotonic() + 60
-        while not ready(base):
-            assert time.monotonic() < deadline, "the sandbox did not get ready"
-            time.sleep(0.2)
         yield Sandbox(base, data_dir)
-
-
-def ready(base: str) -> bool:
-    try:
-        urllib.request.urlopen(f"{base}/readyz", timeout=5).close()
-    except urllib.error.HTTPError:  # 503 while starting
-        return False
-    return True
 
 
 def first_bot_message(base: str, user_id: int, timeout: float = 60) -> dict[str, Any]:

@@ -571,7 +571,9 @@ async def test_an_auto_answer_has_did_this_help_buttons_and_a_press_comes_back_a
     assert await chat.rows(sa.select(decisions.c.feedback)) == [("helped",)]
     assert await chat.rows(sa.select(conversations.c.state)) == [(ConversationState.RESOLVED,)]
     kinds = await chat.rows(
-        sa.select(messages.c.text).where(messages.c.direction == Direction.INBOUND)
+        sa.select(messages.c.text)
+        .where(messages.c.direction == Direction.INBOUND)
+        .order_by(messages.c.id)
     )
     assert kinds == [
         ("How do I pay the bill?",),
