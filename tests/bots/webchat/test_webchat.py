@@ -146,6 +146,15 @@ class Chat:
         )
         return [tuple(row) for row in await self.rows(query)]
 
+    async def inbound_texts(self, count: int) -> list[str]:
+        """The customers' texts, once `count` of them are stored (the pipeline runs beside)."""
+        deadline = time.monotonic() + 10
+        while True:
+            stored = await self.inbound()
+            if len(stored) >= count or time.monotonic() > deadline:
+                return [text for _, text, _ in stored]
+            await asyncio.sleep(0.05)
+
     async def conversation_of(self, visitor: Visitor) -> int:
         chat_id = visitor.token.split(".")[1]
         found = await self.rows(
@@ -273,8 +282,7 @@ async def test_a_returning_visitor_with_the_same_token_continues_the_same_conver
     assert again.history[0]["text"] == "Первый вопрос"
     rows = await chat.rows(sa.select(conversations.c.id))
     assert len(rows) == 1
-    await asyncio.sleep(0.2)
-    assert [text for _, text, _ in await chat.inbound()] == ["Первый вопрос", "Второй вопрос"]
+    assert await chat.inbound_texts(2) == ["Первый вопрос", "Второй вопрос"]
 
 
 @pytest.mark.parametrize(
@@ -523,8 +531,7 @@ async def test_broken_and_oversized_frames_get_an_error_and_the_socket_keeps_wor
 
     await socket.send_json({"type": "message", "id": "good-message", "text": "Hello, it works"})
     assert await socket.receive_json(timeout=5) == {"type": "ack", "id": "good-message"}
-    await asyncio.sleep(0.3)
-    assert [text for _, text, _ in await chat.inbound()] == ["Hello, it works"]
+    assert await chat.inbound_texts(1) == ["Hello, it works"]
     assert await chat.rows(sa.select(dead_letters.c.id)) == []
     await socket.close()
 
