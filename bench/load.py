@@ -34,6 +34,7 @@ from bridge.knowledge.articles import seed_articles
 from bridge.store.engine import make_engine
 from bridge.store.models import conversations, messages
 from bridge.web.auth import issue_api_token
+from bridge.web.timing import server_time_ms
 
 SAMPLE_KB = Path(__file__).resolve().parents[1] / "config" / "kb" / "sample.yaml"
 STORED = "SELECT count(*) FROM messages WHERE text LIKE 'Question %'"
@@ -101,11 +102,14 @@ async def stored_times(url: str) -> dict[tuple[Network, str, int], float]:
 
 @dataclass
 class InboxTimes:
-    """Client-side times of the inbox's heaviest requests, by name."""
+    """Times of the inbox's heaviest requests, by name: as its client saw them, and as the web
+    process measured them (its Server-Timing: the difference is waiting for the CPU or the
+    network)."""
 
     requests: dict[str, tuple[str, Params]]
     token: str
     times: dict[str, list[float]] = field(default_factory=dict)
+    server_times: dict[str, list[float]] = field(default_factory=dict)
 
     async def rounds(self, n: int | None, stop: asyncio.Event | None = None) -> None:
         """Every request once a round: `n` rounds, or until `stop`."""
@@ -120,6 +124,9 @@ class InboxTimes:
                         if response.status != 200:
                             raise RuntimeError(f"{name}: the inbox answered {response.status}")
                     self.times.setdefault(name, []).append((time.perf_counter() - began) * 1000)
+                    server = server_time_ms(response.headers)
+                    if server is not None:
+                        self.server_times.setdefault(name, []).append(server)
                 done += 1
 
     def figures(self) -> dict[str, dict[str, float]]:
@@ -127,6 +134,8 @@ class InboxTimes:
             name: {
                 "p50_ms": round(percentile(times, 0.50), 1),
                 "p95_ms": round(percentile(times, 0.95), 1),
+                "server_p50_ms": round(percentile(self.server_times.get(name, []), 0.50), 1),
+                "server_p95_ms": round(percentile(self.server_times.get(name, []), 0.95), 1),
                 "requests": len(times),
             }
             for name, times in self.times.items()

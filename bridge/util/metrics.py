@@ -36,6 +36,13 @@ PIPELINE_LATENCY = Histogram(
     "From accepted from the network to the reply stored and queued",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+HTTP_REQUEST_DURATION = Histogram(
+    "sb_http_request_duration_seconds",
+    "How long the HTTP port took to answer, template included, by method and route (live "
+    "sockets left out)",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 STREAM_LAG = Gauge("sb_inbound_stream_lag", "Inbound entries appended but not yet acknowledged")
 SHARD_AGE = Gauge(
     "sb_inbound_shard_oldest_seconds",

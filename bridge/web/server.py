@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bridge.settings import Settings
 from bridge.web.health import METRICS_TOKEN
+from bridge.web.timing import request_timing, server_timing_header
 
 # Larger bodies are refused with 413 before a handler reads them (webhook batches fit well).
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -21,8 +22,10 @@ async def _plain_server_header(_request: web.Request, response: web.StreamRespon
 
 def make_app() -> web.Application:
     """The application every role serves on the product's HTTP port."""
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    # timing first: the outermost middleware sees every other one's time
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[request_timing])
     app.on_response_prepare.append(_plain_server_header)
+    app.on_response_prepare.append(server_timing_header)
     return app
 
 
