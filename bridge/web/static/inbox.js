@@ -94,7 +94,17 @@ function listen() {
   const live = document.querySelector("[data-live]");
   if (!live) return;
   const conversation = Number(live.dataset.conversation || 0);
+  // A burst of events, one fetch, QUIET_MS after its first; a list hears of every message, so
+  // while they keep coming it fetches itself at most every LIST_EVERY_MS (neither re-rendering
+  // at each one nor waiting for a quiet moment that a busy desk never has).
+  const QUIET_MS = 250, LIST_EVERY_MS = 2000;
   let pending = null;
+  let fetched = 0;
+  const refreshSoon = () => {
+    if (pending) return;
+    const wait = Math.max(QUIET_MS, fetched + (conversation ? QUIET_MS : LIST_EVERY_MS) - Date.now());
+    pending = setTimeout(() => { pending = null; fetched = Date.now(); refresh(); }, wait);
+  };
   let delay = 1000;
   const connect = () => {
     const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/inbox`);
@@ -105,8 +115,7 @@ function listen() {
       alertAgent(event);
       // "subscribed": whatever happened between rendering and now is fetched once.
       if (event.kind !== "subscribed" && conversation && event.conversation_id !== conversation) return;
-      clearTimeout(pending);
-      pending = setTimeout(refresh, 250);  // a burst of events, one fetch
+      refreshSoon();
     };
     socket.onclose = () => { setTimeout(connect, delay); delay = Math.min(delay * 2, 30000); };
   };

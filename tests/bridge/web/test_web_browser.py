@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image, ImageDraw
@@ -36,7 +37,7 @@ from tests.conftest import (
 from tests.supportbridge.test_embedded_run import lines_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Locator, Page
+    from playwright.sync_api import Browser, Locator, Page, Request
 
 SCREENSHOTS = REPO / "screenshots"
 pytestmark = pytest.mark.slow
@@ -204,6 +205,38 @@ def test_the_list_of_a_busy_day_scrolls_on_past_its_first_page_and_searches(
     page.wait_for_selector(".list h1 >> text=1")
     assert re.findall(r"Заказ (\d+)", page.inner_text("ul.conversations")) == ["7350"]
     shoot(page, "inbox-search.png")
+
+
+def test_a_list_open_through_a_flood_of_messages_shows_a_newcomer_and_fetches_itself_sparingly(
+    chromium: Browser, product: Product
+) -> None:
+    page = sign_in(chromium, product)
+    page.wait_for_timeout(500)  # the page's live socket is open
+    fetches: list[float] = []
+
+    def note_list_fetch(request: Request) -> None:
+        if request.resource_type == "fetch" and urlsplit(request.url).path == "/":
+            fetches.append(time.monotonic())
+
+    page.on("request", note_list_fetch)
+    flood_s, every_s = 8.0, 0.05
+    began = time.monotonic()
+    for n in range(int(flood_s / every_s)):
+        product.customer_writes(7601, f"Ещё одно сообщение {n}", "Флуд")
+        if n == 40:  # two seconds in: a new customer, while the flood goes on
+            product.customer_writes(7602, "Новенький: позовите оператора", "Новичок")
+            newcomer_wrote = time.monotonic()
+        if page.query_selector("text=Новенький: позовите оператора"):
+            seen = time.monotonic()
+            break
+        time.sleep(max(0.0, began + (n + 1) * every_s - time.monotonic()))
+    else:
+        raise AssertionError("the newcomer was not listed while the messages kept coming")
+
+    assert seen - newcomer_wrote < 5  # the list did not wait for a quiet moment
+    during = [at for at in fetches if began <= at <= seen]
+    # about one fetch every two seconds, not one after each of the dozens of messages
+    assert len(during) <= (seen - began) / 2 + 2
 
 
 def test_an_agent_works_the_inbox_from_the_keyboard(chromium: Browser, product: Product) -> None:
