@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from bridge.inbox.labels import Label, has_label, labels_on
 from bridge.inbox.paging import PAGE_SIZE, Cursor
 from bridge.inbox.public import PRIVATE_REPLY_RULES
 from bridge.inbox.search import matching
+from bridge.inbox.view_counts import Group, SharedCounts
 from bridge.store.business_hours import BusinessHours, teams_hours
 from bridge.store.models import (
     agents,
@@ -164,9 +165,10 @@ async def inbox(
     query: InboxQuery,
     sla_minutes: dict[Network, int],
     now: dt.datetime,
+    shared: SharedCounts | None = None,
 ) -> Inbox:
     """One page of the view (longest-waiting first; resolved: latest first) and how many each
-    view holds."""
+    view holds (`shared`: counted once for the agents asking at the same moment)."""
     c, i, a = conversations.c, identities.c, agents.c
     by_network = [] if query.network is None else [c.network == query.network]
     by_language = [] if query.language is None else [c.language == query.language]
@@ -244,12 +246,18 @@ async def inbox(
     )
     # Every count from one scan: conversations grouped by what the views and filters ask of
     # them (a few dozen groups), then summed here.
-    mine = sa.func.coalesce(c.assignee_id == agent_id, False).label("mine")
     groups = (
-        sa.select(c.state, mine, c.network, c.language, sa.func.count().label("n"))
+        sa.select(c.state, c.assignee_id, c.network, c.language, sa.func.count().label("n"))
         .where(*searched, *labelled, *chosen)
-        .group_by(c.state, mine, c.network, c.language)
+        .group_by(c.state, c.assignee_id, c.network, c.language)
     )
+
+    async def count() -> list[Group]:
+        async with engine.connect() as conn:
+            return [Group(*row) for row in await conn.execute(groups)]
+
+    # the filters the counts depend on: not the view, the network, the language or the page
+    filters = replace(query, view=View.OPEN, network=None, language=None, limit=0, after=None)
     cl = conversation_labels.c
     per_label = (
         sa.select(cl.label_id, sa.func.count())
@@ -257,9 +265,9 @@ async def inbox(
         .where(in_view, *by_network, *by_language, *searched, *chosen)
         .group_by(cl.label_id)
     )
+    counted = await (count() if shared is None else shared.groups(filters, count))
     async with engine.connect() as conn:
         rows = (await conn.execute(page)).all()
-        counted = [_Group(*row) for row in await conn.execute(groups)]
         by_label = {label_id: n for label_id, n in await conn.execute(per_label)}
         carried = await labels_on(conn, [row.id for row in rows[: query.limit]])
         hours = await teams_hours(conn, {row.team_id for row in rows} - {None})
@@ -267,7 +275,7 @@ async def inbox(
     in_network = [g for g in counted if query.network in (None, g.network)]
     narrowed = [g for g in in_network if query.language in (None, g.language)]
     # Each filter's counts leave out its own choice, so they tell what choosing another gives.
-    shown = [g for g in counted if g.in_view(query.view)]
+    shown = [g for g in counted if _in_view(g, query.view, agent_id)]
     per_network = [g for g in shown if query.language in (None, g.language)]
     per_language: dict[str, int] = {}
     for g in shown:
@@ -278,7 +286,7 @@ async def inbox(
             _row(row, sla_minutes, now, carried.get(row.id, []), hours.get(row.team_id))
             for row in rows[: query.limit]
         ],
-        {view: sum(g.n for g in narrowed if g.in_view(view)) for view in View},
+        {view: sum(g.n for g in narrowed if _in_view(g, view, agent_id)) for view in View},
         {network: sum(g.n for g in per_network if g.network == network) for network in Network},
         per_language,
         None if last is None else Cursor(last.sort_key, last.id, last.priority),
@@ -286,25 +294,15 @@ async def inbox(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Group:
-    """How many conversations have one state, network and language, and whether mine."""
-
-    state: ConversationState
-    mine: bool
-    network: Network
-    language: str | None
-    n: int
-
-    def in_view(self, view: View) -> bool:
-        """`_view_condition`, for a group already counted."""
-        if view is View.WAITING:
-            return self.state is ConversationState.WAITING
-        if view is View.MINE:
-            return self.mine and self.state in OPEN_STATES
-        if view is View.RESOLVED:
-            return self.state is ConversationState.RESOLVED
-        return self.state in OPEN_STATES
+def _in_view(group: Group, view: View, agent_id: int) -> bool:
+    """`_view_condition`, for a group already counted."""
+    if view is View.WAITING:
+        return group.state is ConversationState.WAITING
+    if view is View.MINE:
+        return group.assignee_id == agent_id and group.state in OPEN_STATES
+    if view is View.RESOLVED:
+        return group.state is ConversationState.RESOLVED
+    return group.state in OPEN_STATES
 
 
 def _after(

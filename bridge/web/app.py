@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.bus import Bus
 from bridge.channel import FileFetcher, FileLimits
 from bridge.domain import Network
+from bridge.inbox.view_counts import SharedCounts
 from bridge.knowledge.embedders import EmbeddingChoice
 from bridge.knowledge.responder import KnowledgeResponder
 from bridge.settings import Settings
@@ -34,7 +35,7 @@ from bridge.web import (
     uploads,
 )
 from bridge.web.files import routes as file_routes
-from bridge.web.keys import BUS, ENGINE, FILE_LIMITS, FILES, SETTINGS
+from bridge.web.keys import BUS, COUNTS, ENGINE, FILE_LIMITS, FILES, SETTINGS
 
 HERE = Path(__file__).parent
 # Pages load scripts and styles from this site only: an injected <script> cannot run.
@@ -117,6 +118,7 @@ def add_inbox(
     app[FILE_LIMITS] = file_limits or {}
     app[BUS] = bus
     app[SETTINGS] = settings
+    app[COUNTS] = SharedCounts()
     _environment(app)
     app.on_response_prepare.append(security_headers(settings))
     app.middlewares.append(api.json_errors)

@@ -11,12 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.bus import Bus
 from bridge.channel import FileFetcher, FileLimits
 from bridge.domain import Network
+from bridge.inbox.view_counts import SharedCounts
 from bridge.knowledge.responder import KnowledgeResponder
 from bridge.settings import Settings
 
 ENGINE = web.AppKey("inbox_engine", AsyncEngine)
 BUS = web.AppKey("inbox_bus", Bus)
 SETTINGS = web.AppKey("inbox_settings", Settings)
+# the views' counts, shared by the pages asking at the same moment
+COUNTS = web.AppKey("view_counts", SharedCounts)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeResponder)
 # how to fetch a customer's file, per network (one without it says so)
 FILES = web.AppKey("files", Mapping[Network, FileFetcher])

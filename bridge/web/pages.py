@@ -51,7 +51,7 @@ from bridge.store.rekey import merged_into
 from bridge.web import auth
 from bridge.web.i18n import gettext
 from bridge.web.inbox_params import NONE, chosen_filters, filter_params, inbox_query
-from bridge.web.keys import BUS, ENGINE, FILE_LIMITS, SETTINGS
+from bridge.web.keys import BUS, COUNTS, ENGINE, FILE_LIMITS, SETTINGS
 from bridge.web.openapi import row_id
 from bridge.web.uploads import send_reply
 
@@ -146,7 +146,9 @@ async def inbox_page(request: web.Request) -> web.Response:
     query = _inbox_query(request)
     settings = request.app[SETTINGS]
     engine, now = request.app[ENGINE], utcnow()
-    result = await inbox(engine, session.agent.id, query, settings.sla_for(), now)
+    result = await inbox(
+        engine, session.agent.id, query, settings.sla_for(), now, request.app[COUNTS]
+    )
     known = await list_labels(engine)
     present = await statuses(engine, now, settings.away_after)
     return aiohttp_jinja2.render_template(

@@ -19,7 +19,7 @@ from bridge.web import auth
 from bridge.web.api.common import LANGUAGE_PARAM, json_response, path_id
 from bridge.web.api.labels import LabelOut
 from bridge.web.inbox_params import inbox_query
-from bridge.web.keys import ENGINE, SETTINGS
+from bridge.web.keys import COUNTS, ENGINE, SETTINGS
 from bridge.web.openapi import MAX_ID, Endpoints
 
 endpoints = Endpoints()
@@ -161,8 +161,9 @@ async def list_conversations(request: web.Request) -> web.Response:
         query = inbox_query(request.query)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
+    app = request.app
     result = await inbox(
-        request.app[ENGINE], session.agent.id, query, request.app[SETTINGS].sla_for(), utcnow()
+        app[ENGINE], session.agent.id, query, app[SETTINGS].sla_for(), utcnow(), app[COUNTS]
     )
     return json_response(
         InboxOut(
