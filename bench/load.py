@@ -12,6 +12,7 @@ inbound streams' lag, and how fast the replies reached the customers under the n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import sys
@@ -41,6 +42,11 @@ STORED = "SELECT count(*) FROM messages WHERE text LIKE 'Question %'"
 MARK = re.compile(r"Question (\d+) from")
 LAG_SAMPLE_S = 0.25
 INBOX_QUIET_ROUNDS = 20
+# how often an open list fetches itself while messages keep coming (inbox.js's LIST_EVERY_MS)
+LIST_EVERY_S = 2.0
+# the agent going through the heaviest pages: a click a second, not back to back
+CLICK_EVERY_S = 1.0
+LIST_PAGES = "list_pages_of_the_agents"
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class LoadOptions:
     # conversations filled in before the run (bench inbox's), whose inbox a web process serves
     # while the messages come; 0: no inbox
     inbox: int = 0
+    # agents with the list open while the messages come, each refreshed as the live page does
+    agents: int = 10
     limit_s: float = 900.0
 
     @property
@@ -107,27 +115,58 @@ class InboxTimes:
     network)."""
 
     requests: dict[str, tuple[str, Params]]
-    token: str
+    tokens: list[str]  # one per agent
     times: dict[str, list[float]] = field(default_factory=dict)
     server_times: dict[str, list[float]] = field(default_factory=dict)
 
-    async def rounds(self, n: int | None, stop: asyncio.Event | None = None) -> None:
-        """Every request once a round: `n` rounds, or until `stop`."""
-        headers = {"Authorization": f"Bearer {self.token}"}
+    async def rounds(
+        self, n: int | None, stop: asyncio.Event | None = None, pause_s: float = 0.0
+    ) -> None:
+        """One agent asks every request once a round, `pause_s` after each: `n` rounds, or until
+        `stop`."""
         done = 0
-        async with aiohttp.ClientSession(headers=headers) as http:
+        async with self._session(self.tokens[0]) as http:
             while (n is None or done < n) and not (stop is not None and stop.is_set()):
                 for name, (url, params) in self.requests.items():
-                    began = time.perf_counter()
-                    async with http.get(url, params=params) as response:
-                        await response.read()
-                        if response.status != 200:
-                            raise RuntimeError(f"{name}: the inbox answered {response.status}")
-                    self.times.setdefault(name, []).append((time.perf_counter() - began) * 1000)
-                    server = server_time_ms(response.headers)
-                    if server is not None:
-                        self.server_times.setdefault(name, []).append(server)
+                    await self._timed(http, name, url, params)
+                    await asyncio.sleep(pause_s)
                 done += 1
+
+    async def open_lists(self, stop: asyncio.Event) -> None:
+        """Each agent's list of open conversations fetched every LIST_EVERY_S, all at about the
+        same moment (the live pages hear the same events), until `stop`."""
+        url, params = self.requests["list_all_open"]
+
+        async def agent(token: str) -> None:
+            async with self._session(token) as http:
+                began = time.monotonic()
+                while not stop.is_set():
+                    await self._timed(http, LIST_PAGES, url, params)
+                    # the next tick of the shared clock, as a page fetching every 2 s keeps
+                    ticks = (time.monotonic() - began) // LIST_EVERY_S + 1
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            stop.wait(), began + ticks * LIST_EVERY_S - time.monotonic()
+                        )
+
+        await asyncio.gather(*(agent(token) for token in self.tokens[1:]))
+
+    @staticmethod
+    def _session(token: str) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"})
+
+    async def _timed(
+        self, http: aiohttp.ClientSession, name: str, url: str, params: Params
+    ) -> None:
+        began = time.perf_counter()
+        async with http.get(url, params=params) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{name}: the inbox answered {response.status}")
+        self.times.setdefault(name, []).append((time.perf_counter() - began) * 1000)
+        server = server_time_ms(response.headers)
+        if server is not None:
+            self.server_times.setdefault(name, []).append(server)
 
     def figures(self) -> dict[str, dict[str, float]]:
         return {
@@ -142,19 +181,21 @@ class InboxTimes:
         }
 
 
-async def open_inbox(running: Cluster, conversations: int) -> InboxTimes:
-    """Fill the store with bench inbox's conversations, start a web process on it and sign an
-    agent in; the inbox's heaviest requests, ready to time."""
+async def open_inbox(running: Cluster, conversations: int, agents: int) -> InboxTimes:
+    """Fill the store with bench inbox's conversations, start a web process on it and sign in
+    one agent who goes through the heaviest pages and `agents` who keep their list open."""
     engine = make_engine(running.database_url)
     try:
         long_id, thread_id = await fill(engine, InboxBenchOptions(conversations, 10))
-        agent = await add_agent(engine, "bench", "bench-password")
-        token = await issue_api_token(engine, agent.id, "bench")
+        tokens = []
+        for n in range(agents + 1):
+            agent = await add_agent(engine, f"bench{n}", "bench-password")
+            tokens.append(await issue_api_token(engine, agent.id, "bench"))
     finally:
         await engine.dispose()
     base = running.roles.start_web()
     await running.roles.wait_ready()
-    return InboxTimes(heaviest_requests(base, long_id, thread_id), token)
+    return InboxTimes(heaviest_requests(base, long_id, thread_id), tokens)
 
 
 async def one_run(options: LoadOptions, cores: int) -> dict[str, object]:
@@ -164,17 +205,24 @@ async def one_run(options: LoadOptions, cores: int) -> dict[str, object]:
         engine = make_engine(running.database_url)
         await seed_articles(engine, SAMPLE_KB)
         await engine.dispose()
-        quiet = await open_inbox(running, options.inbox) if options.inbox else None
+        quiet = await open_inbox(running, options.inbox, options.agents) if options.inbox else None
         if quiet is not None:
             await quiet.rounds(INBOX_QUIET_ROUNDS)
-        loaded = InboxTimes(quiet.requests, quiet.token) if quiet is not None else None
+        loaded = InboxTimes(quiet.requests, quiet.tokens) if quiet is not None else None
         # above the chats the inbox's conversations were filled in with
         customers = Customers(running.networks, options.conversations, first_id=200_000)
         lag, stop = Lag(), asyncio.Event()
         watcher = asyncio.create_task(lag.watch(running, stop))
         cpu, memory = CpuMeter(running.role_pids()), PeakMemory(running.role_pids())
         sampler = asyncio.create_task(memory.run(stop))
-        reader = asyncio.create_task(loaded.rounds(None, stop)) if loaded is not None else None
+        readers = (
+            [
+                asyncio.create_task(loaded.rounds(None, stop, CLICK_EVERY_S)),
+                asyncio.create_task(loaded.open_lists(stop)),
+            ]
+            if loaded is not None
+            else []
+        )
         cpu.start()
         started = time.time()
         await customers.write_all(per_person, options.rate)
@@ -188,11 +236,11 @@ async def one_run(options: LoadOptions, cores: int) -> dict[str, object]:
         stop.set()
         await watcher
         await sampler
-        if reader is not None:
-            await reader
+        await asyncio.gather(*readers)
         inbox = (
             {
                 "conversations": options.inbox,
+                "agents_with_the_list_open": options.agents,
                 "quiet": quiet.figures(),
                 "beside_the_load": loaded.figures(),
             }

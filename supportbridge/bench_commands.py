@@ -77,6 +77,14 @@ def bench_delivery(messages: int, chats: int, senders: int) -> None:
     help="Fill this many conversations (as bench inbox does) and time the inbox's heaviest "
     "requests, from a web process, before and while the messages come.",
 )
+@click.option(
+    "--agents",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="With --inbox: agents whose list stays open while the messages come, each fetched "
+    "every 2 s as the live page does.",
+)
 def bench_load(
     messages: int,
     conversations: int,
@@ -85,6 +93,7 @@ def bench_load(
     bots: int,
     duration: float | None,
     inbox: int,
+    agents: int,
 ) -> None:
     """The distributed mode end to end: customers on three emulated networks, real processes."""
     from bench.load import LoadOptions, run
@@ -101,7 +110,8 @@ def bench_load(
             "a comma-separated list of numbers", param_hint="--cores"
         ) from None
     settings_or_exit()
-    run_or_exit(lambda: run(LoadOptions(messages, conversations, rate, counts, bots, inbox)))
+    options = LoadOptions(messages, conversations, rate, counts, bots, inbox, agents)
+    run_or_exit(lambda: run(options))
 
 
 @bench.command("kb")
