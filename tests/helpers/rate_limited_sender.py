@@ -26,6 +26,7 @@ class RecordingLimiter(RateLimiter):
     decision; `acquire` is the limiter's own (it calls `try_acquire` until a send is taken)."""
 
     def __init__(self, inner: RateLimiter, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.inner = inner
         self.clock = clock
         self.taken: list[tuple[float, float]] = []

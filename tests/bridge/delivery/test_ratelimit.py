@@ -16,6 +16,7 @@ round trip away, so each send there is known to lie within [before, after] of th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -252,3 +253,59 @@ async def test_redis_limit_state_survives_a_new_client_and_limiter(
         await second_client.aclose()
 
     assert_held_to(limit, first.taken + second.taken, BURST_SENDS)
+
+
+class CountingLimiter(MemoryRateLimiter):
+    """The memory limiter, counting how often it is asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    async def try_acquire_naming(self, limits: Sequence[Limit]) -> tuple[float, int]:
+        self.asked += 1
+        return await super().try_acquire_naming(limits)
+
+
+async def test_chats_waiting_for_the_shared_limit_ask_about_once_a_send_not_once_each() -> None:
+    limiter = CountingLimiter()
+    shared = Limit("vk:1", 200.0)
+    sends = 40
+
+    await asyncio.gather(*(limiter.acquire([shared]) for _ in range(sends)))
+
+    # each send: the ask that took it, and at most one that learnt how long to wait
+    assert limiter.asked <= 2 * sends
+
+
+async def test_a_chat_waiting_for_its_own_limit_does_not_hold_up_the_other_chats() -> None:
+    limiter = MemoryRateLimiter()
+    bot = Limit("telegram:1", 1000.0)
+    busy, free = Limit("telegram:1:chat:7", 0.5), Limit("telegram:1:chat:8", 0.5)
+    await limiter.acquire([bot, busy])  # chat 7's next send waits two seconds
+    waiting = asyncio.ensure_future(limiter.acquire([bot, busy]))
+    await asyncio.sleep(0.05)
+
+    started = time.monotonic()
+    await asyncio.wait_for(limiter.acquire([bot, free]), 1.0)
+
+    assert time.monotonic() - started < 1.0 and not waiting.done()
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+
+
+async def test_redis_names_the_limit_a_refused_send_waits_for(
+    redis_url: str, redis_prefix: str
+) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        limiter = RedisRateLimiter(client, redis_prefix)
+        bot, chat = Limit("telegram:1", RATE), Limit("telegram:1:chat:7", 1.0)
+        assert await limiter.try_acquire_naming([bot, chat]) == (0.0, -1)
+
+        wait, needs = await limiter.try_acquire_naming([bot, chat])
+
+        assert wait > 0 and needs == 1  # the chat's, not the bot's
+    finally:
+        await client.aclose()
