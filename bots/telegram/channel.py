@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiogram import Bot
+from aiogram import Bot, methods
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -34,16 +34,6 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
     TelegramUnauthorizedError,
-)
-from aiogram.methods import (
-    AnswerCallbackQuery,
-    GetBusinessConnection,
-    GetFile,
-    GetUpdates,
-    SendDocument,
-    SendMessage,
-    SendPhoto,
-    SetWebhook,
 )
 from aiogram.methods.base import Response
 from aiogram.types import (
@@ -108,14 +98,14 @@ GROUP_PER_SECOND = 0.95 * 20 / 60
 ANSWER_TYPES = tuple(
     Response[method.__returning__]  # type: ignore[name-defined]
     for method in (
-        AnswerCallbackQuery,
-        GetBusinessConnection,
-        GetFile,
-        GetUpdates,
-        SendDocument,
-        SendMessage,
-        SendPhoto,
-        SetWebhook,
+        methods.AnswerCallbackQuery,
+        methods.GetBusinessConnection,
+        methods.GetFile,
+        methods.GetUpdates,
+        methods.SendDocument,
+        methods.SendMessage,
+        methods.SendPhoto,
+        methods.SetWebhook,
     )
 )
 # A business connection's rights may reply only in chats with an incoming message within 24 h.
