@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bridge.web.openapi import MAX_ID, ErrorOut, row_id
 
 LANGUAGE_PARAM = {"type": "string", "enum": ["ru", "en"]}
+# "Not only whitespace" as a pattern that means the same to clients' regular expressions
+# (JavaScript's \s leaves out U+001C..U+001F and U+0085) and to Python, whose strip takes them.
+NOT_ONLY_WHITESPACE = r"[^\s\x1c-\x1f\x85]"
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Model = TypeVar("Model", bound=BaseModel)
 

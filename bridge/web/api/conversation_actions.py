@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.bus import Bus
@@ -22,7 +22,15 @@ from bridge.inbox.public import MovedToPrivate, move_to_private
 from bridge.inbox.solutions import mark_solution
 from bridge.inbox.teams import TeamNotFound, move_to_team
 from bridge.web import auth
-from bridge.web.api.common import Body, Done, RowId, json_response, path_id, read_body
+from bridge.web.api.common import (
+    NOT_ONLY_WHITESPACE,
+    Body,
+    Done,
+    RowId,
+    json_response,
+    path_id,
+    read_body,
+)
 from bridge.web.api.labels import LabelList, LabelOut
 from bridge.web.keys import BUS, ENGINE, SETTINGS
 from bridge.web.openapi import Endpoints
@@ -33,21 +41,15 @@ Action = Callable[[AsyncEngine, Bus, int, int], Awaitable[object]]
 """An action on a conversation, given (engine, bus, conversation's id, acting agent's id)."""
 
 
-def _python_stripped(text: str) -> str:
-    """Python's strip, as the actions apply it: pydantic's keeps what Python counts as
-    whitespace too (U+001C..U+001F), and such a text would pass here and fail there."""
-    if not text.strip():
-        raise ValueError("the text is only whitespace")
-    return text
-
-
+# not only whitespace in any of Python's senses, which the actions strip by
 Text = Annotated[
     str,
-    # the pattern documents "not only whitespace" for clients, the validator enforces it
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=MAX_TEXT_CHARS,
+        pattern=NOT_ONLY_WHITESPACE,
     ),
-    AfterValidator(_python_stripped),
 ]
 
 

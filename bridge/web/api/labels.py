@@ -19,14 +19,17 @@ from bridge.inbox.labels import (
     delete_label,
     list_labels,
 )
-from bridge.web.api.common import Body, Done, json_response, path_id, read_body
+from bridge.web.api.common import NOT_ONLY_WHITESPACE, Body, Done, json_response, path_id, read_body
 from bridge.web.keys import ENGINE
 from bridge.web.openapi import Endpoints
 
 endpoints = Endpoints()
 
 # the pattern documents "not only whitespace"; the label's own rules refuse the rest (409)
-Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"\S")]
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_NAME_CHARS, pattern=NOT_ONLY_WHITESPACE),
+]
 Colour = Annotated[str, StringConstraints(pattern=COLOUR_PATTERN)]
 
 

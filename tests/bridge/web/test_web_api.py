@@ -159,6 +159,24 @@ async def test_a_note_of_what_python_counts_as_whitespace_is_refused_not_a_serve
     assert response.status == 400
 
 
+# what JavaScript's \s holds (ECMA-262 WhiteSpace and LineTerminator), as a client reads a pattern
+JAVASCRIPT_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
+async def test_the_documented_text_pattern_refuses_every_text_the_server_refuses(
+    rest: Api,
+) -> None:
+    schemas = (await (await rest.client.get("/api/openapi.json")).json())["components"]["schemas"]
+    pattern = schemas["TextIn"]["properties"]["text"]["pattern"]
+    as_javascript_reads_it = pattern.replace("\\S", f"[^{JAVASCRIPT_SPACE}]").replace(
+        "\\s", JAVASCRIPT_SPACE
+    )
+    python_whitespace = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+
+    assert not [c for c in python_whitespace if re.search(as_javascript_reads_it, c)]
+    assert not [c for c in python_whitespace if re.search(pattern, c)]
+
+
 async def test_an_unknown_conversation_is_not_found(rest: Api) -> None:
     response = await rest.client.post(
         "/api/conversations/999/reply", json={"text": "hi"}, headers=rest.as_agent()

@@ -97,7 +97,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
 
 @pytest.fixture
 def busy_product(tmp_path: Path) -> Iterator[Product]:
-    """A product of its own, for a test that fills the first page of the list."""
+    """A product of its own, for a test that fills the first page of the list or floods it."""
     with started(tmp_path) as own:
         yield own
 
@@ -208,8 +208,9 @@ def test_the_list_of_a_busy_day_scrolls_on_past_its_first_page_and_searches(
 
 
 def test_a_list_open_through_a_flood_of_messages_shows_a_newcomer_and_fetches_itself_sparingly(
-    chromium: Browser, product: Product
+    chromium: Browser, busy_product: Product
 ) -> None:
+    product = busy_product  # the flood's events would reach the other tests' pages
     page = sign_in(chromium, product)
     page.wait_for_timeout(500)  # the page's live socket is open
     fetches: list[float] = []
@@ -222,9 +223,9 @@ def test_a_list_open_through_a_flood_of_messages_shows_a_newcomer_and_fetches_it
     flood_s, every_s = 8.0, 0.05
     began = time.monotonic()
     for n in range(int(flood_s / every_s)):
-        product.customer_writes(7601, f"Ещё одно сообщение {n}", "Флуд")
+        product.customer_writes(7901, f"Ещё одно сообщение {n}", "Флуд")
         if n == 40:  # two seconds in: a new customer, while the flood goes on
-            product.customer_writes(7602, "Новенький: позовите оператора", "Новичок")
+            product.customer_writes(7902, "Новенький: позовите оператора", "Новичок")
             newcomer_wrote = time.monotonic()
         if page.query_selector("text=Новенький: позовите оператора"):
             seen = time.monotonic()
