@@ -303,7 +303,9 @@ class WebChatChannel:
             visit.visitor = None  # the widget says hello again when it reconnects
             raise FrameError("unavailable", "the chat is unavailable; reconnect later") from None
         link = self._link_for(visitor)
-        await visit.send(protocol.welcome(token, [protocol.from_history(m, link) for m in seen]))
+        history = [protocol.from_history(m, link) for m in seen]
+        await visit.send(protocol.welcome(token, history))
+        await self.hub.greeted(visit.socket, {str(m["id"]) for m in history})
 
     async def _within_storage(self, size: int, frame_id: str) -> None:
         try:

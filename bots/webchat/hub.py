@@ -18,15 +18,29 @@ SEND_TIMEOUT_S = 5.0
 
 
 class Hub:
-    """The visitors' sockets open in this process, by visitor id (one per tab)."""
+    """The visitors' sockets open in this process, by visitor id (one per tab).
+
+    A socket is added before its visitor's history is read, so that no reply falls between the
+    history and the live frames; what comes for it before its welcome is held and sent after
+    it, less the messages the history already showed (the widget's protocol: welcome first)."""
 
     def __init__(self) -> None:
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self._held: dict[web.WebSocketResponse, list[JSON]] = {}
 
     def add(self, visitor: str, socket: web.WebSocketResponse) -> None:
         self._sockets.setdefault(visitor, set()).add(socket)
+        self._held[socket] = []
+
+    async def greeted(self, socket: web.WebSocketResponse, shown: set[str]) -> None:
+        """The socket's welcome is sent, with the messages of ids `shown`: the frames held for
+        it go now, and the next ones as they come."""
+        for frame in self._held.pop(socket, []):
+            if not (frame.get("type") == "message" and frame.get("id") in shown):
+                await _send(socket, orjson.dumps(frame).decode())
 
     def remove(self, visitor: str, socket: web.WebSocketResponse) -> None:
+        self._held.pop(socket, None)
         sockets = self._sockets.get(visitor)
         if sockets is not None:
             sockets.discard(socket)
@@ -35,7 +49,12 @@ class Hub:
 
     async def push(self, visitor: str, frame: JSON) -> None:
         """Send `frame` to every open socket of the visitor here (none: nothing to do)."""
-        sockets = [s for s in self._sockets.get(visitor, ()) if not s.closed]
+        sockets = []
+        for socket in self._sockets.get(visitor, ()):
+            if socket in self._held:
+                self._held[socket].append(frame)
+            elif not socket.closed:
+                sockets.append(socket)
         if sockets:
             text = orjson.dumps(frame).decode()
             await asyncio.gather(*(_send(s, text) for s in sockets))
