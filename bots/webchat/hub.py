@@ -35,9 +35,13 @@ class Hub:
     async def greeted(self, socket: web.WebSocketResponse, shown: set[str]) -> None:
         """The socket's welcome is sent, with the messages of ids `shown`: the frames held for
         it go now, and the next ones as they come."""
-        for frame in self._held.pop(socket, []):
+        # held until the last is out: a frame pushed while they go queues behind them
+        held = self._held.get(socket, [])
+        while held:
+            frame = held.pop(0)
             if not (frame.get("type") == "message" and frame.get("id") in shown):
                 await _send(socket, orjson.dumps(frame).decode())
+        self._held.pop(socket, None)
 
     def remove(self, visitor: str, socket: web.WebSocketResponse) -> None:
         self._held.pop(socket, None)

@@ -3,6 +3,7 @@ reaches it after its welcome, once: the widget's protocol starts with the welcom
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import orjson
@@ -20,6 +21,7 @@ class Socket:
         self.sent: list[dict[str, Any]] = []
 
     async def send_str(self, text: str) -> None:
+        await asyncio.sleep(0)  # a network write: other tasks run meanwhile
         self.sent.append(orjson.loads(text))
 
 
@@ -58,3 +60,17 @@ async def test_once_greeted_a_socket_gets_its_frames_as_they_come() -> None:
     await hub.push("visitor", reply(4))
 
     assert [frame["id"] for frame in socket.sent] == ["out:4"]
+
+
+async def test_a_reply_pushed_while_the_held_ones_go_out_comes_after_them() -> None:
+    hub, socket = Hub(), Socket()
+    hub.add("visitor", cast(web.WebSocketResponse, socket))
+    await hub.push("visitor", reply(2))
+    await hub.push("visitor", reply(3))
+
+    await asyncio.gather(
+        hub.greeted(cast(web.WebSocketResponse, socket), shown=set()),
+        hub.push("visitor", reply(4)),
+    )
+
+    assert [frame["id"] for frame in socket.sent] == ["out:2", "out:3", "out:4"]
