@@ -36,7 +36,7 @@ from bridge.settings import Settings
 from bridge.store.engine import make_engine
 from bridge.store.migrate import alembic_config, downgrade, upgrade
 from kb.embedding.base import Embedder, Vectors
-from kb.embedding.bundled import UniversalEncoder
+from kb.embedding.bundled import E5Small
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -387,6 +387,6 @@ class CountingEmbedder:
 
 
 @pytest.fixture(scope="session")
-def bundled_model() -> UniversalEncoder:
-    """The bundled embedding model (in the test lock), loaded once: a second each time otherwise."""
-    return UniversalEncoder()
+def bundled_model() -> E5Small:
+    """The bundled embedding model (in the test lock), loaded once."""
+    return E5Small()

