@@ -84,7 +84,7 @@ class KnowledgeResponder:
 
     async def answer(self, question: Question) -> Answer | None:
         await self._refresh()
-        found = self._match([question.text], k=1)
+        found = await self._match([question.text], k=1)
         if not found or not found[0]:
             return None
         best = found[0][0]
@@ -107,7 +107,7 @@ class KnowledgeResponder:
         await self._refresh()
         if not text.strip():
             return []
-        matched = self._match([text], k)
+        matched = await self._match([text], k)
         found = []
         for match in matched[0] if matched else []:
             article = self._articles[match.article_id]
@@ -119,15 +119,23 @@ class KnowledgeResponder:
     async def best_matches(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """(article id, confidence) of the best article for each text; empty without a KB."""
         await self._refresh()
-        return [(matches[0].article_id, matches[0].confidence) for matches in self._match(texts, 1)]
+        matched = await self._match(texts, 1)
+        return [(matches[0].article_id, matches[0].confidence) for matches in matched]
 
-    def _match(self, texts: Sequence[str], k: int) -> list[list[Match]]:
+    async def _match(self, texts: Sequence[str], k: int) -> list[list[Match]]:
         """The matcher's best `k` for each text; nothing without a matcher or when the model
         fails on the texts (the question goes to the agents: a worker never crashes on it)."""
-        if self._matcher is None:
+        matcher = self._matcher
+        if matcher is None:
             return []
+        if matcher.embedder_name is None:
+            # words alone: a millisecond or two, mostly holding the GIL, so a thread would free
+            # the loop little and cost every message a hop
+            return matcher.match_many(texts, k)
         try:
-            return self._matcher.match_many(texts, k)
+            # A model takes tens of milliseconds a question; on the event loop, a batch of them
+            # would stall the process's leases, heartbeats and sockets for seconds.
+            return await asyncio.to_thread(matcher.match_many, texts, k)
         except EmbeddingError as exc:
             log.warning(
                 "knowledge base: embedding backend %r failed on a question (%s); not answered",

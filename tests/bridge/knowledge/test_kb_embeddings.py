@@ -5,10 +5,12 @@ the setting that chooses the backend."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 import sqlalchemy as sa
@@ -27,6 +29,7 @@ from bridge.settings import Settings, SettingsError, load_settings
 from bridge.store.models import conversations, example_vectors
 from kb.articles import Article
 from kb.embedding import BACKENDS, EmbeddingError
+from kb.embedding.base import Vectors
 from kb.embedding.bundled import E5Small
 from tests.conftest import CountingEmbedder
 from tests.factories import entries, inbound
@@ -65,6 +68,16 @@ async def kb_engine(engine: AsyncEngine) -> AsyncEngine:
     return engine
 
 
+class SlowEmbedder(CountingEmbedder):
+    """The real model, taking `delay` seconds of its thread for each call once it is set."""
+
+    delay = 0.0
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        time.sleep(self.delay)
+        return super().embed(texts)
+
+
 def started(engine: AsyncEngine, embeddings: str = "bundled") -> KnowledgeResponder:
     """A responder as a newly started process makes it: no model loaded yet; it looks for
     changed articles at every question."""
@@ -91,6 +104,30 @@ async def test_the_examples_vectors_are_stored_under_the_models_name_after_the_f
     await started(kb_engine).prepare()
 
     assert await stored_texts(kb_engine) == {(counting.name, text) for text in EXAMPLES}
+
+
+async def test_the_event_loop_runs_on_while_the_model_embeds_a_question(
+    kb_engine: AsyncEngine, bundled_model: E5Small, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = SlowEmbedder(bundled_model)
+    monkeypatch.setattr(kb.embedding.bundled, "E5Small", lambda: slow)
+    responder = started(kb_engine)
+    await responder.prepare()
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    slow.delay = 0.5
+    ticker = asyncio.create_task(tick())
+    answer = await responder.answer(question("Способы оплаты"))
+    ticker.cancel()
+
+    assert answer is not None and answer.article_id == "payment"
+    assert ticks >= 20
 
 
 async def test_a_restarted_responder_embeds_no_example_already_stored(
