@@ -97,7 +97,8 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
 
 @pytest.fixture
 def busy_product(tmp_path: Path) -> Iterator[Product]:
-    """A product of its own, for a test that fills the first page of the list or floods it."""
+    """A product of its own, for a test that fills the first page of the list, floods it, or
+    walks it by position (another test's row moving would shift the positions)."""
     with started(tmp_path) as own:
         yield own
 
@@ -240,18 +241,21 @@ def test_a_list_open_through_a_flood_of_messages_shows_a_newcomer_and_fetches_it
     assert len(during) <= (seen - began) / 2 + 2
 
 
-def test_an_agent_works_the_inbox_from_the_keyboard(chromium: Browser, product: Product) -> None:
+def test_an_agent_works_the_inbox_from_the_keyboard(
+    chromium: Browser, busy_product: Product
+) -> None:
     for user_id, text in (
         (7501, "Где мой заказ?"),
         (7502, "Не приходит код"),
         (7503, "Сломался роутер"),
     ):
-        product.customer_writes(user_id, f"{text} Позовите оператора")
-    page = sign_in(chromium, product)
+        busy_product.customer_writes(user_id, f"{text} Позовите оператора")
+    page = sign_in(chromium, busy_product)
     rows = page.locator(".conversation-row")
     deadline = time.monotonic() + 20
-    while page.locator(".conversation-row", has_text="Сломался роутер").count() == 0:
-        assert time.monotonic() < deadline, "the three conversations did not arrive"
+    # all three handed over: a handover moves its row, and the live list follows the move
+    while page.locator(".conversation-row .state-waiting").count() < 3:
+        assert time.monotonic() < deadline, "the three conversations were not handed over"
         time.sleep(0.3)
         page.reload()
     is_focused = "el => el === document.activeElement"
@@ -267,9 +271,9 @@ def test_an_agent_works_the_inbox_from_the_keyboard(chromium: Browser, product: 
     ids = [rows.nth(n).get_attribute("data-conversation") for n in range(3)]
 
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{product.base}/c/{ids[1]}")
+    page.wait_for_url(f"{busy_product.base}/c/{ids[1]}")
     page.keyboard.press("k")  # the previous one of the list it was opened from
-    page.wait_for_url(f"{product.base}/c/{ids[0]}")
+    page.wait_for_url(f"{busy_product.base}/c/{ids[0]}")
     page.keyboard.press("r")
     page.keyboard.type("Сейчас проверю")
     page.keyboard.press("Control+Enter")
