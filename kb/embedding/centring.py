@@ -37,11 +37,16 @@ def mean_digest(mean: Vectors) -> str:
     return hashlib.sha256(np.asarray(mean, dtype="<f4").tobytes()).hexdigest()[:8]
 
 
-def write_mean() -> Path:
-    """Embed the centring texts with the raw model and keep their mean vector."""
+def mean_of_texts() -> Vectors:
+    """The centring texts embedded by the raw model, averaged: what `centring_mean.txt` keeps."""
     from kb.embedding.bundled import raw_model
 
-    mean = np.asarray(raw_model().query(centring_texts()), dtype=np.float32).mean(axis=0)
+    vectors = np.asarray(raw_model().query(centring_texts()), dtype=np.float32)
+    return np.asarray(vectors.mean(axis=0), dtype=np.float32)
+
+
+def write_mean() -> Path:
+    mean = mean_of_texts()
     MEAN.write_text("".join(f"{value:.7f}\n" for value in mean), encoding="ascii")
     return MEAN
 
