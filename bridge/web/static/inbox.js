@@ -47,6 +47,8 @@ async function refresh(only = null) {
   // the conversation went into another (a private chat its person already had): go there
   if (response.redirected && new URL(response.url).pathname !== url.pathname) { location.assign(response.url); return; }
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  // the agent scrolled on while this was fetched: a list of as many rows as now is fetched instead
+  if (document.querySelectorAll("ul.conversations > li").length > shown) { refresh(only); return; }
   // the row the agent moved to with j/k stays the one the keyboard is on
   const focused = document.activeElement?.matches(".conversation-row") ? document.activeElement.dataset.conversation : null;
   for (const part of document.querySelectorAll("[data-refresh]")) {
