@@ -85,7 +85,9 @@ def test_an_index_with_embeddings_refuses_questions_without_them(bundled_model):
 def test_the_kept_centring_mean_is_the_one_its_texts_give():
     from kb.embedding.centring import mean_of_texts, read_mean
 
-    assert np.allclose(read_mean(), mean_of_texts(), atol=1e-6)
+    # the model's engine rounds differently on different CPUs (up to 8e-5 seen); one text changed
+    # or left out moves the mean by 4e-4 or more
+    assert np.allclose(read_mean(), mean_of_texts(), rtol=0, atol=2e-4)
 
 
 def test_the_bundled_models_unrelated_sentences_are_far_apart_once_centred(bundled_model):
