@@ -27,10 +27,12 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from alembic.script import ScriptDirectory
+from argon2 import PasswordHasher, profiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.backends.local import LocalBackend
 from bridge.bus.memory import MemoryBus
+from bridge.inbox import passwords
 from bridge.pipeline.responder import Responder
 from bridge.settings import Settings
 from bridge.store.engine import make_engine
@@ -65,6 +67,16 @@ def service_missing(what: str, error: Exception) -> None:
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2 with argon2-cffi's profile for tests, in the tests' own process: a hash and a check
+    take 0.35 s at the product's parameters, and most web tests add an agent and sign in. A
+    product a test starts as a process keeps the real parameters."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+        yield
 
 
 @contextlib.contextmanager
