@@ -112,7 +112,7 @@ class Matcher:
             [n for n, article in enumerate(enabled) for text in article.examples if text.strip()],
             dtype=np.intp,
         )
-        # liblinear's one-vs-rest cost grows with articles x examples: large KBs rank without it
+        # the linear scorer's fit grows with the articles (kb.scorers): the largest rank without it
         use_linear = 2 <= len(enabled) <= config.linear_max_articles
         by_text = _embedded(embedder, texts, known_vectors or {})
         vectors = np.vstack([by_text[text] for text in texts]) if embedder is not None else None
