@@ -133,11 +133,7 @@ def _one_vs_neighbours(
 ) -> tuple[sparse.csr_matrix, Matrix]:
     """A separator per article against the examples of the articles whose centroids are nearest
     (the ones it could be taken for) and a fixed sample of all examples (for the rest's words)."""
-    centroids = normalize(class_sums(vectors, labels, n_classes))
-    similarity = np.asarray((centroids @ centroids.T).todense())
-    np.fill_diagonal(similarity, -np.inf)
-    near_n = min(NEAREST_ARTICLES, n_classes - 1)
-    nearest = np.argpartition(-similarity, near_n - 1, axis=1)[:, :near_n]
+    nearest = _nearest_articles(normalize(class_sums(vectors, labels, n_classes)))
     order = np.argsort(labels, kind="stable")
     offsets = np.searchsorted(labels[order], np.arange(n_classes + 1))
     sample = np.random.default_rng(0).choice(
@@ -160,6 +156,21 @@ def _one_vs_neighbours(
         shape=(n_classes, vectors.shape[1]),
     )
     return sparse.csr_matrix(coef.T), intercept
+
+
+def _nearest_articles(centroids: sparse.csr_matrix, block: int = 256) -> npt.NDArray[np.intp]:
+    """Each article's NEAREST_ARTICLES others by centroid cosine, a block of articles at a time:
+    all of the articles x articles similarities at once raise the fit's peak by half at 2,000."""
+    n_articles = centroids.shape[0]
+    count = min(NEAREST_ARTICLES, n_articles - 1)
+    nearest = np.empty((n_articles, count), dtype=np.intp)
+    for start in range(0, n_articles, block):
+        similarity = np.asarray((centroids[start : start + block] @ centroids.T).todense())
+        rows = np.arange(similarity.shape[0])
+        similarity[rows, rows + start] = -np.inf
+        found = np.argpartition(-similarity, count - 1, axis=1)
+        nearest[start : start + len(rows)] = found[:, :count]
+    return nearest
 
 
 def spans(starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
