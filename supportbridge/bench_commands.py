@@ -120,8 +120,6 @@ def bench_load(
 @embeddings_option
 def bench_kb(articles: int, queries: int, embeddings: str, embeddings_model: str) -> None:
     """Knowledge-base query latency, index memory and fit time, with an embedding backend or not."""
-    import json
-
     from bench.kb import run_kb_bench
     from kb.embedding import EmbeddingError, load_embedder
 
@@ -129,7 +127,7 @@ def bench_kb(articles: int, queries: int, embeddings: str, embeddings_model: str
         embedder = load_embedder(embeddings, embeddings_model)
     except EmbeddingError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps(run_kb_bench(articles, queries, embedder)))
+    run_kb_bench(articles, queries, embedder)  # prints its figures, as the other benches do
 
 
 @bench.command("inbox")
