@@ -18,6 +18,7 @@ from kb.scorers import (
     NaiveBayes,
     Neighbours,
     Probe,
+    by_article,
     class_sums,
     spans,
 )
@@ -63,9 +64,8 @@ class Index:
             Probe(vectors, labels, n_articles) if vectors is not None and use_probe else None
         )
         self._temperature = temperature
-        order = np.argsort(labels, kind="stable")
+        order, self._offsets = by_article(labels, n_articles)
         self._examples = sparse.csr_matrix(encoded.vectors[order])
-        self._offsets = np.searchsorted(labels[order], np.arange(n_articles + 1))
 
     @property
     def nbytes(self) -> int:

@@ -134,8 +134,7 @@ def _one_vs_neighbours(
     """A separator per article against the examples of the articles whose centroids are nearest
     (the ones it could be taken for) and a fixed sample of all examples (for the rest's words)."""
     nearest = _nearest_articles(normalize(class_sums(vectors, labels, n_classes)))
-    order = np.argsort(labels, kind="stable")
-    offsets = np.searchsorted(labels[order], np.arange(n_classes + 1))
+    order, offsets = by_article(labels, n_classes)
     sample = np.random.default_rng(0).choice(
         len(labels), min(SAMPLED_NEGATIVES, len(labels)), replace=False
     )
@@ -171,6 +170,14 @@ def _nearest_articles(centroids: sparse.csr_matrix, block: int = 256) -> npt.NDA
         found = np.argpartition(-similarity, count - 1, axis=1)
         nearest[start : start + len(rows)] = found[:, :count]
     return nearest
+
+
+def by_article(
+    labels: npt.NDArray[np.intp], n_articles: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The examples' order grouped by article, and where each article's run starts in it."""
+    order = np.argsort(labels, kind="stable")
+    return order, np.searchsorted(labels[order], np.arange(n_articles + 1))
 
 
 def spans(starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
