@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image, ImageDraw
+from playwright.sync_api import expect
 
 from bench.ports import free_port
 from tests.conftest import (
@@ -288,7 +289,7 @@ def test_an_agent_works_the_inbox_from_the_keyboard(
         assert time.monotonic() < deadline, "the three conversations were not handed over"
         time.sleep(0.3)
         page.reload()
-    is_focused = "el => el === document.activeElement"
+    page.wait_for_timeout(500)  # the page's live socket is open, and its first refresh done
 
     page.keyboard.press("?")
     assert page.locator("#shortcuts").is_visible()
@@ -297,7 +298,7 @@ def test_an_agent_works_the_inbox_from_the_keyboard(
     assert not page.locator("#shortcuts").is_visible()
     page.keyboard.press("j")
     page.keyboard.press("j")
-    assert rows.nth(1).evaluate(is_focused)
+    expect(rows.nth(1)).to_be_focused()
     ids = [rows.nth(n).get_attribute("data-conversation") for n in range(3)]
 
     page.keyboard.press("Enter")
