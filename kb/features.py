@@ -7,6 +7,7 @@ subset's rows of those counts with array operations instead of analysing every t
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -16,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from kb.normalize import char_ngrams, stem, tokens, word_features
+from kb.normalize import char_ngrams, stem, tokens, word_features, word_ngrams
 
-Analyzer = Callable[[str], list[str]]
+Analyzer = Callable[[str], Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -43,23 +44,47 @@ class _Terms:
                 indices.append(column.setdefault(term, len(column)))
                 data.append(count)
             indptr.append(len(indices))
-        terms = sorted(column)
-        renumbered = np.empty(len(column), dtype=np.int32)
-        renumbered[[column[term] for term in terms]] = np.arange(len(terms), dtype=np.int32)
         counts = sparse.csr_matrix(
-            (np.array(data, dtype=np.float64), renumbered[indices], np.array(indptr)),
-            shape=(len(texts), len(terms)),
+            (np.array(data, dtype=np.float64), np.array(indices, dtype=np.int32), np.array(indptr)),
+            shape=(len(texts), len(column)),
+        )
+        return cls.sorted(counts, list(column))
+
+    @classmethod
+    def sorted(cls, counts: sparse.csr_matrix, terms: list[str]) -> _Terms:
+        """The same counts with their columns in the order of their terms."""
+        order = sorted(range(len(terms)), key=terms.__getitem__)
+        renumbered = np.empty(len(terms), dtype=np.int32)
+        renumbered[order] = np.arange(len(terms), dtype=np.int32)
+        counts = sparse.csr_matrix(
+            (counts.data, renumbered[counts.indices], counts.indptr), shape=counts.shape
         )
         counts.sort_indices()
-        return cls(counts, terms)
+        return cls(counts, [terms[column] for column in order])
 
 
 class Counted:
-    """Examples analysed once: their stem and n-gram counts, and how many words each has."""
+    """Examples analysed once: their stem and n-gram counts, and how many words each has.
+
+    Words recur across examples, so each distinct word is stemmed and cut into n-grams once and
+    a text's counts are summed from its words' with array operations; the counts are the ones
+    `word_features` and `char_ngrams` give text by text."""
 
     def __init__(self, texts: Sequence[str]) -> None:
-        self.words = _Terms.of(texts, word_features)
-        self.chars = _Terms.of(texts, char_ngrams)
+        distinct: dict[str, int] = {}
+        ids = [[distinct.setdefault(word, len(distinct)) for word in tokens(t)] for t in texts]
+        lengths = np.fromiter(map(len, ids), dtype=np.intp, count=len(ids))
+        word_ids = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.intp)
+        text_of = np.repeat(np.arange(len(texts)), lengths)
+        words = list(distinct)
+        by_word = sparse.csr_matrix(
+            (np.ones(len(word_ids)), (text_of, word_ids)), shape=(len(texts), len(words))
+        )
+        grams = _Terms.of(words, word_ngrams)
+        chars = sparse.csr_matrix(by_word @ grams.counts)
+        chars.sort_indices()
+        self.chars = _Terms(chars, grams.terms)
+        self.words = _stems_and_pairs(words, word_ids, text_of, lengths)
         # a stem is a word term without a space (pairs have one): its count is its words' count
         single = np.array([" " not in term for term in self.words.terms], dtype=bool)
         self.stems = sparse.csr_matrix(self.words.counts @ sparse.diags(single.astype(np.float64)))
@@ -67,6 +92,34 @@ class Counted:
 
     def rows(self, rows: npt.NDArray[np.intp]) -> CountedRows:
         return CountedRows(self, np.asarray(rows, dtype=np.intp))
+
+
+def _stems_and_pairs(
+    words: list[str],
+    word_ids: npt.NDArray[np.intp],
+    text_of: npt.NDArray[np.intp],
+    lengths: npt.NDArray[np.intp],
+) -> _Terms:
+    """The `word_features` counts of every text, from its words in order (`word_ids`, the text
+    of each in `text_of`, `lengths` words a text)."""
+    stem_column: dict[str, int] = {}
+    stem_of_word = np.array(
+        [stem_column.setdefault(stem(word), len(stem_column)) for word in words], dtype=np.intp
+    )
+    stems = list(stem_column)
+    in_text = stem_of_word[word_ids]
+    # a pair is two adjacent words of one text: not the first word of the next text
+    follows = np.ones(len(in_text), dtype=bool)
+    follows[(np.cumsum(lengths) - lengths)[lengths > 0]] = False
+    first, second = in_text[:-1][follows[1:]], in_text[1:][follows[1:]]
+    codes, pair_column = np.unique(first * len(stems) + second, return_inverse=True)
+    pairs = [f"{stems[code // len(stems)]} {stems[code % len(stems)]}" for code in codes.tolist()]
+    rows = np.concatenate([text_of, text_of[1:][follows[1:]]])
+    columns = np.concatenate([in_text, len(stems) + pair_column.ravel()])
+    counts = sparse.csr_matrix(
+        (np.ones(len(rows)), (rows, columns)), shape=(len(lengths), len(stems) + len(pairs))
+    )
+    return _Terms.sorted(counts, stems + pairs)
 
 
 @dataclass(frozen=True)

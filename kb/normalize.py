@@ -45,9 +45,15 @@ def char_ngrams(
     text: str, low: int = CHAR_NGRAM_RANGE[0], high: int = CHAR_NGRAM_RANGE[1]
 ) -> list[str]:
     """Character n-grams inside space-padded words: a typo breaks a few n-grams, not the word."""
-    grams: list[str] = []
-    for word in tokens(text):
-        padded = f" {word} "
-        for n in range(low, high + 1):
-            grams.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
-    return grams
+    return [gram for word in tokens(text) for gram in word_ngrams(word, low, high)]
+
+
+@lru_cache(maxsize=200_000)
+def word_ngrams(
+    word: str, low: int = CHAR_NGRAM_RANGE[0], high: int = CHAR_NGRAM_RANGE[1]
+) -> tuple[str, ...]:
+    """The n-grams of one normalised word, space-padded (words recur: each is cut once)."""
+    padded = f" {word} "
+    return tuple(
+        padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from kb.features import Counted, FeatureSpace
+from kb.normalize import char_ngrams, tokens, word_features
 
 EXAMPLES = [
     "how do I reset my password",
@@ -39,3 +42,25 @@ def test_an_example_left_out_of_the_fit_has_only_the_words_the_fit_saw() -> None
     assert np.allclose(left_out.vectors.toarray(), asked.vectors.toarray(), atol=1e-6)
     assert np.allclose(left_out.known_share, asked.known_share)
     assert 0 < left_out.known_share[0] < 1
+
+
+def test_the_examples_counts_are_the_ones_their_texts_give_one_by_one() -> None:
+    texts = [
+        *EXAMPLES,
+        "",
+        "?!",
+        "card card card card",
+        "my card, my card",
+        "card Карта card",
+        "курьер",
+        "курьер где",
+    ]
+    counted = Counted(texts)
+
+    for terms, analyzer in ((counted.words, word_features), (counted.chars, char_ngrams)):
+        for row, text in enumerate(texts):
+            found = terms.counts[row]
+            assert dict(zip([terms.terms[i] for i in found.indices], found.data, strict=True)) == (
+                Counter(analyzer(text))
+            ), text
+    assert counted.words_n.tolist() == [len(tokens(text)) for text in texts]
