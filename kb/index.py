@@ -12,10 +12,9 @@ from scipy.special import softmax
 from kb.embedding.base import Vectors
 from kb.features import FeatureSpace, Texts
 from kb.scorers import (
-    Centroids,
+    BayesAndCentroids,
     Linear,
     Matrix,
-    NaiveBayes,
     Neighbours,
     Probe,
     by_article,
@@ -56,8 +55,7 @@ class Index:
         self._space = FeatureSpace()
         encoded = self._space.fit(texts)
         sums = class_sums(encoded.vectors, labels, n_articles)
-        self._bayes = NaiveBayes(sums)
-        self._centroids = Centroids(sums)
+        self._bayes_and_centroids = BayesAndCentroids(sums)
         self._linear = Linear(encoded.vectors, labels, n_articles) if use_linear else None
         self._neighbours = Neighbours(vectors, labels) if vectors is not None else None
         self._probe = (
@@ -71,7 +69,7 @@ class Index:
     def nbytes(self) -> int:
         examples = self._examples
         total = examples.data.nbytes + examples.indices.nbytes + examples.indptr.nbytes
-        total += self._bayes.nbytes + self._centroids.nbytes
+        total += self._bayes_and_centroids.nbytes
         total += self._neighbours.nbytes if self._neighbours is not None else 0
         total += self._probe.nbytes if self._probe is not None else 0
         return int(total + (self._linear.nbytes if self._linear is not None else 0))
@@ -97,8 +95,8 @@ class Index:
             )
         k = min(k, self.n_articles)
         encoded = self._space.encode(texts)
-        bayes = np.exp(self._bayes.log_posterior(encoded.vectors))
-        cosine = self._centroids.cosine(encoded.vectors)
+        log_bayes, cosine = self._bayes_and_centroids.scores(encoded.vectors)
+        bayes = np.exp(log_bayes)
         decision: Matrix | None = None
         posteriors, votes = [bayes], [1.0]
         if self._linear is not None:

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from scipy import sparse
+from scipy.special import log_softmax
 
 from kb import scorers
 from kb.features import FeatureSpace
@@ -47,3 +49,21 @@ def test_past_one_vs_rests_size_an_article_is_still_told_from_its_near_twin(
     monkeypatch.setattr(scorers, "NEAREST_ARTICLES", 3)
     monkeypatch.setattr(scorers, "SAMPLED_NEGATIVES", 5)
     assert _share_answered_right() >= 0.95
+
+
+def test_bayes_and_centroid_scores_from_one_product_are_each_ones_own_formula():
+    rng = np.random.default_rng(0)
+    examples = sparse.random(40, 30, density=0.2, format="csr", dtype=np.float32, random_state=1)
+    labels = rng.integers(0, 5, size=40)
+    labels[:5] = np.arange(5)  # every article has an example
+    sums = scorers.class_sums(examples, labels, 5)
+    questions = sparse.random(7, 30, density=0.3, format="csr", dtype=np.float32, random_state=2)
+    alpha = 0.03
+
+    log_bayes, cosine = scorers.BayesAndCentroids(sums, alpha).scores(questions)
+
+    counts, q = sums.toarray().astype(np.float64), questions.toarray().astype(np.float64)
+    log_likelihood = q @ np.log((counts + alpha) / (counts + alpha).sum(axis=1)[:, None]).T
+    assert np.allclose(log_bayes, log_softmax(log_likelihood, axis=1), atol=1e-4)
+    centroids = counts / np.linalg.norm(counts, axis=1)[:, None]
+    assert np.allclose(cosine, q @ centroids.T, atol=1e-5)
