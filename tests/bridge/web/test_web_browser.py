@@ -291,12 +291,8 @@ def test_an_agent_works_the_inbox_from_the_keyboard(
         page.reload()
     page.wait_for_timeout(500)  # the page's live socket is open, and its first refresh done
 
-    page.keyboard.press("?")
-    assert page.locator("#shortcuts").is_visible()
-    shoot(page, "inbox-shortcuts.png")
-    page.keyboard.press("Escape")
-    assert not page.locator("#shortcuts").is_visible()
     page.keyboard.press("j")
+    expect(rows.nth(0)).to_be_focused()
     page.keyboard.press("j")
     expect(rows.nth(1)).to_be_focused()
     ids = [rows.nth(n).get_attribute("data-conversation") for n in range(3)]
@@ -311,6 +307,12 @@ def test_an_agent_works_the_inbox_from_the_keyboard(
     page.wait_for_selector(".msg.from-agent >> text=Сейчас проверю")
     page.keyboard.press("e")
     page.wait_for_selector(".thread-head .state-resolved")
+
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    shoot(page, "inbox-shortcuts.png")
+    page.keyboard.press("Escape")
+    assert not page.locator("#shortcuts").is_visible()
 
 
 # The headless browser shows no notification and plays no sound: these stand-ins record them.
