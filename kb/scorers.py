@@ -46,10 +46,9 @@ class BayesAndCentroids:
         n_features = sums.shape[1]
         sums = sparse.csr_matrix(sums, dtype=np.float64)
         sums.eliminate_zeros()
-        norms = np.sqrt(np.asarray(sums.multiply(sums).sum(axis=1)).ravel())
-        row_of = np.repeat(np.arange(sums.shape[0]), np.diff(sums.indptr))
         bayes = np.log1p(sums.data / alpha).astype(np.float32)
-        centroid = (sums.data / norms[row_of]).astype(np.float32)
+        # normalising rescales each row's stored values in place: the same pattern, value for value
+        centroid = normalize(sums).data.astype(np.float32)
         weights = sparse.csr_matrix(
             (bayes + 1j * centroid, sums.indices, sums.indptr), shape=sums.shape, dtype=np.complex64
         )
