@@ -51,6 +51,13 @@ class Calibrator:
     """Logistic regression combines the features into one score (ranking questions by how sure),
     isotonic regression maps that score to the share of right answers seen at it, and each step of
     that map is lowered to its Wilson bound, then made monotone again.
+
+    The evidence may come from several fold splits of the same examples (`splits`: each row's
+    split). The score is then fitted on all of it, a map on each split's own evidence, and a
+    confidence is the median of the maps at its score, so it does not hang on how one split
+    happened to fall. The maps share the score, so their median never falls as the score rises.
+    (clinc150_ru's dev, bundled model, seeds 0-5: one split covered 38-61 % at 0.9, five splits
+    49-54 %; the mean of calibrators fitted apart covered 5 points less than their median.)
     """
 
     def __init__(self, z: float = 1.0) -> None:
@@ -59,22 +66,40 @@ class Calibrator:
         self._scale: Array = np.zeros(0)
         self._coef: Array = np.zeros(0)
         self._intercept = 0.0
-        self._starts: Array = np.zeros(1)
-        self._levels: Array = np.zeros(1)
+        self._maps: list[tuple[Array, Array]] = []
 
-    def fit(self, features: Array, right: npt.NDArray[np.bool_], weights: Array) -> Calibrator:
-        if right.all() or not right.any():
-            # one outcome only: nothing to separate, so every score gets the bounded share
-            level = wilson_lower(
-                np.array([weights[right].sum()]), np.array([weights.sum()]), self._z
+    def fit(
+        self,
+        features: Array,
+        right: npt.NDArray[np.bool_],
+        weights: Array,
+        splits: npt.NDArray[np.intp] | None = None,
+    ) -> Calibrator:
+        splits = np.zeros(len(right), dtype=np.intp) if splits is None else splits
+        dims = features.shape[1]
+        self._mean, self._scale, self._coef = np.zeros(dims), np.ones(dims), np.zeros(dims)
+        # with one outcome only there is nothing to separate: one score, each map one bounded step
+        if right.any() and not right.all():
+            scaler = StandardScaler().fit(features)
+            # kept as plain arrays: scoring one question must not pay the library's input checks
+            self._mean, self._scale = scaler.mean_, scaler.scale_
+            # each split holds every example once: together they weigh what one split weighs
+            self._coef, self._intercept = monotone_logistic(
+                scaler.transform(features), right, weights / len(np.unique(splits))
             )
-            self._levels = level
-            return self
-        scaler = StandardScaler().fit(features)
-        # kept as plain arrays: scoring one question must not pay the library's input checks
-        self._mean, self._scale = scaler.mean_, scaler.scale_
-        self._coef, self._intercept = monotone_logistic(scaler.transform(features), right, weights)
         scores = self._score(features)
+        self._maps = [
+            self._bounded_map(
+                scores[splits == split], right[splits == split], weights[splits == split]
+            )
+            for split in np.unique(splits)
+        ]
+        return self
+
+    def _bounded_map(
+        self, scores: Array, right: npt.NDArray[np.bool_], weights: Array
+    ) -> tuple[Array, Array]:
+        """The steps of one split's map: where each starts on the score, and its bounded level."""
         order = np.argsort(scores, kind="stable")
         scores, outcome, weights = scores[order], right[order].astype(float), weights[order]
         fitted = IsotonicRegression(y_min=0.0, y_max=1.0).fit_transform(
@@ -84,18 +109,18 @@ class Calibrator:
         block_right = np.add.reduceat(outcome * weights, block_starts)
         block_total = np.add.reduceat(weights, block_starts)
         bounded = wilson_lower(block_right, block_total, self._z)
-        self._levels = IsotonicRegression(y_min=0.0, y_max=1.0).fit_transform(
+        levels = IsotonicRegression(y_min=0.0, y_max=1.0).fit_transform(
             np.arange(len(bounded)), bounded, sample_weight=block_total
         )
-        self._starts = scores[block_starts]
-        return self
+        return scores[block_starts], np.asarray(levels)
 
     def confidence(self, features: Array) -> Array:
-        if len(self._levels) == 1:
-            return np.full(features.shape[0], float(self._levels[0]))
         scores = self._score(features)
-        step = np.searchsorted(self._starts, scores, side="right") - 1
-        return np.asarray(self._levels[np.clip(step, 0, None)])
+        levels = [
+            levels[np.clip(np.searchsorted(starts, scores, side="right") - 1, 0, None)]
+            for starts, levels in self._maps
+        ]
+        return np.asarray(levels[0] if len(levels) == 1 else np.median(levels, axis=0))
 
     def _score(self, features: Array) -> Array:
         return np.asarray(((features - self._mean) / self._scale) @ self._coef + self._intercept)

@@ -160,3 +160,48 @@ def test_two_fits_of_the_same_knowledge_base_give_the_same_confidences():
         np.random.seed(global_seed)
         fits.append(_outcomes(articles, held_out)[0])
     assert all(np.array_equal(fit, fits[0]) for fit in fits)
+
+
+def test_an_unrelated_new_article_leaves_the_other_questions_confidences_nearly_as_they_were():
+    # the folds are drawn per article from its id: a new article, first in id order, must not
+    # redraw every other article's evidence (it moved the share answered at 0.9 by 5 points)
+    articles, held_out = _world(seed=7)
+    before, _ = _outcomes(articles, held_out)
+    new = Article("a-new", examples=("zz1 zz2 zz3", "zz4 zz5 zz6"))
+    after, _ = _outcomes([new, *articles], held_out)
+    assert abs((after >= 0.9).mean() - (before >= 0.9).mean()) < 0.02
+    assert np.abs(after - before).mean() < 0.02
+
+
+def test_a_small_knowledge_bases_confidences_hang_less_on_one_fold_split():
+    articles, held_out = _world(seed=7, examples=3)
+
+    def spread(max_splits: int) -> float:
+        means = [
+            _outcomes(articles, held_out, MatcherConfig(seed=seed, max_splits=max_splits))[0].mean()
+            for seed in range(6)
+        ]
+        return max(means) - min(means)
+
+    assert spread(max_splits=5) < 0.75 * spread(max_splits=1)
+
+
+def test_evidence_given_as_three_identical_splits_gives_the_confidences_it_gives_once():
+    # each split holds every example once: three of them must weigh what one weighs
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 2))
+    right = features[:, 0] + rng.normal(size=300) > 0
+    once = Calibrator().fit(features, right, np.ones(300)).confidence(features)
+    thrice = Calibrator().fit(
+        np.vstack([features] * 3), np.tile(right, 3), np.ones(900), np.repeat(np.arange(3), 300)
+    )
+    assert np.isclose(thrice.confidence(features), once, atol=1e-6).mean() >= 0.99
+
+
+def test_the_median_of_the_splits_maps_never_falls_as_the_evidence_rises():
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(900, 2))
+    right = features.sum(axis=1) + rng.normal(size=900) > 0
+    calibrator = Calibrator().fit(features, right, np.ones(900), np.arange(900) % 5)
+    rising = np.linspace(-3, 3, 200)[:, None] * np.ones((1, 2))
+    assert np.all(np.diff(calibrator.confidence(rising)) >= 0)
