@@ -56,6 +56,14 @@ def kb() -> None:
     help="The share of questions no article answers, if known: the confidence allows for it"
     " (a share below the 3 % or so assumed by default changes nothing).",
 )
+@click.option(
+    "--draws",
+    type=click.IntRange(1, 20),
+    default=1,
+    show_default=True,
+    help="Fit again on this many draws of the calibration's folds and print each one's figures"
+    " at 0.9: how much of them is the draw's luck.",
+)
 def eval_command(
     kb_csv: Path,
     test_csv: Path,
@@ -65,6 +73,7 @@ def eval_command(
     embeddings: str,
     embeddings_model: str,
     oos_share: float | None,
+    draws: int,
 ) -> None:
     """Precision, coverage and out-of-scope answers of the matcher at every threshold."""
     # Imported here: scikit-learn and matplotlib would slow down every `supportbridge` start.
@@ -74,7 +83,9 @@ def eval_command(
 
     try:
         embedder = load_embedder(embeddings, embeddings_model)
-        result = run_eval(kb_csv, test_csv, calibrate_csv, json_out, plot_out, embedder, oos_share)
+        result = run_eval(
+            kb_csv, test_csv, calibrate_csv, json_out, plot_out, embedder, oos_share, draws
+        )
     except DatasetError as exc:
         raise click.ClickException("\n".join([f"{exc.path}:", *exc.problems])) from exc
     except EmbeddingError as exc:

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from kb.evaluate import (
+    DRAWS_THRESHOLD,
     THRESHOLDS,
     answered_stats,
     coverage_at_precision,
@@ -166,6 +167,33 @@ def test_cli_measures_with_the_bundled_embeddings_when_asked(files):
     assert result.exit_code == 0, result.output
     assert "multilingual-e5-small" in result.output
     assert "multilingual-e5-small" in json.loads((tmp / "e.json").read_text())["embeddings"]
+
+
+def test_draws_give_each_seeds_figures_at_0_9_the_products_first(files):
+    kb_csv, test_csv, _ = files
+    result = run_eval(kb_csv, test_csv, draws=3)
+    assert [draw["seed"] for draw in result["draws"]] == [0, 1, 2]
+    at_threshold = result["curve"][round(DRAWS_THRESHOLD * 100)]
+    first = result["draws"][0]
+    assert first["threshold"] == DRAWS_THRESHOLD
+    for key in ("coverage", "precision", "oos_false_answer_rate"):
+        assert first[key] == at_threshold[key]
+    assert all(isinstance(draw["bands_kept"], bool) for draw in result["draws"])
+
+
+def test_one_draw_adds_nothing_to_the_figures(files):
+    kb_csv, test_csv, _ = files
+    assert "draws" not in run_eval(kb_csv, test_csv)
+
+
+def test_cli_prints_each_draw_and_the_coverages_range(files):
+    kb_csv, test_csv, _ = files
+    args = ["eval", "--kb", str(kb_csv), "--test", str(test_csv), "--embeddings", "bundled"]
+    result = CliRunner().invoke(kb, [*args, "--draws", "2"])
+    assert result.exit_code == 0, result.output
+    table = result.output[result.output.index("fold draws") :].splitlines()
+    assert [line.split()[0] for line in table[2:4]] == ["0", "1"]
+    assert table[4].startswith("coverage: mean")
 
 
 def test_cli_names_each_bad_row_of_a_broken_file(files):
