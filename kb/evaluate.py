@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kb.datasets import articles_from_questions, read_labelled_csv
-from kb.embedding.base import Embedder
+from kb.embedding.base import Embedder, Vectors
 from kb.matcher import Match, Matcher, MatcherConfig
 
 THRESHOLDS = tuple(round(step / 100, 2) for step in range(101))
@@ -221,13 +221,13 @@ class _Remembered:
 
     def __init__(self, embedder: Embedder) -> None:
         self._embedder = embedder
-        self._seen: dict[str, npt.NDArray[np.float32]] = {}
+        self._seen: dict[str, Vectors] = {}
 
     @property
     def name(self) -> str:
         return self._embedder.name
 
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    def embed(self, texts: Sequence[str]) -> Vectors:
         missing = list(dict.fromkeys(text for text in texts if text not in self._seen))
         if missing:
             self._seen.update(zip(missing, self._embedder.embed(missing), strict=True))
