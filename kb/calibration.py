@@ -76,6 +76,7 @@ class Calibrator:
         splits: npt.NDArray[np.intp] | None = None,
     ) -> Calibrator:
         splits = np.zeros(len(right), dtype=np.intp) if splits is None else splits
+        split_ids = np.unique(splits)
         dims = features.shape[1]
         self._mean, self._scale, self._coef = np.zeros(dims), np.ones(dims), np.zeros(dims)
         # with one outcome only there is nothing to separate: one score, each map one bounded step
@@ -85,15 +86,13 @@ class Calibrator:
             self._mean, self._scale = scaler.mean_, scaler.scale_
             # each split holds every example once: together they weigh what one split weighs
             self._coef, self._intercept = monotone_logistic(
-                scaler.transform(features), right, weights / len(np.unique(splits))
+                scaler.transform(features), right, weights / len(split_ids)
             )
         scores = self._score(features)
-        self._maps = [
-            self._bounded_map(
-                scores[splits == split], right[splits == split], weights[splits == split]
-            )
-            for split in np.unique(splits)
-        ]
+        self._maps = []
+        for split in split_ids:
+            mine = splits == split
+            self._maps.append(self._bounded_map(scores[mine], right[mine], weights[mine]))
         return self
 
     def _bounded_map(
